@@ -1,0 +1,264 @@
+//! The actions, driven over any [`Transport`]: the component passes its
+//! `wasi:http` transport, unit tests a scripted one. All decisions (which URL,
+//! which token, what an answer means) are made here or in the plain functions
+//! this calls; the transport only moves bytes.
+
+use url::Url;
+
+use super::auth::{self, Api, TokenCache};
+use super::config::{Credential, Settings};
+use super::error::Error;
+use super::http::{Method, Request, Response, Secret, Timeouts};
+use super::incidents::{self, Incident, IncidentList, ListOptions};
+use super::paging::{check_link, PageWalk};
+
+/// Moves one request and its answer. Errors are `Error::Transport`.
+pub trait Transport {
+    fn send(&mut self, request: &Request, timeouts: &Timeouts) -> Result<Response, Error>;
+    /// Seconds since the Unix epoch, for token expiry.
+    fn now_unix_secs(&self) -> u64;
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentPage {
+    pub incidents: Vec<Incident>,
+    pub continuation: Option<String>,
+}
+
+/// One tenant's connection: validated settings and its token cache.
+#[derive(Debug)]
+pub struct Client {
+    settings: Settings,
+    tokens: TokenCache,
+}
+
+impl Client {
+    pub fn new(settings: Settings) -> Self {
+        Client { settings, tokens: TokenCache::default() }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn list_incidents(&mut self, transport: &mut impl Transport, options: &ListOptions) -> Result<IncidentPage, Error> {
+        let url = self.first_page_url(options)?;
+        let list = self.fetch_page(transport, url)?;
+        Ok(IncidentPage { incidents: list.value, continuation: list.next_link })
+    }
+
+    /// Every page, following each `nextLink` verbatim through a [`PageWalk`].
+    pub fn list_all_incidents(&mut self, transport: &mut impl Transport, options: &ListOptions) -> Result<Vec<Incident>, Error> {
+        let first = self.list_incidents(transport, options)?;
+        let mut walk = PageWalk::new(self.settings.endpoints.arm.base.clone(), options.max_pages);
+        let mut all = first.incidents;
+        let mut next = first.continuation;
+        while let Some(link) = next {
+            let list = self.fetch_page(transport, walk.next(&link)?)?;
+            all.extend(list.value);
+            next = list.next_link;
+        }
+        Ok(all)
+    }
+
+    pub fn get_incident(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Incident, Error> {
+        let url = incidents::get_url(&self.settings, incident_id)?;
+        let response = self.send_arm(transport, Method::Get, url)?;
+        incidents::parse_incident(&response.body)
+    }
+
+    fn first_page_url(&self, options: &ListOptions) -> Result<Url, Error> {
+        let Some(link) = &options.continuation else {
+            return incidents::list_url(&self.settings, options);
+        };
+        if options.filter.is_some() || options.orderby.is_some() || options.top.is_some() {
+            return Err(Error::invalid("continuation", "cannot be combined with filter, orderby or top: the link already carries them"));
+        }
+        incidents::validate_list_options(options)?;
+        check_link(link, &self.settings.endpoints.arm.base).map_err(|reason| Error::invalid("continuation", reason))
+    }
+
+    fn fetch_page(&mut self, transport: &mut impl Transport, url: Url) -> Result<IncidentList, Error> {
+        let response = self.send_arm(transport, Method::Get, url)?;
+        incidents::parse_list(&response.body)
+    }
+
+    /// Sends an ARM request with its bearer token; a non-2xx answer becomes the typed error.
+    fn send_arm(&mut self, transport: &mut impl Transport, method: Method, url: Url) -> Result<Response, Error> {
+        let token = self.token(transport, Api::Arm)?;
+        let request = Request::new(method, url)
+            .header("authorization", format!("Bearer {}", token.expose()))
+            .header("accept", "application/json");
+        let response = transport.send(&request, &self.settings.timeouts).map_err(|e| self.scrub(e))?;
+        if response.is_success() {
+            return Ok(response);
+        }
+        if response.status == 401 {
+            // The service refused the token before it expired (revoked, or a
+            // clock skew): the next call gets a fresh one.
+            self.tokens.forget(Api::Arm);
+        }
+        Err(self.scrub(Error::from_service_response(&response)))
+    }
+
+    fn token(&mut self, transport: &mut impl Transport, api: Api) -> Result<Secret, Error> {
+        if let Some(token) = auth::host_token(&self.settings, api)? {
+            return Ok(token.clone());
+        }
+        let now = transport.now_unix_secs();
+        if let Some(token) = self.tokens.get(api, now) {
+            return Ok(token.clone());
+        }
+        let Credential::ClientSecret(secret) = &self.settings.credential else {
+            return Err(Error::auth_local("NoCredential", "the connection has no credential for this API", "Configure a client secret."));
+        };
+        let request = auth::token_request(&self.settings, secret, api);
+        let response = transport.send(&request, &self.settings.timeouts).map_err(|e| self.scrub(e))?;
+        let token = auth::parse_token_response(&response, now).map_err(|e| self.scrub(e))?;
+        let value = token.value.clone();
+        self.tokens.put(api, token);
+        Ok(value)
+    }
+
+    /// Removes the client secret and every token from an error's text.
+    fn scrub(&self, error: Error) -> Error {
+        let mut secrets = self.settings.secrets();
+        secrets.extend(self.tokens.secrets());
+        error.scrub(&secrets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::{Cloud, ConnectionConfig, CustomCloud};
+    use std::collections::VecDeque;
+
+    /// A scripted transport: answers in order and records what was sent.
+    struct Script {
+        answers: VecDeque<Response>,
+        sent: Vec<Request>,
+        now: u64,
+    }
+
+    impl Script {
+        fn new(answers: Vec<(u16, String)>) -> Self {
+            let answers = answers.into_iter().map(|(status, body)| Response { status, headers: vec![], body: body.into_bytes() }).collect();
+            Script { answers, sent: Vec::new(), now: 1_000 }
+        }
+    }
+
+    impl Transport for Script {
+        fn send(&mut self, request: &Request, _: &Timeouts) -> Result<Response, Error> {
+            self.sent.push(request.clone());
+            self.answers.pop_front().ok_or_else(|| Error::transport("script ran out", ""))
+        }
+        fn now_unix_secs(&self) -> u64 {
+            self.now
+        }
+    }
+
+    const BASE: &str = "http://127.0.0.1:7000";
+
+    fn client() -> Client {
+        let url = String::from(BASE);
+        let cloud = CustomCloud {
+            login_url: url.clone(),
+            arm_url: url.clone(),
+            log_analytics_url: url.clone(),
+            graph_url: url,
+            arm_scope: None,
+            log_analytics_scope: None,
+            graph_scope: None,
+        };
+        Client::new(
+            Settings::from_config(ConnectionConfig {
+                tenant_id: "8a1b4c2d-0e5f-4a6b-9c7d-1e2f3a4b5c6d".into(),
+                client_id: "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b".into(),
+                credential: Credential::ClientSecret(Secret::new("the-client-secret")),
+                subscription_id: "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0".into(),
+                resource_group: "myRg".into(),
+                workspace_name: "myWorkspace".into(),
+                workspace_id: None,
+                cloud: Cloud::Custom(cloud),
+                api_version: None,
+                timeouts: None,
+            })
+            .unwrap(),
+        )
+    }
+
+    fn token() -> (u16, String) {
+        (200, r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-123"}"#.into())
+    }
+
+    fn page(names: &[&str], next: Option<&str>) -> (u16, String) {
+        let value: Vec<String> =
+            names.iter().map(|n| format!(r#"{{"name":"{n}","properties":{{"title":"t","severity":"High","status":"New"}}}}"#)).collect();
+        let next = next.map(|link| format!(r#","nextLink":"{link}""#)).unwrap_or_default();
+        (200, format!(r#"{{"value":[{}]{next}}}"#, value.join(",")))
+    }
+
+    #[test]
+    fn walks_pages_following_next_links_verbatim_and_reuses_the_token() {
+        let link = format!("{BASE}/subscriptions/x/incidents?api-version=2025-09-01&%24top=1&%24skipToken=opaque%3D%3D");
+        let mut script = Script::new(vec![token(), page(&["a"], Some(&link)), page(&["b"], None)]);
+        let all = client().list_all_incidents(&mut script, &ListOptions::default()).unwrap();
+        assert_eq!(all.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(script.sent.len(), 3, "one token request for both pages");
+        assert_eq!(script.sent[2].url.as_str(), link);
+        assert_eq!(script.sent[2].headers[0], ("authorization".into(), "Bearer tok-123".into()));
+    }
+
+    #[test]
+    fn a_next_link_to_another_origin_is_not_followed() {
+        let mut script = Script::new(vec![token(), page(&["a"], Some("https://evil.example/steal"))]);
+        let error = client().list_all_incidents(&mut script, &ListOptions::default()).unwrap_err();
+        assert!(matches!(error, Error::InvalidResponse(_)));
+        assert_eq!(script.sent.len(), 2, "nothing sent to the other origin");
+    }
+
+    #[test]
+    fn a_looping_next_link_ends_with_an_error() {
+        let link = format!("{BASE}/same?$skipToken=1");
+        let mut script = Script::new(vec![token(), page(&["a"], Some(&link)), page(&["b"], Some(&link))]);
+        assert!(matches!(client().list_all_incidents(&mut script, &ListOptions::default()), Err(Error::InvalidResponse(_))));
+    }
+
+    #[test]
+    fn invalid_ids_are_refused_before_any_request() {
+        let mut script = Script::new(vec![]);
+        let error = client().get_incident(&mut script, "../x").unwrap_err();
+        assert!(matches!(error, Error::InvalidInput { ref field, .. } if field == "incident-id"));
+        assert!(script.sent.is_empty());
+    }
+
+    #[test]
+    fn continuation_must_stay_on_the_arm_origin_and_stand_alone() {
+        let mut script = Script::new(vec![]);
+        let foreign = ListOptions { continuation: Some("https://evil.example/x".into()), ..ListOptions::default() };
+        assert!(matches!(client().list_incidents(&mut script, &foreign), Err(Error::InvalidInput { .. })));
+        let mixed = ListOptions { continuation: Some(format!("{BASE}/x")), top: Some(5), ..ListOptions::default() };
+        assert!(matches!(client().list_incidents(&mut script, &mixed), Err(Error::InvalidInput { .. })));
+        assert!(script.sent.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_secret_is_an_auth_error_without_the_secret() {
+        let body = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. the-client-secret\r\nTrace ID: 1","error_codes":[7000215]}"#;
+        let mut script = Script::new(vec![(401, body.into())]);
+        let error = client().get_incident(&mut script, "id").unwrap_err();
+        let Error::Auth(failure) = &error else { panic!("{error:?}") };
+        assert_eq!(failure.code, "AADSTS7000215");
+        assert!(!error.to_string().contains("the-client-secret"));
+    }
+
+    #[test]
+    fn a_refused_token_is_forgotten() {
+        let mut script = Script::new(vec![token(), (401, r#"{"error":{"code":"InvalidAuthenticationToken","message":"no"}}"#.into()), token(), page(&[], None)]);
+        let mut client = client();
+        assert!(matches!(client.list_incidents(&mut script, &ListOptions::default()), Err(Error::Auth(_))));
+        client.list_incidents(&mut script, &ListOptions::default()).unwrap();
+        assert_eq!(script.sent.len(), 4, "a new token was requested after the 401");
+    }
+}

@@ -1,0 +1,303 @@
+//! The one error type, mirroring the WIT `error` variant, and the mapping of
+//! Microsoft's error answers (ARM CloudError, Entra token errors) into it, each
+//! with a hint a SOC engineer can act on.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::http::Response;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceFailure {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub hint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalFailure {
+    pub message: String,
+    pub hint: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    InvalidInput { field: String, reason: String },
+    Auth(ServiceFailure),
+    Forbidden(ServiceFailure),
+    NotFound(ServiceFailure),
+    Conflict(ServiceFailure),
+    Throttled { retry_after_seconds: Option<u32>, failure: ServiceFailure },
+    BadRequest(ServiceFailure),
+    Service(ServiceFailure),
+    Transport(LocalFailure),
+    InvalidResponse(LocalFailure),
+}
+
+impl Error {
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput { field: field.to_owned(), reason: reason.into() }
+    }
+
+    pub fn transport(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Transport(LocalFailure { message: message.into(), hint: hint.into() })
+    }
+
+    pub fn invalid_response(message: impl Into<String>) -> Self {
+        Error::InvalidResponse(LocalFailure {
+            message: message.into(),
+            hint: "The service answered in a shape this connector does not know; check the endpoint URLs and api-version.".into(),
+        })
+    }
+
+    /// An `auth` error raised on this side, before any request.
+    pub fn auth_local(code: &str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Auth(ServiceFailure { status: 0, code: code.to_owned(), message: message.into(), hint: hint.into() })
+    }
+
+    /// Maps an unsuccessful answer from ARM, Log Analytics or Graph.
+    pub fn from_service_response(response: &Response) -> Self {
+        let (code, message) = parse_error_body(&response.body)
+            .unwrap_or_else(|| (format!("Http{}", response.status), body_excerpt(&response.body)));
+        let hint = hint_for(response.status, &code);
+        categorize(response, ServiceFailure { status: response.status, code, message, hint })
+    }
+
+    /// Maps an unsuccessful answer from the v2 token endpoint, whose body is
+    /// `{error, error_description: "AADSTSnnnn: ...\r\nTrace ID: ...", error_codes}`.
+    pub fn from_token_response(response: &Response) -> Self {
+        let Ok(body) = serde_json::from_slice::<TokenErrorBody>(&response.body) else {
+            return Error::from_service_response(response);
+        };
+        let code = body
+            .error_codes
+            .first()
+            .map(|code| format!("AADSTS{code}"))
+            .or(body.error)
+            .unwrap_or_else(|| format!("Http{}", response.status));
+        let message = first_line(body.error_description.as_deref().unwrap_or("the token request was refused"));
+        let hint = hint_for(response.status, &code);
+        let failure = ServiceFailure { status: response.status, code, message, hint };
+        match response.status {
+            429 | 500..=599 => categorize(response, failure),
+            _ => Error::Auth(failure),
+        }
+    }
+
+    /// Replaces every occurrence of each secret in the messages, so an error can
+    /// be logged or shown whatever the service echoed back.
+    pub fn scrub(mut self, secrets: &[&str]) -> Self {
+        for text in self.texts_mut() {
+            for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
+                if text.contains(secret) {
+                    *text = text.replace(secret, "[redacted]");
+                }
+            }
+        }
+        self
+    }
+
+    fn texts_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            Error::InvalidInput { reason, .. } => vec![reason],
+            Error::Auth(f)
+            | Error::Forbidden(f)
+            | Error::NotFound(f)
+            | Error::Conflict(f)
+            | Error::BadRequest(f)
+            | Error::Service(f)
+            | Error::Throttled { failure: f, .. } => vec![&mut f.message, &mut f.code],
+            Error::Transport(f) | Error::InvalidResponse(f) => vec![&mut f.message],
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { .. } => "invalid-input",
+            Error::Auth(_) => "auth",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not-found",
+            Error::Conflict(_) => "conflict",
+            Error::Throttled { .. } => "throttled",
+            Error::BadRequest(_) => "bad-request",
+            Error::Service(_) => "service",
+            Error::Transport(_) => "transport",
+            Error::InvalidResponse(_) => "invalid-response",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidInput { field, reason } => write!(f, "invalid input: {field}: {reason}"),
+            Error::Throttled { retry_after_seconds, failure } => {
+                write!(f, "throttled: {} {}: {}", failure.status, failure.code, failure.message)?;
+                if let Some(seconds) = retry_after_seconds {
+                    write!(f, " (retry after {seconds} s)")?;
+                }
+                write!(f, ". Hint: {}", failure.hint)
+            }
+            Error::Auth(s) | Error::Forbidden(s) | Error::NotFound(s) | Error::Conflict(s) | Error::BadRequest(s) | Error::Service(s) => {
+                write!(f, "{}: {} {}: {}. Hint: {}", self.kind(), s.status, s.code, s.message, s.hint)
+            }
+            Error::Transport(l) | Error::InvalidResponse(l) => write!(f, "{}: {}. Hint: {}", self.kind(), l.message, l.hint),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn categorize(response: &Response, failure: ServiceFailure) -> Error {
+    match failure.status {
+        401 => Error::Auth(failure),
+        403 => Error::Forbidden(failure),
+        404 => Error::NotFound(failure),
+        409 => Error::Conflict(failure),
+        429 => Error::Throttled { retry_after_seconds: retry_after_seconds(response), failure },
+        400 | 405 | 411 | 412 | 413 | 415 | 422 => Error::BadRequest(failure),
+        _ => Error::Service(failure),
+    }
+}
+
+/// `Retry-After` as delta-seconds. (An HTTP-date form is handled with retries.)
+pub fn retry_after_seconds(response: &Response) -> Option<u32> {
+    response.header("retry-after")?.trim().parse().ok()
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenErrorBody {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Vec<u64>,
+}
+
+/// Reads ARM's CloudError, ARM v5 ErrorResponse, Log Analytics and Graph error
+/// bodies: all nest `code` and `message` under `error`.
+fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
+    let envelope: ErrorEnvelope = serde_json::from_slice(body).ok()?;
+    let code = envelope.error.code.filter(|code| !code.is_empty())?;
+    Some((code, envelope.error.message.unwrap_or_default()))
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+fn body_excerpt(body: &[u8]) -> String {
+    const MAX: usize = 200;
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "the service sent no error body".into();
+    }
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// What to do about an error, from the seeds' troubleshooting tables and
+/// Microsoft's documented codes. Codes first, then the status.
+pub fn hint_for(status: u16, code: &str) -> String {
+    let by_code = match code {
+        "AADSTS7000215" => "The client secret is wrong: use the secret's Value (not its Secret ID) from the app registration's Certificates & secrets, or create a new secret.",
+        "AADSTS7000222" => "The client secret has expired: create a new secret in the app registration.",
+        "AADSTS700016" => "No application with this client id exists in the tenant: check the client id and the tenant id, and that the app is registered in that tenant.",
+        "AADSTS90002" => "The tenant was not found: check the tenant id (the Directory (tenant) ID or a verified domain) and the cloud.",
+        "AADSTS70011" => "The token scope is not valid for this cloud: check the cloud setting and any custom scope.",
+        "AADSTS900144" | "AADSTS90014" => "The token request is missing a field: check the client id and credential.",
+        "AADSTS50034" | "AADSTS700027" => "The credential was not accepted: check the client id and credential.",
+        "AuthorizationFailed" => "The app has no role on the workspace: assign Microsoft Sentinel Reader to read, or Microsoft Sentinel Responder or Contributor to change incidents, on the workspace or its resource group; new role assignments take a few minutes.",
+        "InvalidAuthenticationTokenAudience" => "The token was issued for another API or cloud: check the cloud setting and any custom scopes.",
+        "ExpiredAuthenticationToken" => "The access token has expired: give the connection a fresh token, or use a client secret so it refreshes itself.",
+        "InvalidAuthenticationToken" | "AuthenticationFailed" => "The access token was rejected: check the credentials and that the token is for this cloud.",
+        "SubscriptionNotFound" => "The subscription was not found: check the subscription id and that the app can see it.",
+        "ResourceGroupNotFound" => "The resource group was not found: check the resource group name.",
+        "ResourceNotFound" | "ParentResourceNotFound" => "The workspace was not found: check the subscription id, the resource group and the workspace name (the name, not the workspace GUID).",
+        "MissingApiVersionParameter" | "InvalidApiVersionParameter" | "NoRegisteredProviderFound" => "The api-version is not supported here: use 2025-09-01 (the default).",
+        "InvalidResourceType" => "The resource type is not known: check that Microsoft Sentinel is enabled on the workspace.",
+        _ => "",
+    };
+    if !by_code.is_empty() {
+        return by_code.to_owned();
+    }
+    match status {
+        400 => "The service refused the request's content: check the values, the OData filter and orderby syntax.",
+        401 => "The request was not authenticated: check the credentials.",
+        403 => "The identity lacks a role or permission: grant the app a Microsoft Sentinel role on the workspace and admin consent for its API permissions.",
+        404 => "Not found: check the id (an incident's id is its GUID name, not its number) and the workspace settings.",
+        405 => "The service does not allow this method on this resource.",
+        409 => "Someone changed the resource since it was read: read it again and retry.",
+        429 => "Azure is throttling this app: wait for the retry-after time before calling again.",
+        500..=599 => "Azure had a problem answering: retry later.",
+        _ => "Check the request and the connection settings.",
+    }
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> Response {
+        Response { status, headers: vec![("Retry-After".into(), "17".into())], body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn token_error_fixture_maps_to_auth_with_aadsts_code() {
+        let body = include_str!("../../tests/fixtures/azure-specs/auth/docs-token-error-invalid_scope.json");
+        let Error::Auth(failure) = Error::from_token_response(&response(400, body)) else { panic!("not auth") };
+        assert_eq!(failure.code, "AADSTS70011");
+        assert!(failure.message.starts_with("AADSTS70011: The provided value"));
+        assert!(!failure.message.contains("Trace ID"), "trace lines are dropped from the message");
+        assert!(failure.hint.contains("scope"));
+    }
+
+    #[test]
+    fn arm_cloud_error_maps_by_status_with_hint() {
+        let body = r#"{"error":{"code":"AuthorizationFailed","message":"The client 'x' does not have authorization"}}"#;
+        let Error::Forbidden(failure) = Error::from_service_response(&response(403, body)) else { panic!() };
+        assert_eq!(failure.code, "AuthorizationFailed");
+        assert!(failure.hint.contains("Microsoft Sentinel Reader"));
+    }
+
+    #[test]
+    fn throttled_carries_retry_after() {
+        let error = Error::from_service_response(&response(429, r#"{"error":{"code":"TooManyRequests","message":"slow"}}"#));
+        assert!(matches!(error, Error::Throttled { retry_after_seconds: Some(17), .. }));
+    }
+
+    #[test]
+    fn non_json_error_body_is_kept_as_message() {
+        let Error::Service(failure) = Error::from_service_response(&response(502, "<html>Bad Gateway</html>")) else { panic!() };
+        assert_eq!(failure.code, "Http502");
+        assert_eq!(failure.message, "<html>Bad Gateway</html>");
+    }
+
+    #[test]
+    fn scrub_removes_secrets_from_messages() {
+        let error = Error::from_service_response(&response(400, r#"{"error":{"code":"BadRequest","message":"bad value s3cr3t-value"}}"#));
+        let shown = error.scrub(&["s3cr3t-value"]).to_string();
+        assert!(!shown.contains("s3cr3t-value"));
+        assert!(shown.contains("[redacted]"));
+    }
+}

@@ -1,0 +1,15 @@
+//! The sans-IO core: no sockets, no clocks, no globals. Every input, including
+//! the current time, is passed in; every output is data.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod incidents;
+pub mod paging;
+
+pub use client::{Client, Transport};
+pub use config::{Cloud, ConnectionConfig, Credential, CustomCloud, Settings};
+pub use error::{Error, LocalFailure, ServiceFailure};
