@@ -1,0 +1,24 @@
+//! The WIT world `connector` bound to the core. One file per WIT interface,
+//! plus the one module that owns `wasi:http`.
+
+mod sentinel_connector;
+mod transport;
+mod types;
+
+wit_bindgen::generate!({
+    world: "connector",
+    path: "wit",
+    // The wasi:http imports are used through the `wasip2` crate's bindings.
+    with: {
+        "wasi:http/types@0.2.12": wasip2::http::types,
+        "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+        "wasi:io/error@0.2.12": wasip2::io::error,
+        "wasi:io/poll@0.2.12": wasip2::io::poll,
+        "wasi:io/streams@0.2.12": wasip2::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+    },
+});
+
+struct Component;
+
+export!(Component);

@@ -1,0 +1,48 @@
+//! The `sentinel-connector` interface: the `connection` resource.
+
+use std::cell::RefCell;
+
+use super::exports::soar::sentinel::sentinel_connector::{Connection, Guest, GuestConnection};
+use super::exports::soar::sentinel::types as wit;
+use super::transport::WasiHttp;
+use super::types::{incident, list_options};
+use super::Component;
+use crate::core::{Client, Settings};
+
+impl Guest for Component {
+    type Connection = ConnectionResource;
+}
+
+/// Calls on one resource never overlap (a component instance is single
+/// threaded and these calls do not re-enter), so a `RefCell` is enough.
+pub struct ConnectionResource {
+    client: RefCell<Client>,
+}
+
+impl ConnectionResource {
+    fn with_client<T>(&self, action: impl FnOnce(&mut Client, &mut WasiHttp) -> Result<T, crate::core::Error>) -> Result<T, wit::Error> {
+        let mut client = self.client.borrow_mut();
+        action(&mut client, &mut WasiHttp).map_err(wit::Error::from)
+    }
+}
+
+impl GuestConnection for ConnectionResource {
+    fn open(config: wit::ConnectionConfig) -> Result<Connection, wit::Error> {
+        let settings = Settings::from_config(config.into())?;
+        Ok(Connection::new(ConnectionResource { client: RefCell::new(Client::new(settings)) }))
+    }
+
+    fn list_incidents(&self, options: wit::ListIncidentsOptions) -> Result<wit::IncidentPage, wit::Error> {
+        let page = self.with_client(|client, http| client.list_incidents(http, &list_options(options)))?;
+        Ok(wit::IncidentPage { incidents: page.incidents.into_iter().map(incident).collect(), continuation: page.continuation })
+    }
+
+    fn list_all_incidents(&self, options: wit::ListIncidentsOptions) -> Result<Vec<wit::Incident>, wit::Error> {
+        let all = self.with_client(|client, http| client.list_all_incidents(http, &list_options(options)))?;
+        Ok(all.into_iter().map(incident).collect())
+    }
+
+    fn get_incident(&self, incident_id: String) -> Result<wit::Incident, wit::Error> {
+        self.with_client(|client, http| client.get_incident(http, &incident_id)).map(incident)
+    }
+}

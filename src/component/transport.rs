@@ -1,0 +1,179 @@
+//! The only module that touches the network: one blocking `wasi:http`
+//! exchange per call, with the connection's timeouts on every request.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use url::{Position, Url};
+use wasip2::http::outgoing_handler::{self, FutureIncomingResponse};
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use wasip2::io::streams::StreamError;
+
+use crate::core::http::{Method, Request, Response, Timeouts};
+use crate::core::{Error, Transport};
+
+/// Large enough for a Log Analytics result (about 100 MiB raw at most), and a
+/// bound so a broken server cannot exhaust the guest's memory.
+const MAX_RESPONSE_BYTES: usize = 128 * 1024 * 1024;
+/// `blocking-write-and-flush` accepts at most 4096 bytes per call.
+const WRITE_CHUNK: usize = 4096;
+const READ_CHUNK: u64 = 64 * 1024;
+
+pub struct WasiHttp;
+
+impl Transport for WasiHttp {
+    fn send(&mut self, request: &Request, timeouts: &Timeouts) -> Result<Response, Error> {
+        let outgoing = outgoing_request(request)?;
+        let body = outgoing.body().map_err(|()| local("the request body was already taken"))?;
+        let future = outgoing_handler::handle(outgoing, Some(options(timeouts))).map_err(|code| from_code(&code, &request.url))?;
+        write_body(body, &request.body)?;
+        let response = wait_for(future, &request.url)?;
+        read_response(response, &request.url)
+    }
+
+    fn now_unix_secs(&self) -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    }
+}
+
+fn outgoing_request(request: &Request) -> Result<OutgoingRequest, Error> {
+    let mut entries: Vec<(String, Vec<u8>)> =
+        request.headers.iter().map(|(name, value)| (name.clone(), value.as_bytes().to_vec())).collect();
+    if !matches!(request.method, Method::Get | Method::Delete) {
+        // Microsoft's POSTs without a body (alerts, entities) expect a length.
+        entries.push(("content-length".into(), request.body.len().to_string().into_bytes()));
+    }
+    let headers = Fields::from_list(&entries).map_err(|e| local(&format!("a request header was refused: {e:?}")))?;
+    let outgoing = OutgoingRequest::new(headers);
+    let url = &request.url;
+    let authority = format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(443));
+    let scheme = match url.scheme() {
+        "https" => Scheme::Https,
+        "http" => Scheme::Http,
+        other => Scheme::Other(other.to_owned()),
+    };
+    let set = [
+        outgoing.set_method(&method(request.method)),
+        outgoing.set_scheme(Some(&scheme)),
+        outgoing.set_authority(Some(&authority)),
+        outgoing.set_path_with_query(Some(&url[Position::BeforePath..Position::AfterQuery])),
+    ];
+    if set.iter().any(Result::is_err) {
+        return Err(local(&format!("the host refused the request line for {}", origin(url))));
+    }
+    Ok(outgoing)
+}
+
+fn method(method: Method) -> WasiMethod {
+    match method {
+        Method::Get => WasiMethod::Get,
+        Method::Post => WasiMethod::Post,
+        Method::Put => WasiMethod::Put,
+        Method::Delete => WasiMethod::Delete,
+        Method::Patch => WasiMethod::Patch,
+    }
+}
+
+/// A host may not support every timeout; the request still goes, with the
+/// host's own limits.
+fn options(timeouts: &Timeouts) -> RequestOptions {
+    let options = RequestOptions::new();
+    let nanos = |ms: u32| Some(u64::from(ms) * 1_000_000);
+    let _ = options.set_connect_timeout(nanos(timeouts.connect_ms));
+    let _ = options.set_first_byte_timeout(nanos(timeouts.first_byte_ms));
+    let _ = options.set_between_bytes_timeout(nanos(timeouts.between_bytes_ms));
+    options
+}
+
+fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), Error> {
+    {
+        let stream = body.write().map_err(|()| local("the request body stream was already taken"))?;
+        for chunk in bytes.chunks(WRITE_CHUNK) {
+            stream.blocking_write_and_flush(chunk).map_err(|e| stream_error("sending the request body", e))?;
+        }
+    }
+    OutgoingBody::finish(body, None).map_err(|code| Error::transport(format!("finishing the request failed: {code:?}"), RETRY_HINT))
+}
+
+fn wait_for(future: FutureIncomingResponse, url: &Url) -> Result<IncomingResponse, Error> {
+    future.subscribe().block();
+    match future.get() {
+        Some(Ok(Ok(response))) => Ok(response),
+        Some(Ok(Err(code))) => Err(from_code(&code, url)),
+        Some(Err(())) => Err(local("the response was already taken")),
+        None => Err(local("the response was not ready after waiting for it")),
+    }
+}
+
+fn read_response(response: IncomingResponse, url: &Url) -> Result<Response, Error> {
+    let status = response.status();
+    let headers = response
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect();
+    let incoming = response.consume().map_err(|()| local("the response body was already taken"))?;
+    let body = read_body(&incoming, url)?;
+    drop(IncomingBody::finish(incoming));
+    Ok(Response { status, headers, body })
+}
+
+fn read_body(incoming: &IncomingBody, url: &Url) -> Result<Vec<u8>, Error> {
+    let stream = incoming.stream().map_err(|()| local("the response body stream was already taken"))?;
+    let mut body = Vec::new();
+    loop {
+        match stream.blocking_read(READ_CHUNK) {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => return Ok(body),
+            Err(e) => return Err(stream_error(&format!("reading the answer from {}", origin(url)), e)),
+        }
+        if body.len() > MAX_RESPONSE_BYTES {
+            return Err(Error::invalid_response(format!("the answer from {} is larger than {} MiB", origin(url), MAX_RESPONSE_BYTES >> 20)));
+        }
+    }
+}
+
+const RETRY_HINT: &str = "A network problem between the host and the service; retry, and check the host's network if it persists.";
+
+fn stream_error(what: &str, error: StreamError) -> Error {
+    let detail = match error {
+        StreamError::LastOperationFailed(e) => e.to_debug_string(),
+        StreamError::Closed => "the stream closed early".into(),
+    };
+    Error::transport(format!("{what} failed: {detail}"), RETRY_HINT)
+}
+
+fn local(message: &str) -> Error {
+    Error::transport(message, "An error in the host's HTTP implementation; report it with the host's name and version.")
+}
+
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Turns `wasi:http`'s error codes into a message and a hint. Only the origin
+/// is named: queries and bodies stay out of error text.
+fn from_code(code: &ErrorCode, url: &Url) -> Error {
+    let origin = origin(url);
+    let (message, hint) = match code {
+        ErrorCode::HttpRequestDenied => (
+            format!("the host denied the request to {origin}"),
+            "The host lets this connection reach only its configured endpoints; check the cloud settings or the host's allow-list.",
+        ),
+        ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => (format!("could not resolve {origin}"), "Check the endpoint URL and the host's DNS."),
+        ErrorCode::ConnectionRefused => (format!("{origin} refused the connection"), "Is the service (or the emulator) listening at that address?"),
+        ErrorCode::ConnectionTimeout => (format!("connecting to {origin} timed out"), "Check the network path, or raise timeouts.connect-ms."),
+        ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => (
+            format!("{origin} did not answer in time"),
+            "The service is slow or unreachable; retry, or raise timeouts.first-byte-ms.",
+        ),
+        ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) | ErrorCode::TlsProtocolError => (
+            format!("the TLS handshake with {origin} failed ({code:?})"),
+            "Check that the endpoint URL is right and that no proxy intercepts TLS.",
+        ),
+        other => (format!("the request to {origin} failed: {other:?}"), RETRY_HINT),
+    };
+    Error::transport(message, hint)
+}
