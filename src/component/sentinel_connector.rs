@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use super::exports::soar::sentinel::sentinel_connector::{Connection, Guest, GuestConnection};
 use super::exports::soar::sentinel::types as wit;
 use super::transport::WasiHttp;
-use super::types::{incident, list_options};
+use super::types::{event, incident, list_options, poll_options};
 use super::Component;
 use crate::core::{Client, Settings};
 
@@ -44,5 +44,16 @@ impl GuestConnection for ConnectionResource {
 
     fn get_incident(&self, incident_id: String) -> Result<wit::Incident, wit::Error> {
         self.with_client(|client, http| client.get_incident(http, &incident_id)).map(incident)
+    }
+
+    fn poll(&self, cursor: Option<String>, options: wit::PollOptions) -> Result<wit::PollBatch, wit::Error> {
+        let options = poll_options(options);
+        let batch = self.with_client(|client, http| client.poll(http, cursor.as_deref(), &options))?;
+        Ok(wit::PollBatch {
+            events: batch.events.into_iter().map(event).collect(),
+            cursor: batch.cursor,
+            more: batch.more,
+            watermark: batch.watermark,
+        })
     }
 }

@@ -27,8 +27,11 @@ impl Transport for WasiHttp {
         let outgoing = outgoing_request(request)?;
         let body = outgoing.body().map_err(|()| local("the request body was already taken"))?;
         let future = outgoing_handler::handle(outgoing, Some(options(timeouts))).map_err(|code| from_code(&code, &request.url))?;
-        write_body(body, &request.body)?;
+        let written = write_body(body, &request.body);
+        // When the host refuses a request its body stream closes too: the
+        // response's error code says why, so it wins over the write error.
         let response = wait_for(future, &request.url)?;
+        written?;
         read_response(response, &request.url)
     }
 

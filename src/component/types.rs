@@ -5,6 +5,7 @@ use crate::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud};
 use crate::core::error::Error;
 use crate::core::http::{Secret, Timeouts};
 use crate::core::incidents::{self, Incident, ListOptions};
+use crate::core::poller::{Event, EventKind, PollOptions};
 
 impl From<wit::ConnectionConfig> for ConnectionConfig {
     fn from(config: wit::ConnectionConfig) -> Self {
@@ -99,6 +100,15 @@ macro_rules! open_enum_to_wit {
                 }
             }
         }
+
+        impl From<wit::$wit> for incidents::$core {
+            fn from(value: wit::$wit) -> Self {
+                match value {
+                    $(wit::$wit::$case => incidents::$core::$case,)+
+                    wit::$wit::Other(text) => incidents::$core::Other(text),
+                }
+            }
+        }
     };
 }
 
@@ -152,4 +162,25 @@ pub fn incident(incident: Incident) -> wit::Incident {
         tactics: extra.tactics,
         related_analytic_rule_ids: p.related_analytic_rule_ids,
     }
+}
+
+pub fn poll_options(options: wit::PollOptions) -> PollOptions {
+    PollOptions {
+        first_fetch: options.first_fetch,
+        look_back_secs: options.look_back_seconds,
+        max_events: options.max_events,
+        include_updates: options.include_updates,
+        min_severity: options.min_severity.map(Into::into),
+        statuses: options.statuses.into_iter().map(Into::into).collect(),
+        title_includes: options.title_includes,
+        title_excludes: options.title_excludes,
+    }
+}
+
+pub fn event(event: Event) -> wit::IncidentEvent {
+    let kind = match event.kind {
+        EventKind::Created => wit::EventKind::Created,
+        EventKind::Updated => wit::EventKind::Updated,
+    };
+    wit::IncidentEvent { kind, incident: incident(event.incident) }
 }

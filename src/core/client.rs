@@ -11,6 +11,7 @@ use super::error::Error;
 use super::http::{Method, Request, Response, Secret, Timeouts};
 use super::incidents::{self, Incident, IncidentList, ListOptions};
 use super::paging::{check_link, PageWalk};
+use super::poller::{self, Event, PollOptions, Progress, Scan};
 
 /// Moves one request and its answer. Errors are `Error::Transport`.
 pub trait Transport {
@@ -18,6 +19,19 @@ pub trait Transport {
     /// Seconds since the Unix epoch, for token expiry.
     fn now_unix_secs(&self) -> u64;
 }
+
+/// What one poll returns: the events, the cursor to save after handling
+/// them, whether a backlog remains, and the watermark (for lag).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PollBatch {
+    pub events: Vec<Event>,
+    pub cursor: String,
+    pub more: bool,
+    pub watermark: String,
+}
+
+/// A poll reads at most this many pages; the rest waits for the next poll.
+const MAX_POLL_PAGES: u32 = 100;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct IncidentPage {
@@ -65,6 +79,41 @@ impl Client {
         let url = incidents::get_url(&self.settings, incident_id)?;
         let response = self.send_arm(transport, Method::Get, url)?;
         incidents::parse_incident(&response.body)
+    }
+
+    /// One poll: scans from the cursor's window, oldest modification first,
+    /// until the batch is full or the pages end. See [`poller`].
+    pub fn poll(&mut self, transport: &mut impl Transport, cursor: Option<&str>, options: &PollOptions) -> Result<PollBatch, Error> {
+        poller::validate(options)?;
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(transport.now_unix_secs());
+        let cursor = poller::starting_cursor(cursor, options, now)?;
+        let page_size = options.max_events.unwrap_or(poller::DEFAULT_MAX_EVENTS).saturating_mul(2).clamp(50, incidents::MAX_TOP);
+        let list = ListOptions {
+            filter: Some(poller::scan_filter(&cursor, options)),
+            orderby: Some(poller::SCAN_ORDER.into()),
+            top: Some(page_size),
+            ..ListOptions::default()
+        };
+        let mut url = incidents::list_url(&self.settings, &list)?;
+        let mut walk = PageWalk::new(self.settings.endpoints.arm.base.clone(), Some(MAX_POLL_PAGES + 1));
+        let mut scan = Scan::new(cursor, options);
+        let mut more = false;
+        for page_number in 1.. {
+            let page = self.fetch_page(transport, url)?;
+            let unread = offer_page(&mut scan, page.value)?;
+            match page.next_link {
+                _ if unread => more = true,
+                Some(_) if page_number >= MAX_POLL_PAGES => more = true,
+                Some(link) => {
+                    url = walk.next(&link)?;
+                    continue;
+                }
+                None => {}
+            }
+            break;
+        }
+        let (events, cursor) = scan.finish();
+        Ok(PollBatch { events, watermark: poller::format_time(cursor.watermark_micros()), cursor: cursor.encode(), more })
     }
 
     fn first_page_url(&self, options: &ListOptions) -> Result<Url, Error> {
@@ -126,6 +175,16 @@ impl Client {
         secrets.extend(self.tokens.secrets());
         error.scrub(&secrets)
     }
+}
+
+/// Offers a page's incidents in order; true when the batch filled up first.
+fn offer_page(scan: &mut Scan, incidents: Vec<Incident>) -> Result<bool, Error> {
+    for incident in incidents {
+        if scan.offer(incident)? == Progress::BatchFull {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

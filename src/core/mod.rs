@@ -9,6 +9,7 @@ pub mod http;
 pub mod ids;
 pub mod incidents;
 pub mod paging;
+pub mod poller;
 
 pub use client::{Client, Transport};
 pub use config::{Cloud, ConnectionConfig, Credential, CustomCloud, Settings};

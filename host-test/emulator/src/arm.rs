@@ -1,0 +1,227 @@
+//! The ARM side: `Microsoft.SecurityInsights` incidents under a workspace,
+//! with ARM's checks in ARM's order (token, api-version, then the resource
+//! path) and its CloudError bodies.
+
+use std::time::Instant;
+
+use axum::http::{Method, Uri};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::odata::{parse_filter, Key, Order};
+use crate::token::ARM_AUDIENCE;
+use crate::{Reply, Shared, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
+
+const API_VERSIONS: &[&str] = &["2025-09-01", "2025-06-01", "2025-03-01", "2024-09-01", "2024-03-01"];
+const MAX_TOP: usize = 1000;
+
+pub struct Call<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub host: &'a str,
+    pub authorization: Option<&'a str>,
+}
+
+pub fn cloud_error(status: u16, code: &str, message: &str) -> Reply {
+    Reply::json(status, json!({"error": {"code": code, "message": message}}))
+        .header("x-ms-request-id", uuid::Uuid::new_v4().to_string())
+        .header("x-ms-correlation-request-id", uuid::Uuid::new_v4().to_string())
+}
+
+/// Routes `/subscriptions/...`; segments the ARM spec fixes are matched
+/// case-insensitively, as ARM does.
+pub fn handle(shared: &Shared, call: &Call) -> Reply {
+    if let Err(reply) = authorize(shared, call.authorization) {
+        return reply;
+    }
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(call.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    let param = |name: &str| query.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    match param("api-version") {
+        None => return cloud_error(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+        Some(version) if !API_VERSIONS.contains(&version) => {
+            return cloud_error(
+                400,
+                "InvalidApiVersionParameter",
+                &format!("The api-version '{version}' is invalid. The supported versions are '{}'.", API_VERSIONS.join(",")),
+            )
+        }
+        Some(_) => {}
+    }
+    let segments: Vec<&str> = call.uri.path().trim_start_matches('/').split('/').collect();
+    match resolve(&segments) {
+        Err(reply) => reply,
+        Ok(Resource::Incidents) if *call.method == Method::GET => {
+            let params = ListParams {
+                api_version: param("api-version").unwrap_or_default(),
+                filter: param("$filter"),
+                orderby: param("$orderby"),
+                top: param("$top"),
+                skip_token: param("$skipToken"),
+            };
+            list(shared, call, &params)
+        }
+        Ok(Resource::Incident(id)) if *call.method == Method::GET => get(shared, id),
+        Ok(_) => cloud_error(
+            405,
+            "UnsupportedApiVersion",
+            &format!("The HTTP resource that matches the request URI '{}' does not support HTTP method '{}'.", call.uri, call.method),
+        )
+        .header("allow", "GET"),
+    }
+}
+
+fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> {
+    let unauthorized = |code: &str, message: &str| {
+        cloud_error(401, code, message).header("www-authenticate", "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\"")
+    };
+    let Some(value) = authorization else {
+        return Err(unauthorized("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."));
+    };
+    let Some(token) = value.strip_prefix("Bearer ") else {
+        return Err(unauthorized("AuthenticationFailed", "Authentication failed. The 'Authorization' header is not a bearer token."));
+    };
+    let issued = shared.state().tokens.get(token.trim()).cloned();
+    let Some(issued) = issued else {
+        return Err(unauthorized("InvalidAuthenticationToken", "The access token is invalid."));
+    };
+    if issued.expires_at <= jiff::Timestamp::now().as_second() {
+        return Err(unauthorized("ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time."));
+    }
+    if issued.audience != ARM_AUDIENCE {
+        return Err(unauthorized(
+            "InvalidAuthenticationTokenAudience",
+            &format!(
+                "The access token has been obtained for wrong audience or resource '{}'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.azure.com/'.",
+                issued.audience
+            ),
+        ));
+    }
+    Ok(())
+}
+
+enum Resource<'a> {
+    Incidents,
+    Incident(&'a str),
+}
+
+fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
+    let literal = |index: usize, expected: &str| segments.get(index).is_some_and(|s| s.eq_ignore_ascii_case(expected));
+    let sub = segments.get(1).copied().unwrap_or_default();
+    if !sub.eq_ignore_ascii_case(DEFAULT_SUBSCRIPTION_ID) {
+        return Err(cloud_error(404, "SubscriptionNotFound", &format!("The subscription '{sub}' could not be found.")));
+    }
+    if !literal(2, "resourceGroups") {
+        return Err(cloud_error(404, "NotFound", "The requested resource was not found."));
+    }
+    let rg = segments.get(3).copied().unwrap_or_default();
+    if !rg.eq_ignore_ascii_case(DEFAULT_RESOURCE_GROUP) {
+        return Err(cloud_error(404, "ResourceGroupNotFound", &format!("Resource group '{rg}' could not be found.")));
+    }
+    let ws = segments.get(7).copied().unwrap_or_default();
+    let workspace_path = literal(4, "providers") && literal(5, "Microsoft.OperationalInsights") && literal(6, "workspaces");
+    if !workspace_path || !ws.eq_ignore_ascii_case(DEFAULT_WORKSPACE_NAME) {
+        return Err(cloud_error(
+            404,
+            "ResourceNotFound",
+            &format!("The Resource 'Microsoft.OperationalInsights/workspaces/{ws}' under resource group '{rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"),
+        ));
+    }
+    if !(literal(8, "providers") && literal(9, "Microsoft.SecurityInsights")) {
+        return Err(cloud_error(400, "InvalidResourceType", "The resource type could not be found in the namespace."));
+    }
+    match &segments[10.min(segments.len())..] {
+        [kind] if kind.eq_ignore_ascii_case("incidents") => Ok(Resource::Incidents),
+        [kind, id] if kind.eq_ignore_ascii_case("incidents") && !id.is_empty() => Ok(Resource::Incident(id)),
+        _ => Err(cloud_error(400, "InvalidResourceType", "The resource type could not be found in the namespace 'Microsoft.SecurityInsights' for api version '2025-09-01'.")),
+    }
+}
+
+fn visible(shared: &Shared) -> Vec<Value> {
+    let now = Instant::now();
+    shared.state().incidents.iter().filter(|s| s.visible_from.is_none_or(|at| at <= now)).map(|s| s.json.clone()).collect()
+}
+
+fn get(shared: &Shared, id: &str) -> Reply {
+    let decoded = percent_decode(id);
+    match visible(shared).into_iter().find(|i| i["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&decoded))) {
+        Some(incident) => Reply::json(200, incident).header("x-ms-ratelimit-remaining-subscription-reads", "11999"),
+        None => cloud_error(404, "NotFound", &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'.")),
+    }
+}
+
+fn percent_decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+struct ListParams<'a> {
+    api_version: &'a str,
+    filter: Option<&'a str>,
+    orderby: Option<&'a str>,
+    top: Option<&'a str>,
+    skip_token: Option<&'a str>,
+}
+
+fn list(shared: &Shared, call: &Call, params: &ListParams) -> Reply {
+    let top = match params.top.map(str::parse::<usize>) {
+        None => shared.options.default_page_size,
+        Some(Ok(top)) if (1..=MAX_TOP).contains(&top) => top,
+        Some(_) => return cloud_error(400, "BadRequest", &format!("The value of $top must be an integer between 1 and {MAX_TOP}.")),
+    };
+    let filter = match params.filter.map(parse_filter).transpose() {
+        Ok(filter) => filter,
+        Err(reason) => return cloud_error(400, "BadRequest", &format!("Invalid $filter: {reason}")),
+    };
+    let order = match Order::parse(params.orderby) {
+        Ok(order) => order,
+        Err(reason) => return cloud_error(400, "BadRequest", &format!("Invalid $orderby: {reason}")),
+    };
+    let after = match params.skip_token.map(decode_skip_token).transpose() {
+        Ok(after) => after,
+        Err(()) => return cloud_error(400, "BadRequest", "The $skipToken is not valid."),
+    };
+    let mut selected: Vec<(Value, (Vec<Key>, String))> = visible(shared)
+        .into_iter()
+        .filter(|i| filter.as_ref().is_none_or(|f| f.matches(i)))
+        .map(|i| {
+            let key = order.key(&i);
+            (i, key)
+        })
+        .filter(|(_, key)| after.as_ref().is_none_or(|after| order.compare(key, after).is_gt()))
+        .collect();
+    selected.sort_by(|a, b| order.compare(&a.1, &b.1));
+    let more = selected.len() > top;
+    selected.truncate(top);
+    let mut body = json!({"value": selected.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>()});
+    if let (true, Some((_, last))) = (more, selected.last()) {
+        match next_link(call, params, top, last) {
+            Some(link) => body["nextLink"] = json!(link),
+            None => return cloud_error(400, "BadRequest", &format!("The Host header '{}' is not valid.", call.host)),
+        }
+    }
+    Reply::json(200, body).header("x-ms-ratelimit-remaining-subscription-reads", "11999")
+}
+
+/// The same query with a `$skipToken` naming the last item sent: keyset
+/// paging, so changes between pages never shift unchanged items.
+fn next_link(call: &Call, params: &ListParams, top: usize, last: &(Vec<Key>, String)) -> Option<String> {
+    let mut url = url::Url::parse(&format!("http://{}{}", call.host, call.uri.path())).ok()?;
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("api-version", params.api_version);
+        if let Some(filter) = params.filter {
+            query.append_pair("$filter", filter);
+        }
+        if let Some(orderby) = params.orderby {
+            query.append_pair("$orderby", orderby);
+        }
+        query.append_pair("$top", &top.to_string());
+        query.append_pair("$skipToken", &URL_SAFE_NO_PAD.encode(serde_json::to_vec(last).ok()?));
+    }
+    Some(url.to_string())
+}
+
+fn decode_skip_token(token: &str) -> Result<(Vec<Key>, String), ()> {
+    let bytes = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| ())?;
+    serde_json::from_slice(&bytes).map_err(|_| ())
+}

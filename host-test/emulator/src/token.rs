@@ -1,0 +1,130 @@
+//! The Microsoft identity platform v2 token endpoint, client credentials
+//! only, with Entra's error shape and AADSTS codes.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use crate::{Reply, Shared, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE};
+
+/// What a token was issued for.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub audience: &'static str,
+    pub expires_at: i64,
+}
+
+pub const ARM_AUDIENCE: &str = "https://management.azure.com/";
+pub const LOG_ANALYTICS_AUDIENCE: &str = "https://api.loganalytics.io";
+pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
+
+fn audience_of(scope: &str) -> Option<(&'static str, &'static [&'static str])> {
+    match scope {
+        ARM_SCOPE => Some((ARM_AUDIENCE, &[])),
+        LOG_ANALYTICS_SCOPE => Some((LOG_ANALYTICS_AUDIENCE, &["Data.Read"])),
+        GRAPH_SCOPE => Some((
+            GRAPH_AUDIENCE,
+            &[
+                "SecurityIncident.ReadWrite.All",
+                "SecurityAlert.ReadWrite.All",
+                "ThreatHunting.Read.All",
+                "User.Read.All",
+                "User.EnableDisableAccount.All",
+                "User.RevokeSessions.All",
+                "IdentityRiskyUser.ReadWrite.All",
+                "GroupMember.ReadWrite.All",
+            ],
+        )),
+        _ => None,
+    }
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`.
+pub fn issue(shared: &Shared, tenant: &str, authorization: Option<&str>, body: &[u8]) -> Reply {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| form.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+    let (basic_id, basic_secret) = basic_credentials(authorization);
+    if tenant != DEFAULT_TENANT_ID {
+        return entra_error(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."));
+    }
+    let Some(grant) = field("grant_type") else { return missing("grant_type") };
+    if grant != "client_credentials" {
+        return entra_error(400, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{grant}'."));
+    }
+    let Some(client_id) = field("client_id").or(basic_id) else { return missing("client_id") };
+    if client_id != DEFAULT_CLIENT_ID {
+        return entra_error(400, "unauthorized_client", 700016, &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."));
+    }
+    let Some(secret) = field("client_secret").or(basic_secret) else { return missing("client_assertion' or 'client_secret") };
+    if secret != DEFAULT_CLIENT_SECRET {
+        return entra_error(401, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."));
+    }
+    let Some(scope) = field("scope") else { return missing("scope") };
+    let Some((audience, roles)) = audience_of(scope.trim()) else {
+        return entra_error(400, "invalid_scope", 70011, &format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."));
+    };
+    let lifetime = shared.options.token_lifetime_secs as i64;
+    let now = jiff::Timestamp::now().as_second();
+    let token = jwt(audience, roles, &client_id, now, now + lifetime);
+    shared.state().tokens.insert(token.clone(), Issued { audience, expires_at: now + lifetime });
+    Reply::json(200, json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}))
+}
+
+fn basic_credentials(authorization: Option<&str>) -> (Option<String>, Option<String>) {
+    let decoded = authorization
+        .and_then(|value| value.strip_prefix("Basic "))
+        .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    match decoded.as_deref().and_then(|text| text.split_once(':')) {
+        Some((id, secret)) => (Some(decode_component(id)), Some(decode_component(secret))),
+        None => (None, None),
+    }
+}
+
+/// RFC 6749 2.3.1: Basic credentials are form-encoded before base64.
+fn decode_component(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+fn jwt(audience: &str, roles: &[&str], client_id: &str, now: i64, expires: i64) -> String {
+    let header = json!({"typ": "JWT", "alg": "RS256", "kid": "emulator"});
+    let mut rng = rand::rng();
+    let claims = json!({
+        "aud": audience,
+        "iss": format!("https://sts.windows.net/{DEFAULT_TENANT_ID}/"),
+        "tid": DEFAULT_TENANT_ID,
+        "appid": client_id,
+        "oid": uuid::Uuid::new_v4().to_string(),
+        "roles": roles,
+        "iat": now, "nbf": now, "exp": expires,
+        "uti": URL_SAFE_NO_PAD.encode(rng.random::<[u8; 12]>()),
+    });
+    let signature: [u8; 32] = rng.random();
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+fn missing(name: &str) -> Reply {
+    entra_error(400, "invalid_request", 900144, &format!("The request body must contain the following parameter: '{name}'."))
+}
+
+fn entra_error(status: u16, error: &str, code: u32, message: &str) -> Reply {
+    let trace = uuid::Uuid::new_v4().to_string();
+    let correlation = uuid::Uuid::new_v4().to_string();
+    let timestamp = jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%SZ").to_string();
+    let body: Value = json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {message}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {timestamp}"),
+        "error_codes": [code],
+        "timestamp": timestamp,
+        "trace_id": trace,
+        "correlation_id": correlation,
+        "error_uri": "https://login.microsoftonline.com/error?code=".to_owned() + &code.to_string(),
+    });
+    Reply::json(status, body)
+}

@@ -1,0 +1,72 @@
+//! `sentinel demo`: an emulator in-process, the connector against it, and
+//! what a SOC engineer would look at first.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{exit, output, Failure};
+use crate::config::{self, FileConfig};
+use crate::emulator::{Emulator, EmulatorOptions};
+use crate::runtime::sandbox::{AuditRecord, AuditSink};
+use crate::runtime::types::{self, ListIncidentsOptions};
+use crate::runtime::{ConnectorHost, HostOptions};
+
+const INCIDENTS: usize = 40;
+const SEED: u64 = 7;
+
+pub async fn run(options: HostOptions, verbose: bool) -> Result<(), Failure> {
+    let emulator = Emulator::start(EmulatorOptions { incidents: INCIDENTS, seed: SEED, ..EmulatorOptions::default() })
+        .await
+        .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot start the emulator: {e}") })?;
+    let url = emulator.url();
+    println!("Sentinel emulator on {url}: {INCIDENTS} incidents (seed {SEED}), offline.");
+
+    let size_kib = options.component.len() / 1024;
+    let started = Instant::now();
+    let host = ConnectorHost::new(options)?;
+    println!("Connector component ({size_kib} KiB) ready in {} ms.", started.elapsed().as_millis());
+
+    let requests = Arc::new(AtomicUsize::new(0));
+    let connection = config::resolve(&|_| None, &FileConfig::default(), Some(&url))?;
+    let mut session = host.open("demo", connection, Some(counting_audit(requests.clone(), verbose))).await?;
+
+    let open = session
+        .list_all_incidents(ListIncidentsOptions {
+            filter: Some("properties/status ne 'Closed'".into()),
+            orderby: Some("properties/createdTimeUtc desc".into()),
+            top: Some(10),
+            continuation: None,
+            max_pages: None,
+        })
+        .await?;
+    println!("\n{} open incidents (read in pages of 10): {}", open.len(), severity_summary(&open));
+    println!("{}", output::incidents_table(&open[..open.len().min(8)]));
+
+    let Some(first) = open.iter().find(|i| matches!(i.severity, types::Severity::High)).or(open.first()) else {
+        println!("No open incidents.");
+        return Ok(());
+    };
+    let incident = session.get_incident(&first.id).await?;
+    println!("\nNewest high-severity incident:\n{}", output::incident_detail(&incident));
+    println!(
+        "\n{} HTTPS-equivalent requests through wasi:http, all to {url}: the sandbox allows only this connection's endpoints.",
+        requests.load(Ordering::Relaxed)
+    );
+    println!("Try: sentinel emulator --incidents 120 --seed 7   then   sentinel --emulator URL incidents list --all --top 50");
+    Ok(())
+}
+
+fn counting_audit(count: Arc<AtomicUsize>, verbose: bool) -> AuditSink {
+    Arc::new(move |record: &AuditRecord| {
+        count.fetch_add(1, Ordering::Relaxed);
+        if verbose {
+            eprintln!("audit: {record}");
+        }
+    })
+}
+
+fn severity_summary(incidents: &[types::Incident]) -> String {
+    let count = |wanted: &str| incidents.iter().filter(|i| output::severity(&i.severity) == wanted).count();
+    ["High", "Medium", "Low", "Informational"].map(|s| format!("{} {s}", count(s))).join(", ")
+}

@@ -1,0 +1,260 @@
+//! The `sentinel` command line.
+
+mod demo;
+pub mod output;
+mod poll;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, ConfigError, FileConfig};
+use crate::emulator::{Emulator, EmulatorOptions};
+use crate::runtime::sandbox::{AuditRecord, AuditSink};
+use crate::runtime::types::{self, ListIncidentsOptions};
+use crate::runtime::{CallError, ConnectorHost, HostOptions, Session};
+use output::Format;
+
+/// Exit codes a script can branch on.
+pub mod exit {
+    pub const OTHER: u8 = 1;
+    /// Bad command line, configuration or input (clap also uses 2).
+    pub const USAGE: u8 = 2;
+    /// The credentials or permissions were refused.
+    pub const AUTH: u8 = 3;
+    pub const NOT_FOUND: u8 = 4;
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "sentinel", version, about = "Microsoft Sentinel incident response through a sandboxed WebAssembly connector")]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// TOML file with the connection settings (environment variables override it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Point every endpoint at a local emulator; its default credentials fill what is unset.
+    #[arg(long, global = true, value_name = "URL")]
+    emulator: Option<String>,
+    /// Output format; a table on a terminal, JSON otherwise.
+    #[arg(long, short, global = true, value_enum)]
+    output: Option<Format>,
+    /// Log each outbound request (method, host, path, status, ms) to stderr.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    /// Run another build of the component instead of the embedded one.
+    #[arg(long, global = true, value_name = "PATH")]
+    component: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read Sentinel incidents.
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
+    /// Stream incident events as JSON lines, saving a cursor after each batch.
+    Poll(poll::PollArgs),
+    /// Serve a local emulator of the Azure endpoints.
+    Emulator(EmulatorArgs),
+    /// Start an emulator in-process and run the connector against it.
+    Demo,
+}
+
+#[derive(Subcommand, Debug)]
+enum IncidentsCommand {
+    /// List incidents, one page or (--all) every page.
+    List(ListArgs),
+    /// Show one incident by its id (the GUID name).
+    Get { id: String },
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    /// OData filter, e.g. "properties/status eq 'New'".
+    #[arg(long)]
+    filter: Option<String>,
+    /// OData order, e.g. "properties/createdTimeUtc desc".
+    #[arg(long)]
+    orderby: Option<String>,
+    /// Page size, 1 to 1000.
+    #[arg(long)]
+    top: Option<u32>,
+    /// Follow every next link and return all pages.
+    #[arg(long)]
+    all: bool,
+    /// With --all: stop with an error after this many pages.
+    #[arg(long)]
+    max_pages: Option<u32>,
+    /// Fetch the page a previous list pointed to.
+    #[arg(long, conflicts_with_all = ["filter", "orderby", "top"])]
+    continuation: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct EmulatorArgs {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: std::net::SocketAddr,
+    /// How many incidents to generate.
+    #[arg(long, default_value_t = 50)]
+    incidents: usize,
+    /// Seed of the generated data (same seed, same incidents).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// A failure already described in one line, with its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl From<ConfigError> for Failure {
+    fn from(error: ConfigError) -> Self {
+        Failure { code: exit::USAGE, message: error.0 }
+    }
+}
+
+impl From<CallError> for Failure {
+    fn from(error: CallError) -> Self {
+        use types::Error as E;
+        let code = match &error {
+            CallError::Connector(E::InvalidInput(_)) => exit::USAGE,
+            CallError::Connector(E::Auth(_) | E::Forbidden(_)) => exit::AUTH,
+            CallError::Connector(E::NotFound(_)) => exit::NOT_FOUND,
+            _ => exit::OTHER,
+        };
+        Failure { code, message: error.to_string() }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure { code: exit::OTHER, message: format!("{error:#}") }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(Failure { code: exit::OTHER, message: format!("cannot start the async runtime: {error}") }),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => fail(failure),
+    }
+}
+
+fn fail(failure: Failure) -> ExitCode {
+    eprintln!("error: {}", failure.message);
+    ExitCode::from(failure.code)
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let format = Format::detect(cli.global.output);
+    match cli.command {
+        Command::Emulator(args) => serve_emulator(args).await,
+        Command::Demo => demo::run(cli.global.host_options()?, cli.global.verbose).await,
+        Command::Poll(args) => poll::run(&mut cli.global.open_session().await?, args).await,
+        Command::Incidents(command) => {
+            let mut session = cli.global.open_session().await?;
+            match command {
+                IncidentsCommand::List(args) => list(&mut session, args, format).await,
+                IncidentsCommand::Get { id } => {
+                    let incident = session.get_incident(&id).await?;
+                    print(match format {
+                        Format::Json => output::to_json(&output::incident_json(&incident)),
+                        Format::Table => output::incident_detail(&incident),
+                    });
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+impl Global {
+    fn host_options(&self) -> Result<HostOptions, Failure> {
+        let mut options = HostOptions::default();
+        if let Some(path) = &self.component {
+            options.component = std::fs::read(path)
+                .map_err(|e| Failure { code: exit::USAGE, message: format!("cannot read the component {}: {e}", path.display()) })?;
+        }
+        Ok(options)
+    }
+
+    async fn open_session(&self) -> Result<Session, Failure> {
+        let file = match &self.config {
+            Some(path) => config::read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let env = |name: &str| std::env::var(name).ok();
+        let connection = config::resolve(&env, &file, self.emulator.as_deref())?;
+        let host = ConnectorHost::new(self.host_options()?)?;
+        let audit = self.verbose.then(stderr_audit);
+        Ok(host.open("cli", connection, audit).await?)
+    }
+}
+
+pub fn stderr_audit() -> AuditSink {
+    Arc::new(|record: &AuditRecord| eprintln!("audit: {record}"))
+}
+
+async fn list(session: &mut Session, args: ListArgs, format: Format) -> Result<(), Failure> {
+    let options = ListIncidentsOptions {
+        filter: args.filter,
+        orderby: args.orderby,
+        top: args.top,
+        continuation: args.continuation,
+        max_pages: args.max_pages,
+    };
+    let (incidents, continuation) = if args.all {
+        (session.list_all_incidents(options).await?, None)
+    } else {
+        let page = session.list_incidents(options).await?;
+        (page.incidents, page.continuation)
+    };
+    print(match format {
+        Format::Json => output::incidents_json(&incidents),
+        Format::Table => output::incidents_table(&incidents),
+    });
+    if let Some(link) = continuation {
+        eprintln!("more incidents: use --all, or --continuation '{link}'");
+    }
+    Ok(())
+}
+
+fn print(text: String) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = writeln!(stdout, "{text}");
+}
+
+async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
+    let options = EmulatorOptions { addr: args.addr, incidents: args.incidents, seed: args.seed, ..EmulatorOptions::default() };
+    let emulator = Emulator::start(options)
+        .await
+        .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot start the emulator on {}: {e}", args.addr) })?;
+    println!("listening on {}", emulator.url());
+    let _ = std::io::stdout().flush();
+    eprintln!(
+        "emulator: {} incidents (seed {}); connect with: sentinel --emulator {} incidents list",
+        args.incidents,
+        args.seed,
+        emulator.url()
+    );
+    tokio::select! {
+        _ = emulator.wait() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! How incidents are shown: JSON for programs, a table for people.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::runtime::types::{self as wit, Incident};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+impl Format {
+    /// A table on a terminal, JSON when piped.
+    pub fn detect(explicit: Option<Format>) -> Format {
+        use std::io::IsTerminal;
+        explicit.unwrap_or(if std::io::stdout().is_terminal() { Format::Table } else { Format::Json })
+    }
+}
+
+/// The JSON shape of an incident: stable, flat where it can be, with the
+/// service's own enum spellings.
+#[derive(Serialize)]
+pub struct IncidentJson<'a> {
+    pub id: &'a str,
+    pub number: Option<i64>,
+    pub title: &'a str,
+    pub severity: &'a str,
+    pub status: &'a str,
+    pub classification: Option<&'a str>,
+    pub classification_reason: Option<&'a str>,
+    pub classification_comment: Option<&'a str>,
+    pub owner: Option<OwnerJson<'a>>,
+    pub labels: Vec<&'a str>,
+    pub created_time: Option<&'a str>,
+    pub last_modified_time: Option<&'a str>,
+    pub first_activity_time: Option<&'a str>,
+    pub last_activity_time: Option<&'a str>,
+    pub etag: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub url: Option<&'a str>,
+    pub provider_name: Option<&'a str>,
+    pub alerts_count: Option<u32>,
+    pub comments_count: Option<u32>,
+    pub alert_product_names: &'a [String],
+    pub tactics: &'a [String],
+    pub resource_id: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct OwnerJson<'a> {
+    pub object_id: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub user_principal_name: Option<&'a str>,
+    pub assigned_to: Option<&'a str>,
+    pub owner_type: Option<&'a str>,
+}
+
+pub fn incident_json(incident: &Incident) -> IncidentJson<'_> {
+    IncidentJson {
+        id: &incident.id,
+        number: incident.number,
+        title: &incident.title,
+        severity: severity(&incident.severity),
+        status: status(&incident.status),
+        classification: incident.classification.as_ref().map(classification),
+        classification_reason: incident.classification_reason.as_ref().map(classification_reason),
+        classification_comment: incident.classification_comment.as_deref(),
+        owner: incident.owner.as_ref().map(|o| OwnerJson {
+            object_id: o.object_id.as_deref(),
+            email: o.email.as_deref(),
+            user_principal_name: o.user_principal_name.as_deref(),
+            assigned_to: o.assigned_to.as_deref(),
+            owner_type: o.owner_type.as_ref().map(owner_type),
+        }),
+        labels: incident.labels.iter().map(|l| l.name.as_str()).collect(),
+        created_time: incident.created_time.as_deref(),
+        last_modified_time: incident.last_modified_time.as_deref(),
+        first_activity_time: incident.first_activity_time.as_deref(),
+        last_activity_time: incident.last_activity_time.as_deref(),
+        etag: incident.etag.as_deref(),
+        description: incident.description.as_deref(),
+        url: incident.url.as_deref(),
+        provider_name: incident.provider_name.as_deref(),
+        alerts_count: incident.alerts_count,
+        comments_count: incident.comments_count,
+        alert_product_names: &incident.alert_product_names,
+        tactics: &incident.tactics,
+        resource_id: &incident.resource_id,
+    }
+}
+
+pub fn severity(value: &wit::Severity) -> &str {
+    match value {
+        wit::Severity::High => "High",
+        wit::Severity::Medium => "Medium",
+        wit::Severity::Low => "Low",
+        wit::Severity::Informational => "Informational",
+        wit::Severity::Other(text) => text,
+    }
+}
+
+pub fn status(value: &wit::IncidentStatus) -> &str {
+    match value {
+        wit::IncidentStatus::New => "New",
+        wit::IncidentStatus::Active => "Active",
+        wit::IncidentStatus::Closed => "Closed",
+        wit::IncidentStatus::Other(text) => text,
+    }
+}
+
+fn classification(value: &wit::Classification) -> &str {
+    match value {
+        wit::Classification::Undetermined => "Undetermined",
+        wit::Classification::TruePositive => "TruePositive",
+        wit::Classification::BenignPositive => "BenignPositive",
+        wit::Classification::FalsePositive => "FalsePositive",
+        wit::Classification::Other(text) => text,
+    }
+}
+
+fn classification_reason(value: &wit::ClassificationReason) -> &str {
+    match value {
+        wit::ClassificationReason::SuspiciousActivity => "SuspiciousActivity",
+        wit::ClassificationReason::SuspiciousButExpected => "SuspiciousButExpected",
+        wit::ClassificationReason::IncorrectAlertLogic => "IncorrectAlertLogic",
+        wit::ClassificationReason::InaccurateData => "InaccurateData",
+        wit::ClassificationReason::Other(text) => text,
+    }
+}
+
+fn owner_type(value: &wit::OwnerType) -> &str {
+    match value {
+        wit::OwnerType::Unknown => "Unknown",
+        wit::OwnerType::User => "User",
+        wit::OwnerType::Group => "Group",
+        wit::OwnerType::Other(text) => text,
+    }
+}
+
+pub fn owner_name(incident: &Incident) -> &str {
+    incident
+        .owner
+        .as_ref()
+        .and_then(|o| o.assigned_to.as_deref().or(o.user_principal_name.as_deref()).or(o.email.as_deref()))
+        .unwrap_or("-")
+}
+
+pub fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}"))
+}
+
+pub fn incidents_json(incidents: &[Incident]) -> String {
+    to_json(&incidents.iter().map(incident_json).collect::<Vec<_>>())
+}
+
+fn severity_color(value: &wit::Severity) -> Color {
+    match value {
+        wit::Severity::High => Color::Red,
+        wit::Severity::Medium => Color::Yellow,
+        wit::Severity::Low => Color::Cyan,
+        _ => Color::Reset,
+    }
+}
+
+pub fn incidents_table(incidents: &[Incident]) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(["#", "Severity", "Status", "Title", "Owner", "Created", "Id"]);
+    for incident in incidents {
+        table.add_row(vec![
+            Cell::new(incident.number.map_or("-".into(), |n| n.to_string())),
+            Cell::new(severity(&incident.severity)).fg(severity_color(&incident.severity)),
+            Cell::new(status(&incident.status)),
+            Cell::new(&incident.title),
+            Cell::new(owner_name(incident)),
+            Cell::new(incident.created_time.as_deref().unwrap_or("-")),
+            Cell::new(&incident.id),
+        ]);
+    }
+    table.to_string()
+}
+
+pub fn incident_detail(incident: &Incident) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    let labels: Vec<&str> = incident.labels.iter().map(|l| l.name.as_str()).collect();
+    let rows: Vec<(&str, String)> = vec![
+        ("Incident", format!("#{} {}", incident.number.map_or("-".into(), |n| n.to_string()), incident.title)),
+        ("Id", incident.id.clone()),
+        ("Severity", severity(&incident.severity).into()),
+        ("Status", status(&incident.status).into()),
+        ("Classification", incident.classification.as_ref().map_or("-", classification).into()),
+        ("Owner", owner_name(incident).into()),
+        ("Labels", if labels.is_empty() { "-".into() } else { labels.join(", ") }),
+        ("Tactics", if incident.tactics.is_empty() { "-".into() } else { incident.tactics.join(", ") }),
+        ("Products", if incident.alert_product_names.is_empty() { "-".into() } else { incident.alert_product_names.join(", ") }),
+        ("Alerts", incident.alerts_count.map_or("-".into(), |n| n.to_string())),
+        ("Created", incident.created_time.clone().unwrap_or_else(|| "-".into())),
+        ("Last modified", incident.last_modified_time.clone().unwrap_or_else(|| "-".into())),
+        ("Description", incident.description.clone().unwrap_or_else(|| "-".into())),
+        ("Portal", incident.url.clone().unwrap_or_else(|| "-".into())),
+    ];
+    for (name, value) in rows {
+        table.add_row(vec![Cell::new(name).fg(Color::DarkGrey), Cell::new(value)]);
+    }
+    table.to_string()
+}

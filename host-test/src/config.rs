@@ -1,0 +1,221 @@
+//! Where a connection's configuration comes from: a TOML file (`--config`),
+//! then environment variables named as azure-identity names them, then
+//! `--emulator`, which points every endpoint at a local emulator and fills in
+//! the emulator's default credentials for anything still unset.
+//!
+//! Resolution is a pure function of those three inputs, so it is tested
+//! without touching the process environment.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use sentinel_connector::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE, PUBLIC_LOG_ANALYTICS_SCOPE};
+use sentinel_connector::core::http::{Secret, Timeouts};
+use sentinel_emulator as emulator;
+
+/// The TOML file's keys; unknown keys are refused so a typo is not ignored.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub subscription_id: Option<String>,
+    pub resource_group: Option<String>,
+    pub workspace_name: Option<String>,
+    pub workspace_id: Option<String>,
+    /// public, usgov, china or custom.
+    pub cloud: Option<String>,
+    pub login_url: Option<String>,
+    pub arm_url: Option<String>,
+    pub log_analytics_url: Option<String>,
+    pub graph_url: Option<String>,
+    pub arm_scope: Option<String>,
+    pub log_analytics_scope: Option<String>,
+    pub graph_scope: Option<String>,
+    pub api_version: Option<String>,
+    pub timeouts: Option<FileTimeouts>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTimeouts {
+    pub connect_ms: u32,
+    pub first_byte_ms: u32,
+    pub between_bytes_ms: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", path.display())))?;
+    // toml's messages quote the offending line, which may hold the secret:
+    // report only where the problem is.
+    toml::from_str(&text).map_err(|e| {
+        let at = e.span().map(|span| format!(" at byte {}", span.start)).unwrap_or_default();
+        ConfigError(format!("the config file {} is not valid{at}: {}", path.display(), e.message()))
+    })
+}
+
+/// One setting: the environment wins over the file; `--emulator` fills the rest.
+struct Lookup<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    file: &'a FileConfig,
+    emulating: bool,
+}
+
+impl Lookup<'_> {
+    fn get(&self, env_name: &str, from_file: &Option<String>) -> Option<String> {
+        (self.env)(env_name).filter(|v| !v.is_empty()).or_else(|| from_file.clone())
+    }
+
+    fn required(&self, env_name: &str, file_key: &str, from_file: &Option<String>, emulator_default: &str) -> Result<String, ConfigError> {
+        match self.get(env_name, from_file) {
+            Some(value) => Ok(value),
+            None if self.emulating => Ok(emulator_default.to_owned()),
+            None => Err(ConfigError(format!("{env_name} is not set (or {file_key} in the --config file)"))),
+        }
+    }
+}
+
+pub fn resolve(env: &dyn Fn(&str) -> Option<String>, file: &FileConfig, emulator_url: Option<&str>) -> Result<ConnectionConfig, ConfigError> {
+    let look = Lookup { env, file, emulating: emulator_url.is_some() };
+    let secret = (look.env)("AZURE_CLIENT_SECRET").filter(|v| !v.is_empty()).map(Secret::new).or_else(|| file.client_secret.clone());
+    let secret = match secret {
+        Some(secret) => secret,
+        None if look.emulating => Secret::new(emulator::DEFAULT_CLIENT_SECRET),
+        None => return Err(ConfigError("AZURE_CLIENT_SECRET is not set (or client_secret in the --config file)".into())),
+    };
+    Ok(ConnectionConfig {
+        tenant_id: look.required("AZURE_TENANT_ID", "tenant_id", &file.tenant_id, emulator::DEFAULT_TENANT_ID)?,
+        client_id: look.required("AZURE_CLIENT_ID", "client_id", &file.client_id, emulator::DEFAULT_CLIENT_ID)?,
+        credential: Credential::ClientSecret(secret),
+        subscription_id: look.required("SENTINEL_SUBSCRIPTION_ID", "subscription_id", &file.subscription_id, emulator::DEFAULT_SUBSCRIPTION_ID)?,
+        resource_group: look.required("SENTINEL_RESOURCE_GROUP", "resource_group", &file.resource_group, emulator::DEFAULT_RESOURCE_GROUP)?,
+        workspace_name: look.required("SENTINEL_WORKSPACE_NAME", "workspace_name", &file.workspace_name, emulator::DEFAULT_WORKSPACE_NAME)?,
+        workspace_id: look.get("SENTINEL_WORKSPACE_ID", &file.workspace_id).or_else(|| look.emulating.then(|| emulator::DEFAULT_WORKSPACE_ID.to_owned())),
+        cloud: cloud(&look, emulator_url)?,
+        api_version: look.get("SENTINEL_API_VERSION", &file.api_version),
+        timeouts: file.timeouts.as_ref().map(|t| Timeouts { connect_ms: t.connect_ms, first_byte_ms: t.first_byte_ms, between_bytes_ms: t.between_bytes_ms }),
+    })
+}
+
+fn cloud(look: &Lookup, emulator_url: Option<&str>) -> Result<Cloud, ConfigError> {
+    if let Some(url) = emulator_url {
+        // The emulator plays the public cloud on one port: its URLs, public scopes.
+        let url = url.trim_end_matches('/').to_owned();
+        return Ok(Cloud::Custom(CustomCloud {
+            login_url: url.clone(),
+            arm_url: url.clone(),
+            log_analytics_url: url.clone(),
+            graph_url: url,
+            arm_scope: Some(PUBLIC_ARM_SCOPE.into()),
+            log_analytics_scope: Some(PUBLIC_LOG_ANALYTICS_SCOPE.into()),
+            graph_scope: Some(PUBLIC_GRAPH_SCOPE.into()),
+        }));
+    }
+    let file = look.file;
+    let name = look.get("AZURE_CLOUD", &file.cloud).unwrap_or_else(|| "public".into());
+    match name.to_ascii_lowercase().as_str() {
+        "public" | "azurepubliccloud" => Ok(Cloud::Public),
+        "usgov" | "usgovernment" | "azureusgovernment" => Ok(Cloud::UsGovernment),
+        "china" | "azurechinacloud" => Ok(Cloud::China),
+        "custom" => {
+            let url = |env: &str, key: &str, value: &Option<String>| {
+                look.get(env, value).ok_or_else(|| ConfigError(format!("AZURE_CLOUD=custom needs {env} (or {key} in the --config file)")))
+            };
+            Ok(Cloud::Custom(CustomCloud {
+                login_url: url("SENTINEL_LOGIN_URL", "login_url", &file.login_url)?,
+                arm_url: url("SENTINEL_ARM_URL", "arm_url", &file.arm_url)?,
+                log_analytics_url: url("SENTINEL_LOGANALYTICS_URL", "log_analytics_url", &file.log_analytics_url)?,
+                graph_url: url("SENTINEL_GRAPH_URL", "graph_url", &file.graph_url)?,
+                arm_scope: file.arm_scope.clone(),
+                log_analytics_scope: file.log_analytics_scope.clone(),
+                graph_scope: file.graph_scope.clone(),
+            }))
+        }
+        other => Err(ConfigError(format!("AZURE_CLOUD={other} is not one of public, usgov, china, custom"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const FULL: &[(&str, &str)] = &[
+        ("AZURE_TENANT_ID", "contoso.onmicrosoft.com"),
+        ("AZURE_CLIENT_ID", "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"),
+        ("AZURE_CLIENT_SECRET", "env-secret"),
+        ("SENTINEL_SUBSCRIPTION_ID", "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0"),
+        ("SENTINEL_RESOURCE_GROUP", "soc-rg"),
+        ("SENTINEL_WORKSPACE_NAME", "soc-ws"),
+    ];
+
+    #[test]
+    fn environment_gives_a_public_cloud_connection() {
+        let config = resolve(&env(FULL), &FileConfig::default(), None).unwrap();
+        assert_eq!(config.cloud, Cloud::Public);
+        assert_eq!(config.resource_group, "soc-rg");
+        assert_eq!(config.credential, Credential::ClientSecret(Secret::new("env-secret")));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file: FileConfig = toml::from_str("resource_group = \"file-rg\"\nworkspace_id = \"63c5ed4c-3d9d-4a46-9f5e-0b7c2b3a1f10\"\ncloud = \"usgov\"").unwrap();
+        let config = resolve(&env(FULL), &file, None).unwrap();
+        assert_eq!(config.resource_group, "soc-rg");
+        assert_eq!(config.workspace_id.as_deref(), Some("63c5ed4c-3d9d-4a46-9f5e-0b7c2b3a1f10"));
+        assert_eq!(config.cloud, Cloud::UsGovernment);
+    }
+
+    #[test]
+    fn a_missing_setting_is_named() {
+        let error = resolve(&env(&FULL[1..]), &FileConfig::default(), None).unwrap_err();
+        assert!(error.0.contains("AZURE_TENANT_ID"), "{error}");
+    }
+
+    #[test]
+    fn custom_cloud_needs_its_urls() {
+        let mut pairs = FULL.to_vec();
+        pairs.push(("AZURE_CLOUD", "custom"));
+        pairs.push(("SENTINEL_LOGIN_URL", "https://login.example"));
+        let error = resolve(&env(&pairs), &FileConfig::default(), None).unwrap_err();
+        assert!(error.0.contains("SENTINEL_ARM_URL"), "{error}");
+    }
+
+    #[test]
+    fn emulator_fills_defaults_but_keeps_what_is_set() {
+        let config = resolve(&env(&[("AZURE_CLIENT_SECRET", "mine")]), &FileConfig::default(), Some("http://127.0.0.1:4000/")).unwrap();
+        assert_eq!(config.tenant_id, emulator::DEFAULT_TENANT_ID);
+        assert_eq!(config.credential, Credential::ClientSecret(Secret::new("mine")));
+        let Cloud::Custom(cloud) = config.cloud else { panic!() };
+        assert_eq!(cloud.arm_url, "http://127.0.0.1:4000");
+        assert_eq!(cloud.arm_scope.as_deref(), Some(PUBLIC_ARM_SCOPE));
+    }
+
+    #[test]
+    fn file_errors_do_not_quote_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "client_secret = \"hunter2-secret\"\nclient_secrt = 1\n").unwrap();
+        let error = read_file(&path).unwrap_err();
+        assert!(!error.0.contains("hunter2-secret"), "{error}");
+        assert!(error.0.contains("client_secrt"), "names the unknown key: {error}");
+        assert!(!format!("{:?}", read_file(&path)).contains("hunter2"));
+    }
+}

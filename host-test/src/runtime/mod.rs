@@ -1,0 +1,381 @@
+//! Runs the connector component sandboxed, one store per tenant connection.
+//!
+//! One [`ConnectorHost`] per process: an engine with the pooling allocator and
+//! epoch interruption, the component compiled once (cached on disk), and an
+//! `InstancePre` so each tenant's instantiation is only a few microseconds.
+//! Each [`Session`] owns a store with its own memory cap, outbound allow-list,
+//! capped timeouts and call deadline. The guest gets no filesystem, sockets,
+//! environment or stdio except stderr.
+
+pub mod cache;
+mod convert;
+pub mod sandbox;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Result;
+use sentinel_connector::core::{ConnectionConfig, Settings};
+use wasmtime::component::{Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use sandbox::{AuditSink, Origin, SandboxHooks};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "connector",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: {
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+    },
+});
+
+pub use exports::soar::sentinel::types;
+use exports::soar::sentinel::types::Error as ConnectorError;
+
+/// The component this binary was built with.
+pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("SENTINEL_COMPONENT_PATH"));
+
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// What bounds each tenant's sandbox.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Linear memory per store.
+    pub memory_bytes: usize,
+    /// Wall-clock budget of one call, network waits included.
+    pub call_timeout: Duration,
+    /// The longest connect, first-byte or between-bytes timeout a guest may set.
+    pub max_request_timeout: Duration,
+    /// How many tenant sessions may be live at once (the instance pool size).
+    pub max_sessions: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            call_timeout: Duration::from_secs(300),
+            max_request_timeout: Duration::from_secs(120),
+            max_sessions: 64,
+        }
+    }
+}
+
+pub struct HostOptions {
+    /// The component's bytes; [`EMBEDDED_COMPONENT`] unless another is given.
+    pub component: Vec<u8>,
+    /// Where compiled artifacts are cached; `None` compiles in memory.
+    pub cache_dir: Option<PathBuf>,
+    pub limits: Limits,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions { component: EMBEDDED_COMPONENT.to_vec(), cache_dir: cache::default_cache_dir(), limits: Limits::default() }
+    }
+}
+
+/// The state of one tenant's store.
+pub struct TenantState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: SandboxHooks,
+    limits: StoreLimits,
+}
+
+impl WasiView for TenantState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for TenantState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// Why a call did not return the connector's own answer.
+#[derive(Debug)]
+pub enum CallError {
+    /// The connector's typed error.
+    Connector(ConnectorError),
+    /// The call ran past the host's deadline and was stopped.
+    Timeout(Duration),
+    /// The guest trapped or hit a limit; the session must be reopened.
+    Trap(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Connector(error) => write!(f, "{}", describe(error)),
+            CallError::Timeout(after) => write!(f, "the call was stopped after {} s (the host's call deadline)", after.as_secs()),
+            CallError::Trap(reason) => write!(f, "the connector stopped abnormally: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// One line for a connector error: what happened and the hint.
+pub fn describe(error: &ConnectorError) -> String {
+    use ConnectorError as E;
+    match error {
+        E::InvalidInput(i) => format!("invalid input: {}: {}", i.field, i.reason),
+        E::Auth(f) | E::Forbidden(f) | E::NotFound(f) | E::Conflict(f) | E::BadRequest(f) | E::Service(f) => {
+            let status = if f.status == 0 { String::new() } else { format!("{} ", f.status) };
+            format!("{}: {status}{}: {}. Hint: {}", kind(error), f.code, f.message, f.hint)
+        }
+        E::Throttled(t) => {
+            let after = t.retry_after_seconds.map(|s| format!(" (retry after {s} s)")).unwrap_or_default();
+            format!("throttled: {} {}: {}{after}. Hint: {}", t.failure.status, t.failure.code, t.failure.message, t.failure.hint)
+        }
+        E::Transport(l) | E::InvalidResponse(l) => format!("{}: {}. Hint: {}", kind(error), l.message, l.hint),
+    }
+}
+
+pub fn kind(error: &ConnectorError) -> &'static str {
+    use ConnectorError as E;
+    match error {
+        E::InvalidInput(_) => "invalid-input",
+        E::Auth(_) => "auth",
+        E::Forbidden(_) => "forbidden",
+        E::NotFound(_) => "not-found",
+        E::Conflict(_) => "conflict",
+        E::Throttled(_) => "throttled",
+        E::BadRequest(_) => "bad-request",
+        E::Service(_) => "service",
+        E::Transport(_) => "transport",
+        E::InvalidResponse(_) => "invalid-response",
+    }
+}
+
+/// Advances the engine's epoch so calls past their deadline trap even while
+/// the guest computes. Stops when the host is dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+pub struct ConnectorHost {
+    engine: Engine,
+    pre: ConnectorPre<TenantState>,
+    limits: Limits,
+    _ticker: EpochTicker,
+}
+
+impl ConnectorHost {
+    pub fn new(options: HostOptions) -> Result<Self> {
+        let engine = engine(&options.limits)?;
+        let component = cache::load(&engine, &options.component, options.cache_dir.as_deref())?;
+        let mut linker = Linker::<TenantState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(ConnectorHost { _ticker: EpochTicker::start(engine.clone()), engine, pre, limits: options.limits })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Validates the configuration (the same rules the component applies),
+    /// instantiates a sandbox allowed to reach only this connection's
+    /// endpoints, and opens the connection in it.
+    pub async fn open(&self, tenant: &str, config: ConnectionConfig, audit: Option<AuditSink>) -> Result<Session, CallError> {
+        let settings = Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
+        self.open_with_allow_list(tenant, config, allowed_origins(&settings), audit).await
+    }
+
+    /// Like [`ConnectorHost::open`] with an explicit allow-list, for hosts that
+    /// grant less than the connection's endpoints (and for testing the sandbox).
+    pub async fn open_with_allow_list(
+        &self,
+        tenant: &str,
+        config: ConnectionConfig,
+        allowed: Vec<Origin>,
+        audit: Option<AuditSink>,
+    ) -> Result<Session, CallError> {
+        let hooks = SandboxHooks { tenant: tenant.to_owned(), allowed, max_timeout: self.limits.max_request_timeout, audit };
+        let mut store = self.store(hooks);
+        let instance = self.pre.instantiate_async(&mut store).await.map_err(trap)?;
+        let wit_config = convert::wit_config(config);
+        let mut session = Session { store, instance, connection: None, call_timeout: self.limits.call_timeout };
+        let connection = session.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_open(store, &wit_config).await
+        })).await?;
+        session.connection = Some(connection);
+        Ok(session)
+    }
+
+    fn store(&self, hooks: SandboxHooks) -> Store<TenantState> {
+        let wasi = WasiCtxBuilder::new()
+            .inherit_stderr()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).instances(16).tables(16).memories(4).build();
+        let state = TenantState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks, limits };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store.epoch_deadline_trap();
+        // Instantiation runs guest code too: it gets the same budget as a call.
+        store.set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
+        store
+    }
+}
+
+fn engine(limits: &Limits) -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(limits.max_sessions)
+        .total_core_instances(limits.max_sessions * 8)
+        .total_memories(limits.max_sessions * 2)
+        .total_tables(limits.max_sessions * 4)
+        .max_memory_size(limits.memory_bytes);
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        // Reserve only what a store may use, so a large pool stays cheap in address space.
+        .memory_reservation(limits.memory_bytes as u64)
+        .memory_guard_size(2 << 20);
+    Ok(Engine::new(&config)?)
+}
+
+/// The origins of the login, ARM, Log Analytics and Graph endpoints.
+pub fn allowed_origins(settings: &Settings) -> Vec<Origin> {
+    let endpoints = &settings.endpoints;
+    [&endpoints.login, &endpoints.arm.base, &endpoints.log_analytics.base, &endpoints.graph.base]
+        .into_iter()
+        .filter_map(Origin::of_url)
+        .collect()
+}
+
+fn deadline_ticks(budget: Duration) -> u64 {
+    (budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+fn trap(error: wasmtime::Error) -> CallError {
+    CallError::Trap(format!("{error:#}"))
+}
+
+type CallFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, ConnectorError>>> + Send + 'a>>;
+
+/// One tenant's sandboxed connection.
+pub struct Session {
+    store: Store<TenantState>,
+    instance: Connector,
+    connection: Option<ResourceAny>,
+    call_timeout: Duration,
+}
+
+impl Session {
+    /// Runs one export under the call deadline: the epoch traps a guest that
+    /// computes too long, the timer stops one that waits too long.
+    async fn call<T>(
+        &mut self,
+        invoke: impl for<'a> FnOnce(&'a Connector, &'a mut Store<TenantState>) -> CallFuture<'a, T>,
+    ) -> Result<T, CallError> {
+        self.store.set_epoch_deadline(deadline_ticks(self.call_timeout));
+        let future = invoke(&self.instance, &mut self.store);
+        match tokio::time::timeout(self.call_timeout, future).await {
+            Err(_) => Err(CallError::Timeout(self.call_timeout)),
+            Ok(Err(error)) => Err(trap(error)),
+            Ok(Ok(Err(error))) => Err(CallError::Connector(error)),
+            Ok(Ok(Ok(value))) => Ok(value),
+        }
+    }
+
+    fn connection(&self) -> Result<ResourceAny, CallError> {
+        self.connection.ok_or_else(|| CallError::Trap("the connection is not open".into()))
+    }
+
+    pub async fn list_incidents(&mut self, options: types::ListIncidentsOptions) -> Result<types::IncidentPage, CallError> {
+        let connection = self.connection()?;
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_list_incidents(store, connection, &options).await
+        }))
+        .await
+    }
+
+    pub async fn list_all_incidents(&mut self, options: types::ListIncidentsOptions) -> Result<Vec<types::Incident>, CallError> {
+        let connection = self.connection()?;
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_list_all_incidents(store, connection, &options).await
+        }))
+        .await
+    }
+
+    pub async fn get_incident(&mut self, incident_id: &str) -> Result<types::Incident, CallError> {
+        let connection = self.connection()?;
+        let id = incident_id.to_owned();
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_get_incident(store, connection, &id).await
+        }))
+        .await
+    }
+}
+
+impl Session {
+    /// The next batch after `cursor`; see the WIT `poll`.
+    pub async fn poll(&mut self, cursor: Option<String>, options: types::PollOptions) -> Result<types::PollBatch, CallError> {
+        let connection = self.connection()?;
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_poll(store, connection, cursor.as_deref(), &options).await
+        }))
+        .await
+    }
+}
+
+/// Poll options with every default: from now, no filters, no updates.
+pub fn poll_options() -> types::PollOptions {
+    types::PollOptions {
+        first_fetch: None,
+        look_back_seconds: None,
+        max_events: None,
+        include_updates: false,
+        min_severity: None,
+        statuses: Vec::new(),
+        title_includes: Vec::new(),
+        title_excludes: Vec::new(),
+    }
+}
+
+/// Options that list everything with the service's defaults.
+pub fn list_options() -> types::ListIncidentsOptions {
+    types::ListIncidentsOptions { filter: None, orderby: None, top: None, continuation: None, max_pages: None }
+}

@@ -1,0 +1,197 @@
+//! The outbound policy of one tenant's store: only the connection's own
+//! endpoints, timeouts capped by the host, and an audit record per request.
+//! Modelled on Spin's outbound-networking allow-list: the check runs before
+//! any DNS lookup or connect.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use url::Url;
+use wasmtime_wasi_http::{default_send_request, Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// Scheme, lower-case host and port: what a request may go to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    pub fn of_url(url: &Url) -> Option<Origin> {
+        Some(Origin { scheme: url.scheme().to_owned(), host: url.host_str()?.to_ascii_lowercase(), port: url.port_or_known_default()? })
+    }
+
+    fn of_uri(uri: &http::Uri) -> Option<Origin> {
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        };
+        let authority = uri.authority()?;
+        Some(Origin { host: authority.host().to_ascii_lowercase(), port: authority.port_u16().unwrap_or(default_port), scheme })
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// One outbound request as the audit log shows it. Only the method, host,
+/// path, status and time: never a header, a query or a body, so no token or
+/// secret can reach the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub tenant: String,
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub outcome: AuditOutcome,
+    pub elapsed: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditOutcome {
+    Status(u16),
+    Denied,
+    Failed(String),
+}
+
+impl fmt::Display for AuditRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let outcome = match &self.outcome {
+            AuditOutcome::Status(status) => status.to_string(),
+            AuditOutcome::Denied => "denied".into(),
+            AuditOutcome::Failed(reason) => format!("failed ({reason})"),
+        };
+        write!(f, "{} {} {} {} {}ms", self.method, self.host, self.path, outcome, self.elapsed.as_millis())
+    }
+}
+
+pub type AuditSink = Arc<dyn Fn(&AuditRecord) + Send + Sync>;
+
+/// The `WasiHttpHooks` of one store.
+pub struct SandboxHooks {
+    pub tenant: String,
+    pub allowed: Vec<Origin>,
+    pub max_timeout: Duration,
+    pub audit: Option<AuditSink>,
+}
+
+impl SandboxHooks {
+    fn record(&self, request: &http::Request<WasiBody>, outcome: AuditOutcome, elapsed: Duration) {
+        if let Some(audit) = &self.audit {
+            audit(&audit_record(&self.tenant, request, outcome, elapsed));
+        }
+    }
+}
+
+fn audit_record(tenant: &str, request: &http::Request<WasiBody>, outcome: AuditOutcome, elapsed: Duration) -> AuditRecord {
+    AuditRecord {
+        tenant: tenant.to_owned(),
+        method: request.method().to_string(),
+        host: request.uri().authority().map(|a| a.to_string()).unwrap_or_default(),
+        path: request.uri().path().to_owned(),
+        outcome,
+        elapsed,
+    }
+}
+
+/// Every timeout is set, and none is longer than the host allows: wasmtime's
+/// default would wait 600 s for any the guest leaves unset.
+pub fn cap_timeouts(options: Option<RequestOptions>, max: Duration) -> RequestOptions {
+    let cap = |value: Option<Duration>| Some(value.map_or(max, |v| v.min(max)));
+    let options = options.unwrap_or_default();
+    RequestOptions {
+        connect_timeout: cap(options.connect_timeout),
+        first_byte_timeout: cap(options.first_byte_timeout),
+        between_bytes_timeout: cap(options.between_bytes_timeout),
+    }
+}
+
+type ResponseFuture = Box<
+    dyn std::future::Future<
+            Output = Result<(http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>), HttpError>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for SandboxHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_errors: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
+    ) -> ResponseFuture {
+        let allowed = Origin::of_uri(request.uri()).is_some_and(|origin| self.allowed.contains(&origin));
+        if !allowed {
+            self.record(&request, AuditOutcome::Denied, Duration::ZERO);
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        let options = cap_timeouts(options, self.max_timeout);
+        let audit = self.audit.clone();
+        let tenant = self.tenant.clone();
+        let pending = http::Request::builder().method(request.method()).uri(request.uri()).body(WasiBody::default());
+        Box::new(async move {
+            let started = Instant::now();
+            let result = default_send_request(request, Some(options)).await;
+            if let (Some(audit), Ok(shown)) = (audit, pending) {
+                let outcome = match &result {
+                    Ok((response, _)) => AuditOutcome::Status(response.status().as_u16()),
+                    Err(error) => AuditOutcome::Failed(error.to_string()),
+                };
+                audit(&audit_record(&tenant, &shown, outcome, started.elapsed()));
+            }
+            let (response, io) = result?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(text: &str) -> Option<Origin> {
+        Origin::of_uri(&text.parse().unwrap())
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let allowed = Origin::of_url(&Url::parse("https://management.azure.com/").unwrap()).unwrap();
+        assert_eq!(origin("https://MANAGEMENT.azure.com/x"), Some(allowed.clone()));
+        assert_eq!(origin("https://management.azure.com:443/x"), Some(allowed.clone()));
+        assert_ne!(origin("http://management.azure.com/x"), Some(allowed.clone()));
+        assert_ne!(origin("https://management.azure.com:8443/x"), Some(allowed.clone()));
+        assert_ne!(origin("https://management.azure.com.evil.example/x"), Some(allowed));
+        assert_eq!(origin("ftp://x/"), None);
+    }
+
+    #[test]
+    fn timeouts_are_capped_and_never_left_unset() {
+        let max = Duration::from_secs(30);
+        let capped = cap_timeouts(
+            Some(RequestOptions { connect_timeout: Some(Duration::from_secs(5)), first_byte_timeout: Some(Duration::from_secs(600)), between_bytes_timeout: None }),
+            max,
+        );
+        assert_eq!(capped.connect_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(capped.first_byte_timeout, Some(max));
+        assert_eq!(capped.between_bytes_timeout, Some(max));
+    }
+
+    #[test]
+    fn audit_lines_show_no_query() {
+        let request = http::Request::builder()
+            .method("GET")
+            .uri("https://management.azure.com/subscriptions/x/incidents?api-version=1&$filter=secret")
+            .header("authorization", "Bearer tok")
+            .body(WasiBody::default())
+            .unwrap();
+        let line = audit_record("t", &request, AuditOutcome::Status(200), Duration::from_millis(12)).to_string();
+        assert_eq!(line, "GET management.azure.com /subscriptions/x/incidents 200 12ms");
+    }
+}

@@ -1,0 +1,126 @@
+//! The `sentinel` binary as a user runs it, against an in-process emulator.
+
+use std::process::{Command, Output};
+
+use sentinel_emulator::{Emulator, EmulatorOptions};
+use serde_json::Value;
+
+async fn emulator(incidents: usize, seed: u64) -> Emulator {
+    Emulator::start(EmulatorOptions { incidents, seed, ..EmulatorOptions::default() }).await.unwrap()
+}
+
+/// Runs the CLI off the async runtime, with a clean, credential-free environment.
+async fn sentinel(args: Vec<String>, env: Vec<(&'static str, &'static str)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sentinel"));
+        command.args(&args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+        if let Ok(home) = std::env::var("HOME") {
+            command.env("HOME", home);
+        }
+        command.envs(env).output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn json(output: &Output) -> Value {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_all_returns_every_incident_once_as_json() {
+    let emulator = emulator(120, 7).await;
+    let url = emulator.url();
+    let output = sentinel(args(&["--emulator", &url, "incidents", "list", "--all", "--top", "50", "--output", "json"]), vec![]).await;
+    let list = json(&output);
+    let incidents = list.as_array().unwrap();
+    assert_eq!(incidents.len(), 120);
+    let mut ids: Vec<&str> = incidents.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 120, "each once");
+    let first = &incidents[0];
+    for field in ["number", "title", "severity", "status", "owner", "labels", "created_time", "last_modified_time", "etag"] {
+        assert!(first.get(field).is_some(), "JSON incident has {field}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_returns_the_one_asked_for_and_options_stand_anywhere() {
+    let emulator = emulator(10, 7).await;
+    let url = emulator.url();
+    let name = emulator.incidents()[3]["name"].as_str().unwrap().to_owned();
+    let output = sentinel(args(&["incidents", "--output", "json", "get", &name, "--emulator", &url]), vec![]).await;
+    assert_eq!(json(&output)["id"], name.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_tell_failures_apart() {
+    let emulator = emulator(3, 1).await;
+    let url = emulator.url();
+
+    let not_found = sentinel(args(&["--emulator", &url, "incidents", "get", "00000000-0000-0000-0000-000000000000"]), vec![]).await;
+    assert_eq!(not_found.status.code(), Some(4));
+
+    let traversal = sentinel(args(&["--emulator", &url, "incidents", "get", "../x"]), vec![]).await;
+    assert_eq!(traversal.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&traversal.stderr).contains("incident-id"));
+
+    let usage = sentinel(args(&["incidents", "list", "--top"]), vec![]).await;
+    assert_eq!(usage.status.code(), Some(2));
+
+    emulator.clear_requests();
+    let wrong = sentinel(args(&["--emulator", &url, "incidents", "list"]), vec![("AZURE_CLIENT_SECRET", "wrong-secret-value")]).await;
+    assert_eq!(wrong.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("AADSTS7000215"), "{stderr}");
+    assert!(stderr.contains("Hint:"), "{stderr}");
+    assert!(!stderr.contains("wrong-secret-value"), "the secret is never printed");
+    assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_configuration_names_the_variable() {
+    let output = sentinel(args(&["incidents", "list"]), vec![]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("AZURE_CLIENT_SECRET"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_audits_each_request_without_secrets() {
+    let emulator = emulator(5, 1).await;
+    let url = emulator.url();
+    let output = sentinel(args(&["-v", "--emulator", &url, "incidents", "list", "--output", "json"]), vec![]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let audit: Vec<&str> = stderr.lines().filter(|l| l.starts_with("audit: ")).collect();
+    assert_eq!(audit.len(), 2, "token then list: {stderr}");
+    assert!(audit[0].starts_with("audit: POST 127.0.0.1:"), "{}", audit[0]);
+    assert!(audit[0].contains("/oauth2/v2.0/token 200 "), "{}", audit[0]);
+    assert!(audit[1].contains("/providers/Microsoft.SecurityInsights/incidents 200 "), "{}", audit[1]);
+    assert!(!stderr.contains(sentinel_emulator::DEFAULT_CLIENT_SECRET));
+    assert!(!stderr.to_ascii_lowercase().contains("bearer"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_command_prints_its_address_first() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["emulator", "--incidents", "4", "--seed", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
+    let url = line.trim().trim_start_matches("listening on ").to_owned();
+    let output = sentinel(args(&["--emulator", &url, "incidents", "list", "--output", "json"]), vec![]).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(json(&output).as_array().unwrap().len(), 4);
+}
