@@ -50,7 +50,7 @@ pub async fn run(options: HostOptions, verbose: bool) -> Result<(), Failure> {
     let incident = session.get_incident(&first.id).await?;
     println!("\nNewest high-severity incident:\n{}", output::incident_detail(&incident));
     println!(
-        "\n{} HTTPS-equivalent requests through wasi:http, all to {url}: the sandbox allows only this connection's endpoints.",
+        "\n{} requests went out through wasi:http, all to {url}: the sandbox lets this connection reach only its own endpoints.",
         requests.load(Ordering::Relaxed)
     );
     println!("Try: sentinel emulator --incidents 120 --seed 7   then   sentinel --emulator URL incidents list --all --top 50");

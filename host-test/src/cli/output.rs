@@ -164,9 +164,18 @@ fn severity_color(value: &wit::Severity) -> Color {
     }
 }
 
-pub fn incidents_table(incidents: &[Incident]) -> String {
+/// A table that wraps to the terminal, or to 120 columns when there is none.
+fn new_table() -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if table.width().is_none() {
+        table.set_width(120);
+    }
+    table
+}
+
+pub fn incidents_table(incidents: &[Incident]) -> String {
+    let mut table = new_table();
     table.set_header(["#", "Severity", "Status", "Title", "Owner", "Created", "Id"]);
     for incident in incidents {
         table.add_row(vec![
@@ -183,8 +192,7 @@ pub fn incidents_table(incidents: &[Incident]) -> String {
 }
 
 pub fn incident_detail(incident: &Incident) -> String {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    let mut table = new_table();
     let labels: Vec<&str> = incident.labels.iter().map(|l| l.name.as_str()).collect();
     let rows: Vec<(&str, String)> = vec![
         ("Incident", format!("#{} {}", incident.number.map_or("-".into(), |n| n.to_string()), incident.title)),
