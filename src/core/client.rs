@@ -11,7 +11,7 @@ use super::error::Error;
 use super::http::{Method, Request, Response, Secret, Timeouts};
 use super::incidents::{self, Incident, IncidentList, ListOptions};
 use super::paging::{check_link, PageWalk};
-use super::poller::{self, Event, PollOptions, Progress, Scan};
+use super::poller::{self, Event, Phase, PollOptions, Progress, Scan};
 
 /// Moves one request and its answer. Errors are `Error::Transport`.
 pub trait Transport {
@@ -81,39 +81,44 @@ impl Client {
         incidents::parse_incident(&response.body)
     }
 
-    /// One poll: scans from the cursor's window, oldest modification first,
-    /// until the batch is full or the pages end. See [`poller`].
+    /// One poll: the created scan, then (with updates) the modified scan,
+    /// each until the batch is full or its pages end. See [`poller`].
     pub fn poll(&mut self, transport: &mut impl Transport, cursor: Option<&str>, options: &PollOptions) -> Result<PollBatch, Error> {
         poller::validate(options)?;
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(transport.now_unix_secs());
-        let cursor = poller::starting_cursor(cursor, options, now)?;
-        let page_size = options.max_events.unwrap_or(poller::DEFAULT_MAX_EVENTS).saturating_mul(2).clamp(50, incidents::MAX_TOP);
+        let mut scan = Scan::new(poller::starting_cursor(cursor, options, now)?, options);
+        let mut more = self.run_scan(transport, &mut scan, Phase::Created)?;
+        if options.include_updates && !more {
+            more = self.run_scan(transport, &mut scan, Phase::Modified)?;
+        }
+        let (events, cursor) = scan.finish();
+        Ok(PollBatch { events, watermark: poller::format_time(cursor.watermark_micros()), cursor: cursor.encode(), more })
+    }
+
+    /// Walks one scan's pages; true when it stopped before the end.
+    fn run_scan(&mut self, transport: &mut impl Transport, scan: &mut Scan, phase: Phase) -> Result<bool, Error> {
+        let (filter, order) = poller::scan_query(scan.cursor(), scan.options(), phase);
+        let max_events = scan.options().max_events.unwrap_or(poller::DEFAULT_MAX_EVENTS);
         let list = ListOptions {
-            filter: Some(poller::scan_filter(&cursor, options)),
-            orderby: Some(poller::SCAN_ORDER.into()),
-            top: Some(page_size),
+            filter: Some(filter),
+            orderby: Some(order.into()),
+            top: Some(max_events.saturating_mul(2).clamp(50, incidents::MAX_TOP)),
             ..ListOptions::default()
         };
         let mut url = incidents::list_url(&self.settings, &list)?;
         let mut walk = PageWalk::new(self.settings.endpoints.arm.base.clone(), Some(MAX_POLL_PAGES + 1));
-        let mut scan = Scan::new(cursor, options);
-        let mut more = false;
         for page_number in 1.. {
             let page = self.fetch_page(transport, url)?;
-            let unread = offer_page(&mut scan, page.value)?;
-            match page.next_link {
-                _ if unread => more = true,
-                Some(_) if page_number >= MAX_POLL_PAGES => more = true,
-                Some(link) => {
-                    url = walk.next(&link)?;
-                    continue;
-                }
-                None => {}
+            if offer_page(scan, phase, page.value)? {
+                return Ok(true);
             }
-            break;
+            match page.next_link {
+                Some(_) if page_number >= MAX_POLL_PAGES => return Ok(true),
+                Some(link) => url = walk.next(&link)?,
+                None => return Ok(false),
+            }
         }
-        let (events, cursor) = scan.finish();
-        Ok(PollBatch { events, watermark: poller::format_time(cursor.watermark_micros()), cursor: cursor.encode(), more })
+        Ok(false)
     }
 
     fn first_page_url(&self, options: &ListOptions) -> Result<Url, Error> {
@@ -178,9 +183,9 @@ impl Client {
 }
 
 /// Offers a page's incidents in order; true when the batch filled up first.
-fn offer_page(scan: &mut Scan, incidents: Vec<Incident>) -> Result<bool, Error> {
+fn offer_page(scan: &mut Scan, phase: Phase, incidents: Vec<Incident>) -> Result<bool, Error> {
     for incident in incidents {
-        if scan.offer(incident)? == Progress::BatchFull {
+        if scan.offer(phase, incident)? == Progress::BatchFull {
             return Ok(true);
         }
     }

@@ -2,19 +2,20 @@
 //! restarts and late arrivals, with no state kept between calls but the cursor.
 //!
 //! How it works (the README's "Poller semantics" says the same for users):
-//! - Each poll scans incidents whose `lastModifiedTimeUtc` is at or after
-//!   `watermark - look_back`, oldest first. The watermark is the newest
-//!   modification time processed so far, so nothing is missed when numbers do
-//!   not follow creation time, when many incidents share one timestamp across
-//!   a page boundary, or when an incident becomes visible late (within the
-//!   look-back window).
-//! - The cursor remembers each incident modified inside the look-back window,
-//!   with the version it was delivered at, so the re-scanned window is never
-//!   delivered twice. Entries older than the window are dropped: the cursor's
-//!   size follows the window, not the number of incidents ever seen.
-//! - An incident not remembered is `created` if it was created inside the
-//!   scanned window, and otherwise an `updated` version of one an earlier
-//!   poll delivered.
+//! - Two scans, each oldest first, each from its own watermark minus a
+//!   look-back window. The *created* scan walks `createdTimeUtc` and delivers
+//!   each incident once, as `created`, with its version at that moment. The
+//!   *modified* scan (only with updates) walks `lastModifiedTimeUtc` over the
+//!   incidents the created scan has passed, and delivers each new version once,
+//!   as `updated`.
+//! - Watermarks are service timestamps, not incident numbers, which do not
+//!   follow creation time. Many incidents on one timestamp across a page or
+//!   batch boundary are re-read, not skipped, and the look-back window re-reads
+//!   incidents that become visible late.
+//! - The cursor remembers what each scan delivered inside its look-back window,
+//!   so re-read incidents are not delivered twice. Entries older than the
+//!   window are dropped: the cursor's size follows the window, not the number
+//!   of incidents ever seen.
 //! - Incidents created before the first-fetch start are out of scope.
 
 use std::collections::BTreeMap;
@@ -61,16 +62,34 @@ pub struct PollOptions {
     pub title_excludes: Vec<String>,
 }
 
-/// The saved state between polls. Times are microseconds since the epoch.
+/// One scan's progress. Times are microseconds since the epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Stream {
+    /// The newest time this scan processed.
+    mark: i64,
+    /// Incident name → the time it was processed at (created time for the
+    /// created scan, the delivered version for the modified scan), for the
+    /// incidents inside this scan's look-back window.
+    seen: BTreeMap<String, i64>,
+}
+
+impl Stream {
+    fn starting_at(start: i64) -> Stream {
+        Stream { mark: start, seen: BTreeMap::new() }
+    }
+
+    fn window_start(&self, start: i64, look_back: i64) -> i64 {
+        start.max(self.mark - look_back)
+    }
+}
+
+/// The saved state between polls.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     /// Incidents created before this are out of scope.
     start: i64,
-    /// The newest `lastModifiedTimeUtc` processed.
-    watermark: i64,
-    /// Incident name → the modification time it was last delivered (or
-    /// skipped) at, for incidents modified inside the look-back window.
-    seen: BTreeMap<String, i64>,
+    created: Stream,
+    modified: Stream,
 }
 
 /// `v` first, then the state: a reader checks the version before the rest.
@@ -82,7 +101,7 @@ struct CursorV1 {
 
 impl Cursor {
     pub fn first(start_micros: i64) -> Self {
-        Cursor { start: start_micros, watermark: start_micros, seen: BTreeMap::new() }
+        Cursor { start: start_micros, created: Stream::starting_at(start_micros), modified: Stream::starting_at(start_micros) }
     }
 
     pub fn encode(&self) -> String {
@@ -104,18 +123,19 @@ impl Cursor {
             return Err(refuse(&format!("has version {}, which this connector does not know", versioned.v)));
         }
         let cursor = versioned.state;
-        if cursor.watermark < cursor.start {
-            return Err(refuse("is corrupt (its watermark is before its start)"));
+        if cursor.created.mark < cursor.start || cursor.modified.mark < cursor.start {
+            return Err(refuse("is corrupt (a watermark is before its start)"));
         }
         Ok(cursor)
     }
 
+    /// The newest creation time delivered up to: how far the poller has come.
     pub fn watermark_micros(&self) -> i64 {
-        self.watermark
+        self.created.mark
     }
 
     pub fn remembered(&self) -> usize {
-        self.seen.len()
+        self.created.seen.len() + self.modified.seen.len()
     }
 }
 
@@ -153,10 +173,27 @@ pub fn starting_cursor(saved: Option<&str>, options: &PollOptions, now: SystemTi
     Ok(Cursor::first(start))
 }
 
-/// The server-side part of the selection: the window, and the severity and
-/// status filters, so filtered incidents are not even sent.
-pub fn scan_filter(cursor: &Cursor, options: &PollOptions) -> String {
-    let mut clauses = vec![format!("properties/lastModifiedTimeUtc ge {}", format_time(window_start(cursor, options)))];
+/// Which scan a query or an incident belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Created,
+    Modified,
+}
+
+/// The query of one scan: its window and order, plus the severity and status
+/// filters, so filtered incidents are not even sent.
+pub fn scan_query(cursor: &Cursor, options: &PollOptions, phase: Phase) -> (String, &'static str) {
+    let look_back = look_back(options);
+    let mut clauses = match phase {
+        Phase::Created => {
+            vec![format!("properties/createdTimeUtc ge {}", format_time(cursor.created.window_start(cursor.start, look_back)))]
+        }
+        Phase::Modified => vec![
+            format!("properties/lastModifiedTimeUtc ge {}", format_time(cursor.modified.window_start(cursor.start, look_back))),
+            format!("properties/createdTimeUtc ge {}", format_time(cursor.start)),
+            format!("properties/createdTimeUtc le {}", format_time(cursor.created.mark)),
+        ],
+    };
     let severities = severities_at_least(options.min_severity.as_ref());
     if !severities.is_empty() {
         clauses.push(any_of("properties/severity", severities.iter().map(|s| s.as_str())));
@@ -164,10 +201,12 @@ pub fn scan_filter(cursor: &Cursor, options: &PollOptions) -> String {
     if !options.statuses.is_empty() {
         clauses.push(any_of("properties/status", options.statuses.iter().map(IncidentStatus::as_str)));
     }
-    clauses.join(" and ")
+    let order = match phase {
+        Phase::Created => "properties/createdTimeUtc asc",
+        Phase::Modified => "properties/lastModifiedTimeUtc asc",
+    };
+    (clauses.join(" and "), order)
 }
-
-pub const SCAN_ORDER: &str = "properties/lastModifiedTimeUtc asc";
 
 fn any_of<'a>(field: &str, values: impl Iterator<Item = &'a str>) -> String {
     let terms: Vec<String> = values.map(|v| format!("{field} eq '{}'", v.replace('\'', "''"))).collect();
@@ -185,17 +224,17 @@ fn severities_at_least(min: Option<&Severity>) -> Vec<Severity> {
     }
 }
 
-fn window_start(cursor: &Cursor, options: &PollOptions) -> i64 {
-    let look_back = i64::from(options.look_back_secs.unwrap_or(DEFAULT_LOOK_BACK_SECS)) * 1_000_000;
-    cursor.start.max(cursor.watermark - look_back)
+fn look_back(options: &PollOptions) -> i64 {
+    i64::from(options.look_back_secs.unwrap_or(DEFAULT_LOOK_BACK_SECS)) * 1_000_000
 }
 
-/// One poll in progress: incidents are offered oldest first; it says when
-/// the batch is full.
+/// One poll in progress: incidents are offered scan by scan, oldest first;
+/// it says when the batch is full.
 pub struct Scan<'a> {
     options: &'a PollOptions,
     cursor: Cursor,
-    window_start: i64,
+    created_window: i64,
+    modified_window: i64,
     events: Vec<Event>,
     max_events: usize,
 }
@@ -208,34 +247,68 @@ pub enum Progress {
 
 impl<'a> Scan<'a> {
     pub fn new(cursor: Cursor, options: &'a PollOptions) -> Self {
-        let window_start = window_start(&cursor, options);
+        let look_back = look_back(options);
+        let created_window = cursor.created.window_start(cursor.start, look_back);
+        let modified_window = cursor.modified.window_start(cursor.start, look_back);
         let max_events = options.max_events.unwrap_or(DEFAULT_MAX_EVENTS) as usize;
-        Scan { options, cursor, window_start, events: Vec::new(), max_events }
+        Scan { options, cursor, created_window, modified_window, events: Vec::new(), max_events }
     }
 
-    /// Decides what one incident means, and remembers it.
-    pub fn offer(&mut self, incident: Incident) -> Result<Progress, Error> {
-        let modified = incident_time(&incident, incident.properties.last_modified_time_utc.as_deref(), "lastModifiedTimeUtc")?;
+    pub fn cursor(&self) -> &Cursor {
+        &self.cursor
+    }
+
+    pub fn options(&self) -> &'a PollOptions {
+        self.options
+    }
+
+    pub fn offer(&mut self, phase: Phase, incident: Incident) -> Result<Progress, Error> {
         let created = incident_time(&incident, incident.properties.created_time_utc.as_deref(), "createdTimeUtc")?;
-        self.cursor.watermark = self.cursor.watermark.max(modified);
+        let modified = incident_time(&incident, incident.properties.last_modified_time_utc.as_deref(), "lastModifiedTimeUtc")?;
         if created < self.cursor.start {
             return Ok(Progress::Continue);
         }
-        let previous = self.cursor.seen.insert(incident.name.clone(), modified);
-        let kind = match previous {
-            Some(version) if version >= modified => return Ok(Progress::Continue),
-            Some(_) => EventKind::Updated,
-            None if created >= self.window_start => EventKind::Created,
-            None => EventKind::Updated,
+        let delivered = match phase {
+            Phase::Created => self.offer_created(&incident, created, modified),
+            Phase::Modified => self.offer_modified(&incident, created, modified),
         };
-        if kind == EventKind::Updated && !self.options.include_updates {
+        let Some(kind) = delivered.filter(|_| self.selected(&incident)) else {
             return Ok(Progress::Continue);
-        }
-        if !self.selected(&incident) {
-            return Ok(Progress::Continue);
-        }
+        };
         self.events.push(Event { kind, incident });
         Ok(if self.events.len() >= self.max_events { Progress::BatchFull } else { Progress::Continue })
+    }
+
+    /// First sighting in the created scan: `created`, and its current version
+    /// counts as delivered for the modified scan.
+    fn offer_created(&mut self, incident: &Incident, created: i64, modified: i64) -> Option<EventKind> {
+        let cursor = &mut self.cursor;
+        cursor.created.mark = cursor.created.mark.max(created);
+        if cursor.created.seen.insert(incident.name.clone(), created).is_some() {
+            return None;
+        }
+        if modified >= self.modified_window {
+            cursor.modified.seen.insert(incident.name.clone(), modified);
+        }
+        Some(EventKind::Created)
+    }
+
+    /// A version newer than the one delivered, of an incident the created
+    /// scan has delivered. One still inside the created window but not yet
+    /// seen there (it showed up late) waits for the created scan.
+    fn offer_modified(&mut self, incident: &Incident, created: i64, modified: i64) -> Option<EventKind> {
+        let cursor = &mut self.cursor;
+        cursor.modified.mark = cursor.modified.mark.max(modified);
+        let awaiting_created = created > cursor.created.mark
+            || (created >= self.created_window && !cursor.created.seen.contains_key(&incident.name));
+        if awaiting_created {
+            return None;
+        }
+        if cursor.modified.seen.get(&incident.name).is_some_and(|version| *version >= modified) {
+            return None;
+        }
+        cursor.modified.seen.insert(incident.name.clone(), modified);
+        Some(EventKind::Updated)
     }
 
     /// The filters the service cannot apply, checked here as well as the
@@ -252,10 +325,18 @@ impl<'a> Scan<'a> {
     }
 
     /// The events and the cursor to save, with entries older than the next
-    /// window dropped.
+    /// windows dropped. Without updates the modified scan follows the created
+    /// one, so turning updates on later does not replay history.
     pub fn finish(mut self) -> (Vec<Event>, Cursor) {
-        let next_window = window_start(&self.cursor, self.options);
-        self.cursor.seen.retain(|_, modified| *modified >= next_window);
+        let look_back = look_back(self.options);
+        let cursor = &mut self.cursor;
+        if !self.options.include_updates {
+            cursor.modified.mark = cursor.modified.mark.max(cursor.created.mark);
+        }
+        let created_window = cursor.created.window_start(cursor.start, look_back);
+        let modified_window = cursor.modified.window_start(cursor.start, look_back);
+        cursor.created.seen.retain(|_, created| *created >= created_window);
+        cursor.modified.seen.retain(|_, modified| *modified >= modified_window);
         (self.events, self.cursor)
     }
 }
@@ -323,11 +404,27 @@ mod tests {
         Cursor::first(parse_time("2026-01-01T00:00:00Z").unwrap())
     }
 
-    fn poll(cursor: Cursor, options: &PollOptions, incidents: Vec<Incident>) -> (Vec<(EventKind, String)>, Cursor) {
+    /// What the client does, over an in-memory "service": each scan gets the
+    /// incidents its query selects, in its order.
+    fn poll(cursor: Cursor, options: &PollOptions, incidents: &[Incident]) -> (Vec<(EventKind, String)>, Cursor) {
         let mut scan = Scan::new(cursor, options);
-        for incident in incidents {
-            if scan.offer(incident).unwrap() == Progress::BatchFull {
-                break;
+        let phases: &[Phase] = if options.include_updates { &[Phase::Created, Phase::Modified] } else { &[Phase::Created] };
+        'phases: for phase in phases {
+            let (window, key): (i64, fn(&Incident) -> &str) = match phase {
+                Phase::Created => (scan.created_window, |i| i.properties.created_time_utc.as_deref().unwrap()),
+                Phase::Modified => (scan.modified_window, |i| i.properties.last_modified_time_utc.as_deref().unwrap()),
+            };
+            let created_mark = scan.cursor().created.mark;
+            let mut selected: Vec<&Incident> = incidents
+                .iter()
+                .filter(|i| parse_time(key(i)).unwrap() >= window)
+                .filter(|i| *phase == Phase::Created || parse_time(i.properties.created_time_utc.as_deref().unwrap()).unwrap() <= created_mark)
+                .collect();
+            selected.sort_by_key(|i| (parse_time(key(i)).unwrap(), i.name.clone()));
+            for incident in selected {
+                if scan.offer(*phase, incident.clone()).unwrap() == Progress::BatchFull {
+                    break 'phases;
+                }
             }
         }
         let (events, cursor) = scan.finish();
@@ -337,7 +434,7 @@ mod tests {
     #[test]
     fn the_cursor_round_trips_and_refuses_corruption() {
         let mut cursor = start();
-        cursor.seen.insert("a".into(), 5);
+        cursor.created.seen.insert("a".into(), cursor.start);
         let text = cursor.encode();
         assert!(text.starts_with("sp1."));
         assert_eq!(Cursor::decode(&text).unwrap(), cursor);
@@ -348,11 +445,11 @@ mod tests {
 
     #[test]
     fn the_re_scanned_window_is_not_delivered_twice() {
-        let options = PollOptions::default();
-        let a = incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", Severity::High);
-        let (events, cursor) = poll(start(), &options, vec![a.clone()]);
-        assert_eq!(events, vec![(EventKind::Created, "a".into())]);
-        let (events, _) = poll(cursor, &options, vec![a]);
+        let options = PollOptions { include_updates: true, ..PollOptions::default() };
+        let a = [incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", Severity::High)];
+        let (events, cursor) = poll(start(), &options, &a);
+        assert_eq!(events, vec![(EventKind::Created, "a".into())], "created, and not also updated");
+        let (events, _) = poll(cursor, &options, &a);
         assert!(events.is_empty());
     }
 
@@ -360,11 +457,11 @@ mod tests {
     fn a_late_arrival_behind_the_watermark_is_delivered_once() {
         let options = PollOptions::default();
         let b = incident("b", "2026-01-01T00:10:00Z", "2026-01-01T00:10:00Z", Severity::Low);
-        let (_, cursor) = poll(start(), &options, vec![b.clone()]);
+        let (_, cursor) = poll(start(), &options, &[b.clone()]);
         let late = incident("late", "2026-01-01T00:08:00Z", "2026-01-01T00:08:00Z", Severity::Low);
-        let (events, cursor) = poll(cursor, &options, vec![late.clone(), b.clone()]);
+        let (events, cursor) = poll(cursor, &options, &[late.clone(), b.clone()]);
         assert_eq!(events, vec![(EventKind::Created, "late".into())]);
-        let (events, _) = poll(cursor, &options, vec![late, b]);
+        let (events, _) = poll(cursor, &options, &[late, b]);
         assert!(events.is_empty());
     }
 
@@ -373,25 +470,37 @@ mod tests {
         let options = PollOptions { include_updates: true, ..PollOptions::default() };
         let v1 = incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", Severity::High);
         let v2 = incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z", Severity::High);
-        let (_, cursor) = poll(start(), &options, vec![v1]);
-        let (events, cursor) = poll(cursor, &options, vec![v2.clone()]);
+        let (_, cursor) = poll(start(), &options, &[v1]);
+        let (events, cursor) = poll(cursor, &options, &[v2.clone()]);
         assert_eq!(events, vec![(EventKind::Updated, "a".into())]);
-        let (events, _) = poll(cursor, &options, vec![v2]);
+        let (events, _) = poll(cursor, &options, &[v2]);
         assert!(events.is_empty());
     }
 
     #[test]
-    fn an_update_of_an_incident_outside_the_window_is_updated_not_created() {
-        let options = PollOptions { include_updates: true, ..PollOptions::default() };
+    fn a_version_newer_than_creation_is_still_created_first() {
+        // Modified long after creation, first seen in a later batch: created, not updated.
+        let options = PollOptions { include_updates: true, max_events: Some(1), ..PollOptions::default() };
+        let early = incident("early", "2026-01-01T00:01:00Z", "2026-01-01T09:00:00Z", Severity::Low);
+        let later = incident("later", "2026-01-01T00:30:00Z", "2026-01-01T05:00:00Z", Severity::Low);
+        let all = [early, later];
+        let (first, cursor) = poll(start(), &options, &all);
+        let (second, cursor) = poll(cursor, &options, &all);
+        let (third, _) = poll(cursor, &options, &all);
+        assert_eq!(first, vec![(EventKind::Created, "early".into())]);
+        assert_eq!(second, vec![(EventKind::Created, "later".into())]);
+        assert!(third.is_empty());
+    }
+
+    #[test]
+    fn without_updates_a_change_is_never_a_second_created() {
+        let options = PollOptions::default();
         let old = incident("old", "2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", Severity::High);
         let later = incident("x", "2026-01-01T02:00:00Z", "2026-01-01T02:00:00Z", Severity::High);
-        let (_, cursor) = poll(start(), &options, vec![old, later]);
-        assert_eq!(cursor.remembered(), 1, "the old entry left the window");
+        let (_, cursor) = poll(start(), &options, &[old, later.clone()]);
         let touched = incident("old", "2026-01-01T00:01:00Z", "2026-01-01T03:00:00Z", Severity::High);
-        let (events, _) = poll(cursor.clone(), &options, vec![touched.clone()]);
-        assert_eq!(events, vec![(EventKind::Updated, "old".into())]);
-        let (events, _) = poll(cursor, &PollOptions::default(), vec![touched]);
-        assert!(events.is_empty(), "without updates, never a second created");
+        let (events, _) = poll(cursor, &options, &[touched, later]);
+        assert!(events.is_empty());
     }
 
     #[test]
@@ -402,7 +511,7 @@ mod tests {
         let mut cursor = start();
         let mut delivered = Vec::new();
         for _ in 0..4 {
-            let (events, next) = poll(cursor, &options, same.clone());
+            let (events, next) = poll(cursor, &options, &same);
             delivered.extend(events.into_iter().map(|(_, name)| name));
             cursor = next;
         }
@@ -413,7 +522,7 @@ mod tests {
     fn filtered_incidents_advance_the_watermark() {
         let options = PollOptions { min_severity: Some(Severity::High), title_excludes: vec!["*test*".into()], ..PollOptions::default() };
         let low = incident("low", "2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", Severity::Low);
-        let (events, cursor) = poll(start(), &options, vec![low]);
+        let (events, cursor) = poll(start(), &options, &[low]);
         assert!(events.is_empty());
         assert_eq!(format_time(cursor.watermark_micros()), "2026-01-01T00:01:00.000000Z");
     }
@@ -425,16 +534,20 @@ mod tests {
             statuses: vec![IncidentStatus::New, IncidentStatus::Active],
             ..PollOptions::default()
         };
+        let (filter, order) = scan_query(&start(), &options, Phase::Created);
         assert_eq!(
-            scan_filter(&start(), &options),
-            "properties/lastModifiedTimeUtc ge 2026-01-01T00:00:00.000000Z and (properties/severity eq 'High' or properties/severity eq 'Medium') and (properties/status eq 'New' or properties/status eq 'Active')"
+            filter,
+            "properties/createdTimeUtc ge 2026-01-01T00:00:00.000000Z and (properties/severity eq 'High' or properties/severity eq 'Medium') and (properties/status eq 'New' or properties/status eq 'Active')"
         );
+        assert_eq!(order, "properties/createdTimeUtc asc");
+        let (filter, _) = scan_query(&start(), &options, Phase::Modified);
+        assert!(filter.starts_with("properties/lastModifiedTimeUtc ge 2026-01-01T00:00:00.000000Z and properties/createdTimeUtc ge"));
     }
 
     #[test]
     fn incidents_created_before_the_start_are_out_of_scope() {
         let old = incident("old", "2025-12-31T23:00:00Z", "2026-01-01T00:03:00Z", Severity::High);
-        let (events, _) = poll(start(), &PollOptions { include_updates: true, ..PollOptions::default() }, vec![old]);
+        let (events, _) = poll(start(), &PollOptions { include_updates: true, ..PollOptions::default() }, &[old]);
         assert!(events.is_empty());
     }
 

@@ -199,6 +199,7 @@ fn list(shared: &Shared, call: &Call, params: &ListParams) -> Reply {
             None => return cloud_error(400, "BadRequest", &format!("The Host header '{}' is not valid.", call.host)),
         }
     }
+    shared.state().list_served();
     Reply::json(200, body).header("x-ms-ratelimit-remaining-subscription-reads", "11999")
 }
 

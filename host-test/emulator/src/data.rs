@@ -133,6 +133,29 @@ fn incident(rng: &mut ChaCha8Rng, ws: &Workspace, number: i64, created: i64, anc
     })
 }
 
+/// A plain incident with chosen fields, for tests and the admin endpoint.
+#[allow(clippy::too_many_arguments)]
+pub fn incident_from(ws: &Workspace, name: &str, number: i64, title: &str, severity: &str, status: &str, created: &str, modified: &str) -> Value {
+    json!({
+        "id": format!("{}/incidents/{name}", ws.prefix()),
+        "name": name,
+        "type": "Microsoft.SecurityInsights/incidents",
+        "etag": format!("\"{}\"", uuid::Uuid::new_v4()),
+        "properties": {
+            "title": title,
+            "severity": severity,
+            "status": status,
+            "createdTimeUtc": created,
+            "lastModifiedTimeUtc": modified,
+            "incidentNumber": number,
+            "labels": [],
+            "providerName": "Azure Sentinel",
+            "providerIncidentId": number.to_string(),
+            "additionalData": {"alertsCount": 1, "bookmarksCount": 0, "commentsCount": 0, "alertProductNames": ["Azure Sentinel"], "tactics": []},
+        },
+    })
+}
+
 fn labels(rng: &mut ChaCha8Rng) -> Value {
     if rng.random_bool(0.7) {
         return json!([]);

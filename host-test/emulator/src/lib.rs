@@ -94,12 +94,94 @@ pub(crate) struct Stored {
     pub visible_from: Option<Instant>,
 }
 
+/// A new incident for tests and the admin endpoint; every field has a
+/// default (a new GUID, the next number, now, "Medium", "New").
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct NewIncident {
+    pub name: Option<String>,
+    pub title: Option<String>,
+    pub severity: Option<String>,
+    pub status: Option<String>,
+    pub incident_number: Option<i64>,
+    pub created_time_utc: Option<String>,
+    /// Defaults to the creation time.
+    pub last_modified_time_utc: Option<String>,
+    /// Reads do not return it until this many seconds have passed.
+    pub visible_after_seconds: Option<f64>,
+}
+
+/// A change made to the incidents while the emulator runs.
+#[derive(Clone, Debug)]
+pub enum Mutation {
+    Create(NewIncident),
+    /// Merges `properties` into the incident, sets `lastModifiedTimeUtc` (to
+    /// `modified_at` or now) and gives it a new etag.
+    Update { name: String, properties: serde_json::Map<String, Value>, modified_at: Option<String> },
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub incidents: Vec<Stored>,
     pub tokens: HashMap<String, token::Issued>,
     pub requests: Vec<RecordedRequest>,
     pub injections: Vec<Injection>,
+    /// Mutations applied right after the n-th incident list request is answered.
+    pub scheduled: Vec<(usize, Vec<Mutation>)>,
+    pub lists_served: usize,
+}
+
+impl State {
+    pub fn apply(&mut self, mutation: Mutation) -> Option<Value> {
+        match mutation {
+            Mutation::Create(spec) => Some(self.create(spec)),
+            Mutation::Update { name, properties, modified_at } => self.update(&name, properties, modified_at),
+        }
+    }
+
+    fn create(&mut self, spec: NewIncident) -> Value {
+        let now = jiff::Timestamp::now().to_string();
+        let number = spec.incident_number.unwrap_or_else(|| {
+            self.incidents.iter().filter_map(|s| s.json["properties"]["incidentNumber"].as_i64()).max().unwrap_or(999) + 1
+        });
+        let created = spec.created_time_utc.unwrap_or(now);
+        let incident = data::incident_from(
+            &default_workspace(),
+            &spec.name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            number,
+            spec.title.as_deref().unwrap_or("Emulated incident"),
+            spec.severity.as_deref().unwrap_or("Medium"),
+            spec.status.as_deref().unwrap_or("New"),
+            &created,
+            spec.last_modified_time_utc.as_deref().unwrap_or(&created),
+        );
+        let visible_from = spec.visible_after_seconds.filter(|s| *s > 0.0).map(|s| Instant::now() + Duration::from_secs_f64(s));
+        self.incidents.retain(|s| s.json["name"] != incident["name"]);
+        self.incidents.push(Stored { json: incident.clone(), visible_from });
+        incident
+    }
+
+    fn update(&mut self, name: &str, properties: serde_json::Map<String, Value>, modified_at: Option<String>) -> Option<Value> {
+        let stored = self.incidents.iter_mut().find(|s| s.json["name"] == name)?;
+        let json = &mut stored.json;
+        for (key, value) in properties {
+            json["properties"][key] = value;
+        }
+        json["properties"]["lastModifiedTimeUtc"] = Value::String(modified_at.unwrap_or_else(|| jiff::Timestamp::now().to_string()));
+        json["etag"] = Value::String(format!("\"{}\"", uuid::Uuid::new_v4()));
+        Some(json.clone())
+    }
+
+    /// Called after each incident list answer: runs what was scheduled for it.
+    pub fn list_served(&mut self) {
+        self.lists_served += 1;
+        let served = self.lists_served;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled).into_iter().partition(|(at, _)| *at <= served);
+        self.scheduled = later;
+        for mutation in due.into_iter().flat_map(|(_, mutations)| mutations) {
+            self.apply(mutation);
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -215,6 +297,21 @@ impl Emulator {
         }
     }
 
+    /// Creates or updates an incident now; returns it as ARM JSON.
+    pub fn apply(&self, mutation: Mutation) -> Option<Value> {
+        self.shared.state().apply(mutation)
+    }
+
+    /// Applies `mutations` right after the `nth` incident list request (counted
+    /// from the emulator's start) is answered: changes that land mid-walk.
+    pub fn after_list_request(&self, nth: usize, mutations: Vec<Mutation>) {
+        self.shared.state().scheduled.push((nth, mutations));
+    }
+
+    pub fn list_requests_served(&self) -> usize {
+        self.shared.state().lists_served
+    }
+
     pub fn inject(&self, rule: Injection) {
         self.shared.state().injections.push(rule);
     }
@@ -261,8 +358,47 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, method: Method, uri: 
     let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => token::issue(&shared, tenant, authorization, &body),
+        ["_emulator", "incidents", rest @ ..] if method == Method::POST => admin(&shared, rest, &body),
         ["subscriptions", ..] => arm::handle(&shared, &arm::Call { method: &method, uri: &uri, host: &host, authorization }),
         _ => arm::cloud_error(404, "NotFound", &format!("No HTTP resource was found that matches the request URI '{uri}'.")),
+    }
+}
+
+/// The admin endpoint the CLI and scripts use to change incidents while the
+/// emulator runs (no token: it exists only on this loopback emulator).
+/// `POST /_emulator/incidents` with a [`NewIncident`] (or an array of them);
+/// `POST /_emulator/incidents/{name}` with properties to merge, and an
+/// optional `lastModifiedTimeUtc`.
+fn admin(shared: &Shared, rest: &[&str], body: &[u8]) -> Reply {
+    let bad = |reason: String| arm::cloud_error(400, "BadRequest", &reason);
+    match rest {
+        [] | [""] => {
+            let specs: Vec<NewIncident> = match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Array(items)) => match items.into_iter().map(serde_json::from_value).collect() {
+                    Ok(specs) => specs,
+                    Err(e) => return bad(format!("not a list of incidents: {e}")),
+                },
+                Ok(item) => match serde_json::from_value(item) {
+                    Ok(spec) => vec![spec],
+                    Err(e) => return bad(format!("not an incident: {e}")),
+                },
+                Err(e) => return bad(format!("not JSON: {e}")),
+            };
+            let mut state = shared.state();
+            let created: Vec<Value> = specs.into_iter().filter_map(|spec| state.apply(Mutation::Create(spec))).collect();
+            Reply::json(201, Value::Array(created))
+        }
+        [name] => {
+            let Ok(Value::Object(mut properties)) = serde_json::from_slice::<Value>(body) else {
+                return bad("the body must be a JSON object of properties".into());
+            };
+            let modified_at = properties.remove("lastModifiedTimeUtc").and_then(|v| v.as_str().map(str::to_owned));
+            match shared.state().apply(Mutation::Update { name: name.to_string(), properties, modified_at }) {
+                Some(incident) => Reply::json(200, incident),
+                None => arm::cloud_error(404, "NotFound", &format!("Incident '{name}' was not found.")),
+            }
+        }
+        _ => arm::cloud_error(404, "NotFound", "No such admin resource."),
     }
 }
 
