@@ -124,3 +124,55 @@ async fn the_emulator_command_prints_its_address_first() {
     let _ = child.wait();
     assert_eq!(json(&output).as_array().unwrap().len(), 4);
 }
+
+fn lines(output: &Output) -> Vec<Value> {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().map(|line| serde_json::from_str(line).expect("one JSON event per line")).collect()
+}
+
+fn ids(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["incident"]["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_writes_events_then_saves_the_cursor_and_a_crash_replays_only_the_last_batch() {
+    let emulator = emulator(12, 5).await;
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor");
+    let state_arg = state.to_string_lossy().into_owned();
+    let poll = || args(&["--emulator", &url, "poll", "--state", &state_arg, "--first-fetch", "40d", "--max", "5"]);
+
+    let first = lines(&sentinel(poll(), vec![]).await);
+    assert_eq!(first.len(), 12, "the whole backlog, in batches of 5");
+    assert!(first.iter().all(|e| e["event"] == "created" && e["incident"]["title"].is_string()));
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert!(saved.starts_with("sp1."), "the cursor was saved");
+
+    for _ in 0..3 {
+        emulator.apply(sentinel_emulator::Mutation::Create(sentinel_emulator::NewIncident::default()));
+    }
+    let second = sentinel(poll(), vec![]).await;
+    let second_events = lines(&second);
+    assert_eq!(second_events.len(), 3);
+    assert!(String::from_utf8_lossy(&second.stderr).contains("lag"), "progress and lag on stderr");
+
+    // Killed after printing the batch and before saving: the old cursor is still there.
+    std::fs::write(&state, &saved).unwrap();
+    let replayed = lines(&sentinel(poll(), vec![]).await);
+    assert_eq!(ids(&replayed), ids(&second_events), "at most the last batch again");
+    assert!(lines(&sentinel(poll(), vec![]).await).is_empty(), "then nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_refuses_a_corrupt_state_file() {
+    let emulator = emulator(2, 5).await;
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor");
+    std::fs::write(&state, "not a cursor").unwrap();
+    let output = sentinel(args(&["--emulator", &url, "poll", "--state", &state.to_string_lossy()]), vec![]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cursor"));
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), "not a cursor", "never silently reset");
+}
