@@ -233,7 +233,7 @@ impl ConnectorHost {
         let mut store = self.store(hooks);
         let instance = self.pre.instantiate_async(&mut store).await.map_err(trap)?;
         let wit_config = convert::wit_config(config);
-        let mut session = Session { store, instance, connection: None, call_timeout: self.limits.call_timeout };
+        let mut session = Session { store, instance, connection: None, call_timeout: self.limits.call_timeout, broken: false };
         let connection = session.call(|instance, store| Box::pin(async move {
             instance.soar_sentinel_sentinel_connector().connection().call_open(store, &wit_config).await
         })).await?;
@@ -301,6 +301,9 @@ pub struct Session {
     instance: Connector,
     connection: Option<ResourceAny>,
     call_timeout: Duration,
+    /// Set when a call was cut short: the instance may be mid-call, so it is
+    /// never entered again.
+    broken: bool,
 }
 
 impl Session {
@@ -310,9 +313,14 @@ impl Session {
         &mut self,
         invoke: impl for<'a> FnOnce(&'a Connector, &'a mut Store<TenantState>) -> CallFuture<'a, T>,
     ) -> Result<T, CallError> {
+        if self.broken {
+            return Err(CallError::Trap("an earlier call on this session was stopped; open a new session".into()));
+        }
         self.store.set_epoch_deadline(deadline_ticks(self.call_timeout));
         let future = invoke(&self.instance, &mut self.store);
-        match tokio::time::timeout(self.call_timeout, future).await {
+        let outcome = tokio::time::timeout(self.call_timeout, future).await;
+        self.broken = matches!(outcome, Err(_) | Ok(Err(_)));
+        match outcome {
             Err(_) => Err(CallError::Timeout(self.call_timeout)),
             Ok(Err(error)) => Err(trap(error)),
             Ok(Ok(Err(error))) => Err(CallError::Connector(error)),

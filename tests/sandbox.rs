@@ -1,0 +1,46 @@
+//! The host's limits hold against the real component: memory, call deadline,
+//! and a broken session is never entered again.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{config_for, emulator};
+use sentinel_host::runtime::{list_options, CallError, ConnectorHost, HostOptions, Limits};
+
+fn host_with(limits: Limits) -> ConnectorHost {
+    ConnectorHost::new(HostOptions { limits, ..HostOptions::default() }).expect("the component loads")
+}
+
+#[tokio::test]
+async fn a_store_cannot_grow_past_its_memory_cap() {
+    let emulator = emulator(400, 3).await;
+    let host = host_with(Limits { memory_bytes: 2 << 20, ..Limits::default() });
+    let outcome = match host.open("tight", config_for(&emulator.url()), None).await {
+        Err(error) => Err(error),
+        Ok(mut session) => session.list_all_incidents(list_options()).await.map(|_| ()),
+    };
+    let Err(CallError::Trap(reason)) = outcome else { panic!("400 incidents fit in 2 MiB? {outcome:?}") };
+    assert!(!reason.is_empty());
+}
+
+#[tokio::test]
+async fn a_call_past_its_deadline_is_stopped_and_the_session_is_not_reused() {
+    // A server that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let host = host_with(Limits { call_timeout: Duration::from_millis(400), ..Limits::default() });
+    let mut session = host.open("slow", config_for(&url), None).await.unwrap();
+    let started = Instant::now();
+    let error = session.list_incidents(list_options()).await.unwrap_err();
+    assert!(matches!(error, CallError::Timeout(_)), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5), "stopped at the deadline, not the 60 s request timeout");
+    assert!(matches!(session.list_incidents(list_options()).await, Err(CallError::Trap(_))), "not entered again");
+    hold.abort();
+}
