@@ -136,7 +136,7 @@ pub fn incident(incident: Incident) -> wit::Incident {
         classification: p.classification.map(Into::into),
         classification_reason: p.classification_reason.map(Into::into),
         classification_comment: p.classification_comment,
-        owner: p.owner.map(|o| wit::IncidentOwner {
+        owner: p.owner.filter(|o| !o.is_unassigned()).map(|o| wit::IncidentOwner {
             object_id: o.object_id,
             email: o.email,
             user_principal_name: o.user_principal_name,

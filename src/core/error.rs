@@ -134,21 +134,28 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidInput { field, reason } => write!(f, "invalid input: {field}: {reason}"),
             Error::Throttled { retry_after_seconds, failure } => {
-                write!(f, "throttled: {} {}: {}", failure.status, failure.code, failure.message)?;
+                write!(f, "throttled: {} {}", failure.status, sentence(&failure.code, &failure.message))?;
                 if let Some(seconds) = retry_after_seconds {
                     write!(f, " (retry after {seconds} s)")?;
                 }
                 write!(f, ". Hint: {}", failure.hint)
             }
             Error::Auth(s) | Error::Forbidden(s) | Error::NotFound(s) | Error::Conflict(s) | Error::BadRequest(s) | Error::Service(s) => {
-                write!(f, "{}: {} {}: {}. Hint: {}", self.kind(), s.status, s.code, s.message, s.hint)
+                write!(f, "{}: {} {}. Hint: {}", self.kind(), s.status, sentence(&s.code, &s.message), s.hint)
             }
-            Error::Transport(l) | Error::InvalidResponse(l) => write!(f, "{}: {}. Hint: {}", self.kind(), l.message, l.hint),
+            Error::Transport(l) | Error::InvalidResponse(l) => write!(f, "{}: {}. Hint: {}", self.kind(), l.message.trim_end_matches('.'), l.hint),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// `code: message` without repeating a code the message already starts with
+/// (Entra's do) and without a trailing period, so a hint can follow.
+pub fn sentence(code: &str, message: &str) -> String {
+    let message = message.trim_end_matches('.');
+    if message.starts_with(code) { message.to_owned() } else { format!("{code}: {message}") }
+}
 
 fn categorize(response: &Response, failure: ServiceFailure) -> Error {
     match failure.status {

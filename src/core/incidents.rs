@@ -128,6 +128,14 @@ pub struct Owner {
     pub owner_type: Option<OwnerType>,
 }
 
+impl Owner {
+    /// The service sends an owner whose every field is null for an
+    /// unassigned incident.
+    pub fn is_unassigned(&self) -> bool {
+        self.object_id.is_none() && self.email.is_none() && self.user_principal_name.is_none() && self.assigned_to.is_none()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Label {

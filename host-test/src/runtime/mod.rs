@@ -18,6 +18,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::Result;
+use sentinel_connector::core::error::sentence;
 use sentinel_connector::core::{ConnectionConfig, Settings};
 use wasmtime::component::{Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
@@ -135,13 +136,13 @@ pub fn describe(error: &ConnectorError) -> String {
         E::InvalidInput(i) => format!("invalid input: {}: {}", i.field, i.reason),
         E::Auth(f) | E::Forbidden(f) | E::NotFound(f) | E::Conflict(f) | E::BadRequest(f) | E::Service(f) => {
             let status = if f.status == 0 { String::new() } else { format!("{} ", f.status) };
-            format!("{}: {status}{}: {}. Hint: {}", kind(error), f.code, f.message, f.hint)
+            format!("{}: {status}{}. Hint: {}", kind(error), sentence(&f.code, &f.message), f.hint)
         }
         E::Throttled(t) => {
             let after = t.retry_after_seconds.map(|s| format!(" (retry after {s} s)")).unwrap_or_default();
-            format!("throttled: {} {}: {}{after}. Hint: {}", t.failure.status, t.failure.code, t.failure.message, t.failure.hint)
+            format!("throttled: {} {}{after}. Hint: {}", t.failure.status, sentence(&t.failure.code, &t.failure.message), t.failure.hint)
         }
-        E::Transport(l) | E::InvalidResponse(l) => format!("{}: {}. Hint: {}", kind(error), l.message, l.hint),
+        E::Transport(l) | E::InvalidResponse(l) => format!("{}: {}. Hint: {}", kind(error), l.message.trim_end_matches('.'), l.hint),
     }
 }
 
