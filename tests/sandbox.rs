@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{config_for, emulator};
+use sentinel_host::runtime::types::ListIncidentsOptions;
 use sentinel_host::runtime::{list_options, CallError, ConnectorHost, HostOptions, Limits};
 
 fn host_with(limits: Limits) -> ConnectorHost {
@@ -14,13 +15,14 @@ fn host_with(limits: Limits) -> ConnectorHost {
 
 #[tokio::test]
 async fn a_store_cannot_grow_past_its_memory_cap() {
-    let emulator = emulator(400, 3).await;
+    // One page of 1000 incidents is about 2.5 MB of JSON: more than the cap.
+    let emulator = emulator(1000, 3).await;
     let host = host_with(Limits { memory_bytes: 2 << 20, ..Limits::default() });
     let outcome = match host.open("tight", config_for(&emulator.url()), None).await {
         Err(error) => Err(error),
-        Ok(mut session) => session.list_all_incidents(list_options()).await.map(|_| ()),
+        Ok(mut session) => session.list_incidents(ListIncidentsOptions { top: Some(1000), ..list_options() }).await.map(|_| ()),
     };
-    let Err(CallError::Trap(reason)) = outcome else { panic!("400 incidents fit in 2 MiB? {outcome:?}") };
+    let Err(CallError::Trap(reason)) = outcome else { panic!("1000 incidents fit in 2 MiB? {outcome:?}") };
     assert!(!reason.is_empty());
 }
 

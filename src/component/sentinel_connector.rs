@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use super::exports::soar::sentinel::sentinel_connector::{Connection, Guest, GuestConnection};
 use super::exports::soar::sentinel::types as wit;
 use super::transport::WasiHttp;
-use super::types::{event, incident, list_options, poll_options};
+use super::types::{alert, bookmark, entity, event, incident, list_options, normalize, poll_options};
 use super::Component;
 use crate::core::{Client, Settings};
 
@@ -46,11 +46,32 @@ impl GuestConnection for ConnectionResource {
         self.with_client(|client, http| client.get_incident(http, &incident_id)).map(incident)
     }
 
+    fn list_alerts(&self, incident_id: String) -> Result<Vec<wit::Alert>, wit::Error> {
+        let alerts = self.with_client(|client, http| client.list_alerts(http, &incident_id))?;
+        Ok(alerts.into_iter().map(alert).collect())
+    }
+
+    fn list_entities(&self, incident_id: String) -> Result<Vec<wit::Entity>, wit::Error> {
+        let entities = self.with_client(|client, http| client.list_entities(http, &incident_id))?;
+        Ok(entities.into_iter().map(entity).collect())
+    }
+
+    fn list_normalized_entities(&self, incident_id: String) -> Result<Vec<wit::NormalizedEntity>, wit::Error> {
+        let entities = self.with_client(|client, http| client.list_entities(http, &incident_id))?;
+        Ok(normalize(&entities))
+    }
+
+    fn list_bookmarks(&self, incident_id: String) -> Result<Vec<wit::Bookmark>, wit::Error> {
+        let bookmarks = self.with_client(|client, http| client.list_bookmarks(http, &incident_id))?;
+        Ok(bookmarks.into_iter().map(bookmark).collect())
+    }
+
     fn poll(&self, cursor: Option<String>, options: wit::PollOptions) -> Result<wit::PollBatch, wit::Error> {
         let options = poll_options(options);
         let batch = self.with_client(|client, http| client.poll(http, cursor.as_deref(), &options))?;
+        let mut details = batch.details.into_iter();
         Ok(wit::PollBatch {
-            events: batch.events.into_iter().map(event).collect(),
+            events: batch.events.into_iter().map(|e| event(e, details.next())).collect(),
             cursor: batch.cursor,
             more: batch.more,
             watermark: batch.watermark,

@@ -8,6 +8,7 @@ use wasip2::http::outgoing_handler::{self, FutureIncomingResponse};
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
+use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::StreamError;
 
 use crate::core::http::{Method, Request, Response, Timeouts};
@@ -24,20 +25,72 @@ pub struct WasiHttp;
 
 impl Transport for WasiHttp {
     fn send(&mut self, request: &Request, timeouts: &Timeouts) -> Result<Response, Error> {
-        let outgoing = outgoing_request(request)?;
-        let body = outgoing.body().map_err(|()| local("the request body was already taken"))?;
-        let future = outgoing_handler::handle(outgoing, Some(options(timeouts))).map_err(|code| from_code(&code, &request.url))?;
-        let written = write_body(body, &request.body);
-        // When the host refuses a request its body stream closes too: the
-        // response's error code says why, so it wins over the write error.
-        let response = wait_for(future, &request.url)?;
-        written?;
-        read_response(response, &request.url)
+        finish(start(request, timeouts)?, &request.url)
+    }
+
+    /// Starts every request, then waits on all of them together through
+    /// `wasi:io/poll`, reading each answer as it arrives.
+    fn send_all(&mut self, requests: &[Request], timeouts: &Timeouts) -> Vec<Result<Response, Error>> {
+        let mut in_flight: Vec<Option<InFlight>> = Vec::with_capacity(requests.len());
+        let mut results: Vec<Option<Result<Response, Error>>> = Vec::with_capacity(requests.len());
+        for request in requests {
+            match start(request, timeouts) {
+                Ok(started) => {
+                    in_flight.push(Some(started));
+                    results.push(None);
+                }
+                Err(error) => {
+                    in_flight.push(None);
+                    results.push(Some(Err(error)));
+                }
+            }
+        }
+        loop {
+            let pending: Vec<usize> = (0..in_flight.len()).filter(|i| in_flight[*i].is_some()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            let ready = {
+                // The pollables are children of the futures: dropped before any future is used.
+                let pollables: Vec<Pollable> = pending.iter().filter_map(|i| in_flight[*i].as_ref()).map(|f| f.future.subscribe()).collect();
+                let refs: Vec<&Pollable> = pollables.iter().collect();
+                poll(&refs)
+            };
+            for index in ready {
+                let slot = pending[index as usize];
+                if let Some(started) = in_flight[slot].take() {
+                    results[slot] = Some(finish(started, &requests[slot].url));
+                }
+            }
+        }
+        results.into_iter().map(|result| result.unwrap_or_else(|| Err(local("a request was lost")))).collect()
     }
 
     fn now_unix_secs(&self) -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     }
+}
+
+/// A request sent, its body written, its answer not yet read.
+struct InFlight {
+    future: FutureIncomingResponse,
+    written: Result<(), Error>,
+}
+
+fn start(request: &Request, timeouts: &Timeouts) -> Result<InFlight, Error> {
+    let outgoing = outgoing_request(request)?;
+    let body = outgoing.body().map_err(|()| local("the request body was already taken"))?;
+    let future = outgoing_handler::handle(outgoing, Some(options(timeouts))).map_err(|code| from_code(&code, &request.url))?;
+    let written = write_body(body, &request.body);
+    Ok(InFlight { future, written })
+}
+
+fn finish(started: InFlight, url: &Url) -> Result<Response, Error> {
+    // When the host refuses a request its body stream closes too: the
+    // response's error code says why, so it wins over the write error.
+    let response = wait_for(started.future, url)?;
+    started.written?;
+    read_response(response, url)
 }
 
 fn outgoing_request(request: &Request) -> Result<OutgoingRequest, Error> {

@@ -9,6 +9,7 @@ use super::auth::{self, Api, TokenCache};
 use super::config::{Credential, Settings};
 use super::error::Error;
 use super::http::{Method, Request, Response, Secret, Timeouts};
+use super::entities::{self, Alert, Entity};
 use super::incidents::{self, Incident, IncidentList, ListOptions};
 use super::paging::{check_link, PageWalk};
 use super::poller::{self, Event, Phase, PollOptions, Progress, Scan};
@@ -16,6 +17,12 @@ use super::poller::{self, Event, Phase, PollOptions, Progress, Scan};
 /// Moves one request and its answer. Errors are `Error::Transport`.
 pub trait Transport {
     fn send(&mut self, request: &Request, timeouts: &Timeouts) -> Result<Response, Error>;
+
+    /// Several requests at once; answers in the same order. The default sends
+    /// them one after another; a transport that can overlap them should.
+    fn send_all(&mut self, requests: &[Request], timeouts: &Timeouts) -> Vec<Result<Response, Error>> {
+        requests.iter().map(|request| self.send(request, timeouts)).collect()
+    }
     /// Seconds since the Unix epoch, for token expiry.
     fn now_unix_secs(&self) -> u64;
 }
@@ -25,6 +32,8 @@ pub trait Transport {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PollBatch {
     pub events: Vec<Event>,
+    /// With `include_details`: one entry per event, in order.
+    pub details: Vec<Result<Details, Error>>,
     pub cursor: String,
     pub more: bool,
     pub watermark: String,
@@ -32,6 +41,16 @@ pub struct PollBatch {
 
 /// A poll reads at most this many pages; the rest waits for the next poll.
 const MAX_POLL_PAGES: u32 = 100;
+/// Detail requests in flight at once while enriching a batch: enough to hide
+/// latency, few enough to stay inside Sentinel's per-5-minute read limits.
+pub const DETAIL_CONCURRENCY: usize = 8;
+
+/// An event with its incident's alerts and entities, or why they are missing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Details {
+    pub alerts: Vec<Alert>,
+    pub entities: Vec<Entity>,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct IncidentPage {
@@ -92,7 +111,47 @@ impl Client {
             more = self.run_scan(transport, &mut scan, Phase::Modified)?;
         }
         let (events, cursor) = scan.finish();
-        Ok(PollBatch { events, watermark: poller::format_time(cursor.watermark_micros()), cursor: cursor.encode(), more })
+        let names: Vec<&str> = events.iter().map(|e| e.incident.name.as_str()).collect();
+        let details = if options.include_details { self.fetch_details(transport, &names)? } else { Vec::new() };
+        Ok(PollBatch { events, details, watermark: poller::format_time(cursor.watermark_micros()), cursor: cursor.encode(), more })
+    }
+
+    pub fn list_alerts(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Alert>, Error> {
+        let url = entities::alerts_url(&self.settings, incident_id)?;
+        let response = self.send_arm(transport, Method::Post, url)?;
+        Ok(entities::parse_value_list(&response.body, "alerts")?.into_iter().map(Alert::from_entity).collect())
+    }
+
+    pub fn list_entities(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Entity>, Error> {
+        let url = entities::entities_url(&self.settings, incident_id)?;
+        entities::parse_entities(&self.send_arm(transport, Method::Post, url)?.body)
+    }
+
+    pub fn list_bookmarks(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Entity>, Error> {
+        let url = entities::bookmarks_url(&self.settings, incident_id)?;
+        entities::parse_value_list(&self.send_arm(transport, Method::Post, url)?.body, "bookmarks")
+    }
+
+    /// Alerts and entities of each incident, `DETAIL_CONCURRENCY` requests in
+    /// flight at a time. A failure is kept per incident, never dropped.
+    fn fetch_details(&mut self, transport: &mut impl Transport, incident_names: &[&str]) -> Result<Vec<Result<Details, Error>>, Error> {
+        let token = self.token(transport, Api::Arm)?;
+        let mut requests = Vec::with_capacity(incident_names.len() * 2);
+        for name in incident_names {
+            for url in [entities::alerts_url(&self.settings, name)?, entities::entities_url(&self.settings, name)?] {
+                requests.push(self.arm_request(Method::Post, url, &token));
+            }
+        }
+        let mut answers = Vec::with_capacity(requests.len());
+        for chunk in requests.chunks(DETAIL_CONCURRENCY) {
+            answers.extend(transport.send_all(chunk, &self.settings.timeouts));
+        }
+        let mut answers = answers.into_iter().map(|answer| self.checked(answer));
+        let mut details = Vec::with_capacity(incident_names.len());
+        while let (Some(alerts), Some(entities)) = (answers.next(), answers.next()) {
+            details.push(read_details(alerts, entities));
+        }
+        Ok(details)
     }
 
     /// Walks one scan's pages; true when it stopped before the end.
@@ -140,10 +199,18 @@ impl Client {
     /// Sends an ARM request with its bearer token; a non-2xx answer becomes the typed error.
     fn send_arm(&mut self, transport: &mut impl Transport, method: Method, url: Url) -> Result<Response, Error> {
         let token = self.token(transport, Api::Arm)?;
-        let request = Request::new(method, url)
-            .header("authorization", format!("Bearer {}", token.expose()))
-            .header("accept", "application/json");
-        let response = transport.send(&request, &self.settings.timeouts).map_err(|e| self.scrub(e))?;
+        let request = self.arm_request(method, url, &token);
+        let answer = transport.send(&request, &self.settings.timeouts);
+        self.checked(answer)
+    }
+
+    fn arm_request(&self, method: Method, url: Url, token: &Secret) -> Request {
+        Request::new(method, url).header("authorization", format!("Bearer {}", token.expose())).header("accept", "application/json")
+    }
+
+    /// A transport result as the caller sees it: success, or the typed error, scrubbed.
+    fn checked(&mut self, answer: Result<Response, Error>) -> Result<Response, Error> {
+        let response = answer.map_err(|e| self.scrub(e))?;
         if response.is_success() {
             return Ok(response);
         }
@@ -180,6 +247,11 @@ impl Client {
         secrets.extend(self.tokens.secrets());
         error.scrub(&secrets)
     }
+}
+
+fn read_details(alerts: Result<Response, Error>, entities: Result<Response, Error>) -> Result<Details, Error> {
+    let alerts = entities::parse_value_list(&alerts?.body, "alerts")?.into_iter().map(Alert::from_entity).collect();
+    Ok(Details { alerts, entities: entities::parse_entities(&entities?.body)? })
 }
 
 /// Offers a page's incidents in order; true when the batch filled up first.

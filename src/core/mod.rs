@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod entities;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -60,6 +60,8 @@ pub struct PollOptions {
     pub title_includes: Vec<String>,
     /// Case-insensitive wildcard patterns; a title matching any is skipped.
     pub title_excludes: Vec<String>,
+    /// Fetch each event's alerts and entities too.
+    pub include_details: bool,
 }
 
 /// One scan's progress. Times are microseconds since the epoch.

@@ -62,6 +62,7 @@ pub fn handle(shared: &Shared, call: &Call) -> Reply {
             list(shared, call, &params)
         }
         Ok(Resource::Incident(id)) if *call.method == Method::GET => get(shared, id),
+        Ok(Resource::IncidentDetails(id, child)) if *call.method == Method::POST => details(shared, id, child),
         Ok(_) => cloud_error(
             405,
             "UnsupportedApiVersion",
@@ -103,6 +104,15 @@ fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> 
 enum Resource<'a> {
     Incidents,
     Incident(&'a str),
+    /// `alerts`, `entities` or `bookmarks` of an incident: POST without a body.
+    IncidentDetails(&'a str, Child),
+}
+
+#[derive(Clone, Copy)]
+enum Child {
+    Alerts,
+    Entities,
+    Bookmarks,
 }
 
 fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
@@ -133,6 +143,15 @@ fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
     match &segments[10.min(segments.len())..] {
         [kind] if kind.eq_ignore_ascii_case("incidents") => Ok(Resource::Incidents),
         [kind, id] if kind.eq_ignore_ascii_case("incidents") && !id.is_empty() => Ok(Resource::Incident(id)),
+        [kind, id, child] if kind.eq_ignore_ascii_case("incidents") && !id.is_empty() => {
+            let child = match child.to_ascii_lowercase().as_str() {
+                "alerts" => Child::Alerts,
+                "entities" => Child::Entities,
+                "bookmarks" => Child::Bookmarks,
+                _ => return Err(cloud_error(404, "NotFound", &format!("No HTTP resource was found for '{child}' of an incident."))),
+            };
+            Ok(Resource::IncidentDetails(id, child))
+        }
         _ => Err(cloud_error(400, "InvalidResourceType", "The resource type could not be found in the namespace 'Microsoft.SecurityInsights' for api version '2025-09-01'.")),
     }
 }
@@ -148,6 +167,30 @@ fn get(shared: &Shared, id: &str) -> Reply {
         Some(incident) => Reply::json(200, incident).header("x-ms-ratelimit-remaining-subscription-reads", "11999"),
         None => cloud_error(404, "NotFound", &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'.")),
     }
+}
+
+fn details(shared: &Shared, id: &str, child: Child) -> Reply {
+    let decoded = percent_decode(id);
+    let Some(incident) = visible(shared).into_iter().find(|i| i["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&decoded))) else {
+        return cloud_error(404, "NotFound", &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'."));
+    };
+    let body = match child {
+        Child::Alerts => json!({"value": crate::details::alerts(&incident)}),
+        Child::Bookmarks => json!({"value": crate::details::bookmarks(&incident)}),
+        Child::Entities => {
+            let entities = crate::details::entities(&incident);
+            let mut kinds: Vec<(String, usize)> = Vec::new();
+            for kind in entities.iter().filter_map(|e| e["kind"].as_str()) {
+                match kinds.iter_mut().find(|(k, _)| k == kind) {
+                    Some((_, count)) => *count += 1,
+                    None => kinds.push((kind.to_owned(), 1)),
+                }
+            }
+            let meta: Vec<Value> = kinds.into_iter().map(|(kind, count)| json!({"entityKind": kind, "count": count})).collect();
+            json!({"entities": entities, "metaData": meta})
+        }
+    };
+    Reply::json(200, body).header("x-ms-ratelimit-remaining-subscription-reads", "11999")
 }
 
 fn percent_decode(segment: &str) -> String {

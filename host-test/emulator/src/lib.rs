@@ -9,6 +9,7 @@
 
 mod arm;
 mod data;
+mod details;
 mod odata;
 mod token;
 
@@ -49,6 +50,8 @@ pub struct EmulatorOptions {
     pub anchor: Option<jiff::Timestamp>,
     /// Page size when the request gives no `$top`.
     pub default_page_size: usize,
+    /// Added before every ARM answer, to make concurrency (or its absence) visible.
+    pub latency: Duration,
 }
 
 impl Default for EmulatorOptions {
@@ -60,6 +63,7 @@ impl Default for EmulatorOptions {
             token_lifetime_secs: 3599,
             anchor: None,
             default_page_size: 50,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -359,7 +363,12 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, method: Method, uri: 
     match segments.as_slice() {
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => token::issue(&shared, tenant, authorization, &body),
         ["_emulator", "incidents", rest @ ..] if method == Method::POST => admin(&shared, rest, &body),
-        ["subscriptions", ..] => arm::handle(&shared, &arm::Call { method: &method, uri: &uri, host: &host, authorization }),
+        ["subscriptions", ..] => {
+            if !shared.options.latency.is_zero() {
+                tokio::time::sleep(shared.options.latency).await;
+            }
+            arm::handle(&shared, &arm::Call { method: &method, uri: &uri, host: &host, authorization })
+        }
         _ => arm::cloud_error(404, "NotFound", &format!("No HTTP resource was found that matches the request URI '{uri}'.")),
     }
 }

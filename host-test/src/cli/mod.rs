@@ -75,6 +75,16 @@ enum IncidentsCommand {
     List(ListArgs),
     /// Show one incident by its id (the GUID name).
     Get { id: String },
+    /// The incident's security alerts.
+    Alerts { id: String },
+    /// The incident's entities, typed; --normalized gives one identifier each with references resolved.
+    Entities {
+        id: String,
+        #[arg(long)]
+        normalized: bool,
+    },
+    /// The hunting bookmarks attached to the incident.
+    Bookmarks { id: String },
 }
 
 #[derive(Args, Debug)]
@@ -175,6 +185,32 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         Format::Json => output::to_json(&output::incident_json(&incident)),
                         Format::Table => output::incident_detail(&incident),
                     });
+                    Ok(())
+                }
+                IncidentsCommand::Alerts { id } => {
+                    let alerts = session.list_alerts(&id).await?;
+                    print(match format {
+                        Format::Json => output::to_json(&alerts.iter().map(output::alert_json).collect::<Vec<_>>()),
+                        Format::Table => output::alerts_table(&alerts),
+                    });
+                    Ok(())
+                }
+                IncidentsCommand::Entities { id, normalized: true } => {
+                    let entities = session.list_normalized_entities(&id).await?;
+                    print(match format {
+                        Format::Json => output::to_json(&entities.iter().map(output::normalized_json).collect::<Vec<_>>()),
+                        Format::Table => output::normalized_table(&entities),
+                    });
+                    Ok(())
+                }
+                IncidentsCommand::Entities { id, normalized: false } => {
+                    let entities = session.list_entities(&id).await?;
+                    print(output::to_json(&entities.iter().map(output::entity_json).collect::<Vec<_>>()));
+                    Ok(())
+                }
+                IncidentsCommand::Bookmarks { id } => {
+                    let bookmarks = session.list_bookmarks(&id).await?;
+                    print(output::to_json(&bookmarks.iter().map(output::bookmark_json).collect::<Vec<_>>()));
                     Ok(())
                 }
             }

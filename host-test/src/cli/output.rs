@@ -215,3 +215,114 @@ pub fn incident_detail(incident: &Incident) -> String {
     }
     table.to_string()
 }
+
+/// The service's properties, parsed back so JSON output nests them.
+fn properties(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+}
+
+pub fn alert_json(alert: &wit::Alert) -> serde_json::Value {
+    serde_json::json!({
+        "id": alert.id,
+        "display_name": alert.display_name,
+        "severity": alert.severity.as_ref().map(severity),
+        "product_name": alert.product_name,
+        "time_generated": alert.time_generated,
+        "properties": properties(&alert.properties),
+    })
+}
+
+/// The service's spelling of a kind.
+pub fn entity_kind(kind: &wit::EntityKind) -> &str {
+    use wit::EntityKind as K;
+    match kind {
+        K::Account => "Account",
+        K::Host => "Host",
+        K::Ip => "Ip",
+        K::Url => "Url",
+        K::FileHash => "FileHash",
+        K::File => "File",
+        K::Process => "Process",
+        K::Mailbox => "Mailbox",
+        K::MailMessage => "MailMessage",
+        K::CloudApplication => "CloudApplication",
+        K::AzureResource => "AzureResource",
+        K::DnsResolution => "DnsResolution",
+        K::RegistryKey => "RegistryKey",
+        K::RegistryValue => "RegistryValue",
+        K::SecurityGroup => "SecurityGroup",
+        K::Malware => "Malware",
+        K::IotDevice => "IoTDevice",
+        K::MailCluster => "MailCluster",
+        K::SubmissionMail => "SubmissionMail",
+        K::SecurityAlert => "SecurityAlert",
+        K::Bookmark => "Bookmark",
+        K::Other(text) => text,
+    }
+}
+
+pub fn entity_json(entity: &wit::Entity) -> serde_json::Value {
+    serde_json::json!({
+        "id": entity.id,
+        "kind": entity_kind(&entity.kind),
+        "friendly_name": entity.friendly_name,
+        "properties": properties(&entity.properties),
+    })
+}
+
+pub fn normalized_json(entity: &wit::NormalizedEntity) -> serde_json::Value {
+    let references: Vec<serde_json::Value> = entity
+        .references
+        .iter()
+        .map(|r| serde_json::json!({"role": r.role, "id": r.id, "kind": entity_kind(&r.kind), "identifier": r.identifier}))
+        .collect();
+    serde_json::json!({
+        "id": entity.id,
+        "kind": entity_kind(&entity.kind),
+        "identifier": entity.identifier,
+        "display_name": entity.display_name,
+        "references": references,
+    })
+}
+
+pub fn bookmark_json(bookmark: &wit::Bookmark) -> serde_json::Value {
+    serde_json::json!({
+        "id": bookmark.id,
+        "display_name": bookmark.display_name,
+        "query": bookmark.query,
+        "notes": bookmark.notes,
+        "labels": bookmark.labels,
+        "created": bookmark.created,
+        "event_time": bookmark.event_time,
+        "properties": properties(&bookmark.properties),
+    })
+}
+
+pub fn alerts_table(alerts: &[wit::Alert]) -> String {
+    let mut table = new_table();
+    table.set_header(["Severity", "Alert", "Product", "Generated"]);
+    for alert in alerts {
+        table.add_row(vec![
+            alert.severity.as_ref().map_or("-", severity).to_owned(),
+            alert.display_name.clone().unwrap_or_else(|| alert.id.clone()),
+            alert.product_name.clone().unwrap_or_else(|| "-".into()),
+            alert.time_generated.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    table.to_string()
+}
+
+pub fn normalized_table(entities: &[wit::NormalizedEntity]) -> String {
+    let mut table = new_table();
+    table.set_header(["Kind", "Identifier", "Name", "Refers to"]);
+    for entity in entities {
+        let references: Vec<String> = entity.references.iter().map(|r| format!("{}: {}", r.role, r.identifier)).collect();
+        table.add_row(vec![
+            entity_kind(&entity.kind).to_owned(),
+            entity.identifier.clone(),
+            entity.display_name.clone(),
+            if references.is_empty() { "-".into() } else { references.join("\n") },
+        ]);
+    }
+    table.to_string()
+}

@@ -49,6 +49,9 @@ pub struct PollArgs {
     /// Seconds re-scanned behind the watermark for incidents that show up late.
     #[arg(long, value_name = "SECONDS")]
     look_back: Option<u32>,
+    /// Add each incident's alerts and entities to its event (fetched concurrently).
+    #[arg(long)]
+    details: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -70,6 +73,12 @@ pub enum StatusArg {
 struct EventLine<'a> {
     event: &'static str,
     incident: IncidentJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<Vec<serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entities: Option<Vec<serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details_error: Option<String>,
 }
 
 pub async fn run(session: &mut Session, args: PollArgs) -> Result<(), Failure> {
@@ -118,6 +127,7 @@ fn poll_options(args: &PollArgs) -> Result<PollOptions, Failure> {
             .collect(),
         title_includes: args.title_includes.clone(),
         title_excludes: args.title_excludes.clone(),
+        include_details: args.details,
     })
 }
 
@@ -153,6 +163,9 @@ fn emit(events: &[types::IncidentEvent]) -> Result<(), Failure> {
                 EventKind::Updated => "updated",
             },
             incident: output::incident_json(&event.incident),
+            alerts: event.alerts.as_ref().map(|alerts| alerts.iter().map(output::alert_json).collect()),
+            entities: event.entities.as_ref().map(|entities| entities.iter().map(output::entity_json).collect()),
+            details_error: event.details_error.as_ref().map(crate::runtime::describe),
         };
         let json = serde_json::to_string(&line).map_err(|e| Failure { code: exit::OTHER, message: format!("cannot render an event: {e}") })?;
         writeln!(stdout, "{json}").map_err(output_failed)?;

@@ -348,15 +348,32 @@ impl Session {
         }))
         .await
     }
+}
 
-    pub async fn get_incident(&mut self, incident_id: &str) -> Result<types::Incident, CallError> {
-        let connection = self.connection()?;
-        let id = incident_id.to_owned();
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_get_incident(store, connection, &id).await
-        }))
-        .await
-    }
+/// One-argument exports that take an incident id.
+macro_rules! incident_calls {
+    ($($name:ident => $call:ident -> $out:ty),+ $(,)?) => {
+        impl Session {
+            $(
+                pub async fn $name(&mut self, incident_id: &str) -> Result<$out, CallError> {
+                    let connection = self.connection()?;
+                    let id = incident_id.to_owned();
+                    self.call(|instance, store| Box::pin(async move {
+                        instance.soar_sentinel_sentinel_connector().connection().$call(store, connection, &id).await
+                    }))
+                    .await
+                }
+            )+
+        }
+    };
+}
+
+incident_calls! {
+    get_incident => call_get_incident -> types::Incident,
+    list_alerts => call_list_alerts -> Vec<types::Alert>,
+    list_entities => call_list_entities -> Vec<types::Entity>,
+    list_normalized_entities => call_list_normalized_entities -> Vec<types::NormalizedEntity>,
+    list_bookmarks => call_list_bookmarks -> Vec<types::Bookmark>,
 }
 
 impl Session {
@@ -381,6 +398,7 @@ pub fn poll_options() -> types::PollOptions {
         statuses: Vec::new(),
         title_includes: Vec::new(),
         title_excludes: Vec::new(),
+        include_details: false,
     }
 }
 
