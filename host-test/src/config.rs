@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Deserialize;
 use sentinel_connector::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE, PUBLIC_LOG_ANALYTICS_SCOPE};
 use sentinel_connector::core::http::{Secret, Timeouts};
+use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_emulator as emulator;
 
 /// The TOML file's keys; unknown keys are refused so a typo is not ignored.
@@ -35,6 +36,16 @@ pub struct FileConfig {
     pub graph_scope: Option<String>,
     pub api_version: Option<String>,
     pub timeouts: Option<FileTimeouts>,
+    pub retry: Option<FileRetry>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRetry {
+    pub max_retries: u32,
+    pub initial_delay_ms: u32,
+    pub max_delay_ms: u32,
+    pub total_budget_ms: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,6 +117,12 @@ pub fn resolve(env: &dyn Fn(&str) -> Option<String>, file: &FileConfig, emulator
         cloud: cloud(&look, emulator_url)?,
         api_version: look.get("SENTINEL_API_VERSION", &file.api_version),
         timeouts: file.timeouts.as_ref().map(|t| Timeouts { connect_ms: t.connect_ms, first_byte_ms: t.first_byte_ms, between_bytes_ms: t.between_bytes_ms }),
+        retry: file.retry.as_ref().map(|r| RetryPolicy {
+            max_retries: r.max_retries,
+            initial_delay_ms: r.initial_delay_ms,
+            max_delay_ms: r.max_delay_ms,
+            total_budget_ms: r.total_budget_ms,
+        }),
     })
 }
 

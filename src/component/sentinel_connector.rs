@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use super::exports::soar::sentinel::sentinel_connector::{Connection, Guest, GuestConnection};
 use super::exports::soar::sentinel::types as wit;
 use super::transport::WasiHttp;
-use super::types::{alert, bookmark, entity, event, incident, list_options, normalize, poll_options};
+use super::types::{alert, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident, normalize, poll_options};
 use super::Component;
 use crate::core::{Client, Settings};
 
@@ -44,6 +44,34 @@ impl GuestConnection for ConnectionResource {
 
     fn get_incident(&self, incident_id: String) -> Result<wit::Incident, wit::Error> {
         self.with_client(|client, http| client.get_incident(http, &incident_id)).map(incident)
+    }
+
+    fn update_incident(&self, incident_id: String, update: wit::IncidentUpdate) -> Result<wit::Incident, wit::Error> {
+        let update = incident_update(update);
+        self.with_client(|client, http| client.update_incident(http, &incident_id, &update)).map(incident)
+    }
+
+    fn create_incident(&self, new: wit::NewIncident, id: Option<String>) -> Result<wit::Incident, wit::Error> {
+        let new = new_incident(new);
+        self.with_client(|client, http| client.create_incident(http, &new, id.as_deref())).map(incident)
+    }
+
+    fn delete_incident(&self, incident_id: String) -> Result<(), wit::Error> {
+        self.with_client(|client, http| client.delete_incident(http, &incident_id))
+    }
+
+    fn list_comments(&self, incident_id: String) -> Result<Vec<wit::Comment>, wit::Error> {
+        let comments = self.with_client(|client, http| client.list_comments(http, &incident_id))?;
+        Ok(comments.into_iter().map(comment).collect())
+    }
+
+    fn add_comment(&self, incident_id: String, message: String, idempotency_key: Option<String>) -> Result<Vec<wit::Comment>, wit::Error> {
+        let posted = self.with_client(|client, http| client.add_comment(http, &incident_id, &message, idempotency_key.as_deref()))?;
+        Ok(posted.into_iter().map(comment).collect())
+    }
+
+    fn delete_comment(&self, incident_id: String, comment_id: String) -> Result<(), wit::Error> {
+        self.with_client(|client, http| client.delete_comment(http, &incident_id, &comment_id))
     }
 
     fn list_alerts(&self, incident_id: String) -> Result<Vec<wit::Alert>, wit::Error> {

@@ -8,7 +8,9 @@ use wasip2::http::outgoing_handler::{self, FutureIncomingResponse};
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
+use wasip2::clocks::monotonic_clock;
 use wasip2::io::poll::{poll, Pollable};
+use wasip2::random::random;
 use wasip2::io::streams::StreamError;
 
 use crate::core::http::{Method, Request, Response, Timeouts};
@@ -68,6 +70,19 @@ impl Transport for WasiHttp {
 
     fn now_unix_secs(&self) -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    }
+
+    fn monotonic_millis(&self) -> u64 {
+        monotonic_clock::now() / 1_000_000
+    }
+
+    fn sleep(&mut self, duration: std::time::Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        monotonic_clock::subscribe_duration(nanos).block();
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        random::get_random_u64()
     }
 }
 

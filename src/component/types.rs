@@ -6,6 +6,9 @@ use crate::core::error::Error;
 use crate::core::http::{Secret, Timeouts};
 use crate::core::incidents::{self, Incident, ListOptions};
 use crate::core::client::Details;
+use crate::core::comments::Comment;
+use crate::core::retry::RetryPolicy;
+use crate::core::updates::{IncidentUpdate, NewIncident, OwnerChange};
 use crate::core::entities::{self as ent, Alert, Entity, EntityKind, Normalized};
 use crate::core::poller::{Event, EventKind, PollOptions};
 
@@ -25,6 +28,12 @@ impl From<wit::ConnectionConfig> for ConnectionConfig {
                 connect_ms: t.connect_ms,
                 first_byte_ms: t.first_byte_ms,
                 between_bytes_ms: t.between_bytes_ms,
+            }),
+            retry: config.retry.map(|r| RetryPolicy {
+                max_retries: r.max_retries,
+                initial_delay_ms: r.initial_delay_ms,
+                max_delay_ms: r.max_delay_ms,
+                total_budget_ms: r.total_budget_ms,
             }),
         }
     }
@@ -424,4 +433,57 @@ pub fn bookmark(entity: Entity) -> wit::Bookmark {
 /// For the normalized view: what `ent::normalize` needs.
 pub fn normalize(entities: &[Entity]) -> Vec<wit::NormalizedEntity> {
     ent::normalize(entities).into_iter().map(normalized).collect()
+}
+
+fn owner_change(owner: wit::OwnerChange) -> OwnerChange {
+    match owner {
+        wit::OwnerChange::Unassign => OwnerChange::Unassign,
+        wit::OwnerChange::ObjectId(id) => OwnerChange::ObjectId(id),
+        wit::OwnerChange::UserPrincipalName(upn) => OwnerChange::UserPrincipalName(upn),
+        wit::OwnerChange::Email(email) => OwnerChange::Email(email),
+    }
+}
+
+pub fn incident_update(update: wit::IncidentUpdate) -> IncidentUpdate {
+    IncidentUpdate {
+        title: update.title,
+        description: update.description,
+        severity: update.severity.map(Into::into),
+        status: update.status.map(Into::into),
+        classification: update.classification.map(Into::into),
+        classification_reason: update.classification_reason.map(Into::into),
+        classification_comment: update.classification_comment,
+        owner: update.owner.map(owner_change),
+        add_labels: update.add_labels,
+        remove_labels: update.remove_labels,
+    }
+}
+
+pub fn new_incident(incident: wit::NewIncident) -> NewIncident {
+    NewIncident {
+        title: incident.title,
+        severity: incident.severity.into(),
+        status: incident.status.into(),
+        description: incident.description,
+        classification: incident.classification.map(Into::into),
+        classification_reason: incident.classification_reason.map(Into::into),
+        classification_comment: incident.classification_comment,
+        owner: incident.owner.map(owner_change),
+        labels: incident.labels,
+    }
+}
+
+pub fn comment(comment: Comment) -> wit::Comment {
+    let author = comment.properties.author.unwrap_or_default();
+    wit::Comment {
+        id: comment.name,
+        message: comment.properties.message,
+        created_time: comment.properties.created_time_utc,
+        last_modified_time: comment.properties.last_modified_time_utc,
+        author_name: author.name,
+        author_email: author.email,
+        author_user_principal_name: author.user_principal_name,
+        author_object_id: author.object_id,
+        etag: comment.etag,
+    }
 }

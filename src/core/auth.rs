@@ -172,6 +172,7 @@ mod tests {
             cloud: Cloud::Public,
             api_version: None,
             timeouts: None,
+            retry: None,
         })
         .unwrap()
     }

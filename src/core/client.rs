@@ -8,10 +8,14 @@ use url::Url;
 use super::auth::{self, Api, TokenCache};
 use super::config::{Credential, Settings};
 use super::error::Error;
+use super::ids::validate_id;
 use super::http::{Method, Request, Response, Secret, Timeouts};
 use super::entities::{self, Alert, Entity};
 use super::incidents::{self, Incident, IncidentList, ListOptions};
+use super::comments::{self, Comment};
 use super::paging::{check_link, PageWalk};
+use super::retry::{self, Decision};
+use super::updates::{self, IncidentUpdate, NewIncident};
 use super::poller::{self, Event, Phase, PollOptions, Progress, Scan};
 
 /// Moves one request and its answer. Errors are `Error::Transport`.
@@ -25,6 +29,15 @@ pub trait Transport {
     }
     /// Seconds since the Unix epoch, for token expiry.
     fn now_unix_secs(&self) -> u64;
+
+    /// A monotonic clock in milliseconds, for retry budgets.
+    fn monotonic_millis(&self) -> u64;
+
+    /// Waits before a retry.
+    fn sleep(&mut self, duration: std::time::Duration);
+
+    /// Randomness for backoff jitter and new ids.
+    fn random_u64(&mut self) -> u64;
 }
 
 /// What one poll returns: the events, the cursor to save after handling
@@ -44,6 +57,8 @@ const MAX_POLL_PAGES: u32 = 100;
 /// Detail requests in flight at once while enriching a batch: enough to hide
 /// latency, few enough to stay inside Sentinel's per-5-minute read limits.
 pub const DETAIL_CONCURRENCY: usize = 8;
+/// Reads and re-applies of an update that keeps meeting 409 Conflict.
+pub const MAX_CONFLICT_ATTEMPTS: u32 = 5;
 
 /// An event with its incident's alerts and entities, or why they are missing.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,6 +129,79 @@ impl Client {
         let names: Vec<&str> = events.iter().map(|e| e.incident.name.as_str()).collect();
         let details = if options.include_details { self.fetch_details(transport, &names)? } else { Vec::new() };
         Ok(PollBatch { events, details, watermark: poller::format_time(cursor.watermark_micros()), cursor: cursor.encode(), more })
+    }
+
+    /// GET, merge the delta, PUT with the etag read; on 409 read again and
+    /// re-apply the same delta, a bounded number of times.
+    pub fn update_incident(&mut self, transport: &mut impl Transport, incident_id: &str, update: &IncidentUpdate) -> Result<Incident, Error> {
+        updates::validate_update(update)?;
+        let url = incidents::get_url(&self.settings, incident_id)?;
+        let mut attempt = 1;
+        loop {
+            let current = incidents::parse_incident(&self.send_arm(transport, Method::Get, url.clone())?.body)?;
+            let next = updates::apply(&current, update);
+            if next == current {
+                return Ok(current);
+            }
+            match self.send_arm_body(transport, Method::Put, url.clone(), Some(updates::put_body(&next))) {
+                Err(Error::Conflict(_)) if attempt < MAX_CONFLICT_ATTEMPTS => attempt += 1,
+                result => return incidents::parse_incident(&result?.body),
+            }
+        }
+    }
+
+    /// PUT to a new id: the caller's GUID, or a random one.
+    pub fn create_incident(&mut self, transport: &mut impl Transport, incident: &NewIncident, id: Option<&str>) -> Result<Incident, Error> {
+        updates::validate_new(incident)?;
+        let id = match id {
+            Some(id) => {
+                super::config::validate_guid("id", id)?;
+                id.to_owned()
+            }
+            None => random_guid(transport),
+        };
+        let url = incidents::get_url(&self.settings, &id)?;
+        let response = self.send_arm_body(transport, Method::Put, url, Some(updates::put_body(&updates::from_new(incident))))?;
+        incidents::parse_incident(&response.body)
+    }
+
+    pub fn delete_incident(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<(), Error> {
+        let url = incidents::get_url(&self.settings, incident_id)?;
+        self.send_arm(transport, Method::Delete, url).map(|_| ())
+    }
+
+    /// Every comment, following next links.
+    pub fn list_comments(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Comment>, Error> {
+        let url = comments::list_url(&self.settings, incident_id)?;
+        let mut list = comments::parse_list(&self.send_arm(transport, Method::Get, url)?.body)?;
+        let mut walk = PageWalk::new(self.settings.endpoints.arm.base.clone(), None);
+        let mut all = std::mem::take(&mut list.value);
+        while let Some(link) = list.next_link.take() {
+            list = comments::parse_list(&self.send_arm(transport, Method::Get, walk.next(&link)?)?.body)?;
+            all.append(&mut list.value);
+        }
+        Ok(all)
+    }
+
+    /// Posts the message, split into ordered parts if it is too long, each
+    /// under an id derived from the incident and the key (or the message):
+    /// calling again with the same input never posts twice.
+    pub fn add_comment(&mut self, transport: &mut impl Transport, incident_id: &str, message: &str, key: Option<&str>) -> Result<Vec<Comment>, Error> {
+        comments::validate_message(message, key)?;
+        validate_id("incident-id", incident_id)?;
+        let mut posted = Vec::new();
+        for (part, text) in comments::split_message(message).iter().enumerate() {
+            let id = comments::comment_id(incident_id, message, key, part);
+            let url = comments::comment_url(&self.settings, incident_id, &id)?;
+            let response = self.send_arm_body(transport, Method::Put, url, Some(comments::put_body(text)))?;
+            posted.push(comments::parse_comment(&response.body)?);
+        }
+        Ok(posted)
+    }
+
+    pub fn delete_comment(&mut self, transport: &mut impl Transport, incident_id: &str, comment_id: &str) -> Result<(), Error> {
+        let url = comments::comment_url(&self.settings, incident_id, comment_id)?;
+        self.send_arm(transport, Method::Delete, url).map(|_| ())
     }
 
     pub fn list_alerts(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Alert>, Error> {
@@ -196,12 +284,41 @@ impl Client {
         incidents::parse_list(&response.body)
     }
 
-    /// Sends an ARM request with its bearer token; a non-2xx answer becomes the typed error.
+    /// Sends an ARM request with its bearer token, retrying transient
+    /// answers (every ARM call here is idempotent: GET, PUT, DELETE and the
+    /// read-only POSTs); a final non-2xx answer becomes the typed error.
     fn send_arm(&mut self, transport: &mut impl Transport, method: Method, url: Url) -> Result<Response, Error> {
+        self.send_arm_body(transport, method, url, None)
+    }
+
+    fn send_arm_body(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Response, Error> {
         let token = self.token(transport, Api::Arm)?;
-        let request = self.arm_request(method, url, &token);
-        let answer = transport.send(&request, &self.settings.timeouts);
+        let mut request = self.arm_request(method, url, &token);
+        if let Some(body) = body {
+            request = request.json_body(body);
+        }
+        let answer = self.exchange(transport, &request);
         self.checked(answer)
+    }
+
+    /// Sends, and again after a wait while the answer is transient and the
+    /// retry policy allows; returns the last answer.
+    fn exchange(&mut self, transport: &mut impl Transport, request: &Request) -> Result<Response, Error> {
+        let started = transport.monotonic_millis();
+        let mut attempt = 0;
+        loop {
+            let response = transport.send(request, &self.settings.timeouts)?;
+            if response.is_success() {
+                return Ok(response);
+            }
+            let elapsed = std::time::Duration::from_millis(transport.monotonic_millis().saturating_sub(started));
+            let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(transport.now_unix_secs());
+            match retry::decide(&self.settings.retry, &response, attempt, elapsed, now, transport.random_u64()) {
+                Decision::RetryAfter(delay) => transport.sleep(delay),
+                Decision::GiveUp => return Ok(response),
+            }
+            attempt += 1;
+        }
     }
 
     fn arm_request(&self, method: Method, url: Url, token: &Secret) -> Request {
@@ -234,7 +351,8 @@ impl Client {
             return Err(Error::auth_local("NoCredential", "the connection has no credential for this API", "Configure a client secret."));
         };
         let request = auth::token_request(&self.settings, secret, api);
-        let response = transport.send(&request, &self.settings.timeouts).map_err(|e| self.scrub(e))?;
+        // Retried only on transient answers (5xx, 429, 408): a refused secret is final.
+        let response = self.exchange(transport, &request).map_err(|e| self.scrub(e))?;
         let token = auth::parse_token_response(&response, now).map_err(|e| self.scrub(e))?;
         let value = token.value.clone();
         self.tokens.put(api, token);
@@ -247,6 +365,11 @@ impl Client {
         secrets.extend(self.tokens.secrets());
         error.scrub(&secrets)
     }
+}
+
+fn random_guid(transport: &mut impl Transport) -> String {
+    let bytes = (u128::from(transport.random_u64()) << 64 | u128::from(transport.random_u64())).to_be_bytes();
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
 }
 
 fn read_details(alerts: Result<Response, Error>, entities: Result<Response, Error>) -> Result<Details, Error> {
@@ -292,6 +415,15 @@ mod tests {
         fn now_unix_secs(&self) -> u64 {
             self.now
         }
+        fn monotonic_millis(&self) -> u64 {
+            self.now * 1000
+        }
+        fn sleep(&mut self, duration: std::time::Duration) {
+            self.now += duration.as_secs().max(1);
+        }
+        fn random_u64(&mut self) -> u64 {
+            4
+        }
     }
 
     const BASE: &str = "http://127.0.0.1:7000";
@@ -319,6 +451,7 @@ mod tests {
                 cloud: Cloud::Custom(cloud),
                 api_version: None,
                 timeouts: None,
+                retry: None,
             })
             .unwrap(),
         )

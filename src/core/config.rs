@@ -5,6 +5,7 @@ use url::{Host, Url};
 
 use super::error::Error;
 use super::http::{Secret, Timeouts};
+use super::retry::RetryPolicy;
 
 pub const DEFAULT_API_VERSION: &str = "2025-09-01";
 const MAX_TIMEOUT_MS: u32 = 600_000;
@@ -52,6 +53,7 @@ pub struct ConnectionConfig {
     pub cloud: Cloud,
     pub api_version: Option<String>,
     pub timeouts: Option<Timeouts>,
+    pub retry: Option<RetryPolicy>,
 }
 
 /// One API's base URL and token scope.
@@ -82,6 +84,7 @@ pub struct Settings {
     pub endpoints: Endpoints,
     pub api_version: String,
     pub timeouts: Timeouts,
+    pub retry: RetryPolicy,
 }
 
 impl Settings {
@@ -99,6 +102,8 @@ impl Settings {
         validate_api_version(&api_version)?;
         let timeouts = config.timeouts.unwrap_or_default();
         validate_timeouts(&timeouts)?;
+        let retry = config.retry.unwrap_or_default();
+        validate_retry(&retry)?;
         Ok(Settings {
             endpoints: endpoints_for(&config.cloud)?,
             tenant_id: config.tenant_id,
@@ -110,6 +115,7 @@ impl Settings {
             workspace_id: config.workspace_id,
             api_version,
             timeouts,
+            retry,
         })
     }
 
@@ -331,6 +337,19 @@ fn validate_timeouts(timeouts: &Timeouts) -> Result<(), Error> {
     Ok(())
 }
 
+fn validate_retry(retry: &RetryPolicy) -> Result<(), Error> {
+    if retry.max_retries > 20 {
+        return Err(Error::invalid("retry.max-retries", "is more than 20"));
+    }
+    if retry.initial_delay_ms == 0 || retry.initial_delay_ms > retry.max_delay_ms {
+        return Err(Error::invalid("retry.initial-delay-ms", "must be at least 1 and at most max-delay-ms"));
+    }
+    if retry.total_budget_ms > 3_600_000 {
+        return Err(Error::invalid("retry.total-budget-ms", "is more than an hour"));
+    }
+    Ok(())
+}
+
 /// A bounded, control-free rendering of user input for error messages.
 pub fn shown(value: &str) -> String {
     const MAX: usize = 80;
@@ -354,6 +373,7 @@ mod tests {
             cloud: Cloud::Public,
             api_version: None,
             timeouts: None,
+            retry: None,
         }
     }
 

@@ -113,6 +113,33 @@ pub struct IncidentProperties {
     pub additional_data: Option<AdditionalData>,
 }
 
+impl IncidentProperties {
+    /// The three fields a PUT requires; everything else empty.
+    pub fn new(title: String, severity: Severity, status: IncidentStatus) -> Self {
+        IncidentProperties {
+            title,
+            severity,
+            status,
+            description: None,
+            classification: None,
+            classification_reason: None,
+            classification_comment: None,
+            owner: None,
+            labels: Vec::new(),
+            created_time_utc: None,
+            last_modified_time_utc: None,
+            first_activity_time_utc: None,
+            last_activity_time_utc: None,
+            incident_number: None,
+            incident_url: None,
+            provider_name: None,
+            provider_incident_id: None,
+            related_analytic_rule_ids: Vec::new(),
+            additional_data: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Owner {
@@ -280,6 +307,7 @@ mod tests {
             cloud: Cloud::Public,
             api_version: None,
             timeouts: None,
+            retry: None,
         })
         .unwrap()
     }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod comments;
 pub mod config;
 pub mod entities;
 pub mod error;
@@ -11,6 +12,8 @@ pub mod ids;
 pub mod incidents;
 pub mod paging;
 pub mod poller;
+pub mod retry;
+pub mod updates;
 
 pub use client::{Client, Transport};
 pub use config::{Cloud, ConnectionConfig, Credential, CustomCloud, Settings};

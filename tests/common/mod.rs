@@ -40,6 +40,7 @@ pub fn config_for(url: &str) -> ConnectionConfig {
         }),
         api_version: None,
         timeouts: None,
+        retry: None,
     }
 }
 

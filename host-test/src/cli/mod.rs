@@ -3,6 +3,7 @@
 mod demo;
 pub mod output;
 mod poll;
+mod writes;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ enum Command {
     /// Read Sentinel incidents.
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    /// Read, add and delete incident comments.
+    #[command(subcommand)]
+    Comments(writes::CommentsCommand),
     /// Stream incident events as JSON lines, saving a cursor after each batch.
     Poll(poll::PollArgs),
     /// Serve a local emulator of the Azure endpoints.
@@ -85,6 +89,16 @@ enum IncidentsCommand {
     },
     /// The hunting bookmarks attached to the incident.
     Bookmarks { id: String },
+    /// Change only the fields given (GET, merge, PUT with the etag; retried on conflict).
+    Update(writes::UpdateArgs),
+    /// Create an incident.
+    Create(writes::CreateArgs),
+    /// Delete an incident (needs --yes).
+    Delete {
+        id: String,
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -175,6 +189,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Emulator(args) => serve_emulator(args).await,
         Command::Demo => demo::run(cli.global.host_options()?, cli.global.verbose).await,
         Command::Poll(args) => poll::run(&mut cli.global.open_session().await?, args).await,
+        Command::Comments(command) => writes::comments(&mut cli.global.open_session().await?, command).await,
         Command::Incidents(command) => {
             let mut session = cli.global.open_session().await?;
             match command {
@@ -208,6 +223,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     print(output::to_json(&entities.iter().map(output::entity_json).collect::<Vec<_>>()));
                     Ok(())
                 }
+                IncidentsCommand::Update(args) => writes::update(&mut session, args, format).await,
+                IncidentsCommand::Create(args) => writes::create(&mut session, args, format).await,
+                IncidentsCommand::Delete { id, yes } => writes::delete(&mut session, &id, yes).await,
                 IncidentsCommand::Bookmarks { id } => {
                     let bookmarks = session.list_bookmarks(&id).await?;
                     print(output::to_json(&bookmarks.iter().map(output::bookmark_json).collect::<Vec<_>>()));

@@ -326,3 +326,14 @@ pub fn normalized_table(entities: &[wit::NormalizedEntity]) -> String {
     }
     table.to_string()
 }
+
+pub fn comment_json(comment: &wit::Comment) -> serde_json::Value {
+    serde_json::json!({
+        "id": comment.id,
+        "message": comment.message,
+        "created_time": comment.created_time,
+        "last_modified_time": comment.last_modified_time,
+        "author": comment.author_name.as_ref().or(comment.author_user_principal_name.as_ref()),
+        "etag": comment.etag,
+    })
+}

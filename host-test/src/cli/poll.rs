@@ -11,6 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::output::{self, IncidentJson};
+use super::writes::{SeverityArg, StatusArg};
 use super::{exit, Failure};
 use crate::runtime::types::{self, EventKind, IncidentStatus, PollOptions, Severity};
 use crate::runtime::Session;
@@ -54,21 +55,6 @@ pub struct PollArgs {
     details: bool,
 }
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum SeverityArg {
-    High,
-    Medium,
-    Low,
-    Informational,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum StatusArg {
-    New,
-    Active,
-    Closed,
-}
-
 #[derive(Serialize)]
 struct EventLine<'a> {
     event: &'static str,
@@ -110,21 +96,8 @@ fn poll_options(args: &PollArgs) -> Result<PollOptions, Failure> {
         look_back_seconds: args.look_back,
         max_events: Some(args.max),
         include_updates: args.updates,
-        min_severity: args.min_severity.map(|s| match s {
-            SeverityArg::High => Severity::High,
-            SeverityArg::Medium => Severity::Medium,
-            SeverityArg::Low => Severity::Low,
-            SeverityArg::Informational => Severity::Informational,
-        }),
-        statuses: args
-            .statuses
-            .iter()
-            .map(|s| match s {
-                StatusArg::New => IncidentStatus::New,
-                StatusArg::Active => IncidentStatus::Active,
-                StatusArg::Closed => IncidentStatus::Closed,
-            })
-            .collect(),
+        min_severity: args.min_severity.map(Severity::from),
+        statuses: args.statuses.iter().copied().map(IncidentStatus::from).collect(),
         title_includes: args.title_includes.clone(),
         title_excludes: args.title_excludes.clone(),
         include_details: args.details,

@@ -23,6 +23,12 @@ pub fn wit_config(config: ConnectionConfig) -> wit::ConnectionConfig {
             first_byte_ms: t.first_byte_ms,
             between_bytes_ms: t.between_bytes_ms,
         }),
+        retry: config.retry.map(|r| wit::RetryPolicy {
+            max_retries: r.max_retries,
+            initial_delay_ms: r.initial_delay_ms,
+            max_delay_ms: r.max_delay_ms,
+            total_budget_ms: r.total_budget_ms,
+        }),
     }
 }
 

@@ -374,9 +374,46 @@ incident_calls! {
     list_entities => call_list_entities -> Vec<types::Entity>,
     list_normalized_entities => call_list_normalized_entities -> Vec<types::NormalizedEntity>,
     list_bookmarks => call_list_bookmarks -> Vec<types::Bookmark>,
+    list_comments => call_list_comments -> Vec<types::Comment>,
+    delete_incident => call_delete_incident -> (),
 }
 
 impl Session {
+    pub async fn update_incident(&mut self, incident_id: &str, update: types::IncidentUpdate) -> Result<types::Incident, CallError> {
+        let connection = self.connection()?;
+        let id = incident_id.to_owned();
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_update_incident(store, connection, &id, &update).await
+        }))
+        .await
+    }
+
+    pub async fn create_incident(&mut self, incident: types::NewIncident, id: Option<String>) -> Result<types::Incident, CallError> {
+        let connection = self.connection()?;
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_create_incident(store, connection, &incident, id.as_deref()).await
+        }))
+        .await
+    }
+
+    pub async fn add_comment(&mut self, incident_id: &str, message: &str, key: Option<&str>) -> Result<Vec<types::Comment>, CallError> {
+        let connection = self.connection()?;
+        let (id, message, key) = (incident_id.to_owned(), message.to_owned(), key.map(str::to_owned));
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_add_comment(store, connection, &id, &message, key.as_deref()).await
+        }))
+        .await
+    }
+
+    pub async fn delete_comment(&mut self, incident_id: &str, comment_id: &str) -> Result<(), CallError> {
+        let connection = self.connection()?;
+        let (id, comment) = (incident_id.to_owned(), comment_id.to_owned());
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_delete_comment(store, connection, &id, &comment).await
+        }))
+        .await
+    }
+
     /// The next batch after `cursor`; see the WIT `poll`.
     pub async fn poll(&mut self, cursor: Option<String>, options: types::PollOptions) -> Result<types::PollBatch, CallError> {
         let connection = self.connection()?;
