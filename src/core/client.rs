@@ -522,6 +522,59 @@ mod tests {
         assert!(!error.to_string().contains("the-client-secret"));
     }
 
+    fn throttled() -> (u16, String) {
+        (429, r#"{"error":{"code":"TooManyRequests","message":"slow down"}}"#.into())
+    }
+
+    #[test]
+    fn transient_answers_are_retried_then_succeed() {
+        let mut script = Script::new(vec![(503, "{}".into()), token(), throttled(), page(&["a"], None)]);
+        let page = client().list_incidents(&mut script, &ListOptions::default()).unwrap();
+        assert_eq!(page.incidents.len(), 1);
+        assert_eq!(script.sent.len(), 4, "the token request and the list were each retried once");
+    }
+
+    #[test]
+    fn a_spent_budget_reports_throttled() {
+        let mut script = Script::new(vec![token(), throttled(), throttled(), throttled(), throttled(), throttled(), throttled()]);
+        let error = client().list_incidents(&mut script, &ListOptions::default()).unwrap_err();
+        assert!(matches!(error, Error::Throttled { .. }), "{error:?}");
+        assert_eq!(script.sent.len(), 1 + 5, "the first try and max_retries (4) more");
+    }
+
+    #[test]
+    fn a_refused_request_is_not_retried() {
+        let mut script = Script::new(vec![token(), (400, r#"{"error":{"code":"BadRequest","message":"no"}}"#.into())]);
+        assert!(matches!(client().list_incidents(&mut script, &ListOptions::default()), Err(Error::BadRequest(_))));
+        assert_eq!(script.sent.len(), 2);
+    }
+
+    fn incident_json(etag: &str, labels: &[&str], owner: Option<&str>) -> (u16, String) {
+        let labels: Vec<String> = labels.iter().map(|l| format!(r#"{{"labelName":"{l}","labelType":"User"}}"#)).collect();
+        let owner = owner.map(|o| format!(r#","owner":{{"userPrincipalName":"{o}"}}"#)).unwrap_or_default();
+        (200, format!(r#"{{"name":"i1","etag":"{etag}","properties":{{"title":"t","severity":"High","status":"New","labels":[{}]{owner}}}}}"#, labels.join(",")))
+    }
+
+    #[test]
+    fn a_conflict_re_reads_and_re_applies_the_delta() {
+        let conflict = (409, r#"{"error":{"code":"Conflict","message":"Newer version of resource exists. Data was not saved"}}"#.into());
+        let mut script = Script::new(vec![
+            token(),
+            incident_json("e1", &["a"], None),
+            conflict,
+            incident_json("e2", &["a", "b"], Some("bob@contoso.com")),
+            incident_json("e3", &["a", "b", "mine"], Some("bob@contoso.com")),
+        ]);
+        let update = IncidentUpdate { add_labels: vec!["mine".into()], severity: Some(super::incidents::Severity::Low), ..IncidentUpdate::default() };
+        client().update_incident(&mut script, "i1", &update).unwrap();
+        let last_put: serde_json::Value = serde_json::from_slice(&script.sent[4].body).unwrap();
+        assert_eq!(last_put["etag"], "e2", "the etag of the fresh read");
+        let labels: Vec<&str> = last_put["properties"]["labels"].as_array().unwrap().iter().map(|l| l["labelName"].as_str().unwrap()).collect();
+        assert_eq!(labels, ["a", "b", "mine"], "the other writer's label survives");
+        assert_eq!(last_put["properties"]["owner"]["userPrincipalName"], "bob@contoso.com", "and its owner");
+        assert_eq!(last_put["properties"]["severity"], "Low");
+    }
+
     #[test]
     fn a_refused_token_is_forgotten() {
         let mut script = Script::new(vec![token(), (401, r#"{"error":{"code":"InvalidAuthenticationToken","message":"no"}}"#.into()), token(), page(&[], None)]);
