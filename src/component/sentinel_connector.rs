@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use super::exports::soar::sentinel::sentinel_connector::{Connection, Guest, GuestConnection};
 use super::exports::soar::sentinel::types as wit;
 use super::transport::WasiHttp;
-use super::types::{alert, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident, normalize, poll_options};
+use super::types::{alert, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident, normalize, poll_options, query_options, query_result};
 use super::Component;
 use crate::core::{Client, Settings};
 
@@ -72,6 +72,11 @@ impl GuestConnection for ConnectionResource {
 
     fn delete_comment(&self, incident_id: String, comment_id: String) -> Result<(), wit::Error> {
         self.with_client(|client, http| client.delete_comment(http, &incident_id, &comment_id))
+    }
+
+    fn search_events(&self, query: String, options: wit::QueryOptions) -> Result<wit::QueryResult, wit::Error> {
+        let options = query_options(options);
+        self.with_client(|client, http| client.search_events(http, &query, &options)).map(query_result)
     }
 
     fn list_alerts(&self, incident_id: String) -> Result<Vec<wit::Alert>, wit::Error> {

@@ -7,6 +7,7 @@ use crate::core::http::{Secret, Timeouts};
 use crate::core::incidents::{self, Incident, ListOptions};
 use crate::core::client::Details;
 use crate::core::comments::Comment;
+use crate::core::query::{Cell, QueryOptions, QueryResult};
 use crate::core::retry::RetryPolicy;
 use crate::core::updates::{IncidentUpdate, NewIncident, OwnerChange};
 use crate::core::entities::{self as ent, Alert, Entity, EntityKind, Normalized};
@@ -485,5 +486,39 @@ pub fn comment(comment: Comment) -> wit::Comment {
         author_user_principal_name: author.user_principal_name,
         author_object_id: author.object_id,
         etag: comment.etag,
+    }
+}
+
+pub fn query_options(options: wit::QueryOptions) -> QueryOptions {
+    QueryOptions { timespan: options.timespan, server_timeout_secs: options.server_timeout_seconds }
+}
+
+pub fn query_result(result: QueryResult) -> wit::QueryResult {
+    wit::QueryResult {
+        tables: result
+            .tables
+            .into_iter()
+            .map(|t| wit::Table {
+                name: t.name,
+                columns: t.columns.into_iter().map(|c| wit::Column { name: c.name, column_type: c.column_type }).collect(),
+                rows: t.rows.into_iter().map(|row| row.into_iter().map(cell).collect()).collect(),
+            })
+            .collect(),
+        partial_error: result.partial_error.map(failure),
+    }
+}
+
+fn cell(cell: Cell) -> wit::Cell {
+    match cell {
+        Cell::Null => wit::Cell::Null,
+        Cell::Text(v) => wit::Cell::Text(v),
+        Cell::Integer(v) => wit::Cell::Integer(v),
+        Cell::Real(v) => wit::Cell::Real(v),
+        Cell::Boolean(v) => wit::Cell::Boolean(v),
+        Cell::Datetime(v) => wit::Cell::Datetime(v),
+        Cell::Guid(v) => wit::Cell::Guid(v),
+        Cell::Timespan(v) => wit::Cell::Timespan(v),
+        Cell::Decimal(v) => wit::Cell::Decimal(v),
+        Cell::Dynamic(v) => wit::Cell::Dynamic(v),
     }
 }

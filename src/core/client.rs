@@ -13,6 +13,7 @@ use super::http::{Method, Request, Response, Secret, Timeouts};
 use super::entities::{self, Alert, Entity};
 use super::incidents::{self, Incident, IncidentList, ListOptions};
 use super::comments::{self, Comment};
+use super::query::{self, QueryOptions, QueryResult};
 use super::paging::{check_link, PageWalk};
 use super::retry::{self, Decision};
 use super::updates::{self, IncidentUpdate, NewIncident};
@@ -204,6 +205,16 @@ impl Client {
         self.send_arm(transport, Method::Delete, url).map(|_| ())
     }
 
+    /// A KQL query against the workspace, typed results.
+    pub fn search_events(&mut self, transport: &mut impl Transport, text: &str, options: &QueryOptions) -> Result<QueryResult, Error> {
+        query::validate(&self.settings, text, options)?;
+        let token = self.token(transport, Api::LogAnalytics)?;
+        let request = query::request(&self.settings, text, options, token.expose())?;
+        let answer = self.exchange(transport, &request);
+        let response = self.checked_for(Api::LogAnalytics, answer)?;
+        query::parse(response.status, &response.body)
+    }
+
     pub fn list_alerts(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Alert>, Error> {
         let url = entities::alerts_url(&self.settings, incident_id)?;
         let response = self.send_arm(transport, Method::Post, url)?;
@@ -327,6 +338,10 @@ impl Client {
 
     /// A transport result as the caller sees it: success, or the typed error, scrubbed.
     fn checked(&mut self, answer: Result<Response, Error>) -> Result<Response, Error> {
+        self.checked_for(Api::Arm, answer)
+    }
+
+    fn checked_for(&mut self, api: Api, answer: Result<Response, Error>) -> Result<Response, Error> {
         let response = answer.map_err(|e| self.scrub(e))?;
         if response.is_success() {
             return Ok(response);
@@ -334,7 +349,7 @@ impl Client {
         if response.status == 401 {
             // The service refused the token before it expired (revoked, or a
             // clock skew): the next call gets a fresh one.
-            self.tokens.forget(Api::Arm);
+            self.tokens.forget(api);
         }
         Err(self.scrub(Error::from_service_response(&response)))
     }

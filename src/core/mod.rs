@@ -12,6 +12,7 @@ pub mod ids;
 pub mod incidents;
 pub mod paging;
 pub mod poller;
+pub mod query;
 pub mod retry;
 pub mod updates;
 

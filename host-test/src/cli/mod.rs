@@ -62,6 +62,16 @@ enum Command {
     /// Read Sentinel incidents.
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    /// Run a KQL query against the workspace (Log Analytics).
+    Query {
+        query: String,
+        /// ISO 8601 duration (P1D, PT12H) or start/end interval.
+        #[arg(long)]
+        timespan: Option<String>,
+        /// Server-side timeout in seconds (1 to 600).
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u32>,
+    },
     /// Read, add and delete incident comments.
     #[command(subcommand)]
     Comments(writes::CommentsCommand),
@@ -189,6 +199,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Emulator(args) => serve_emulator(args).await,
         Command::Demo => demo::run(cli.global.host_options()?, cli.global.verbose).await,
         Command::Poll(args) => poll::run(&mut cli.global.open_session().await?, args).await,
+        Command::Query { query, timespan, wait } => {
+            let mut session = cli.global.open_session().await?;
+            let options = types::QueryOptions { timespan, server_timeout_seconds: wait };
+            let result = session.search_events(&query, options).await?;
+            if let Some(partial) = &result.partial_error {
+                eprintln!("warning: partial result: {}: {}", partial.code, partial.message);
+            }
+            print(match format {
+                Format::Json => output::to_json(&output::query_json(&result)),
+                Format::Table => output::query_tables(&result),
+            });
+            Ok(())
+        }
         Command::Comments(command) => writes::comments(&mut cli.global.open_session().await?, command).await,
         Command::Incidents(command) => {
             let mut session = cli.global.open_session().await?;

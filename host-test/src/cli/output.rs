@@ -337,3 +337,57 @@ pub fn comment_json(comment: &wit::Comment) -> serde_json::Value {
         "etag": comment.etag,
     })
 }
+
+fn cell_json(cell: &wit::Cell) -> serde_json::Value {
+    use wit::Cell as C;
+    match cell {
+        C::Null => serde_json::Value::Null,
+        C::Integer(v) => serde_json::json!(v),
+        C::Real(v) => serde_json::json!(v),
+        C::Boolean(v) => serde_json::json!(v),
+        C::Dynamic(v) => serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.clone())),
+        C::Text(v) | C::Datetime(v) | C::Guid(v) | C::Timespan(v) | C::Decimal(v) => serde_json::Value::String(v.clone()),
+    }
+}
+
+/// Each table as `{name, columns, rows}`, rows as objects keyed by column.
+pub fn query_json(result: &wit::QueryResult) -> serde_json::Value {
+    let tables: Vec<serde_json::Value> = result
+        .tables
+        .iter()
+        .map(|table| {
+            let rows: Vec<serde_json::Value> = table
+                .rows
+                .iter()
+                .map(|row| {
+                    let object: serde_json::Map<String, serde_json::Value> =
+                        table.columns.iter().zip(row).map(|(column, cell)| (column.name.clone(), cell_json(cell))).collect();
+                    serde_json::Value::Object(object)
+                })
+                .collect();
+            let columns: Vec<serde_json::Value> = table.columns.iter().map(|c| serde_json::json!({"name": c.name, "type": c.column_type})).collect();
+            serde_json::json!({"name": table.name, "columns": columns, "rows": rows})
+        })
+        .collect();
+    serde_json::json!({"tables": tables, "partial_error": result.partial_error.as_ref().map(|f| format!("{}: {}", f.code, f.message))})
+}
+
+pub fn query_tables(result: &wit::QueryResult) -> String {
+    if result.tables.iter().all(|t| t.rows.is_empty()) {
+        return "no rows".into();
+    }
+    let mut out = Vec::new();
+    for table in &result.tables {
+        let mut shown = new_table();
+        shown.set_header(table.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
+        for row in &table.rows {
+            shown.add_row(row.iter().map(|cell| match cell_json(cell) {
+                serde_json::Value::String(text) => text,
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            }).collect::<Vec<_>>());
+        }
+        out.push(shown.to_string());
+    }
+    out.join("\n")
+}

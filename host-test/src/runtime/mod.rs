@@ -414,6 +414,15 @@ impl Session {
         .await
     }
 
+    pub async fn search_events(&mut self, query: &str, options: types::QueryOptions) -> Result<types::QueryResult, CallError> {
+        let connection = self.connection()?;
+        let query = query.to_owned();
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_search_events(store, connection, &query, &options).await
+        }))
+        .await
+    }
+
     /// The next batch after `cursor`; see the WIT `poll`.
     pub async fn poll(&mut self, cursor: Option<String>, options: types::PollOptions) -> Result<types::PollBatch, CallError> {
         let connection = self.connection()?;
