@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use super::exports::soar::sentinel::sentinel_connector::{Connection, Guest, GuestConnection};
 use super::exports::soar::sentinel::types as wit;
 use super::transport::WasiHttp;
-use super::types::{alert, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident, normalize, poll_options, query_options, query_result};
+use super::types::{alert, api_check, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident, normalize, poll_options, query_options, query_result};
 use super::Component;
 use crate::core::{Client, Settings};
 
@@ -30,6 +30,11 @@ impl GuestConnection for ConnectionResource {
     fn open(config: wit::ConnectionConfig) -> Result<Connection, wit::Error> {
         let settings = Settings::from_config(config.into())?;
         Ok(Connection::new(ConnectionResource { client: RefCell::new(Client::new(settings)) }))
+    }
+
+    fn check_connection(&self) -> Vec<wit::ApiCheck> {
+        let mut client = self.client.borrow_mut();
+        client.check_connection(&mut WasiHttp).into_iter().map(api_check).collect()
     }
 
     fn list_incidents(&self, options: wit::ListIncidentsOptions) -> Result<wit::IncidentPage, wit::Error> {

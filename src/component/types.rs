@@ -6,6 +6,8 @@ use crate::core::error::Error;
 use crate::core::http::{Secret, Timeouts};
 use crate::core::incidents::{self, Incident, ListOptions};
 use crate::core::client::Details;
+use crate::core::auth::Api;
+use crate::core::check::{missing_permissions, ApiCheck};
 use crate::core::comments::Comment;
 use crate::core::query::{Cell, QueryOptions, QueryResult};
 use crate::core::retry::RetryPolicy;
@@ -520,5 +522,22 @@ fn cell(cell: Cell) -> wit::Cell {
         Cell::Timespan(v) => wit::Cell::Timespan(v),
         Cell::Decimal(v) => wit::Cell::Decimal(v),
         Cell::Dynamic(v) => wit::Cell::Dynamic(v),
+    }
+}
+
+pub fn api_check(check: ApiCheck) -> wit::ApiCheck {
+    let api = match check.api {
+        Api::Arm => wit::Api::AzureResourceManager,
+        Api::LogAnalytics => wit::Api::LogAnalytics,
+        Api::Graph => wit::Api::Graph,
+    };
+    wit::ApiCheck {
+        api,
+        token_ok: check.token_ok,
+        read_ok: check.read_ok,
+        failure: check.failure.map(Into::into),
+        missing_permissions: if check.token_ok { missing_permissions(check.api, &check.roles) } else { Vec::new() },
+        roles: check.roles,
+        allowed_actions: check.allowed_actions,
     }
 }

@@ -12,6 +12,7 @@ use super::ids::validate_id;
 use super::http::{Method, Request, Response, Secret, Timeouts};
 use super::entities::{self, Alert, Entity};
 use super::incidents::{self, Incident, IncidentList, ListOptions};
+use super::check::{self, ApiCheck};
 use super::comments::{self, Comment};
 use super::query::{self, QueryOptions, QueryResult};
 use super::paging::{check_link, PageWalk};
@@ -213,6 +214,39 @@ impl Client {
         let answer = self.exchange(transport, &request);
         let response = self.checked_for(Api::LogAnalytics, answer)?;
         query::parse(response.status, &response.body)
+    }
+
+    /// Per API: a token, one cheap read, and what its permissions allow.
+    /// Failures are reported per API, never as a whole.
+    pub fn check_connection(&mut self, transport: &mut impl Transport) -> Vec<ApiCheck> {
+        Api::ALL.iter().map(|api| self.check_api(transport, *api)).collect()
+    }
+
+    fn check_api(&mut self, transport: &mut impl Transport, api: Api) -> ApiCheck {
+        let token = match self.token(transport, api) {
+            Ok(token) => token,
+            Err(error) => {
+                return ApiCheck { api, token_ok: false, read_ok: None, failure: Some(error), roles: Vec::new(), allowed_actions: Vec::new() }
+            }
+        };
+        let roles = check::roles(token.expose());
+        let read = match api {
+            Api::Arm => Some(self.list_incidents(transport, &ListOptions { top: Some(1), ..ListOptions::default() }).map(|_| ())),
+            Api::LogAnalytics if self.settings.workspace_id.is_some() => {
+                Some(self.search_events(transport, "print connection_check = 1", &QueryOptions::default()).map(|_| ()))
+            }
+            // Nothing configured to read yet: the token and its roles are the check.
+            Api::LogAnalytics | Api::Graph => None,
+        };
+        let read_ok = read.as_ref().map(Result::is_ok);
+        ApiCheck {
+            api,
+            token_ok: true,
+            read_ok,
+            failure: read.and_then(Result::err),
+            allowed_actions: check::allowed_actions(api, &roles, read_ok),
+            roles,
+        }
     }
 
     pub fn list_alerts(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Alert>, Error> {

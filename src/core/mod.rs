@@ -2,6 +2,7 @@
 //! the current time, is passed in; every output is data.
 
 pub mod auth;
+pub mod check;
 pub mod client;
 pub mod comments;
 pub mod config;

@@ -62,6 +62,8 @@ enum Command {
     /// Read Sentinel incidents.
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    /// Check each API: a token, one cheap read, and what the permissions allow.
+    Check,
     /// Run a KQL query against the workspace (Log Analytics).
     Query {
         query: String,
@@ -199,6 +201,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Emulator(args) => serve_emulator(args).await,
         Command::Demo => demo::run(cli.global.host_options()?, cli.global.verbose).await,
         Command::Poll(args) => poll::run(&mut cli.global.open_session().await?, args).await,
+        Command::Check => {
+            let checks = cli.global.open_session().await?.check_connection().await?;
+            print(match format {
+                Format::Json => output::to_json(&checks.iter().map(output::check_json).collect::<Vec<_>>()),
+                Format::Table => output::checks_table(&checks),
+            });
+            let failed = checks.iter().any(|c| !c.token_ok || c.read_ok == Some(false));
+            if failed {
+                return Err(Failure { code: exit::AUTH, message: "some APIs are not usable; see the table above".into() });
+            }
+            Ok(())
+        }
         Command::Query { query, timespan, wait } => {
             let mut session = cli.global.open_session().await?;
             let options = types::QueryOptions { timespan, server_timeout_seconds: wait };

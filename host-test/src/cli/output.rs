@@ -391,3 +391,40 @@ pub fn query_tables(result: &wit::QueryResult) -> String {
     }
     out.join("\n")
 }
+
+fn api_name(api: &wit::Api) -> &'static str {
+    match api {
+        wit::Api::AzureResourceManager => "Azure Resource Manager (Sentinel)",
+        wit::Api::LogAnalytics => "Log Analytics",
+        wit::Api::Graph => "Microsoft Graph",
+    }
+}
+
+pub fn check_json(check: &wit::ApiCheck) -> serde_json::Value {
+    serde_json::json!({
+        "api": api_name(&check.api),
+        "token_ok": check.token_ok,
+        "read_ok": check.read_ok,
+        "failure": check.failure.as_ref().map(crate::runtime::describe),
+        "roles": check.roles,
+        "allowed_actions": check.allowed_actions,
+        "missing_permissions": check.missing_permissions,
+    })
+}
+
+pub fn checks_table(checks: &[wit::ApiCheck]) -> String {
+    let mut table = new_table();
+    table.set_header(["API", "Token", "Read", "Allowed", "Missing / problem"]);
+    for check in checks {
+        let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
+        let problem = check.failure.as_ref().map(crate::runtime::describe).unwrap_or_else(|| check.missing_permissions.join("\n"));
+        table.add_row(vec![
+            api_name(&check.api).to_owned(),
+            mark(check.token_ok).to_owned(),
+            check.read_ok.map_or("-", mark).to_owned(),
+            check.allowed_actions.join(", "),
+            problem,
+        ]);
+    }
+    table.to_string()
+}

@@ -414,6 +414,15 @@ impl Session {
         .await
     }
 
+    pub async fn check_connection(&mut self) -> Result<Vec<types::ApiCheck>, CallError> {
+        let connection = self.connection()?;
+        self.call(|instance, store| Box::pin(async move {
+            let checks = instance.soar_sentinel_sentinel_connector().connection().call_check_connection(store, connection).await?;
+            Ok(Ok(checks))
+        }))
+        .await
+    }
+
     pub async fn search_events(&mut self, query: &str, options: types::QueryOptions) -> Result<types::QueryResult, CallError> {
         let connection = self.connection()?;
         let query = query.to_owned();
