@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use super::exports::soar::sentinel::sentinel_connector::{Connection, Guest, GuestConnection};
 use super::exports::soar::sentinel::types as wit;
 use super::transport::WasiHttp;
-use super::types::{alert, api_check, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident, normalize, poll_options, query_options, query_result};
+use super::types::{alert, api_check, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident, normalize, poll_options, query_options, query_result, relation, task, task_update};
 use super::Component;
 use crate::core::{Client, Settings};
 
@@ -77,6 +77,37 @@ impl GuestConnection for ConnectionResource {
 
     fn delete_comment(&self, incident_id: String, comment_id: String) -> Result<(), wit::Error> {
         self.with_client(|client, http| client.delete_comment(http, &incident_id, &comment_id))
+    }
+
+    fn list_relations(&self, incident_id: String) -> Result<Vec<wit::Relation>, wit::Error> {
+        let relations = self.with_client(|client, http| client.list_relations(http, &incident_id))?;
+        Ok(relations.into_iter().map(relation).collect())
+    }
+
+    fn add_relation(&self, incident_id: String, related_resource_id: String, relation_name: Option<String>) -> Result<wit::Relation, wit::Error> {
+        self.with_client(|client, http| client.add_relation(http, &incident_id, &related_resource_id, relation_name.as_deref())).map(relation)
+    }
+
+    fn delete_relation(&self, incident_id: String, relation_name: String) -> Result<(), wit::Error> {
+        self.with_client(|client, http| client.delete_relation(http, &incident_id, &relation_name))
+    }
+
+    fn list_tasks(&self, incident_id: String) -> Result<Vec<wit::IncidentTask>, wit::Error> {
+        let tasks = self.with_client(|client, http| client.list_tasks(http, &incident_id))?;
+        Ok(tasks.into_iter().map(task).collect())
+    }
+
+    fn add_task(&self, incident_id: String, title: String, description: Option<String>, task_id: Option<String>) -> Result<wit::IncidentTask, wit::Error> {
+        self.with_client(|client, http| client.add_task(http, &incident_id, &title, description.as_deref(), task_id.as_deref())).map(task)
+    }
+
+    fn update_task(&self, incident_id: String, task_id: String, update: wit::TaskUpdate) -> Result<wit::IncidentTask, wit::Error> {
+        let update = task_update(update);
+        self.with_client(|client, http| client.update_task(http, &incident_id, &task_id, &update)).map(task)
+    }
+
+    fn delete_task(&self, incident_id: String, task_id: String) -> Result<(), wit::Error> {
+        self.with_client(|client, http| client.delete_task(http, &incident_id, &task_id))
     }
 
     fn search_events(&self, query: String, options: wit::QueryOptions) -> Result<wit::QueryResult, wit::Error> {

@@ -8,7 +8,8 @@ use crate::core::incidents::{self, Incident, ListOptions};
 use crate::core::client::Details;
 use crate::core::auth::Api;
 use crate::core::check::{missing_permissions, ApiCheck};
-use crate::core::comments::Comment;
+use crate::core::comments::{Author, Comment};
+use crate::core::relations::{Relation, Task, TaskUpdate};
 use crate::core::query::{Cell, QueryOptions, QueryResult};
 use crate::core::retry::RetryPolicy;
 use crate::core::updates::{IncidentUpdate, NewIncident, OwnerChange};
@@ -539,5 +540,56 @@ pub fn api_check(check: ApiCheck) -> wit::ApiCheck {
         missing_permissions: if check.token_ok { missing_permissions(check.api, &check.roles) } else { Vec::new() },
         roles: check.roles,
         allowed_actions: check.allowed_actions,
+    }
+}
+
+pub fn relation(relation: Relation) -> wit::Relation {
+    let p = relation.properties;
+    wit::Relation {
+        name: relation.name,
+        related_resource_id: p.related_resource_id,
+        related_resource_name: p.related_resource_name,
+        related_resource_type: p.related_resource_type,
+        related_resource_kind: p.related_resource_kind,
+        etag: relation.etag,
+    }
+}
+
+fn task_status(status: &str) -> wit::TaskStatus {
+    match status.to_ascii_lowercase().as_str() {
+        "new" => wit::TaskStatus::New,
+        "completed" => wit::TaskStatus::Completed,
+        _ => wit::TaskStatus::Other(status.to_owned()),
+    }
+}
+
+fn who(author: Option<Author>) -> Option<String> {
+    author.and_then(|a| a.user_principal_name.or(a.email).or(a.name).or(a.object_id))
+}
+
+pub fn task(task: Task) -> wit::IncidentTask {
+    let p = task.properties;
+    wit::IncidentTask {
+        id: task.name,
+        status: task_status(&p.status),
+        title: p.title,
+        description: p.description,
+        created_time: p.created_time_utc,
+        last_modified_time: p.last_modified_time_utc,
+        created_by: who(p.created_by),
+        last_modified_by: who(p.last_modified_by),
+        etag: task.etag,
+    }
+}
+
+pub fn task_update(update: wit::TaskUpdate) -> TaskUpdate {
+    TaskUpdate {
+        title: update.title,
+        description: update.description,
+        status: update.status.map(|s| match s {
+            wit::TaskStatus::New => "New".to_owned(),
+            wit::TaskStatus::Completed => "Completed".to_owned(),
+            wit::TaskStatus::Other(text) => text,
+        }),
     }
 }

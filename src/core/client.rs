@@ -15,7 +15,8 @@ use super::incidents::{self, Incident, IncidentList, ListOptions};
 use super::check::{self, ApiCheck};
 use super::comments::{self, Comment};
 use super::query::{self, QueryOptions, QueryResult};
-use super::paging::{check_link, PageWalk};
+use super::relations::{self as rel, Relation, Task, TaskProperties, TaskUpdate};
+use super::paging::{check_link, parse, Page, PageWalk};
 use super::retry::{self, Decision};
 use super::updates::{self, IncidentUpdate, NewIncident};
 use super::poller::{self, Event, Phase, PollOptions, Progress, Scan};
@@ -175,14 +176,7 @@ impl Client {
     /// Every comment, following next links.
     pub fn list_comments(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Comment>, Error> {
         let url = comments::list_url(&self.settings, incident_id)?;
-        let mut list = comments::parse_list(&self.send_arm(transport, Method::Get, url)?.body)?;
-        let mut walk = PageWalk::new(self.settings.endpoints.arm.base.clone(), None);
-        let mut all = std::mem::take(&mut list.value);
-        while let Some(link) = list.next_link.take() {
-            list = comments::parse_list(&self.send_arm(transport, Method::Get, walk.next(&link)?)?.body)?;
-            all.append(&mut list.value);
-        }
-        Ok(all)
+        self.all_pages(transport, url, "comments")
     }
 
     /// Posts the message, split into ordered parts if it is too long, each
@@ -203,6 +197,82 @@ impl Client {
 
     pub fn delete_comment(&mut self, transport: &mut impl Transport, incident_id: &str, comment_id: &str) -> Result<(), Error> {
         let url = comments::comment_url(&self.settings, incident_id, comment_id)?;
+        self.send_arm(transport, Method::Delete, url).map(|_| ())
+    }
+
+    /// Every item of a pageable child list, following next links.
+    fn all_pages<T: for<'de> serde::Deserialize<'de>>(&mut self, transport: &mut impl Transport, url: Url, what: &str) -> Result<Vec<T>, Error> {
+        let mut page: Page<T> = parse(&self.send_arm(transport, Method::Get, url)?.body, what)?;
+        let mut walk = PageWalk::new(self.settings.endpoints.arm.base.clone(), None);
+        let mut all = std::mem::take(&mut page.value);
+        while let Some(link) = page.next_link.take() {
+            page = parse(&self.send_arm(transport, Method::Get, walk.next(&link)?)?.body, what)?;
+            all.append(&mut page.value);
+        }
+        Ok(all)
+    }
+
+    pub fn list_relations(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Relation>, Error> {
+        let url = rel::relations_url(&self.settings, incident_id, None)?;
+        self.all_pages(transport, url, "relations")
+    }
+
+    /// Links a resource; without a name the relation's name derives from the
+    /// resource, so linking it again is the same relation.
+    pub fn add_relation(&mut self, transport: &mut impl Transport, incident_id: &str, related_resource_id: &str, name: Option<&str>) -> Result<Relation, Error> {
+        rel::validate_resource_id("related-resource-id", related_resource_id)?;
+        let name = name.map_or_else(|| rel::default_relation_name(incident_id, related_resource_id), str::to_owned);
+        rel::validate_relation_name(&name)?;
+        let url = rel::relations_url(&self.settings, incident_id, Some(&name))?;
+        let response = self.send_arm_body(transport, Method::Put, url, Some(rel::relation_body(related_resource_id)))?;
+        parse(&response.body, "relation")
+    }
+
+    pub fn delete_relation(&mut self, transport: &mut impl Transport, incident_id: &str, name: &str) -> Result<(), Error> {
+        rel::validate_relation_name(name)?;
+        let url = rel::relations_url(&self.settings, incident_id, Some(name))?;
+        self.send_arm(transport, Method::Delete, url).map(|_| ())
+    }
+
+    pub fn list_tasks(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Task>, Error> {
+        let url = rel::tasks_url(&self.settings, incident_id, None)?;
+        self.all_pages(transport, url, "tasks")
+    }
+
+    /// Adds a task with status New. Without an id, the id derives from the
+    /// incident and the title, so a retried call adds one task.
+    pub fn add_task(&mut self, transport: &mut impl Transport, incident_id: &str, title: &str, description: Option<&str>, id: Option<&str>) -> Result<Task, Error> {
+        rel::validate_task_text(Some(title), description)?;
+        let id = id.map_or_else(|| rel::default_task_id(incident_id, title), str::to_owned);
+        let url = rel::tasks_url(&self.settings, incident_id, Some(&id))?;
+        let properties = TaskProperties { title: title.to_owned(), status: "New".into(), description: description.map(str::to_owned), ..TaskProperties::default() };
+        let response = self.send_arm_body(transport, Method::Put, url, Some(rel::task_body(&properties, None)))?;
+        parse(&response.body, "task")
+    }
+
+    /// GET, merge, PUT with the etag; re-applied on 409 like incidents.
+    pub fn update_task(&mut self, transport: &mut impl Transport, incident_id: &str, task_id: &str, update: &TaskUpdate) -> Result<Task, Error> {
+        if *update == TaskUpdate::default() {
+            return Err(Error::invalid("update", "sets nothing: give a title, description or status"));
+        }
+        rel::validate_task_text(update.title.as_deref(), update.description.as_deref())?;
+        if let Some(status) = &update.status {
+            rel::validate_task_status(status)?;
+        }
+        let url = rel::tasks_url(&self.settings, incident_id, Some(task_id))?;
+        let mut attempt = 1;
+        loop {
+            let current: Task = parse(&self.send_arm(transport, Method::Get, url.clone())?.body, "task")?;
+            let body = rel::task_body(&rel::apply_task_update(&current, update), current.etag.as_deref());
+            match self.send_arm_body(transport, Method::Put, url.clone(), Some(body)) {
+                Err(Error::Conflict(_)) if attempt < MAX_CONFLICT_ATTEMPTS => attempt += 1,
+                result => return parse(&result?.body, "task"),
+            }
+        }
+    }
+
+    pub fn delete_task(&mut self, transport: &mut impl Transport, incident_id: &str, task_id: &str) -> Result<(), Error> {
+        let url = rel::tasks_url(&self.settings, incident_id, Some(task_id))?;
         self.send_arm(transport, Method::Delete, url).map(|_| ())
     }
 

@@ -55,14 +55,6 @@ pub struct Comment {
     pub properties: CommentProperties,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CommentList {
-    pub value: Vec<Comment>,
-    #[serde(default)]
-    pub next_link: Option<String>,
-}
-
 pub fn list_url(settings: &Settings, incident_id: &str) -> Result<Url, Error> {
     let id = validate_id("incident-id", incident_id)?;
     Ok(workspace_url(settings, &["incidents", id, "comments"]))
@@ -129,9 +121,6 @@ pub fn parse_comment(body: &[u8]) -> Result<Comment, Error> {
     serde_json::from_slice(body).map_err(|e| Error::invalid_response(format!("the comment could not be read: {e}")))
 }
 
-pub fn parse_list(body: &[u8]) -> Result<CommentList, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::invalid_response(format!("the comment list could not be read: {e}")))
-}
 
 #[cfg(test)]
 mod tests {
@@ -144,7 +133,8 @@ mod tests {
 
     #[test]
     fn fixtures_parse() {
-        let list = parse_list(fixture("GetAllIncidentComments.json")["responses"]["200"]["body"].to_string().as_bytes()).unwrap();
+        let body = fixture("GetAllIncidentComments.json")["responses"]["200"]["body"].to_string();
+        let list: crate::core::paging::Page<Comment> = crate::core::paging::parse(body.as_bytes(), "comments").unwrap();
         assert!(!list.value[0].properties.message.is_empty());
         assert!(list.value[0].properties.author.is_some());
         let created = parse_comment(fixture("CreateIncidentComment.json")["responses"]["201"]["body"].to_string().as_bytes()).unwrap();

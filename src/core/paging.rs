@@ -3,11 +3,26 @@
 
 use std::collections::HashSet;
 
+use serde::Deserialize;
 use url::Url;
 
 use super::error::{Error, LocalFailure};
 
 pub const DEFAULT_MAX_PAGES: u32 = 1000;
+
+/// One page of a pageable ARM list: `value` and, unless last, `nextLink`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub value: Vec<T>,
+    #[serde(default)]
+    pub next_link: Option<String>,
+}
+
+/// Reads an answer's JSON, naming what could not be read.
+pub fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], what: &str) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::invalid_response(format!("the {what} could not be read: {e}")))
+}
 
 /// Parses a next link and checks that its scheme, host and port are the
 /// configured endpoint's; a link elsewhere would carry the bearer token there.

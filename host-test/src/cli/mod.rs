@@ -74,6 +74,12 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u32>,
     },
+    /// Links from incidents to other resources.
+    #[command(subcommand)]
+    Relations(writes::RelationsCommand),
+    /// Incident tasks.
+    #[command(subcommand)]
+    Tasks(writes::TasksCommand),
     /// Read, add and delete incident comments.
     #[command(subcommand)]
     Comments(writes::CommentsCommand),
@@ -226,6 +232,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             });
             Ok(())
         }
+        Command::Relations(command) => writes::relations(&mut cli.global.open_session().await?, command).await,
+        Command::Tasks(command) => writes::tasks(&mut cli.global.open_session().await?, command).await,
         Command::Comments(command) => writes::comments(&mut cli.global.open_session().await?, command).await,
         Command::Incidents(command) => {
             let mut session = cli.global.open_session().await?;

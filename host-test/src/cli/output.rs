@@ -428,3 +428,30 @@ pub fn checks_table(checks: &[wit::ApiCheck]) -> String {
     }
     table.to_string()
 }
+
+pub fn relation_json(relation: &wit::Relation) -> serde_json::Value {
+    serde_json::json!({
+        "name": relation.name,
+        "related_resource_id": relation.related_resource_id,
+        "related_resource_name": relation.related_resource_name,
+        "related_resource_type": relation.related_resource_type,
+        "related_resource_kind": relation.related_resource_kind,
+    })
+}
+
+pub fn task_json(task: &wit::IncidentTask) -> serde_json::Value {
+    let status = match &task.status {
+        wit::TaskStatus::New => "New",
+        wit::TaskStatus::Completed => "Completed",
+        wit::TaskStatus::Other(text) => text,
+    };
+    serde_json::json!({
+        "id": task.id,
+        "title": task.title,
+        "description": task.description,
+        "status": status,
+        "created_time": task.created_time,
+        "last_modified_time": task.last_modified_time,
+        "created_by": task.created_by,
+    })
+}

@@ -237,3 +237,83 @@ fn show_incident(incident: &types::Incident, format: Format) {
         Format::Table => output::incident_detail(incident),
     });
 }
+
+#[derive(Subcommand, Debug)]
+pub enum RelationsCommand {
+    /// The resources linked to an incident.
+    List { id: String },
+    /// Link a resource (its full ARM id); linking it again is the same relation.
+    Add {
+        id: String,
+        related_resource_id: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    Delete { id: String, name: String },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TaskStatusArg {
+    New,
+    Completed,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TasksCommand {
+    List { id: String },
+    /// Add a task; retrying the same call adds one task.
+    Add {
+        id: String,
+        title: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        task_id: Option<String>,
+    },
+    Update {
+        id: String,
+        task_id: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, value_enum)]
+        status: Option<TaskStatusArg>,
+    },
+    Delete { id: String, task_id: String },
+}
+
+pub async fn relations(session: &mut Session, command: RelationsCommand) -> Result<(), Failure> {
+    let shown = match command {
+        RelationsCommand::List { id } => session.list_relations(&id).await?,
+        RelationsCommand::Add { id, related_resource_id, name } => vec![session.add_relation(&id, &related_resource_id, name.as_deref()).await?],
+        RelationsCommand::Delete { id, name } => {
+            session.delete_relation(&id, &name).await?;
+            eprintln!("deleted relation {name}");
+            return Ok(());
+        }
+    };
+    print(output::to_json(&shown.iter().map(output::relation_json).collect::<Vec<_>>()));
+    Ok(())
+}
+
+pub async fn tasks(session: &mut Session, command: TasksCommand) -> Result<(), Failure> {
+    let shown = match command {
+        TasksCommand::List { id } => session.list_tasks(&id).await?,
+        TasksCommand::Add { id, title, description, task_id } => vec![session.add_task(&id, &title, description.as_deref(), task_id.as_deref()).await?],
+        TasksCommand::Update { id, task_id, title, description, status } => {
+            let status = status.map(|s| match s {
+                TaskStatusArg::New => types::TaskStatus::New,
+                TaskStatusArg::Completed => types::TaskStatus::Completed,
+            });
+            vec![session.update_task(&id, &task_id, types::TaskUpdate { title, description, status }).await?]
+        }
+        TasksCommand::Delete { id, task_id } => {
+            session.delete_task(&id, &task_id).await?;
+            eprintln!("deleted task {task_id}");
+            return Ok(());
+        }
+    };
+    print(output::to_json(&shown.iter().map(output::task_json).collect::<Vec<_>>()));
+    Ok(())
+}

@@ -375,6 +375,8 @@ incident_calls! {
     list_normalized_entities => call_list_normalized_entities -> Vec<types::NormalizedEntity>,
     list_bookmarks => call_list_bookmarks -> Vec<types::Bookmark>,
     list_comments => call_list_comments -> Vec<types::Comment>,
+    list_relations => call_list_relations -> Vec<types::Relation>,
+    list_tasks => call_list_tasks -> Vec<types::IncidentTask>,
     delete_incident => call_delete_incident -> (),
 }
 
@@ -410,6 +412,55 @@ impl Session {
         let (id, comment) = (incident_id.to_owned(), comment_id.to_owned());
         self.call(|instance, store| Box::pin(async move {
             instance.soar_sentinel_sentinel_connector().connection().call_delete_comment(store, connection, &id, &comment).await
+        }))
+        .await
+    }
+
+    pub async fn add_relation(&mut self, incident_id: &str, related_resource_id: &str, name: Option<&str>) -> Result<types::Relation, CallError> {
+        let connection = self.connection()?;
+        let (id, related, name) = (incident_id.to_owned(), related_resource_id.to_owned(), name.map(str::to_owned));
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_add_relation(store, connection, &id, &related, name.as_deref()).await
+        }))
+        .await
+    }
+
+    pub async fn delete_relation(&mut self, incident_id: &str, name: &str) -> Result<(), CallError> {
+        let connection = self.connection()?;
+        let (id, name) = (incident_id.to_owned(), name.to_owned());
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_delete_relation(store, connection, &id, &name).await
+        }))
+        .await
+    }
+
+    pub async fn add_task(&mut self, incident_id: &str, title: &str, description: Option<&str>, task_id: Option<&str>) -> Result<types::IncidentTask, CallError> {
+        let connection = self.connection()?;
+        let (id, title, description, task_id) = (incident_id.to_owned(), title.to_owned(), description.map(str::to_owned), task_id.map(str::to_owned));
+        self.call(|instance, store| Box::pin(async move {
+            instance
+                .soar_sentinel_sentinel_connector()
+                .connection()
+                .call_add_task(store, connection, &id, &title, description.as_deref(), task_id.as_deref())
+                .await
+        }))
+        .await
+    }
+
+    pub async fn update_task(&mut self, incident_id: &str, task_id: &str, update: types::TaskUpdate) -> Result<types::IncidentTask, CallError> {
+        let connection = self.connection()?;
+        let (id, task_id) = (incident_id.to_owned(), task_id.to_owned());
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_update_task(store, connection, &id, &task_id, &update).await
+        }))
+        .await
+    }
+
+    pub async fn delete_task(&mut self, incident_id: &str, task_id: &str) -> Result<(), CallError> {
+        let connection = self.connection()?;
+        let (id, task_id) = (incident_id.to_owned(), task_id.to_owned());
+        self.call(|instance, store| Box::pin(async move {
+            instance.soar_sentinel_sentinel_connector().connection().call_delete_task(store, connection, &id, &task_id).await
         }))
         .await
     }
