@@ -277,3 +277,36 @@ async fn a_playbook_from_triage_to_closure() {
     let comments = session.list_comments(&incident.id).await.unwrap();
     assert!(comments.iter().any(|c| c.message == note));
 }
+
+#[tokio::test]
+async fn relations_and_tasks() {
+    let emulator = emulator(2, 2).await;
+    let id = emulator.incidents()[0]["name"].as_str().unwrap().to_owned();
+    let mut session = session(&emulator).await;
+    let bookmark = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}/providers/Microsoft.SecurityInsights/bookmarks/2216d0e1-91e3-4902-89fd-d2df8c535096",
+        sentinel_emulator::DEFAULT_SUBSCRIPTION_ID,
+        sentinel_emulator::DEFAULT_RESOURCE_GROUP,
+        sentinel_emulator::DEFAULT_WORKSPACE_NAME
+    );
+    let before = session.list_relations(&id).await.unwrap().len();
+    let first = session.add_relation(&id, &bookmark, None).await.unwrap();
+    let again = session.add_relation(&id, &bookmark, None).await.unwrap();
+    assert_eq!(first.name, again.name, "linking twice is one relation");
+    assert_eq!(session.list_relations(&id).await.unwrap().len(), before + 1);
+    session.delete_relation(&id, &first.name).await.unwrap();
+    assert_eq!(session.list_relations(&id).await.unwrap().len(), before);
+    let bad = session.add_relation(&id, "bookmarks/1", None).await.unwrap_err();
+    assert!(matches!(bad, CallError::Connector(Error::InvalidInput(_))));
+
+    let task = session.add_task(&id, "Reset the user's password", Some("Then revoke sessions"), None).await.unwrap();
+    session.add_task(&id, "Reset the user's password", Some("Then revoke sessions"), None).await.unwrap();
+    let tasks = session.list_tasks(&id).await.unwrap();
+    assert_eq!(tasks.iter().filter(|t| t.title == "Reset the user's password").count(), 1, "a retried add is one task");
+    let update = sentinel_host::runtime::types::TaskUpdate { title: None, description: None, status: Some(sentinel_host::runtime::types::TaskStatus::Completed) };
+    let done = session.update_task(&id, &task.id, update).await.unwrap();
+    assert!(matches!(done.status, sentinel_host::runtime::types::TaskStatus::Completed));
+    assert_eq!(done.description.as_deref(), Some("Then revoke sessions"), "the description was kept");
+    session.delete_task(&id, &task.id).await.unwrap();
+    assert!(session.list_tasks(&id).await.unwrap().iter().all(|t| t.id != task.id));
+}
