@@ -21,7 +21,8 @@ use super::retry::{self, Decision};
 use super::updates::{self, IncidentUpdate, NewIncident};
 use super::poller::{self, Event, Phase, PollOptions, Progress, Scan};
 
-/// Moves one request and its answer. Errors are `Error::Transport`.
+/// The outside world the core needs: moving requests (errors are
+/// `Error::Transport`), clocks, waiting, and randomness.
 pub trait Transport {
     fn send(&mut self, request: &Request, timeouts: &Timeouts) -> Result<Response, Error>;
 
@@ -30,6 +31,7 @@ pub trait Transport {
     fn send_all(&mut self, requests: &[Request], timeouts: &Timeouts) -> Vec<Result<Response, Error>> {
         requests.iter().map(|request| self.send(request, timeouts)).collect()
     }
+
     /// Seconds since the Unix epoch, for token expiry.
     fn now_unix_secs(&self) -> u64;
 

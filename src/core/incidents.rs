@@ -187,13 +187,7 @@ pub struct AdditionalData {
 }
 
 /// `IncidentList`: `value` is required; `nextLink` is absent on the last page.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IncidentList {
-    pub value: Vec<Incident>,
-    #[serde(default)]
-    pub next_link: Option<String>,
-}
+pub type IncidentList = super::paging::Page<Incident>;
 
 /// What the caller may ask of a list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -276,7 +270,7 @@ fn check_odata(field: &str, value: Option<&str>) -> Result<(), Error> {
 }
 
 pub fn parse_list(body: &[u8]) -> Result<IncidentList, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::invalid_response(format!("the incident list could not be read: {e}")))
+    super::paging::parse(body, "incident list")
 }
 
 pub fn parse_incident(body: &[u8]) -> Result<Incident, Error> {
