@@ -21,6 +21,7 @@ pub struct Call<'a> {
     pub uri: &'a Uri,
     pub host: &'a str,
     pub authorization: Option<&'a str>,
+    pub body: &'a [u8],
 }
 
 pub fn cloud_error(status: u16, code: &str, message: &str) -> Reply {
@@ -63,13 +64,45 @@ pub fn handle(shared: &Shared, call: &Call) -> Reply {
         }
         Ok(Resource::Incident(id)) if *call.method == Method::GET => get(shared, id),
         Ok(Resource::IncidentDetails(id, child)) if *call.method == Method::POST => details(shared, id, child),
-        Ok(_) => cloud_error(
-            405,
-            "UnsupportedApiVersion",
-            &format!("The HTTP resource that matches the request URI '{}' does not support HTTP method '{}'.", call.uri, call.method),
-        )
-        .header("allow", "GET"),
+        Ok(Resource::Incident(id)) if *call.method == Method::PUT => crate::writes::put_incident(&mut shared.state(), &percent_decode(id), call.body),
+        Ok(Resource::Incident(id)) if *call.method == Method::DELETE => crate::writes::delete_incident(&mut shared.state(), &percent_decode(id)),
+        Ok(Resource::Children(id, kind)) if *call.method == Method::GET => {
+            let link_base = format!("http://{}{}?api-version={}", call.host, call.uri.path(), param("api-version").unwrap_or_default());
+            crate::writes::list_children(&shared.state(), &percent_decode(id), kind, param("$top"), param("$skipToken"), &link_base)
+        }
+        Ok(Resource::Child(id, kind, name)) => {
+            let (id, name) = (percent_decode(id), percent_decode(name));
+            let mut state = shared.state();
+            match *call.method {
+                Method::GET => crate::writes::get_child(&state, &id, kind, &name),
+                Method::PUT => {
+                    let author = author_of(&state, call.authorization);
+                    crate::writes::put_child(&mut state, &id, kind, &name, call.body, author)
+                }
+                Method::DELETE => crate::writes::delete_child(&mut state, &id, kind, &name),
+                _ => method_not_allowed(call),
+            }
+        }
+        Ok(_) => method_not_allowed(call),
     }
+}
+
+fn method_not_allowed(call: &Call) -> Reply {
+    cloud_error(
+        405,
+        "UnsupportedApiVersion",
+        &format!("The HTTP resource that matches the request URI '{}' does not support HTTP method '{}'.", call.uri, call.method),
+    )
+}
+
+/// The client that wrote, as `ClientInfo`, from the token's app id.
+fn author_of(state: &crate::State, authorization: Option<&str>) -> Value {
+    let app = authorization
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|token| state.tokens.get(token.trim()))
+        .map(|issued| issued.client_id.clone())
+        .unwrap_or_default();
+    json!({"objectId": app, "name": "SOAR connector", "email": null, "userPrincipalName": null})
 }
 
 fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> {
@@ -104,6 +137,9 @@ fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> 
 enum Resource<'a> {
     Incidents,
     Incident(&'a str),
+    /// Comments, relations or tasks of an incident.
+    Children(&'a str, crate::writes::Kind),
+    Child(&'a str, crate::writes::Kind, &'a str),
     /// `alerts`, `entities` or `bookmarks` of an incident: POST without a body.
     IncidentDetails(&'a str, Child),
 }
@@ -143,7 +179,14 @@ fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
     match &segments[10.min(segments.len())..] {
         [kind] if kind.eq_ignore_ascii_case("incidents") => Ok(Resource::Incidents),
         [kind, id] if kind.eq_ignore_ascii_case("incidents") && !id.is_empty() => Ok(Resource::Incident(id)),
+        [kind, id, child, name] if kind.eq_ignore_ascii_case("incidents") && !name.is_empty() => match crate::writes::Kind::parse(child) {
+            Some(child_kind) => Ok(Resource::Child(id, child_kind, name)),
+            None => Err(cloud_error(404, "NotFound", &format!("No HTTP resource was found for '{child}' of an incident."))),
+        },
         [kind, id, child] if kind.eq_ignore_ascii_case("incidents") && !id.is_empty() => {
+            if let Some(children) = crate::writes::Kind::parse(child) {
+                return Ok(Resource::Children(id, children));
+            }
             let child = match child.to_ascii_lowercase().as_str() {
                 "alerts" => Child::Alerts,
                 "entities" => Child::Entities,

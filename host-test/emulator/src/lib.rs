@@ -12,6 +12,8 @@ mod data;
 mod details;
 mod odata;
 mod token;
+mod writes;
+mod query;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -133,6 +135,10 @@ pub(crate) struct State {
     /// Mutations applied right after the n-th incident list request is answered.
     pub scheduled: Vec<(usize, Vec<Mutation>)>,
     pub lists_served: usize,
+    /// Comments, relations and tasks, by (incident, kind, name), names lower-cased.
+    pub children: HashMap<(String, writes::Kind, String), Value>,
+    /// The next query answers 200 with its tables and this partial error.
+    pub partial_error: Option<String>,
 }
 
 impl State {
@@ -210,6 +216,11 @@ pub(crate) struct Reply {
 impl Reply {
     pub fn json(status: u16, body: Value) -> Reply {
         Reply { status, headers: vec![("content-type".into(), "application/json; charset=utf-8".into())], body: body.to_string() }
+    }
+
+    /// A status with no body (DELETE's 200/204, the query API's 204).
+    pub fn empty(status: u16) -> Reply {
+        Reply { status, headers: Vec::new(), body: String::new() }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
@@ -316,6 +327,35 @@ impl Emulator {
         self.shared.state().lists_served
     }
 
+    /// The comments, relations or tasks of an incident, as ARM JSON.
+    pub fn comments(&self, incident: &str) -> Vec<Value> {
+        self.children_of(incident, "comments")
+    }
+
+    pub fn relations(&self, incident: &str) -> Vec<Value> {
+        self.children_of(incident, "relations")
+    }
+
+    pub fn tasks(&self, incident: &str) -> Vec<Value> {
+        self.children_of(incident, "tasks")
+    }
+
+    fn children_of(&self, incident: &str, kind: &str) -> Vec<Value> {
+        let kind = writes::Kind::parse(kind);
+        self.shared
+            .state()
+            .children
+            .iter()
+            .filter(|((i, k, _), _)| i.eq_ignore_ascii_case(incident) && Some(*k) == kind)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// The next KQL query answers 200 with its tables and a PartialError.
+    pub fn set_query_partial_error(&self, message: &str) {
+        self.shared.state().partial_error = Some(message.to_owned());
+    }
+
     pub fn inject(&self, rule: Injection) {
         self.shared.state().injections.push(rule);
     }
@@ -363,11 +403,12 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, method: Method, uri: 
     match segments.as_slice() {
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => token::issue(&shared, tenant, authorization, &body),
         ["_emulator", "incidents", rest @ ..] if method == Method::POST => admin(&shared, rest, &body),
+        ["v1", "workspaces", workspace, "query"] if method == Method::POST => query::handle(&shared, workspace, authorization, &headers, &body),
         ["subscriptions", ..] => {
             if !shared.options.latency.is_zero() {
                 tokio::time::sleep(shared.options.latency).await;
             }
-            arm::handle(&shared, &arm::Call { method: &method, uri: &uri, host: &host, authorization })
+            arm::handle(&shared, &arm::Call { method: &method, uri: &uri, host: &host, authorization, body: &body })
         }
         _ => arm::cloud_error(404, "NotFound", &format!("No HTTP resource was found that matches the request URI '{uri}'.")),
     }

@@ -13,6 +13,7 @@ use crate::{Reply, Shared, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, 
 pub struct Issued {
     pub audience: &'static str,
     pub expires_at: i64,
+    pub client_id: String,
 }
 
 pub const ARM_AUDIENCE: &str = "https://management.azure.com/";
@@ -67,7 +68,7 @@ pub fn issue(shared: &Shared, tenant: &str, authorization: Option<&str>, body: &
     let lifetime = shared.options.token_lifetime_secs as i64;
     let now = jiff::Timestamp::now().as_second();
     let token = jwt(audience, roles, &client_id, now, now + lifetime);
-    shared.state().tokens.insert(token.clone(), Issued { audience, expires_at: now + lifetime });
+    shared.state().tokens.insert(token.clone(), Issued { audience, expires_at: now + lifetime, client_id: client_id.clone() });
     Reply::json(200, json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}))
 }
 
