@@ -176,3 +176,54 @@ async fn poll_refuses_a_corrupt_state_file() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("cursor"));
     assert_eq!(std::fs::read_to_string(&state).unwrap(), "not a cursor", "never silently reset");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_action_runs_from_the_cli() {
+    let emulator = emulator(6, 3).await;
+    let url = emulator.url();
+    let id = emulator.incidents()[2]["name"].as_str().unwrap().to_owned();
+    let run = |list: &[&str]| {
+        let mut all = vec!["--emulator", url.as_str(), "--output", "json"];
+        all.extend_from_slice(list);
+        args(&all)
+    };
+
+    let updated = json(&sentinel(run(&["incidents", "update", &id, "--severity", "high", "--add-label", "cli", "--owner-upn", "soc@contoso.com"]), vec![]).await);
+    assert_eq!(updated["severity"], "High");
+    assert!(updated["labels"].as_array().unwrap().iter().any(|l| l == "cli"));
+
+    let refused = sentinel(run(&["incidents", "update", &id, "--status", "closed", "--classification", "benign-positive"]), vec![]).await;
+    assert_eq!(refused.status.code(), Some(2), "BenignPositive without a reason is refused before any request");
+
+    let closed = json(&sentinel(run(&["incidents", "update", &id, "--status", "closed", "--classification", "true-positive", "--reason", "suspicious-activity"]), vec![]).await);
+    assert_eq!(closed["status"], "Closed");
+
+    let created = json(&sentinel(run(&["incidents", "create", "--title", "From the CLI", "--severity", "low"]), vec![]).await);
+    let new_id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(sentinel(run(&["incidents", "delete", &new_id]), vec![]).await.status.code(), Some(2), "needs --yes");
+    assert!(sentinel(run(&["incidents", "delete", &new_id, "--yes"]), vec![]).await.status.success());
+
+    let added = json(&sentinel(run(&["comments", "add", &id, "Checked by the CLI"]), vec![]).await);
+    assert_eq!(added.as_array().unwrap().len(), 1);
+    sentinel(run(&["comments", "add", &id, "Checked by the CLI"]), vec![]).await;
+    let comments = json(&sentinel(run(&["comments", "list", &id]), vec![]).await);
+    assert_eq!(comments.as_array().unwrap().iter().filter(|c| c["message"] == "Checked by the CLI").count(), 1);
+
+    for verb in ["alerts", "entities", "bookmarks"] {
+        assert!(json(&sentinel(run(&["incidents", verb, &id]), vec![]).await).is_array(), "{verb}");
+    }
+    let normalized = json(&sentinel(run(&["incidents", "entities", &id, "--normalized"]), vec![]).await);
+    assert!(normalized.as_array().unwrap().iter().any(|e| e["kind"] == "Account"));
+
+    let task = json(&sentinel(run(&["tasks", "add", &id, "Reset password"]), vec![]).await);
+    let task_id = task[0]["id"].as_str().unwrap().to_owned();
+    let done = json(&sentinel(run(&["tasks", "update", &id, &task_id, "--status", "completed"]), vec![]).await);
+    assert_eq!(done[0]["status"], "Completed");
+
+    let query = json(&sentinel(run(&["query", "SigninLogs | take 3", "--timespan", "P1D"]), vec![]).await);
+    assert_eq!(query["tables"][0]["rows"].as_array().unwrap().len(), 3);
+
+    let check = sentinel(run(&["check"]), vec![]).await;
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert_eq!(json(&check).as_array().unwrap().len(), 3);
+}
