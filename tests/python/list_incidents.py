@@ -69,6 +69,7 @@ def connection_config(url: str) -> Record:
         ),
         api_version=None,
         timeouts=None,
+        retry=None,
     )
 
 
