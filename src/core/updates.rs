@@ -239,7 +239,8 @@ pub fn put_body(incident: &Incident) -> Vec<u8> {
         "severity": p.severity,
         "status": p.status,
         "owner": owner,
-        "labels": p.labels,
+        // labelType is read-only: only the names are sent.
+        "labels": p.labels.iter().map(|l| serde_json::json!({"labelName": l.label_name})).collect::<Vec<_>>(),
     });
     let optional = [
         ("description", p.description.as_ref().map(|v| Value::String(v.clone()))),
