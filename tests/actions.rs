@@ -310,3 +310,15 @@ async fn relations_and_tasks() {
     session.delete_task(&id, &task.id).await.unwrap();
     assert!(session.list_tasks(&id).await.unwrap().iter().all(|t| t.id != task.id));
 }
+
+#[tokio::test]
+async fn a_partial_error_comes_beside_the_data() {
+    let emulator = emulator(1, 2).await;
+    let mut session = session(&emulator).await;
+    emulator.set_query_partial_error("Query exceeded the memory limit on one shard");
+    let result = session.search_events("SigninLogs | take 2", QueryOptions { timespan: None, server_timeout_seconds: None }).await.unwrap();
+    assert_eq!(result.tables[0].rows.len(), 2, "the data that could be read");
+    let partial = result.partial_error.expect("the partial error");
+    assert_eq!(partial.code, "PartialError");
+    assert!(partial.message.contains("memory limit"));
+}
