@@ -374,32 +374,10 @@ mod tests {
     use crate::core::incidents::IncidentProperties;
 
     fn incident(name: &str, created: &str, modified: &str, severity: Severity) -> Incident {
-        Incident {
-            id: String::new(),
-            name: name.into(),
-            etag: None,
-            properties: IncidentProperties {
-                title: format!("Incident {name}"),
-                severity,
-                status: IncidentStatus::New,
-                description: None,
-                classification: None,
-                classification_reason: None,
-                classification_comment: None,
-                owner: None,
-                labels: vec![],
-                created_time_utc: Some(created.into()),
-                last_modified_time_utc: Some(modified.into()),
-                first_activity_time_utc: None,
-                last_activity_time_utc: None,
-                incident_number: None,
-                incident_url: None,
-                provider_name: None,
-                provider_incident_id: None,
-                related_analytic_rule_ids: vec![],
-                additional_data: None,
-            },
-        }
+        let mut properties = IncidentProperties::new(format!("Incident {name}"), severity, IncidentStatus::New);
+        properties.created_time_utc = Some(created.into());
+        properties.last_modified_time_utc = Some(modified.into());
+        Incident { id: String::new(), name: name.into(), etag: None, properties }
     }
 
     fn start() -> Cursor {
