@@ -404,7 +404,7 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, method: Method, uri: 
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => token::issue(&shared, tenant, authorization, &body),
         ["_emulator", "incidents", rest @ ..] if method == Method::POST => admin(&shared, rest, &body),
         ["v1", "workspaces", workspace, "query"] if method == Method::POST => query::handle(&shared, workspace, authorization, &headers, &body),
-        ["subscriptions", ..] => {
+        [first, ..] if first.eq_ignore_ascii_case("subscriptions") => {
             if !shared.options.latency.is_zero() {
                 tokio::time::sleep(shared.options.latency).await;
             }
