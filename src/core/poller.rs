@@ -289,7 +289,7 @@ impl<'a> Scan<'a> {
         if cursor.created.seen.insert(incident.name.clone(), created).is_some() {
             return None;
         }
-        if modified >= self.modified_window {
+        if self.options.include_updates && modified >= self.modified_window {
             cursor.modified.seen.insert(incident.name.clone(), modified);
         }
         Some(EventKind::Created)
@@ -327,13 +327,16 @@ impl<'a> Scan<'a> {
     }
 
     /// The events and the cursor to save, with entries older than the next
-    /// windows dropped. Without updates the modified scan follows the created
-    /// one, so turning updates on later does not replay history.
+    /// windows dropped. Without updates the modified scan just follows the
+    /// created one and remembers nothing, so turning updates on later does
+    /// not replay history (at most the versions inside one look-back window
+    /// come once more, as `updated`).
     pub fn finish(mut self) -> (Vec<Event>, Cursor) {
         let look_back = look_back(self.options);
         let cursor = &mut self.cursor;
         if !self.options.include_updates {
             cursor.modified.mark = cursor.modified.mark.max(cursor.created.mark);
+            cursor.modified.seen.clear();
         }
         let created_window = cursor.created.window_start(cursor.start, look_back);
         let modified_window = cursor.modified.window_start(cursor.start, look_back);
