@@ -227,3 +227,13 @@ async fn every_action_runs_from_the_cli() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     assert_eq!(json(&check).as_array().unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_runs_offline_and_shows_incidents() {
+    let output = sentinel(args(&["demo"]), vec![]).await;
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("open incidents"), "{stdout}");
+    assert!(stdout.contains("Newest high-severity incident"), "{stdout}");
+    assert!(stdout.contains("requests went out through wasi:http"), "{stdout}");
+}
