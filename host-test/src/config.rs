@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use sentinel_connector::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE, PUBLIC_LOG_ANALYTICS_SCOPE};
+use sentinel_connector::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE, PUBLIC_LOG_ANALYTICS_SCOPE};
 use sentinel_connector::core::http::{Secret, Timeouts};
 use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_emulator as emulator;
@@ -37,6 +37,17 @@ pub struct FileConfig {
     pub api_version: Option<String>,
     pub timeouts: Option<FileTimeouts>,
     pub retry: Option<FileRetry>,
+    pub protected_accounts: Option<FileProtected>,
+}
+
+/// `[protected_accounts]`: accounts containment refuses to touch.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileProtected {
+    pub user_ids: Vec<String>,
+    pub user_principal_names: Vec<String>,
+    /// Group object ids or exact display names.
+    pub groups: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -123,7 +134,22 @@ pub fn resolve(env: &dyn Fn(&str) -> Option<String>, file: &FileConfig, emulator
             max_delay_ms: r.max_delay_ms,
             total_budget_ms: r.total_budget_ms,
         }),
+        protected_accounts: protected_accounts(&look),
     })
+}
+
+/// The file's list plus `SENTINEL_PROTECTED_USERS` (comma-separated object
+/// ids or UPNs) and `SENTINEL_PROTECTED_GROUPS` (ids or display names).
+fn protected_accounts(look: &Lookup) -> ProtectedAccounts {
+    let mut protected = look.file.protected_accounts.clone().unwrap_or_default();
+    let list = |name: &str| -> Vec<String> {
+        (look.env)(name).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+    };
+    for user in list("SENTINEL_PROTECTED_USERS") {
+        if user.contains('@') { protected.user_principal_names.push(user) } else { protected.user_ids.push(user) }
+    }
+    protected.groups.extend(list("SENTINEL_PROTECTED_GROUPS"));
+    ProtectedAccounts { user_ids: protected.user_ids, user_principal_names: protected.user_principal_names, groups: protected.groups }
 }
 
 fn cloud(look: &Lookup, emulator_url: Option<&str>) -> Result<Cloud, ConfigError> {

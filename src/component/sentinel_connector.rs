@@ -11,6 +11,17 @@ use crate::core::{Client, Settings};
 
 impl Guest for Component {
     type Connection = ConnectionResource;
+
+    fn permission_manifest() -> Vec<wit::RequiredPermission> {
+        crate::core::check::PERMISSIONS
+            .iter()
+            .map(|(api, action, permissions)| wit::RequiredPermission {
+                action: (*action).to_owned(),
+                api: super::types::api(*api),
+                permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            })
+            .collect()
+    }
 }
 
 /// Calls on one resource never overlap (a component instance is single
@@ -20,7 +31,7 @@ pub struct ConnectionResource {
 }
 
 impl ConnectionResource {
-    fn with_client<T>(&self, action: impl FnOnce(&mut Client, &mut WasiHttp) -> Result<T, crate::core::Error>) -> Result<T, wit::Error> {
+    pub(super) fn with_client<T>(&self, action: impl FnOnce(&mut Client, &mut WasiHttp) -> Result<T, crate::core::Error>) -> Result<T, wit::Error> {
         let mut client = self.client.borrow_mut();
         action(&mut client, &mut WasiHttp).map_err(wit::Error::from)
     }

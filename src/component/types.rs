@@ -1,7 +1,7 @@
 //! The `types` interface: conversions between the WIT records and the core's.
 
 use super::exports::soar::sentinel::types as wit;
-use crate::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud};
+use crate::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts};
 use crate::core::error::Error;
 use crate::core::http::{Secret, Timeouts};
 use crate::core::incidents::{self, Incident, ListOptions};
@@ -10,7 +10,7 @@ use crate::core::auth::Api;
 use crate::core::check::{missing_permissions, ApiCheck};
 use crate::core::comments::{Author, Comment};
 use crate::core::relations::{Relation, Task, TaskUpdate};
-use crate::core::query::{Cell, QueryOptions, QueryResult};
+use crate::core::query::{Cell, QueryOptions, QueryResult, Table};
 use crate::core::retry::RetryPolicy;
 use crate::core::updates::{IncidentUpdate, NewIncident, OwnerChange};
 use crate::core::entities::{self as ent, Alert, Entity, EntityKind, Normalized};
@@ -39,8 +39,13 @@ impl From<wit::ConnectionConfig> for ConnectionConfig {
                 max_delay_ms: r.max_delay_ms,
                 total_budget_ms: r.total_budget_ms,
             }),
+            protected_accounts: config.protected_accounts.map(protected_accounts).unwrap_or_default(),
         }
     }
+}
+
+fn protected_accounts(p: wit::ProtectedAccounts) -> ProtectedAccounts {
+    ProtectedAccounts { user_ids: p.user_ids, user_principal_names: p.user_principal_names, groups: p.groups }
 }
 
 fn credential(credential: wit::Credential) -> Credential {
@@ -96,6 +101,7 @@ impl From<Error> for wit::Error {
             Error::Service(f) => wit::Error::Service(failure(f)),
             Error::Transport(l) => wit::Error::Transport(wit::LocalFailure { message: l.message, hint: l.hint }),
             Error::InvalidResponse(l) => wit::Error::InvalidResponse(wit::LocalFailure { message: l.message, hint: l.hint }),
+            Error::Protected { user, reason } => wit::Error::ProtectedAccount(wit::ProtectedRefusal { user, reason }),
         }
     }
 }
@@ -104,37 +110,14 @@ fn failure(f: crate::core::ServiceFailure) -> wit::ServiceFailure {
     wit::ServiceFailure { status: f.status, code: f.code, message: f.message, hint: f.hint }
 }
 
-/// Open enums have the same case names on both sides; only the paths differ.
-macro_rules! open_enum_to_wit {
-    ($core:ident => $wit:ident { $($case:ident),+ }) => {
-        impl From<incidents::$core> for wit::$wit {
-            fn from(value: incidents::$core) -> Self {
-                match value {
-                    $(incidents::$core::$case => wit::$wit::$case,)+
-                    incidents::$core::Other(text) => wit::$wit::Other(text),
-                }
-            }
-        }
-
-        impl From<wit::$wit> for incidents::$core {
-            fn from(value: wit::$wit) -> Self {
-                match value {
-                    $(wit::$wit::$case => incidents::$core::$case,)+
-                    wit::$wit::Other(text) => incidents::$core::Other(text),
-                }
-            }
-        }
-    };
-}
-
-open_enum_to_wit!(Severity => Severity { High, Medium, Low, Informational });
-open_enum_to_wit!(IncidentStatus => IncidentStatus { New, Active, Closed });
-open_enum_to_wit!(Classification => Classification { Undetermined, TruePositive, BenignPositive, FalsePositive });
-open_enum_to_wit!(ClassificationReason => ClassificationReason {
+open_enum_to_wit!(incidents::Severity => wit::Severity { High, Medium, Low, Informational });
+open_enum_to_wit!(incidents::IncidentStatus => wit::IncidentStatus { New, Active, Closed });
+open_enum_to_wit!(incidents::Classification => wit::Classification { Undetermined, TruePositive, BenignPositive, FalsePositive });
+open_enum_to_wit!(incidents::ClassificationReason => wit::ClassificationReason {
     SuspiciousActivity, SuspiciousButExpected, IncorrectAlertLogic, InaccurateData
 });
-open_enum_to_wit!(OwnerType => OwnerType { Unknown, User, Group });
-open_enum_to_wit!(LabelType => LabelType { User, AutoAssigned });
+open_enum_to_wit!(incidents::OwnerType => wit::OwnerType { Unknown, User, Group });
+open_enum_to_wit!(incidents::LabelType => wit::LabelType { User, AutoAssigned });
 
 pub fn incident(incident: Incident) -> wit::Incident {
     let p = incident.properties;
@@ -497,17 +480,14 @@ pub fn query_options(options: wit::QueryOptions) -> QueryOptions {
 }
 
 pub fn query_result(result: QueryResult) -> wit::QueryResult {
-    wit::QueryResult {
-        tables: result
-            .tables
-            .into_iter()
-            .map(|t| wit::Table {
-                name: t.name,
-                columns: t.columns.into_iter().map(|c| wit::Column { name: c.name, column_type: c.column_type }).collect(),
-                rows: t.rows.into_iter().map(|row| row.into_iter().map(cell).collect()).collect(),
-            })
-            .collect(),
-        partial_error: result.partial_error.map(failure),
+    wit::QueryResult { tables: result.tables.into_iter().map(table).collect(), partial_error: result.partial_error.map(failure) }
+}
+
+pub fn table(t: Table) -> wit::Table {
+    wit::Table {
+        name: t.name,
+        columns: t.columns.into_iter().map(|c| wit::Column { name: c.name, column_type: c.column_type }).collect(),
+        rows: t.rows.into_iter().map(|row| row.into_iter().map(cell).collect()).collect(),
     }
 }
 
@@ -526,14 +506,17 @@ fn cell(cell: Cell) -> wit::Cell {
     }
 }
 
-pub fn api_check(check: ApiCheck) -> wit::ApiCheck {
-    let api = match check.api {
+pub fn api(api: Api) -> wit::Api {
+    match api {
         Api::Arm => wit::Api::AzureResourceManager,
         Api::LogAnalytics => wit::Api::LogAnalytics,
         Api::Graph => wit::Api::Graph,
-    };
+    }
+}
+
+pub fn api_check(check: ApiCheck) -> wit::ApiCheck {
     wit::ApiCheck {
-        api,
+        api: api(check.api),
         token_ok: check.token_ok,
         read_ok: check.read_ok,
         failure: check.failure.map(Into::into),

@@ -173,6 +173,7 @@ mod tests {
             api_version: None,
             timeouts: None,
             retry: None,
+            protected_accounts: Default::default(),
         })
         .unwrap()
     }

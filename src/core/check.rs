@@ -19,20 +19,45 @@ pub struct ApiCheck {
     pub allowed_actions: Vec<String>,
 }
 
-/// The least-privileged application permission each action needs, by API.
-/// Sentinel's ARM actions need an Azure role, not a permission: the read tells.
-pub const PERMISSIONS: &[(Api, &str, &str)] = &[
-    (Api::LogAnalytics, "search-events", "Data.Read"),
-    (Api::Graph, "graph incidents (read)", "SecurityIncident.Read.All"),
-    (Api::Graph, "graph incidents (update)", "SecurityIncident.ReadWrite.All"),
-    (Api::Graph, "graph alerts (read)", "SecurityAlert.Read.All"),
-    (Api::Graph, "graph alerts (update)", "SecurityAlert.ReadWrite.All"),
-    (Api::Graph, "advanced hunting", "ThreatHunting.Read.All"),
-    (Api::Graph, "disable or enable a user", "User.EnableDisableAccount.All"),
-    (Api::Graph, "revoke sign-in sessions", "User.RevokeSessions.All"),
-    (Api::Graph, "confirm or dismiss user risk", "IdentityRiskyUser.ReadWrite.All"),
-    (Api::Graph, "group membership", "GroupMember.ReadWrite.All"),
+/// The least-privileged application permissions each action needs, by API,
+/// named as the WIT functions are. Containment also reads the user (and, with
+/// protected groups, their membership) before it acts.
+pub const PERMISSIONS: &[(Api, &str, &[&str])] = &[
+    (Api::LogAnalytics, "search-events", &["Data.Read"]),
+    (Api::Graph, "graph-security.list-incidents", &["SecurityIncident.Read.All"]),
+    (Api::Graph, "graph-security.get-incident", &["SecurityIncident.Read.All"]),
+    (Api::Graph, "graph-security.update-incident", &["SecurityIncident.ReadWrite.All"]),
+    (Api::Graph, "graph-security.list-alerts", &["SecurityAlert.Read.All"]),
+    (Api::Graph, "graph-security.get-alert", &["SecurityAlert.Read.All"]),
+    (Api::Graph, "graph-security.update-alert", &["SecurityAlert.ReadWrite.All"]),
+    (Api::Graph, "graph-security.run-hunting-query", &["ThreatHunting.Read.All"]),
+    (Api::Graph, "containment.get-user", &["User.Read.All"]),
+    (Api::Graph, "containment.list-risky-users", &["IdentityRiskyUser.Read.All"]),
+    (Api::Graph, "containment.disable-account", &["User.EnableDisableAccount.All", "User.Read.All"]),
+    (Api::Graph, "containment.enable-account", &["User.EnableDisableAccount.All", "User.Read.All"]),
+    (Api::Graph, "containment.revoke-sessions", &["User.RevokeSessions.All", "User.Read.All"]),
+    (Api::Graph, "containment.confirm-compromised", &["IdentityRiskyUser.ReadWrite.All", "User.Read.All"]),
+    (Api::Graph, "containment.dismiss-risk", &["IdentityRiskyUser.ReadWrite.All", "User.Read.All"]),
+    (Api::Graph, "containment.add-to-group", &["GroupMember.ReadWrite.All", "User.Read.All"]),
+    (Api::Graph, "containment.remove-from-group", &["GroupMember.ReadWrite.All", "User.Read.All"]),
+    (Api::Graph, "containment protected-groups check", &["GroupMember.Read.All"]),
 ];
+
+/// Whether the roles grant the permission: itself, its ReadWrite form, or a
+/// broader permission Graph accepts in its place.
+pub fn covers(roles: &[String], permission: &str) -> bool {
+    let broader: &[&str] = match permission {
+        "User.Read.All" => &["User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        "User.EnableDisableAccount.All" | "User.RevokeSessions.All" => &["User.ReadWrite.All", "Directory.ReadWrite.All"],
+        "GroupMember.Read.All" => &["GroupMember.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        "GroupMember.ReadWrite.All" => &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
+        _ => &[],
+    };
+    let read_write = permission.replace(".Read.", ".ReadWrite.");
+    roles.iter().any(|role| {
+        role.eq_ignore_ascii_case(permission) || role.eq_ignore_ascii_case(&read_write) || broader.iter().any(|b| role.eq_ignore_ascii_case(b))
+    })
+}
 
 /// What a successful ARM read lets the app do: reading is proven; changes
 /// need Microsoft Sentinel Responder or Contributor, which only a write shows.
@@ -57,26 +82,29 @@ pub fn roles(token: &str) -> Vec<String> {
         .roles
 }
 
-/// The actions an API's roles (and read) allow, and a hint per missing permission.
+/// The actions an API's roles (and read) allow.
 pub fn allowed_actions(api: Api, roles: &[String], read_ok: Option<bool>) -> Vec<String> {
-    let has = |permission: &str| {
-        roles.iter().any(|role| role.eq_ignore_ascii_case(permission))
-            || (permission.ends_with(".Read.All") && roles.iter().any(|role| role.eq_ignore_ascii_case(&permission.replace(".Read.", ".ReadWrite."))))
-    };
-    let mut allowed: Vec<String> = PERMISSIONS.iter().filter(|(a, _, p)| *a == api && has(p)).map(|(_, action, _)| (*action).to_owned()).collect();
+    let mut allowed: Vec<String> = PERMISSIONS
+        .iter()
+        .filter(|(a, _, needs)| *a == api && needs.iter().all(|p| covers(roles, p)))
+        .map(|(_, action, _)| (*action).to_owned())
+        .collect();
     if api == Api::Arm && read_ok == Some(true) {
         allowed.extend(SENTINEL_READ_ACTIONS.iter().map(|a| (*a).to_owned()));
     }
     allowed
 }
 
-/// The permissions an API's token lacks, as `action needs Permission`.
+/// What an API's token lacks, as `action needs Permission[, Permission]`
+/// naming only the permissions not held.
 pub fn missing_permissions(api: Api, roles: &[String]) -> Vec<String> {
-    let allowed = allowed_actions(api, roles, None);
     PERMISSIONS
         .iter()
-        .filter(|(a, action, _)| *a == api && !allowed.iter().any(|x| x == action))
-        .map(|(_, action, permission)| format!("{action} needs {permission}"))
+        .filter(|(a, _, _)| *a == api)
+        .filter_map(|(_, action, needs)| {
+            let missing: Vec<&str> = needs.iter().copied().filter(|p| !covers(roles, p)).collect();
+            (!missing.is_empty()).then(|| format!("{action} needs {}", missing.join(", ")))
+        })
         .collect()
 }
 
@@ -99,9 +127,14 @@ mod tests {
     fn permissions_map_to_actions_and_readwrite_covers_read() {
         let roles = vec!["SecurityIncident.ReadWrite.All".to_owned()];
         let allowed = allowed_actions(Api::Graph, &roles, None);
-        assert!(allowed.contains(&"graph incidents (read)".to_owned()));
-        assert!(allowed.contains(&"graph incidents (update)".to_owned()));
-        assert!(missing_permissions(Api::Graph, &roles).iter().any(|m| m == "revoke sign-in sessions needs User.RevokeSessions.All"));
+        assert!(allowed.contains(&"graph-security.list-incidents".to_owned()));
+        assert!(allowed.contains(&"graph-security.update-incident".to_owned()));
+        let missing = missing_permissions(Api::Graph, &roles);
+        assert!(missing.iter().any(|m| m == "containment.revoke-sessions needs User.RevokeSessions.All, User.Read.All"), "{missing:?}");
+        let directory = vec!["Directory.ReadWrite.All".to_owned()];
+        assert!(allowed_actions(Api::Graph, &directory, None).contains(&"containment.disable-account".to_owned()));
+        let no_disable = vec!["User.Read.All".to_owned(), "User.RevokeSessions.All".to_owned()];
+        assert!(missing_permissions(Api::Graph, &no_disable).contains(&"containment.disable-account needs User.EnableDisableAccount.All".to_owned()));
         assert!(allowed_actions(Api::Arm, &[], Some(true)).contains(&"poll".to_owned()));
         assert!(allowed_actions(Api::Arm, &[], Some(false)).is_empty());
     }

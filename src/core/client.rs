@@ -418,6 +418,26 @@ impl Client {
         self.checked(answer)
     }
 
+    /// Sends a Graph request with its bearer token, retrying transient
+    /// answers (429 and 503 with their `Retry-After`); a final non-2xx answer
+    /// becomes the typed error. Every Graph call here is safe to repeat.
+    pub(crate) fn send_graph(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Response, Error> {
+        let token = self.token(transport, Api::Graph)?;
+        let mut request = self.arm_request(method, url, &token);
+        if let Some(body) = body {
+            request = request.json_body(body);
+        }
+        let answer = self.exchange(transport, &request);
+        self.checked_for(Api::Graph, answer)
+    }
+
+    /// The Graph token's application permissions, as its `roles` claim shows
+    /// them (empty when no token is at hand or it is opaque).
+    pub(crate) fn graph_roles(&self, now: u64) -> Vec<String> {
+        let token = auth::host_token(&self.settings, Api::Graph).ok().flatten().or_else(|| self.tokens.get(Api::Graph, now));
+        token.map(|t| check::roles(t.expose())).unwrap_or_default()
+    }
+
     /// Sends, and again after a wait while the answer is transient and the
     /// retry policy allows; returns the last answer.
     fn exchange(&mut self, transport: &mut impl Transport, request: &Request) -> Result<Response, Error> {
@@ -438,6 +458,7 @@ impl Client {
         }
     }
 
+    /// A bearer-authenticated JSON request (ARM and Graph alike).
     fn arm_request(&self, method: Method, url: Url, token: &Secret) -> Request {
         Request::new(method, url).header("authorization", format!("Bearer {}", token.expose())).header("accept", "application/json")
     }
@@ -511,76 +532,8 @@ fn offer_page(scan: &mut Scan, phase: Phase, incidents: Vec<Incident>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::{Cloud, ConnectionConfig, CustomCloud};
-    use std::collections::VecDeque;
 
-    /// A scripted transport: answers in order and records what was sent.
-    struct Script {
-        answers: VecDeque<Response>,
-        sent: Vec<Request>,
-        now: u64,
-    }
-
-    impl Script {
-        fn new(answers: Vec<(u16, String)>) -> Self {
-            let answers = answers.into_iter().map(|(status, body)| Response { status, headers: vec![], body: body.into_bytes() }).collect();
-            Script { answers, sent: Vec::new(), now: 1_000 }
-        }
-    }
-
-    impl Transport for Script {
-        fn send(&mut self, request: &Request, _: &Timeouts) -> Result<Response, Error> {
-            self.sent.push(request.clone());
-            self.answers.pop_front().ok_or_else(|| Error::transport("script ran out", ""))
-        }
-        fn now_unix_secs(&self) -> u64 {
-            self.now
-        }
-        fn monotonic_millis(&self) -> u64 {
-            self.now * 1000
-        }
-        fn sleep(&mut self, duration: std::time::Duration) {
-            self.now += duration.as_secs().max(1);
-        }
-        fn random_u64(&mut self) -> u64 {
-            4
-        }
-    }
-
-    const BASE: &str = "http://127.0.0.1:7000";
-
-    fn client() -> Client {
-        let url = String::from(BASE);
-        let cloud = CustomCloud {
-            login_url: url.clone(),
-            arm_url: url.clone(),
-            log_analytics_url: url.clone(),
-            graph_url: url,
-            arm_scope: None,
-            log_analytics_scope: None,
-            graph_scope: None,
-        };
-        Client::new(
-            Settings::from_config(ConnectionConfig {
-                tenant_id: "8a1b4c2d-0e5f-4a6b-9c7d-1e2f3a4b5c6d".into(),
-                client_id: "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b".into(),
-                credential: Credential::ClientSecret(Secret::new("the-client-secret")),
-                subscription_id: "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0".into(),
-                resource_group: "myRg".into(),
-                workspace_name: "myWorkspace".into(),
-                workspace_id: None,
-                cloud: Cloud::Custom(cloud),
-                api_version: None,
-                timeouts: None,
-                retry: None,
-            })
-            .unwrap(),
-        )
-    }
-
-    fn token() -> (u16, String) {
-        (200, r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-123"}"#.into())
-    }
+    use crate::core::testing::{client, token, Script, BASE};
 
     fn page(names: &[&str], next: Option<&str>) -> (u16, String) {
         let value: Vec<String> =

@@ -6,6 +6,7 @@ use url::{Host, Url};
 use super::error::Error;
 use super::http::{Secret, Timeouts};
 use super::retry::RetryPolicy;
+pub use super::graph::containment::ProtectedAccounts;
 
 pub const DEFAULT_API_VERSION: &str = "2025-09-01";
 const MAX_TIMEOUT_MS: u32 = 600_000;
@@ -54,6 +55,8 @@ pub struct ConnectionConfig {
     pub api_version: Option<String>,
     pub timeouts: Option<Timeouts>,
     pub retry: Option<RetryPolicy>,
+    /// Accounts containment actions refuse to touch.
+    pub protected_accounts: ProtectedAccounts,
 }
 
 /// One API's base URL and token scope.
@@ -85,6 +88,7 @@ pub struct Settings {
     pub api_version: String,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
+    pub protected: ProtectedAccounts,
 }
 
 impl Settings {
@@ -104,6 +108,7 @@ impl Settings {
         validate_timeouts(&timeouts)?;
         let retry = config.retry.unwrap_or_default();
         validate_retry(&retry)?;
+        config.protected_accounts.validate()?;
         Ok(Settings {
             endpoints: endpoints_for(&config.cloud)?,
             tenant_id: config.tenant_id,
@@ -116,6 +121,7 @@ impl Settings {
             api_version,
             timeouts,
             retry,
+            protected: config.protected_accounts,
         })
     }
 
@@ -358,8 +364,23 @@ pub fn shown(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Settings of a custom cloud on loopback, for other modules' tests.
+    pub fn settings() -> Settings {
+        let url = String::from("http://127.0.0.1:7000");
+        let cloud = CustomCloud {
+            login_url: url.clone(),
+            arm_url: url.clone(),
+            log_analytics_url: url.clone(),
+            graph_url: url,
+            arm_scope: None,
+            log_analytics_scope: None,
+            graph_scope: None,
+        };
+        Settings::from_config(ConnectionConfig { cloud: Cloud::Custom(cloud), ..sample_config() }).unwrap()
+    }
 
     pub fn sample_config() -> ConnectionConfig {
         ConnectionConfig {
@@ -374,6 +395,7 @@ mod tests {
             api_version: None,
             timeouts: None,
             retry: None,
+            protected_accounts: ProtectedAccounts::default(),
         }
     }
 

@@ -34,6 +34,8 @@ pub enum Error {
     Service(ServiceFailure),
     Transport(LocalFailure),
     InvalidResponse(LocalFailure),
+    /// A containment action refused because the account is protected; nothing was changed.
+    Protected { user: String, reason: String },
 }
 
 impl Error {
@@ -110,6 +112,7 @@ impl Error {
             | Error::Service(f)
             | Error::Throttled { failure: f, .. } => vec![&mut f.message, &mut f.code],
             Error::Transport(f) | Error::InvalidResponse(f) => vec![&mut f.message],
+            Error::Protected { .. } => vec![],
         }
     }
 
@@ -125,6 +128,7 @@ impl Error {
             Error::Service(_) => "service",
             Error::Transport(_) => "transport",
             Error::InvalidResponse(_) => "invalid-response",
+            Error::Protected { .. } => "protected-account",
         }
     }
 }
@@ -144,11 +148,14 @@ impl fmt::Display for Error {
                 write!(f, "{}: {} {}. Hint: {}", self.kind(), s.status, sentence(&s.code, &s.message), s.hint)
             }
             Error::Transport(l) | Error::InvalidResponse(l) => write!(f, "{}: {}. Hint: {}", self.kind(), l.message.trim_end_matches('.'), l.hint),
+            Error::Protected { user, reason } => write!(f, "protected-account: {user} is protected ({reason}); nothing was sent to change it. Hint: {PROTECTED_HINT}"),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+pub const PROTECTED_HINT: &str = "Break-glass and admin accounts are listed in the connection's protected-accounts on purpose; contain this account by hand if you must.";
 
 /// `code: message` without repeating a code the message already starts with
 /// (Entra's do) and without a trailing period, so a hint can follow.

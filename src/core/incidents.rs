@@ -41,6 +41,7 @@ macro_rules! open_enum {
         }
     };
 }
+pub(crate) use open_enum;
 
 open_enum!(Severity { High => "High", Medium => "Medium", Low => "Low", Informational => "Informational" });
 open_enum!(IncidentStatus { New => "New", Active => "Active", Closed => "Closed" });
@@ -302,6 +303,7 @@ mod tests {
             api_version: None,
             timeouts: None,
             retry: None,
+            protected_accounts: Default::default(),
         })
         .unwrap()
     }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod comments;
 pub mod config;
 pub mod entities;
+pub mod graph;
 pub mod error;
 pub mod http;
 pub mod ids;
@@ -17,6 +18,8 @@ pub mod query;
 pub mod relations;
 pub mod retry;
 pub mod updates;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use client::{Client, Transport};
 pub use config::{Cloud, ConnectionConfig, Credential, CustomCloud, Settings};

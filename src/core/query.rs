@@ -83,15 +83,24 @@ pub fn validate(settings: &Settings, query: &str, options: &QueryOptions) -> Res
 /// An ISO 8601 duration such as `P1D` or `PT12H`, or two parts joined by `/`
 /// (times or a duration), as the query API takes.
 fn validate_timespan(span: &str) -> Result<(), Error> {
-    let part_ok = |part: &str| is_duration(part) || humantime::parse_rfc3339_weak(part.trim_end_matches(['Z', 'z'])).is_ok();
-    let ok = match span.split_once('/') {
-        Some((start, end)) => part_ok(start) && part_ok(end),
-        None => is_duration(span),
-    };
-    if ok {
+    if is_timespan(span) {
         return Ok(());
     }
     Err(Error::invalid("timespan", format!("'{}' is not an ISO 8601 duration (P1D, PT12H) or a start/end interval", super::config::shown(span))))
+}
+
+/// A duration, or two parts (times or a duration) joined by `/`.
+pub fn is_timespan(span: &str) -> bool {
+    let part_ok = |part: &str| is_duration(part) || is_time(part);
+    match span.split_once('/') {
+        Some((start, end)) => part_ok(start) && part_ok(end),
+        None => is_duration(span),
+    }
+}
+
+/// An RFC 3339 time (the `Z` optional).
+pub fn is_time(text: &str) -> bool {
+    humantime::parse_rfc3339_weak(text.trim_end_matches(['Z', 'z'])).is_ok()
 }
 
 fn is_duration(text: &str) -> bool {

@@ -41,6 +41,7 @@ pub fn config_for(url: &str) -> ConnectionConfig {
         api_version: None,
         timeouts: None,
         retry: None,
+        protected_accounts: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod cache;
 mod convert;
+mod graph;
 pub mod sandbox;
 
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::soar::sentinel::types;
+pub use exports::soar::sentinel::{containment, graph_security};
+pub use graph::graph_list_options;
 use exports::soar::sentinel::types::Error as ConnectorError;
 
 /// The component this binary was built with.
@@ -143,6 +146,9 @@ pub fn describe(error: &ConnectorError) -> String {
             format!("throttled: {} {}{after}. Hint: {}", t.failure.status, sentence(&t.failure.code, &t.failure.message), t.failure.hint)
         }
         E::Transport(l) | E::InvalidResponse(l) => format!("{}: {}. Hint: {}", kind(error), l.message.trim_end_matches('.'), l.hint),
+        E::ProtectedAccount(p) => {
+            format!("protected-account: {} is protected ({}); nothing was sent to change it. Hint: {}", p.user, p.reason, sentinel_connector::core::error::PROTECTED_HINT)
+        }
     }
 }
 
@@ -159,6 +165,7 @@ pub fn kind(error: &ConnectorError) -> &'static str {
         E::Service(_) => "service",
         E::Transport(_) => "transport",
         E::InvalidResponse(_) => "invalid-response",
+        E::ProtectedAccount(_) => "protected-account",
     }
 }
 

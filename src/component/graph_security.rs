@@ -1,0 +1,165 @@
+//! The `graph-security` interface: Defender XDR incidents, alerts and
+//! advanced hunting over the connection's Graph token.
+
+use super::exports::soar::sentinel::graph_security::{self as gwit, Guest};
+use super::exports::soar::sentinel::sentinel_connector::ConnectionBorrow;
+use super::exports::soar::sentinel::types as wit;
+use super::sentinel_connector::ConnectionResource;
+use super::types::table;
+use super::Component;
+use crate::core::graph::hunting::HuntingOptions;
+use crate::core::graph::security::{self as gsec, Assignee, Evidence, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate, GraphListOptions};
+
+open_enum_to_wit!(gsec::GraphSeverity => gwit::Severity { Unknown, Informational, Low, Medium, High });
+open_enum_to_wit!(gsec::GraphIncidentStatus => gwit::IncidentStatus { Active, Resolved, InProgress, Redirected, AwaitingAction });
+open_enum_to_wit!(gsec::GraphAlertStatus => gwit::AlertStatus { New, InProgress, Resolved });
+open_enum_to_wit!(gsec::GraphClassification => gwit::Classification { Unknown, FalsePositive, TruePositive, InformationalExpectedActivity });
+open_enum_to_wit!(gsec::Determination => gwit::Determination {
+    Unknown, Apt, Malware, SecurityPersonnel, SecurityTesting, UnwantedSoftware, OtherDetermination, MultiStagedAttack,
+    CompromisedUser, Phishing, MaliciousUserActivity, NotMalicious, NotEnoughDataToValidate, ConfirmedUserActivity,
+    LineOfBusinessApplication, Clean, InsufficientData,
+});
+
+impl Guest for Component {
+    fn list_incidents(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<gwit::IncidentPage, wit::Error> {
+        let page = resource(&connection).with_client(|client, http| client.list_graph_incidents(http, &list_options(options)))?;
+        Ok(gwit::IncidentPage { incidents: page.items.into_iter().map(incident).collect(), continuation: page.continuation })
+    }
+
+    fn list_all_incidents(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<Vec<gwit::Incident>, wit::Error> {
+        let all = resource(&connection).with_client(|client, http| client.list_all_graph_incidents(http, &list_options(options)))?;
+        Ok(all.into_iter().map(incident).collect())
+    }
+
+    fn get_incident(connection: ConnectionBorrow<'_>, incident_id: String, expand_alerts: bool) -> Result<gwit::Incident, wit::Error> {
+        resource(&connection).with_client(|client, http| client.get_graph_incident(http, &incident_id, expand_alerts)).map(incident)
+    }
+
+    fn update_incident(connection: ConnectionBorrow<'_>, incident_id: String, update: gwit::IncidentUpdate) -> Result<gwit::Incident, wit::Error> {
+        let update = incident_update(update);
+        resource(&connection).with_client(|client, http| client.update_graph_incident(http, &incident_id, &update)).map(incident)
+    }
+
+    fn list_alerts(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<gwit::AlertPage, wit::Error> {
+        let page = resource(&connection).with_client(|client, http| client.list_graph_alerts(http, &list_options(options)))?;
+        Ok(gwit::AlertPage { alerts: page.items.into_iter().map(alert).collect(), continuation: page.continuation })
+    }
+
+    fn list_all_alerts(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<Vec<gwit::Alert>, wit::Error> {
+        let all = resource(&connection).with_client(|client, http| client.list_all_graph_alerts(http, &list_options(options)))?;
+        Ok(all.into_iter().map(alert).collect())
+    }
+
+    fn get_alert(connection: ConnectionBorrow<'_>, alert_id: String) -> Result<gwit::Alert, wit::Error> {
+        resource(&connection).with_client(|client, http| client.get_graph_alert(http, &alert_id)).map(alert)
+    }
+
+    fn update_alert(connection: ConnectionBorrow<'_>, alert_id: String, update: gwit::AlertUpdate) -> Result<gwit::Alert, wit::Error> {
+        let update = alert_update(update);
+        resource(&connection).with_client(|client, http| client.update_graph_alert(http, &alert_id, &update)).map(alert)
+    }
+
+    fn run_hunting_query(connection: ConnectionBorrow<'_>, query: String, options: gwit::HuntingOptions) -> Result<wit::Table, wit::Error> {
+        let options = HuntingOptions { timespan: options.timespan };
+        resource(&connection).with_client(|client, http| client.run_hunting_query(http, &query, &options)).map(table)
+    }
+}
+
+pub fn resource<'a>(connection: &'a ConnectionBorrow<'_>) -> &'a ConnectionResource {
+    connection.get::<ConnectionResource>()
+}
+
+fn list_options(options: gwit::ListOptions) -> GraphListOptions {
+    GraphListOptions {
+        filter: options.filter,
+        top: options.top,
+        expand_alerts: options.expand_alerts,
+        continuation: options.continuation,
+        max_pages: options.max_pages,
+    }
+}
+
+fn assignee(assignee: gwit::Assignee) -> Assignee {
+    match assignee {
+        gwit::Assignee::Unassigned => Assignee::Unassigned,
+        gwit::Assignee::User(user) => Assignee::User(user),
+    }
+}
+
+fn incident_update(u: gwit::IncidentUpdate) -> GraphIncidentUpdate {
+    GraphIncidentUpdate {
+        status: u.status.map(Into::into),
+        classification: u.classification.map(Into::into),
+        determination: u.determination.map(Into::into),
+        assigned_to: u.assigned_to.map(assignee),
+        add_tags: u.add_tags,
+        remove_tags: u.remove_tags,
+    }
+}
+
+fn alert_update(u: gwit::AlertUpdate) -> GraphAlertUpdate {
+    GraphAlertUpdate {
+        status: u.status.map(Into::into),
+        classification: u.classification.map(Into::into),
+        determination: u.determination.map(Into::into),
+        assigned_to: u.assigned_to.map(assignee),
+    }
+}
+
+fn incident(incident: GraphIncident) -> gwit::Incident {
+    let f = incident.fields;
+    gwit::Incident {
+        id: f.id,
+        display_name: f.display_name,
+        description: f.description,
+        status: f.status.map(Into::into),
+        severity: f.severity.map(Into::into),
+        classification: f.classification.map(Into::into),
+        determination: f.determination.map(Into::into),
+        assigned_to: f.assigned_to,
+        created_time: f.created_date_time,
+        last_update_time: f.last_update_date_time,
+        incident_web_url: f.incident_web_url,
+        redirect_incident_id: f.redirect_incident_id,
+        tenant_id: f.tenant_id,
+        custom_tags: f.custom_tags,
+        system_tags: f.system_tags,
+        comments: f.comments.into_iter().map(|c| gwit::Comment { comment: c.comment, created_by: c.created_by, created_time: c.created_time }).collect(),
+        alerts: incident.alerts.into_iter().map(alert).collect(),
+        properties: incident.raw,
+    }
+}
+
+fn alert(alert: GraphAlert) -> gwit::Alert {
+    let f = alert.fields;
+    gwit::Alert {
+        id: f.id,
+        provider_alert_id: f.provider_alert_id,
+        incident_id: f.incident_id,
+        title: f.title,
+        description: f.description,
+        status: f.status.map(Into::into),
+        severity: f.severity.map(Into::into),
+        classification: f.classification.map(Into::into),
+        determination: f.determination.map(Into::into),
+        service_source: f.service_source,
+        detection_source: f.detection_source,
+        category: f.category,
+        assigned_to: f.assigned_to,
+        alert_web_url: f.alert_web_url,
+        incident_web_url: f.incident_web_url,
+        created_time: f.created_date_time,
+        last_update_time: f.last_update_date_time,
+        resolved_time: f.resolved_date_time,
+        first_activity_time: f.first_activity_date_time,
+        last_activity_time: f.last_activity_date_time,
+        mitre_techniques: f.mitre_techniques,
+        recommended_actions: f.recommended_actions,
+        evidence: alert.evidence.into_iter().map(evidence).collect(),
+        properties: alert.raw,
+    }
+}
+
+fn evidence(e: Evidence) -> gwit::Evidence {
+    gwit::Evidence { kind: e.kind, identifier: e.identifier, verdict: e.verdict, remediation_status: e.remediation_status, properties: e.properties }
+}

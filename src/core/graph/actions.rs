@@ -1,0 +1,355 @@
+//! The Graph actions, driven over any [`Transport`] like the Sentinel ones.
+//! Containment always runs the same steps: refuse a listed account before any
+//! request, resolve the user, refuse a protected one (listed by its other
+//! identifier, or a member of a protected group), then send the planned
+//! request, or in a dry run return it unsent.
+
+use serde_json::Value;
+use url::Url;
+
+use super::containment::{self, ContainmentAction, ContainmentResult, PlannedRequest};
+use super::hunting::{self, HuntingOptions};
+use super::security::{self, Collection, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate, GraphListOptions};
+use super::users::{self, GraphUser, GroupRef, RiskyUser, UserRef};
+use super::GraphPage;
+use crate::core::check;
+use crate::core::client::{Client, Transport};
+use crate::core::error::Error;
+use crate::core::http::{Method, Response};
+use crate::core::paging::{check_link, parse, PageWalk};
+use crate::core::query::Table;
+
+/// One page of a Graph list and the link to the next.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphItemsPage<T> {
+    pub items: Vec<T>,
+    pub continuation: Option<String>,
+}
+
+impl Client {
+    pub fn list_graph_incidents(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<GraphItemsPage<GraphIncident>, Error> {
+        let page = self.security_page(transport, Collection::Incidents, options)?;
+        Ok(GraphItemsPage { items: page.value.into_iter().map(security::incident_from_value).collect::<Result<_, _>>()?, continuation: page.next_link })
+    }
+
+    pub fn list_all_graph_incidents(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Vec<GraphIncident>, Error> {
+        let values = self.security_walk(transport, Collection::Incidents, options)?;
+        values.into_iter().map(security::incident_from_value).collect()
+    }
+
+    pub fn list_graph_alerts(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<GraphItemsPage<GraphAlert>, Error> {
+        let page = self.security_page(transport, Collection::Alerts, options)?;
+        Ok(GraphItemsPage { items: page.value.into_iter().map(security::alert_from_value).collect::<Result<_, _>>()?, continuation: page.next_link })
+    }
+
+    pub fn list_all_graph_alerts(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Vec<GraphAlert>, Error> {
+        let values = self.security_walk(transport, Collection::Alerts, options)?;
+        values.into_iter().map(security::alert_from_value).collect()
+    }
+
+    pub fn get_graph_incident(&mut self, transport: &mut impl Transport, id: &str, expand_alerts: bool) -> Result<GraphIncident, Error> {
+        let url = security::item_url(self.settings(), Collection::Incidents, id, expand_alerts)?;
+        let response = self.graph(transport, Method::Get, url, None, "SecurityIncident.Read.All")?;
+        security::parse_incident(&response.body)
+    }
+
+    pub fn get_graph_alert(&mut self, transport: &mut impl Transport, id: &str) -> Result<GraphAlert, Error> {
+        let url = security::item_url(self.settings(), Collection::Alerts, id, false)?;
+        let response = self.graph(transport, Method::Get, url, None, "SecurityAlert.Read.All")?;
+        security::parse_alert(&response.body)
+    }
+
+    /// PATCH with only what changes. Tag changes read the incident first and
+    /// send the merged list (Graph replaces `customTags` whole and has no etag).
+    pub fn update_graph_incident(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<GraphIncident, Error> {
+        security::validate_incident_update(update)?;
+        let url = security::item_url(self.settings(), Collection::Incidents, id, false)?;
+        let current_tags = if update.changes_tags() { self.get_graph_incident(transport, id, false)?.fields.custom_tags } else { Vec::new() };
+        let body = security::incident_patch(update, &current_tags);
+        let response = self.graph(transport, Method::Patch, url, Some(body), "SecurityIncident.ReadWrite.All")?;
+        security::parse_incident(&response.body)
+    }
+
+    pub fn update_graph_alert(&mut self, transport: &mut impl Transport, id: &str, update: &GraphAlertUpdate) -> Result<GraphAlert, Error> {
+        security::validate_alert_update(update)?;
+        let url = security::item_url(self.settings(), Collection::Alerts, id, false)?;
+        let response = self.graph(transport, Method::Patch, url, Some(security::alert_patch(update)), "SecurityAlert.ReadWrite.All")?;
+        security::parse_alert(&response.body)
+    }
+
+    pub fn run_hunting_query(&mut self, transport: &mut impl Transport, text: &str, options: &HuntingOptions) -> Result<Table, Error> {
+        hunting::validate(text, options)?;
+        let (url, body) = hunting::request_parts(self.settings(), text, options);
+        let response = self.graph(transport, Method::Post, url, Some(body), "ThreatHunting.Read.All")?;
+        hunting::parse(&response.body)
+    }
+
+    pub fn get_user(&mut self, transport: &mut impl Transport, user: &str) -> Result<GraphUser, Error> {
+        let user = UserRef::parse("user", user)?;
+        self.read_user(transport, &user)
+    }
+
+    /// Every risky user the filter selects (e.g. `riskLevel eq 'high'`), all pages.
+    pub fn list_risky_users(&mut self, transport: &mut impl Transport, filter: Option<&str>) -> Result<Vec<RiskyUser>, Error> {
+        let url = users::risky_users_url(self.settings(), filter)?;
+        let values = self.graph_walk(transport, url, None, "IdentityRiskyUser.Read.All")?;
+        values.into_iter().map(|v| serde_json::from_value(v).map_err(|e| Error::invalid_response(format!("a risky user could not be read: {e}")))).collect()
+    }
+
+    /// Runs (or with `dry_run`, plans) one containment action on one user.
+    pub fn contain(&mut self, transport: &mut impl Transport, user: &str, action: &ContainmentAction, dry_run: bool) -> Result<ContainmentResult, Error> {
+        let target = UserRef::parse("user", user)?;
+        action.validate()?;
+        if let Some(reason) = self.settings().protected.listed(target.as_str()) {
+            return Err(containment::protected_error(target.as_str(), &reason));
+        }
+        let user = self.read_user(transport, &target)?;
+        containment::refuse_if_listed(&self.settings().protected, &user)?;
+        self.refuse_protected_member(transport, &user)?;
+        let request = containment::plan(self.settings(), &user, action);
+        let mut result = ContainmentResult { compensation: action.compensation(), action: action.clone(), user, dry_run, request, status: None, already_done: false };
+        if !dry_run {
+            let (status, already_done) = self.send_planned(transport, action, &result.request)?;
+            result.status = Some(status);
+            result.already_done = already_done;
+        }
+        Ok(result)
+    }
+
+    fn send_planned(&mut self, transport: &mut impl Transport, action: &ContainmentAction, request: &PlannedRequest) -> Result<(u16, bool), Error> {
+        let body = request.body.clone().map(String::into_bytes);
+        match self.graph(transport, request.method, request.url.clone(), body, action.permission()) {
+            Ok(response) => Ok((response.status, false)),
+            // A retried add whose first try went through, or a user already in
+            // the group: the state the playbook wants holds.
+            Err(Error::BadRequest(failure)) if matches!(action, ContainmentAction::AddToGroup(_)) && failure.message.contains("already exist") => {
+                Ok((failure.status, true))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn read_user(&mut self, transport: &mut impl Transport, user: &UserRef) -> Result<GraphUser, Error> {
+        let url = users::read_user_url(self.settings(), user);
+        match self.graph(transport, Method::Get, url, None, "User.Read.All") {
+            Ok(response) => users::parse_user(&response.body),
+            Err(Error::NotFound(mut failure)) => {
+                failure.hint = format!("Entra ID has no user '{}': check the object id or user principal name.", user.as_str());
+                Err(Error::NotFound(failure))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Refuses a member (direct or nested) of a protected group. The groups
+    /// are resolved on every call: membership changes take effect at once.
+    fn refuse_protected_member(&mut self, transport: &mut impl Transport, user: &GraphUser) -> Result<(), Error> {
+        if !self.settings().protected.has_groups() {
+            return Ok(());
+        }
+        let groups = self.protected_groups(transport)?;
+        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let (url, body) = users::check_member_groups(self.settings(), &user.id, &ids);
+        let response = self.graph(transport, Method::Post, url, Some(body), "GroupMember.Read.All")?;
+        let member_of: GraphPage<String> = parse(&response.body, "group membership")?;
+        match groups.iter().find(|g| member_of.value.iter().any(|id| id.eq_ignore_ascii_case(&g.id))) {
+            Some(group) => {
+                let name = group.display_name.clone().unwrap_or_else(|| group.id.clone());
+                Err(containment::protected_error(&containment::shown_user(user), &format!("it is a member of the protected group '{name}'")))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The configured groups as ids: a GUID as is, a name looked up. A name
+    /// that matches no group, or several, fails closed.
+    fn protected_groups(&mut self, transport: &mut impl Transport) -> Result<Vec<GroupRef>, Error> {
+        let configured = self.settings().protected.groups.clone();
+        let mut groups = Vec::with_capacity(configured.len());
+        for group in configured {
+            if crate::core::config::validate_guid("group", &group).is_ok() {
+                groups.push(GroupRef { id: group, display_name: None });
+                continue;
+            }
+            let url = users::group_by_name_url(self.settings(), &group);
+            let found: GraphPage<GroupRef> = parse(&self.graph(transport, Method::Get, url, None, "GroupMember.Read.All")?.body, "groups")?;
+            match <[GroupRef; 1]>::try_from(found.value) {
+                Ok([one]) => groups.push(one),
+                Err(found) => {
+                    let reason = format!("'{group}' names {} groups in Entra ID, not one; containment is refused until it names exactly one (or use its object id)", found.len());
+                    return Err(Error::invalid("protected-accounts.groups", reason));
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    fn security_page(&mut self, transport: &mut impl Transport, collection: Collection, options: &GraphListOptions) -> Result<GraphPage<Value>, Error> {
+        security::validate_list(collection, options)?;
+        let url = match &options.continuation {
+            Some(link) => self.graph_link(link).map_err(|reason| Error::invalid("continuation", reason))?,
+            None => security::list_url(self.settings(), collection, options),
+        };
+        let response = self.graph(transport, Method::Get, url, None, read_permission(collection))?;
+        parse(&response.body, "Graph page")
+    }
+
+    fn security_walk(&mut self, transport: &mut impl Transport, collection: Collection, options: &GraphListOptions) -> Result<Vec<Value>, Error> {
+        let first = self.security_page(transport, collection, options)?;
+        let mut all = first.value;
+        let mut walk = PageWalk::new(self.settings().endpoints.graph.base.clone(), options.max_pages);
+        let mut next = first.next_link;
+        while let Some(link) = next {
+            let page: GraphPage<Value> = parse(&self.graph(transport, Method::Get, walk.next(&link)?, None, read_permission(collection))?.body, "Graph page")?;
+            all.extend(page.value);
+            next = page.next_link;
+        }
+        Ok(all)
+    }
+
+    /// Every item of a Graph collection, each `@odata.nextLink` followed
+    /// verbatim and only to the Graph endpoint's origin.
+    fn graph_walk(&mut self, transport: &mut impl Transport, url: Url, max_pages: Option<u32>, permission: &str) -> Result<Vec<Value>, Error> {
+        let mut page: GraphPage<Value> = parse(&self.graph(transport, Method::Get, url, None, permission)?.body, "Graph page")?;
+        let mut walk = PageWalk::new(self.settings().endpoints.graph.base.clone(), max_pages);
+        let mut all = std::mem::take(&mut page.value);
+        while let Some(link) = page.next_link.take() {
+            page = parse(&self.graph(transport, Method::Get, walk.next(&link)?, None, permission)?.body, "Graph page")?;
+            all.append(&mut page.value);
+        }
+        Ok(all)
+    }
+
+    fn graph_link(&self, link: &str) -> Result<Url, String> {
+        check_link(link, &self.settings().endpoints.graph.base)
+    }
+
+    /// One Graph call; a 403 names the permission the call needs and whether
+    /// the token carries it.
+    fn graph(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, permission: &str) -> Result<Response, Error> {
+        match self.send_graph(transport, method, url, body) {
+            Err(Error::Forbidden(mut failure)) => {
+                let roles = self.graph_roles(transport.now_unix_secs());
+                failure.hint = permission_hint(permission, &roles);
+                Err(Error::Forbidden(failure))
+            }
+            other => other,
+        }
+    }
+}
+
+fn read_permission(collection: Collection) -> &'static str {
+    match collection {
+        Collection::Incidents => "SecurityIncident.Read.All",
+        Collection::Alerts => "SecurityAlert.Read.All",
+    }
+}
+
+/// The hint of a refused Graph call: the permission, and what the token holds.
+pub fn permission_hint(permission: &str, roles: &[String]) -> String {
+    let held = if roles.is_empty() {
+        String::new()
+    } else if check::covers(roles, permission) {
+        " The token carries it: the target may need a stronger directory role (for example a privileged admin account).".to_owned()
+    } else {
+        format!(" The app's token lacks it (its roles: {}).", roles.join(", "))
+    };
+    format!("This action needs the Microsoft Graph application permission {permission}: add it to the app registration and grant admin consent.{held}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::ProtectedAccounts;
+    use crate::core::testing::{client, client_protecting, token, Script, BASE};
+
+    const ALICE: &str = "29f270bb-4d23-4f68-8a57-dc73dc0d4caf";
+    const ADMINS: &str = "0d0e0f10-1112-4314-9516-171819202122";
+
+    fn alice() -> (u16, String) {
+        (200, format!(r#"{{"id":"{ALICE}","userPrincipalName":"alice@contoso.com","accountEnabled":true}}"#))
+    }
+
+    #[test]
+    fn a_listed_account_is_refused_before_any_request() {
+        let protected = ProtectedAccounts { user_principal_names: vec!["ALICE@contoso.com".into()], ..Default::default() };
+        let mut script = Script::new(vec![]);
+        let error = client_protecting(protected).contain(&mut script, "alice@contoso.com", &ContainmentAction::DisableAccount, false).unwrap_err();
+        assert!(matches!(error, Error::Protected { .. }), "{error:?}");
+        assert!(script.sent.is_empty(), "not even a token request");
+    }
+
+    #[test]
+    fn an_account_listed_by_its_other_identifier_is_refused_after_the_read() {
+        let protected = ProtectedAccounts { user_principal_names: vec!["alice@contoso.com".into()], ..Default::default() };
+        let mut script = Script::new(vec![token(), alice()]);
+        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        assert!(matches!(error, Error::Protected { .. }));
+        assert_eq!(script.sent.len(), 2, "the token and the read; no PATCH");
+    }
+
+    #[test]
+    fn a_protected_group_member_is_refused_and_nothing_is_changed() {
+        let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
+        let member = (200, format!(r#"{{"value":["{ADMINS}"]}}"#));
+        let mut script = Script::new(vec![token(), alice(), member]);
+        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::RevokeSessions, false).unwrap_err();
+        let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
+        assert!(reason.contains(ADMINS));
+        assert!(script.sent[2].url.path().ends_with("/checkMemberGroups"));
+        assert_eq!(script.sent.len(), 3);
+    }
+
+    #[test]
+    fn a_dry_run_reads_but_sends_no_change() {
+        let mut script = Script::new(vec![token(), alice()]);
+        let outcome = client().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true).unwrap();
+        assert!(outcome.dry_run);
+        assert_eq!(outcome.request.method, Method::Patch);
+        assert_eq!(outcome.request.url.as_str(), format!("{BASE}/v1.0/users/{ALICE}"));
+        assert_eq!(outcome.compensation, Some(ContainmentAction::EnableAccount));
+        assert!(script.sent.iter().all(|r| r.method == Method::Get || r.url.path().ends_with("/token")), "reads only");
+    }
+
+    #[test]
+    fn the_sent_request_is_the_planned_one_and_revoke_accepts_204() {
+        let mut script = Script::new(vec![token(), alice(), (204, String::new())]);
+        let outcome = client().contain(&mut script, ALICE, &ContainmentAction::RevokeSessions, false).unwrap();
+        assert_eq!(outcome.status, Some(204));
+        let sent = &script.sent[2];
+        assert_eq!((sent.method, sent.url.clone()), (outcome.request.method, outcome.request.url));
+    }
+
+    #[test]
+    fn a_forbidden_action_names_the_missing_permission() {
+        let denied = (403, r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"request-id":"x"}}}"#.into());
+        let mut script = Script::new(vec![token(), alice(), denied]);
+        let error = client().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let Error::Forbidden(failure) = error else { panic!("{error:?}") };
+        assert_eq!(failure.code, "Authorization_RequestDenied");
+        assert!(failure.hint.contains("User.EnableDisableAccount.All"), "{}", failure.hint);
+    }
+
+    #[test]
+    fn graph_next_links_are_followed_verbatim_and_only_to_graph() {
+        let next = format!("{BASE}/v1.0/security/incidents?$top=1&$skiptoken=abc%3D%3D");
+        let first = (200, format!(r#"{{"value":[{{"id":"1"}}],"@odata.nextLink":"{next}"}}"#));
+        let last = (200, r#"{"value":[{"id":"2"}]}"#.to_owned());
+        let mut script = Script::new(vec![token(), first, last]);
+        let all = client().list_all_graph_incidents(&mut script, &GraphListOptions::default()).unwrap();
+        assert_eq!(all.iter().map(|i| i.fields.id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(script.sent[2].url.as_str(), next);
+        let foreign = (200, r#"{"value":[],"@odata.nextLink":"https://evil.example/v1.0/x"}"#.to_owned());
+        let mut script = Script::new(vec![token(), foreign]);
+        assert!(matches!(client().list_all_graph_incidents(&mut script, &GraphListOptions::default()), Err(Error::InvalidResponse(_))));
+        assert_eq!(script.sent.len(), 2);
+    }
+
+    #[test]
+    fn adding_a_member_twice_is_already_done() {
+        let exists = (400, r#"{"error":{"code":"Request_BadRequest","message":"One or more added object references already exist for the following modified properties: 'members'."}}"#.into());
+        let mut script = Script::new(vec![token(), alice(), exists]);
+        let outcome = client().contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false).unwrap();
+        assert!(outcome.already_done);
+    }
+}

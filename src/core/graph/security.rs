@@ -1,0 +1,517 @@
+//! Graph security incidents and alerts (`/security/incidents`,
+//! `/security/alerts_v2`): the wire model, list URLs and PATCH bodies.
+//! Enum values go out in Graph's camelCase and are read case-insensitively
+//! (Microsoft's own examples echo PascalCase).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::{url, validate_filter, validate_top, with_query};
+use crate::core::config::Settings;
+use crate::core::error::Error;
+use crate::core::ids::validate_id;
+use crate::core::incidents::open_enum;
+
+/// Graph's documented `$top` maximum for incidents.
+pub const MAX_INCIDENTS_TOP: u32 = 50;
+/// Graph's documented `$top` maximum for alerts_v2.
+pub const MAX_ALERTS_TOP: u32 = 2000;
+
+open_enum!(GraphSeverity { Unknown => "unknown", Informational => "informational", Low => "low", Medium => "medium", High => "high" });
+open_enum!(GraphIncidentStatus { Active => "active", Resolved => "resolved", InProgress => "inProgress", Redirected => "redirected", AwaitingAction => "awaitingAction" });
+open_enum!(GraphAlertStatus { New => "new", InProgress => "inProgress", Resolved => "resolved" });
+open_enum!(GraphClassification {
+    Unknown => "unknown",
+    FalsePositive => "falsePositive",
+    TruePositive => "truePositive",
+    InformationalExpectedActivity => "informationalExpectedActivity",
+});
+open_enum!(Determination {
+    Unknown => "unknown",
+    Apt => "apt",
+    Malware => "malware",
+    SecurityPersonnel => "securityPersonnel",
+    SecurityTesting => "securityTesting",
+    UnwantedSoftware => "unwantedSoftware",
+    // Graph's own value "other", not an unlisted one.
+    OtherDetermination => "other",
+    MultiStagedAttack => "multiStagedAttack",
+    CompromisedUser => "compromisedUser",
+    Phishing => "phishing",
+    MaliciousUserActivity => "maliciousUserActivity",
+    NotMalicious => "notMalicious",
+    NotEnoughDataToValidate => "notEnoughDataToValidate",
+    ConfirmedUserActivity => "confirmedUserActivity",
+    LineOfBusinessApplication => "lineOfBusinessApplication",
+    Clean => "clean",
+    InsufficientData => "insufficientData",
+});
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphComment {
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub created_time: Option<String>,
+}
+
+/// A Defender XDR incident as Graph sends it. Every field is kept in `raw`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphIncident {
+    pub fields: IncidentFields,
+    pub alerts: Vec<GraphAlert>,
+    /// The whole object as sent (without the expanded alerts).
+    pub raw: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentFields {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub status: Option<GraphIncidentStatus>,
+    #[serde(default)]
+    pub severity: Option<GraphSeverity>,
+    #[serde(default)]
+    pub classification: Option<GraphClassification>,
+    #[serde(default)]
+    pub determination: Option<Determination>,
+    #[serde(default)]
+    pub assigned_to: Option<String>,
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    #[serde(default)]
+    pub last_update_date_time: Option<String>,
+    #[serde(default)]
+    pub incident_web_url: Option<String>,
+    #[serde(default)]
+    pub redirect_incident_id: Option<String>,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub custom_tags: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub system_tags: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub comments: Vec<GraphComment>,
+}
+
+/// A Graph security alert (alerts_v2). Every field is kept in `raw`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphAlert {
+    pub fields: AlertFields,
+    pub evidence: Vec<Evidence>,
+    pub raw: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertFields {
+    pub id: String,
+    #[serde(default)]
+    pub provider_alert_id: Option<String>,
+    #[serde(default)]
+    pub incident_id: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub status: Option<GraphAlertStatus>,
+    #[serde(default)]
+    pub severity: Option<GraphSeverity>,
+    #[serde(default)]
+    pub classification: Option<GraphClassification>,
+    #[serde(default)]
+    pub determination: Option<Determination>,
+    #[serde(default)]
+    pub service_source: Option<String>,
+    #[serde(default)]
+    pub detection_source: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub assigned_to: Option<String>,
+    #[serde(default)]
+    pub alert_web_url: Option<String>,
+    #[serde(default)]
+    pub incident_web_url: Option<String>,
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    #[serde(default)]
+    pub last_update_date_time: Option<String>,
+    #[serde(default)]
+    pub resolved_date_time: Option<String>,
+    #[serde(default)]
+    pub first_activity_date_time: Option<String>,
+    #[serde(default)]
+    pub last_activity_date_time: Option<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub mitre_techniques: Vec<String>,
+    #[serde(default)]
+    pub recommended_actions: Option<String>,
+}
+
+/// One evidence item: its type (the `@odata.type` without the namespace, e.g.
+/// `userEvidence`), the value a playbook acts on, and all its properties.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evidence {
+    pub kind: String,
+    pub identifier: Option<String>,
+    pub verdict: Option<String>,
+    pub remediation_status: Option<String>,
+    pub properties: String,
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Options of the incident and alert lists.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GraphListOptions {
+    /// OData `$filter`, e.g. `status eq 'active'`.
+    pub filter: Option<String>,
+    pub top: Option<u32>,
+    /// Incidents only: embed each incident's alerts (`$expand=alerts`).
+    pub expand_alerts: bool,
+    /// A previous page's `@odata.nextLink`, followed verbatim.
+    pub continuation: Option<String>,
+    pub max_pages: Option<u32>,
+}
+
+/// Which security collection a list reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collection {
+    Incidents,
+    Alerts,
+}
+
+impl Collection {
+    fn segment(self) -> &'static str {
+        match self {
+            Collection::Incidents => "incidents",
+            Collection::Alerts => "alerts_v2",
+        }
+    }
+
+    fn max_top(self) -> u32 {
+        match self {
+            Collection::Incidents => MAX_INCIDENTS_TOP,
+            Collection::Alerts => MAX_ALERTS_TOP,
+        }
+    }
+
+    pub fn id_field(self) -> &'static str {
+        match self {
+            Collection::Incidents => "incident-id",
+            Collection::Alerts => "alert-id",
+        }
+    }
+}
+
+pub fn validate_list(collection: Collection, options: &GraphListOptions) -> Result<(), Error> {
+    validate_top(options.top, collection.max_top())?;
+    validate_filter(options.filter.as_deref())?;
+    if options.expand_alerts && collection == Collection::Alerts {
+        return Err(Error::invalid("expand-alerts", "applies to incidents only"));
+    }
+    if options.continuation.is_some() && (options.filter.is_some() || options.top.is_some() || options.expand_alerts) {
+        return Err(Error::invalid("continuation", "cannot be combined with filter, top or expand-alerts: the link already carries them"));
+    }
+    Ok(())
+}
+
+/// The first page's URL.
+pub fn list_url(settings: &Settings, collection: Collection, options: &GraphListOptions) -> Url {
+    let expand = (collection == Collection::Incidents && options.expand_alerts).then(|| "alerts".to_owned());
+    with_query(
+        url(settings, &["security", collection.segment()]),
+        &[("$filter", options.filter.clone()), ("$top", options.top.map(|t| t.to_string())), ("$expand", expand)],
+    )
+}
+
+pub fn item_url(settings: &Settings, collection: Collection, id: &str, expand_alerts: bool) -> Result<Url, Error> {
+    validate_id(collection.id_field(), id)?;
+    let expand = (collection == Collection::Incidents && expand_alerts).then(|| "alerts".to_owned());
+    Ok(with_query(url(settings, &["security", collection.segment(), id]), &[("$expand", expand)]))
+}
+
+/// An incident from its JSON object; `alerts` (with `$expand`) parsed apart.
+pub fn incident_from_value(mut value: Value) -> Result<GraphIncident, Error> {
+    let alerts = match value.as_object_mut().and_then(|o| o.remove("alerts")) {
+        Some(Value::Array(items)) => items.into_iter().map(alert_from_value).collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    let fields = IncidentFields::deserialize(&value).map_err(|e| Error::invalid_response(format!("a Graph incident could not be read: {e}")))?;
+    Ok(GraphIncident { fields, alerts, raw: value.to_string() })
+}
+
+pub fn alert_from_value(value: Value) -> Result<GraphAlert, Error> {
+    let fields = AlertFields::deserialize(&value).map_err(|e| Error::invalid_response(format!("a Graph alert could not be read: {e}")))?;
+    let evidence = match value.get("evidence") {
+        Some(Value::Array(items)) => items.iter().map(evidence).collect(),
+        _ => Vec::new(),
+    };
+    Ok(GraphAlert { fields, evidence, raw: value.to_string() })
+}
+
+pub fn parse_incident(body: &[u8]) -> Result<GraphIncident, Error> {
+    incident_from_value(json(body, "Graph incident")?)
+}
+
+pub fn parse_alert(body: &[u8]) -> Result<GraphAlert, Error> {
+    alert_from_value(json(body, "Graph alert")?)
+}
+
+fn json(body: &[u8], what: &str) -> Result<Value, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::invalid_response(format!("the {what} could not be read: {e}")))
+}
+
+fn evidence(item: &Value) -> Evidence {
+    let text = |pointer: &str| item.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let kind = text("/@odata.type").map_or_else(|| "unknown".to_owned(), |t| t.rsplit('.').next().unwrap_or_default().to_owned());
+    Evidence {
+        identifier: evidence_identifier(&kind, &text),
+        verdict: text("/verdict"),
+        remediation_status: text("/remediationStatus"),
+        properties: item.to_string(),
+        kind,
+    }
+}
+
+/// The value a playbook acts on, by evidence type: first present pointer wins.
+fn evidence_identifier(kind: &str, text: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let pointers: &[&str] = match kind {
+        "userEvidence" => &["/userAccount/userPrincipalName", "/userAccount/accountName", "/userAccount/azureAdUserId"],
+        "deviceEvidence" => &["/deviceDnsName", "/mdeDeviceId", "/azureAdDeviceId"],
+        "fileEvidence" => &["/fileDetails/sha256", "/fileDetails/sha1", "/fileDetails/fileName"],
+        "processEvidence" => &["/imageFile/sha256", "/imageFile/fileName", "/processCommandLine"],
+        "ipEvidence" => &["/ipAddress"],
+        "urlEvidence" => &["/url"],
+        "mailboxEvidence" => &["/primaryAddress", "/userAccount/userPrincipalName"],
+        "analyzedMessageEvidence" => &["/networkMessageId", "/internetMessageId"],
+        "registryKeyEvidence" => &["/registryKey"],
+        "registryValueEvidence" => &["/registryKey"],
+        "cloudApplicationEvidence" => &["/displayName", "/appId"],
+        "azureResourceEvidence" => &["/resourceId"],
+        "mailClusterEvidence" => &["/query"],
+        _ => &["/id"],
+    };
+    pointers.iter().find_map(|pointer| text(pointer))
+}
+
+/// Who an incident or alert is assigned to after a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assignee {
+    Unassigned,
+    User(String),
+}
+
+/// A change to a Graph incident. Unset fields keep their value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GraphIncidentUpdate {
+    pub status: Option<GraphIncidentStatus>,
+    pub classification: Option<GraphClassification>,
+    pub determination: Option<Determination>,
+    pub assigned_to: Option<Assignee>,
+    pub add_tags: Vec<String>,
+    pub remove_tags: Vec<String>,
+}
+
+/// A change to a Graph alert. Unset fields keep their value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GraphAlertUpdate {
+    pub status: Option<GraphAlertStatus>,
+    pub classification: Option<GraphClassification>,
+    pub determination: Option<Determination>,
+    pub assigned_to: Option<Assignee>,
+}
+
+impl GraphIncidentUpdate {
+    pub fn changes_tags(&self) -> bool {
+        !self.add_tags.is_empty() || !self.remove_tags.is_empty()
+    }
+}
+
+pub fn validate_incident_update(update: &GraphIncidentUpdate) -> Result<(), Error> {
+    if *update == GraphIncidentUpdate::default() {
+        return Err(Error::invalid("update", "sets nothing: give a status, classification, determination, assignee or tags"));
+    }
+    for (field, tags) in [("add-tags", &update.add_tags), ("remove-tags", &update.remove_tags)] {
+        if let Some(tag) = tags.iter().find(|t| t.trim().is_empty() || t.len() > 128) {
+            return Err(Error::invalid(field, format!("'{}' is not a tag: 1 to 128 characters", crate::core::config::shown(tag))));
+        }
+    }
+    validate_open_values(&update.status, &update.classification, &update.determination, &update.assigned_to)
+}
+
+pub fn validate_alert_update(update: &GraphAlertUpdate) -> Result<(), Error> {
+    if *update == GraphAlertUpdate::default() {
+        return Err(Error::invalid("update", "sets nothing: give a status, classification, determination or assignee"));
+    }
+    validate_open_values(&update.status, &update.classification, &update.determination, &update.assigned_to)
+}
+
+/// An `other` value is sent as given, so it must at least be a plain word:
+/// Graph refuses unknown values, and a stray space or quote is a typo.
+fn validate_open_values<S: AsStr>(status: &Option<S>, classification: &Option<GraphClassification>, determination: &Option<Determination>, assignee: &Option<Assignee>) -> Result<(), Error> {
+    let words = [("status", status.as_ref().map(AsStr::text)), ("classification", classification.as_ref().map(|c| c.as_str())), ("determination", determination.as_ref().map(|d| d.as_str()))];
+    for (field, value) in words {
+        if let Some(value) = value.filter(|v| v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric())) {
+            return Err(Error::invalid(field, format!("'{}' is not a Graph enum value", crate::core::config::shown(value))));
+        }
+    }
+    if let Some(Assignee::User(user)) = assignee {
+        if user.trim().is_empty() || user.len() > 256 {
+            return Err(Error::invalid("assigned-to", "must be 1 to 256 characters (a UPN or a name); use unassigned to clear it"));
+        }
+    }
+    Ok(())
+}
+
+/// The status enums of incidents and alerts, for shared validation.
+pub trait AsStr {
+    fn text(&self) -> &str;
+}
+
+impl AsStr for GraphIncidentStatus {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsStr for GraphAlertStatus {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// The PATCH body of an incident: only what changes. `current_tags` is the
+/// incident's tags as just read, needed only when tags change.
+pub fn incident_patch(update: &GraphIncidentUpdate, current_tags: &[String]) -> Vec<u8> {
+    let mut body = common_patch(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to);
+    if update.changes_tags() {
+        body.insert("customTags".into(), serde_json::json!(merged_tags(current_tags, &update.add_tags, &update.remove_tags)));
+    }
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+pub fn alert_patch(update: &GraphAlertUpdate) -> Vec<u8> {
+    let body = common_patch(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to);
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+fn common_patch(status: Option<&str>, classification: &Option<GraphClassification>, determination: &Option<Determination>, assignee: &Option<Assignee>) -> Map<String, Value> {
+    let mut body = Map::new();
+    let mut put = |key: &str, value: Option<&str>| {
+        if let Some(value) = value {
+            body.insert(key.into(), Value::String(value.to_owned()));
+        }
+    };
+    put("status", status);
+    put("classification", classification.as_ref().map(|c| c.as_str()));
+    put("determination", determination.as_ref().map(|d| d.as_str()));
+    match assignee {
+        Some(Assignee::Unassigned) => {
+            body.insert("assignedTo".into(), Value::Null);
+        }
+        Some(Assignee::User(user)) => {
+            body.insert("assignedTo".into(), Value::String(user.clone()));
+        }
+        None => {}
+    }
+    body
+}
+
+/// Current tags, minus the removed (case-insensitively), plus the added ones
+/// not already there; order kept.
+pub fn merged_tags(current: &[String], add: &[String], remove: &[String]) -> Vec<String> {
+    let mut tags: Vec<String> = current.iter().filter(|t| !remove.iter().any(|r| r.eq_ignore_ascii_case(t))).cloned().collect();
+    for tag in add {
+        if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+            tags.push(tag.clone());
+        }
+    }
+    tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/azure-specs/graph");
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{FIXTURES}/{name}")).unwrap()
+    }
+
+    #[test]
+    fn reads_microsofts_incident_with_pascal_case_enums() {
+        let incident = parse_incident(&fixture("security-incident-update.response.json")).unwrap();
+        let f = &incident.fields;
+        assert_eq!(f.id, "2972395");
+        assert_eq!(f.classification, Some(GraphClassification::TruePositive));
+        assert_eq!(f.determination, Some(Determination::MultiStagedAttack));
+        assert_eq!(f.status, Some(GraphIncidentStatus::Active));
+        assert_eq!(f.severity, Some(GraphSeverity::Medium));
+        assert_eq!(f.custom_tags, ["Demo"]);
+        assert_eq!(f.comments[0].created_by.as_deref(), Some("DavidS@contoso.onmicrosoft.com"));
+        assert!(incident.raw.contains("Raspberry Robin"));
+    }
+
+    #[test]
+    fn reads_microsofts_alert_list_with_typed_evidence() {
+        let page: super::super::GraphPage<Value> = serde_json::from_slice(&fixture("security-list-alerts_v2.response.json")).unwrap();
+        let alert = alert_from_value(page.value[0].clone()).unwrap();
+        assert_eq!(alert.fields.status, Some(GraphAlertStatus::New));
+        assert_eq!(alert.fields.incident_id.as_deref(), Some("28282"));
+        assert_eq!(alert.fields.mitre_techniques, ["T1564.001"]);
+        assert!(alert.fields.recommended_actions.as_deref().unwrap().contains('\u{FFFD}'), "U+FFFD kept as sent");
+        let kinds: Vec<&str> = alert.evidence.iter().map(|e| e.kind.as_str()).collect();
+        assert!(kinds.contains(&"deviceEvidence"), "{kinds:?}");
+        assert!(alert.evidence.iter().all(|e| e.properties.starts_with('{')));
+        let device = alert.evidence.iter().find(|e| e.kind == "deviceEvidence").unwrap();
+        assert!(device.identifier.is_some());
+    }
+
+    #[test]
+    fn patch_bodies_send_camel_case_and_only_what_changes() {
+        let update = GraphIncidentUpdate {
+            classification: Some(GraphClassification::parse("TruePositive")),
+            determination: Some(Determination::parse("MultiStagedAttack")),
+            add_tags: vec!["Demo".into(), "contained".into()],
+            ..Default::default()
+        };
+        let body: Value = serde_json::from_slice(&incident_patch(&update, &["demo".into()])).unwrap();
+        assert_eq!(body, serde_json::json!({"classification": "truePositive", "determination": "multiStagedAttack", "customTags": ["demo", "contained"]}));
+        let unassign = GraphAlertUpdate { assigned_to: Some(Assignee::Unassigned), status: Some(GraphAlertStatus::InProgress), ..Default::default() };
+        let body: Value = serde_json::from_slice(&alert_patch(&unassign)).unwrap();
+        assert_eq!(body, serde_json::json!({"assignedTo": null, "status": "inProgress"}));
+        assert_eq!(Determination::parse("other"), Determination::OtherDetermination);
+    }
+
+    #[test]
+    fn bad_updates_and_lists_are_refused_naming_the_field() {
+        let field = |e: Error| match e {
+            Error::InvalidInput { field, .. } => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(validate_incident_update(&GraphIncidentUpdate::default()).unwrap_err()), "update");
+        let typo = GraphIncidentUpdate { status: Some(GraphIncidentStatus::parse("re solved")), ..Default::default() };
+        assert_eq!(field(validate_incident_update(&typo).unwrap_err()), "status");
+        let too_many = GraphListOptions { top: Some(51), ..Default::default() };
+        assert_eq!(field(validate_list(Collection::Incidents, &too_many).unwrap_err()), "top");
+        assert!(validate_list(Collection::Alerts, &GraphListOptions { top: Some(2000), ..Default::default() }).is_ok());
+        let mixed = GraphListOptions { continuation: Some("x".into()), filter: Some("status eq 'active'".into()), ..Default::default() };
+        assert_eq!(field(validate_list(Collection::Incidents, &mixed).unwrap_err()), "continuation");
+    }
+}
