@@ -1,6 +1,8 @@
 //! A local, in-memory emulator of the Azure endpoints the Sentinel connector
 //! calls, on one loopback port: the v2 token endpoint and the Sentinel
-//! incidents API (2025-09-01). Answers are shaped like Microsoft's examples,
+//! incidents API (2025-09-01), the Log Analytics query API, and Microsoft
+//! Graph v1.0 under `/v1.0/` (security incidents, alerts, hunting, and Entra
+//! ID containment). Answers are shaped like Microsoft's examples,
 //! and it enforces what the service enforces (api-version, token audience,
 //! `$top` bounds), so tests against it fail where Azure would.
 //!
@@ -10,6 +12,7 @@
 mod arm;
 mod data;
 mod details;
+mod graph;
 mod odata;
 mod token;
 mod writes;
@@ -30,6 +33,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use data::generate_incidents;
+/// The ids and names of the seeded Graph tenant (users, groups, incidents).
+pub use graph::seed as graph_seed;
+pub use token::DEFAULT_GRAPH_ROLES;
 
 pub const DEFAULT_TENANT_ID: &str = "8a1b4c2d-0e5f-4a6b-9c7d-1e2f3a4b5c6d";
 pub const DEFAULT_CLIENT_ID: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
@@ -54,6 +60,8 @@ pub struct EmulatorOptions {
     pub default_page_size: usize,
     /// Added before every ARM answer, to make concurrency (or its absence) visible.
     pub latency: Duration,
+    /// The application roles in Graph tokens; `None` is [`DEFAULT_GRAPH_ROLES`].
+    pub graph_roles: Option<Vec<String>>,
 }
 
 impl Default for EmulatorOptions {
@@ -66,6 +74,7 @@ impl Default for EmulatorOptions {
             anchor: None,
             default_page_size: 50,
             latency: Duration::ZERO,
+            graph_roles: None,
         }
     }
 }
@@ -139,6 +148,10 @@ pub(crate) struct State {
     pub children: HashMap<(String, writes::Kind, String), Value>,
     /// The next query answers 200 with its tables and this partial error.
     pub partial_error: Option<String>,
+    /// Microsoft Graph's tenant: security data and the directory.
+    pub graph: graph::GraphState,
+    /// The roles of Graph tokens issued from now on; `None` is the default list.
+    pub graph_roles: Option<Vec<String>>,
 }
 
 impl State {
@@ -255,7 +268,10 @@ impl Emulator {
             .into_iter()
             .map(|json| Stored { json, visible_from: None })
             .collect();
-        let shared = Arc::new(Shared { options, state: Mutex::new(State { incidents, ..State::default() }) });
+        let graph = graph::GraphState::seeded(options.seed, anchor);
+        let graph_roles = options.graph_roles.clone();
+        let state = State { incidents, graph, graph_roles, ..State::default() };
+        let shared = Arc::new(Shared { options, state: Mutex::new(state) });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -356,6 +372,49 @@ impl Emulator {
         self.shared.state().partial_error = Some(message.to_owned());
     }
 
+    /// Graph tokens issued from now on carry these roles; tokens already
+    /// issued keep theirs.
+    pub fn set_graph_roles(&self, roles: Vec<String>) {
+        self.shared.state().graph_roles = Some(roles);
+    }
+
+    /// A Graph user (all stored properties) by object id or UPN.
+    pub fn graph_user(&self, id_or_upn: &str) -> Option<Value> {
+        self.shared.state().graph.user(id_or_upn).cloned()
+    }
+
+    /// The direct members (object ids) of a Graph group; empty if none.
+    pub fn group_members(&self, group_id: &str) -> Vec<String> {
+        let state = self.shared.state();
+        state.graph.group_index(group_id).map(|i| state.graph.groups[i].members.clone()).unwrap_or_default()
+    }
+
+    /// The Identity Protection risky-user entry of a user, if any.
+    pub fn risky_user(&self, user_id: &str) -> Option<Value> {
+        let state = self.shared.state();
+        state.graph.risky_index(user_id).map(|i| state.graph.risky[i].clone())
+    }
+
+    /// A Graph security incident by id, as Graph JSON.
+    pub fn graph_incident(&self, id: &str) -> Option<Value> {
+        self.shared.state().graph.incident(id).cloned()
+    }
+
+    /// Every Graph security incident, in id order.
+    pub fn graph_incidents(&self) -> Vec<Value> {
+        self.shared.state().graph.incidents.clone()
+    }
+
+    /// A Graph alerts_v2 alert by id.
+    pub fn graph_alert(&self, id: &str) -> Option<Value> {
+        self.shared.state().graph.alert(id).cloned()
+    }
+
+    /// Every Graph alert, in incident order.
+    pub fn graph_alerts(&self) -> Vec<Value> {
+        self.shared.state().graph.alerts.clone()
+    }
+
     pub fn inject(&self, rule: Injection) {
         self.shared.state().injections.push(rule);
     }
@@ -404,6 +463,7 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, method: Method, uri: 
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => token::issue(&shared, tenant, authorization, &body),
         ["_emulator", "incidents", rest @ ..] if method == Method::POST => admin(&shared, rest, &body),
         ["v1", "workspaces", workspace, "query"] if method == Method::POST => query::handle(&shared, workspace, authorization, &headers, &body),
+        ["v1.0", ..] => graph::handle(&shared, &graph::Call { method: &method, uri: &uri, host: &host, headers: &headers, body: &body }),
         [first, ..] if first.eq_ignore_ascii_case("subscriptions") => {
             if !shared.options.latency.is_zero() {
                 tokio::time::sleep(shared.options.latency).await;

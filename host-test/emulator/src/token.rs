@@ -14,29 +14,35 @@ pub struct Issued {
     pub audience: &'static str,
     pub expires_at: i64,
     pub client_id: String,
+    /// The application roles in the token (`roles` claim), checked by Graph.
+    pub roles: Vec<String>,
 }
 
 pub const ARM_AUDIENCE: &str = "https://management.azure.com/";
 pub const LOG_ANALYTICS_AUDIENCE: &str = "https://api.loganalytics.io";
 pub const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 
-fn audience_of(scope: &str) -> Option<(&'static str, &'static [&'static str])> {
+/// The Graph application roles a token gets unless the options or
+/// `Emulator::set_graph_roles` say otherwise: everything the connector uses.
+pub const DEFAULT_GRAPH_ROLES: &[&str] = &[
+    "SecurityIncident.ReadWrite.All",
+    "SecurityAlert.ReadWrite.All",
+    "ThreatHunting.Read.All",
+    "User.Read.All",
+    "User.EnableDisableAccount.All",
+    "User.RevokeSessions.All",
+    "IdentityRiskyUser.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+];
+
+/// The audience of a scope and the roles its tokens carry; Graph's roles are
+/// configurable (`graph_roles`), so tests can take a permission away.
+fn audience_of(scope: &str, graph_roles: Option<&[String]>) -> Option<(&'static str, Vec<String>)> {
+    let owned = |roles: &[&str]| roles.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
     match scope {
-        ARM_SCOPE => Some((ARM_AUDIENCE, &[])),
-        LOG_ANALYTICS_SCOPE => Some((LOG_ANALYTICS_AUDIENCE, &["Data.Read"])),
-        GRAPH_SCOPE => Some((
-            GRAPH_AUDIENCE,
-            &[
-                "SecurityIncident.ReadWrite.All",
-                "SecurityAlert.ReadWrite.All",
-                "ThreatHunting.Read.All",
-                "User.Read.All",
-                "User.EnableDisableAccount.All",
-                "User.RevokeSessions.All",
-                "IdentityRiskyUser.ReadWrite.All",
-                "GroupMember.ReadWrite.All",
-            ],
-        )),
+        ARM_SCOPE => Some((ARM_AUDIENCE, Vec::new())),
+        LOG_ANALYTICS_SCOPE => Some((LOG_ANALYTICS_AUDIENCE, owned(&["Data.Read"]))),
+        GRAPH_SCOPE => Some((GRAPH_AUDIENCE, graph_roles.map_or_else(|| owned(DEFAULT_GRAPH_ROLES), <[String]>::to_vec))),
         _ => None,
     }
 }
@@ -62,13 +68,14 @@ pub fn issue(shared: &Shared, tenant: &str, authorization: Option<&str>, body: &
         return entra_error(401, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."));
     }
     let Some(scope) = field("scope") else { return missing("scope") };
-    let Some((audience, roles)) = audience_of(scope.trim()) else {
+    let graph_roles = shared.state().graph_roles.clone();
+    let Some((audience, roles)) = audience_of(scope.trim(), graph_roles.as_deref()) else {
         return entra_error(400, "invalid_scope", 70011, &format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."));
     };
     let lifetime = shared.options.token_lifetime_secs as i64;
     let now = jiff::Timestamp::now().as_second();
-    let token = jwt(audience, roles, &client_id, now, now + lifetime);
-    shared.state().tokens.insert(token.clone(), Issued { audience, expires_at: now + lifetime, client_id: client_id.clone() });
+    let token = jwt(audience, &roles, &client_id, now, now + lifetime);
+    shared.state().tokens.insert(token.clone(), Issued { audience, expires_at: now + lifetime, client_id: client_id.clone(), roles });
     Reply::json(200, json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}))
 }
 
@@ -88,7 +95,7 @@ fn decode_component(text: &str) -> String {
     url::form_urlencoded::parse(format!("x={text}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
-fn jwt(audience: &str, roles: &[&str], client_id: &str, now: i64, expires: i64) -> String {
+fn jwt(audience: &str, roles: &[String], client_id: &str, now: i64, expires: i64) -> String {
     let header = json!({"typ": "JWT", "alg": "RS256", "kid": "emulator"});
     let mut rng = rand::rng();
     let claims = json!({

@@ -1,6 +1,7 @@
 //! The `sentinel` command line.
 
 mod demo;
+mod graph;
 pub mod output;
 mod poll;
 mod writes;
@@ -27,6 +28,8 @@ pub mod exit {
     /// The credentials or permissions were refused.
     pub const AUTH: u8 = 3;
     pub const NOT_FOUND: u8 = 4;
+    /// A guardrail refused the action (a protected account); nothing changed.
+    pub const PROTECTED: u8 = 5;
 }
 
 #[derive(Parser, Debug)]
@@ -83,6 +86,24 @@ enum Command {
     /// Read, add and delete incident comments.
     #[command(subcommand)]
     Comments(writes::CommentsCommand),
+    /// Defender XDR incidents and alerts through Microsoft Graph.
+    #[command(subcommand)]
+    Graph(graph::GraphCommand),
+    /// Run an advanced hunting query (KQL over Defender XDR data) through Graph.
+    Hunt {
+        query: String,
+        /// ISO 8601: P30D, start/end, P30D/end, start/P30D, or a start time (Graph's default is 30 days).
+        #[arg(long)]
+        timespan: Option<String>,
+    },
+    /// Entra ID users: read, and contain (each change has --dry-run).
+    #[command(subcommand)]
+    Users(graph::UsersCommand),
+    /// Entra ID group membership (each change has --dry-run).
+    #[command(subcommand)]
+    Groups(graph::GroupsCommand),
+    /// The least-privileged permission each action needs.
+    Permissions,
     /// Stream incident events as JSON lines, saving a cursor after each batch.
     Poll(poll::PollArgs),
     /// Serve a local emulator of the Azure endpoints.
@@ -172,6 +193,7 @@ impl From<CallError> for Failure {
             CallError::Connector(E::InvalidInput(_)) => exit::USAGE,
             CallError::Connector(E::Auth(_) | E::Forbidden(_)) => exit::AUTH,
             CallError::Connector(E::NotFound(_)) => exit::NOT_FOUND,
+            CallError::Connector(E::ProtectedAccount(_)) => exit::PROTECTED,
             _ => exit::OTHER,
         };
         Failure { code, message: error.to_string() }
@@ -230,6 +252,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Format::Json => output::to_json(&output::query_json(&result)),
                 Format::Table => output::query_tables(&result),
             });
+            Ok(())
+        }
+        Command::Graph(command) => graph::graph(&mut cli.global.open_session().await?, command, format).await,
+        Command::Hunt { query, timespan } => graph::hunt(&mut cli.global.open_session().await?, &query, timespan, format).await,
+        Command::Users(command) => graph::users(&mut cli.global.open_session().await?, command, format).await,
+        Command::Groups(command) => graph::groups(&mut cli.global.open_session().await?, command).await,
+        Command::Permissions => {
+            let manifest = cli.global.open_session().await?.permission_manifest().await?;
+            print(graph::manifest_table(&manifest, format));
             Ok(())
         }
         Command::Relations(command) => writes::relations(&mut cli.global.open_session().await?, command).await,

@@ -165,7 +165,7 @@ fn severity_color(value: &wit::Severity) -> Color {
 }
 
 /// A table that wraps to the terminal, or to 120 columns when there is none.
-fn new_table() -> Table {
+pub fn new_table() -> Table {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
     if table.width().is_none() {
@@ -338,7 +338,7 @@ pub fn comment_json(comment: &wit::Comment) -> serde_json::Value {
     })
 }
 
-fn cell_json(cell: &wit::Cell) -> serde_json::Value {
+pub fn cell_json(cell: &wit::Cell) -> serde_json::Value {
     use wit::Cell as C;
     match cell {
         C::Null => serde_json::Value::Null,

@@ -1,0 +1,211 @@
+//! `security/incidents` and `security/alerts_v2`: filtered, paged lists,
+//! single reads, and PATCH of the fields Graph lets clients change.
+
+use serde_json::{json, Value};
+
+use super::filter::{Filter, Kind};
+use super::{newest_first, page, Ctx, GraphState, Paging, METADATA};
+use crate::Reply;
+
+const INCIDENT_TYPE: &str = "microsoft.graph.security.incident";
+const ALERT_TYPE: &str = "microsoft.graph.security.alert";
+
+const INCIDENT_FILTER: &[(&str, Kind)] = &[
+    ("status", Kind::Text),
+    ("severity", Kind::Text),
+    ("classification", Kind::Text),
+    ("determination", Kind::Text),
+    ("assignedTo", Kind::Text),
+    ("createdDateTime", Kind::Time),
+    ("lastUpdateDateTime", Kind::Time),
+];
+const ALERT_FILTER: &[(&str, Kind)] = &[
+    ("status", Kind::Text),
+    ("severity", Kind::Text),
+    ("classification", Kind::Text),
+    ("determination", Kind::Text),
+    ("serviceSource", Kind::Text),
+    ("assignedTo", Kind::Text),
+    ("createdDateTime", Kind::Time),
+    ("lastUpdateDateTime", Kind::Time),
+];
+
+const INCIDENT_STATUS: &[&str] = &["active", "resolved", "redirected", "unknownFutureValue"];
+const ALERT_STATUS: &[&str] = &["new", "inProgress", "resolved", "unknownFutureValue"];
+const CLASSIFICATION: &[&str] = &["unknown", "falsePositive", "truePositive", "informationalExpectedActivity", "unknownFutureValue"];
+const DETERMINATION: &[&str] = &[
+    "unknown",
+    "apt",
+    "malware",
+    "securityPersonnel",
+    "securityTesting",
+    "unwantedSoftware",
+    "other",
+    "multiStagedAttack",
+    "compromisedUser",
+    "phishing",
+    "maliciousUserActivity",
+    "notMalicious",
+    "notEnoughDataToValidate",
+    "confirmedUserActivity",
+    "lineOfBusinessApplication",
+    "unknownFutureValue",
+];
+/// Alerts take two determinations incidents do not.
+const ALERT_EXTRA_DETERMINATION: &[&str] = &["clean", "insufficientData"];
+
+/// What a PATCH may set.
+#[derive(Clone, Copy)]
+enum Settable {
+    Enum(&'static [&'static str]),
+    /// Two lists, for alert determinations.
+    Enum2(&'static [&'static str], &'static [&'static str]),
+    NullableText,
+    TextList,
+}
+
+const INCIDENT_PATCH: &[(&str, Settable)] = &[
+    ("assignedTo", Settable::NullableText),
+    ("classification", Settable::Enum(CLASSIFICATION)),
+    ("determination", Settable::Enum(DETERMINATION)),
+    ("status", Settable::Enum(INCIDENT_STATUS)),
+    ("customTags", Settable::TextList),
+];
+const ALERT_PATCH: &[(&str, Settable)] = &[
+    ("assignedTo", Settable::NullableText),
+    ("classification", Settable::Enum(CLASSIFICATION)),
+    ("determination", Settable::Enum2(DETERMINATION, ALERT_EXTRA_DETERMINATION)),
+    ("status", Settable::Enum(ALERT_STATUS)),
+];
+
+const INCIDENTS: Paging = Paging { default_top: 20, max_top: 50 };
+const ALERTS: Paging = Paging { default_top: 20, max_top: 2000 };
+
+fn filtered(ctx: &Ctx, items: &[Value], fields: &[(&str, Kind)], type_name: &str) -> Result<Vec<Value>, Reply> {
+    let filter = match ctx.param("$filter") {
+        None => None,
+        Some(text) => Some(Filter::parse(text, fields, type_name).map_err(|reason| ctx.bad_request("BadRequest", &format!("Invalid filter clause: {reason}")))?),
+    };
+    let mut selected: Vec<Value> = items.iter().filter(|i| filter.as_ref().is_none_or(|f| f.matches(i))).cloned().collect();
+    newest_first(&mut selected, "createdDateTime");
+    Ok(selected)
+}
+
+/// Whether `$expand=alerts` was asked for; any other expansion is a 400.
+fn expand_alerts(ctx: &Ctx) -> Result<bool, Reply> {
+    match ctx.param("$expand").map(str::trim) {
+        None => Ok(false),
+        Some(e) if e.eq_ignore_ascii_case("alerts") => Ok(true),
+        Some(other) => Err(ctx.bad_request("BadRequest", &format!("Could not find a property named '{other}' on type '{INCIDENT_TYPE}'."))),
+    }
+}
+
+fn with_alerts(graph: &GraphState, mut incident: Value) -> Value {
+    let mut alerts: Vec<Value> = graph.alerts.iter().filter(|a| a["incidentId"] == incident["id"]).cloned().collect();
+    newest_first(&mut alerts, "createdDateTime");
+    incident["alerts"] = Value::Array(alerts);
+    incident
+}
+
+pub fn list_incidents(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
+    let expand = expand_alerts(ctx)?;
+    let mut selected = filtered(ctx, &graph.incidents, INCIDENT_FILTER, INCIDENT_TYPE)?;
+    if expand {
+        selected = selected.into_iter().map(|i| with_alerts(graph, i)).collect();
+    }
+    let context = format!("{METADATA}#security/incidents{}", if expand { "(alerts())" } else { "" });
+    Ok(Reply::json(200, page(ctx, selected, &context, &INCIDENTS)?))
+}
+
+fn entity(context: &str, mut item: Value) -> Value {
+    item["@odata.context"] = json!(format!("{METADATA}#{context}/$entity"));
+    item
+}
+
+fn not_found(ctx: &Ctx, what: &str, id: &str) -> Reply {
+    ctx.error(404, "NotFound", &format!("itemNotFound: {what} '{id}' was not found."))
+}
+
+pub fn get_incident(graph: &mut GraphState, ctx: &Ctx, id: &str) -> Result<Reply, Reply> {
+    let expand = expand_alerts(ctx)?;
+    let incident = graph.incident(id).cloned().ok_or_else(|| not_found(ctx, "Incident", id))?;
+    let incident = if expand { with_alerts(graph, incident) } else { incident };
+    Ok(Reply::json(200, entity("security/incidents", incident)))
+}
+
+pub fn patch_incident(graph: &mut GraphState, ctx: &Ctx, id: &str) -> Result<Reply, Reply> {
+    ctx.require_json_content()?;
+    let index = graph.incidents.iter().position(|i| i["id"] == id).ok_or_else(|| not_found(ctx, "Incident", id))?;
+    let changes = validate(ctx, INCIDENT_PATCH, INCIDENT_TYPE)?;
+    let incident = &mut graph.incidents[index];
+    apply(incident, changes);
+    Ok(Reply::json(200, entity("security/incidents", incident.clone())))
+}
+
+pub fn list_alerts(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
+    let selected = filtered(ctx, &graph.alerts, ALERT_FILTER, ALERT_TYPE)?;
+    Ok(Reply::json(200, page(ctx, selected, &format!("{METADATA}#security/alerts_v2"), &ALERTS)?))
+}
+
+pub fn get_alert(graph: &mut GraphState, ctx: &Ctx, id: &str) -> Result<Reply, Reply> {
+    let alert = graph.alert(id).cloned().ok_or_else(|| not_found(ctx, "Alert", id))?;
+    Ok(Reply::json(200, entity("security/alerts_v2", alert)))
+}
+
+pub fn patch_alert(graph: &mut GraphState, ctx: &Ctx, id: &str) -> Result<Reply, Reply> {
+    ctx.require_json_content()?;
+    let index = graph.alerts.iter().position(|a| a["id"] == id).ok_or_else(|| not_found(ctx, "Alert", id))?;
+    let changes = validate(ctx, ALERT_PATCH, ALERT_TYPE)?;
+    let alert = &mut graph.alerts[index];
+    let resolved = changes.iter().any(|(k, v)| *k == "status" && v == "resolved");
+    apply(alert, changes);
+    if resolved {
+        alert["resolvedDateTime"] = alert["lastUpdateDateTime"].clone();
+    }
+    Ok(Reply::json(200, entity("security/alerts_v2", alert.clone())))
+}
+
+/// Sets the changes and stamps `lastUpdateDateTime`, as the service does.
+fn apply(item: &mut Value, changes: Vec<(&'static str, Value)>) {
+    for (key, value) in changes {
+        item[key] = value;
+    }
+    item["lastUpdateDateTime"] = json!(super::now());
+}
+
+/// The body's changes, every one checked before any is applied; enum values
+/// are matched without regard to case and stored in the schema's camelCase.
+fn validate(ctx: &Ctx, settable: &[(&'static str, Settable)], type_name: &str) -> Result<Vec<(&'static str, Value)>, Reply> {
+    let body = ctx.json_object()?;
+    let mut changes = Vec::new();
+    for (key, value) in body {
+        let Some((name, kind)) = settable.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)) else {
+            return Err(ctx.bad_request("BadRequest", &format!("Invalid property '{key}': it does not exist on type '{type_name}' or cannot be updated.")));
+        };
+        let stored = match (kind, &value) {
+            (Settable::Enum(list), Value::String(text)) => canonical(text, list, &[]),
+            (Settable::Enum2(list, extra), Value::String(text)) => canonical(text, list, extra),
+            (Settable::NullableText, Value::String(_) | Value::Null) => Some(value.clone()),
+            (Settable::TextList, Value::Array(items)) if items.iter().all(Value::is_string) => Some(value.clone()),
+            _ => None,
+        };
+        let Some(stored) = stored else {
+            let allowed = match kind {
+                Settable::Enum(list) => format!(" Allowed values: {}.", list.join(", ")),
+                Settable::Enum2(list, extra) => format!(" Allowed values: {}, {}.", list.join(", "), extra.join(", ")),
+                _ => String::new(),
+            };
+            return Err(ctx.bad_request("BadRequest", &format!("Invalid value '{}' for property '{name}'.{allowed}", display(&value))));
+        };
+        changes.push((*name, stored));
+    }
+    Ok(changes)
+}
+
+fn canonical(text: &str, list: &[&str], extra: &[&str]) -> Option<Value> {
+    list.iter().chain(extra).find(|v| v.eq_ignore_ascii_case(text)).map(|v| json!(v))
+}
+
+fn display(value: &Value) -> String {
+    value.as_str().map_or_else(|| value.to_string(), str::to_owned)
+}

@@ -1,0 +1,475 @@
+//! Verbs over Microsoft Graph: Defender XDR incidents and alerts, advanced
+//! hunting, and Entra ID containment (each change has `--dry-run`).
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use super::output::{self, Format};
+use super::{print, Failure};
+use crate::runtime::containment::{Action, Outcome, RiskyUser, User};
+use crate::runtime::graph_security::{self as g, Assignee, Determination};
+use crate::runtime::{graph_list_options, types, Session};
+
+#[derive(Subcommand, Debug)]
+pub enum GraphCommand {
+    /// Defender XDR incidents through Graph.
+    #[command(subcommand)]
+    Incidents(GraphIncidents),
+    /// Defender XDR alerts (alerts_v2) through Graph.
+    #[command(subcommand)]
+    Alerts(GraphAlerts),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GraphIncidents {
+    /// List incidents, newest first: one page or (--all) every page.
+    List(GraphListArgs),
+    Get {
+        id: String,
+        /// Include the incident's alerts.
+        #[arg(long)]
+        expand_alerts: bool,
+    },
+    /// Change only what is given (PATCH).
+    Update(IncidentUpdateArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GraphAlerts {
+    List(GraphListArgs),
+    Get { id: String },
+    Update(AlertUpdateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GraphListArgs {
+    /// OData filter, e.g. "status eq 'active' and severity eq 'high'".
+    #[arg(long)]
+    filter: Option<String>,
+    /// Page size (incidents 1 to 50, alerts 1 to 2000).
+    #[arg(long)]
+    top: Option<u32>,
+    /// Incidents: include each incident's alerts.
+    #[arg(long)]
+    expand_alerts: bool,
+    /// Follow every @odata.nextLink.
+    #[arg(long)]
+    all: bool,
+    #[arg(long)]
+    max_pages: Option<u32>,
+    /// Fetch the page a previous list pointed to.
+    #[arg(long, conflicts_with_all = ["filter", "top", "expand_alerts"])]
+    continuation: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum IncidentStatusArg {
+    Active,
+    Resolved,
+    InProgress,
+    Redirected,
+    AwaitingAction,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum AlertStatusArg {
+    New,
+    InProgress,
+    Resolved,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ClassificationArg {
+    Unknown,
+    FalsePositive,
+    TruePositive,
+    InformationalExpectedActivity,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DeterminationArg {
+    Unknown,
+    Apt,
+    Malware,
+    SecurityPersonnel,
+    SecurityTesting,
+    UnwantedSoftware,
+    Other,
+    MultiStagedAttack,
+    CompromisedUser,
+    Phishing,
+    MaliciousUserActivity,
+    NotMalicious,
+    NotEnoughDataToValidate,
+    ConfirmedUserActivity,
+    LineOfBusinessApplication,
+    Clean,
+    InsufficientData,
+}
+
+/// The assignment change: at most one of these.
+#[derive(Args, Debug)]
+#[group(multiple = false)]
+pub struct AssignArgs {
+    /// Assign to this user (UPN or name).
+    #[arg(long)]
+    assign_to: Option<String>,
+    #[arg(long)]
+    unassign: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct IncidentUpdateArgs {
+    id: String,
+    #[arg(long, value_enum)]
+    status: Option<IncidentStatusArg>,
+    #[arg(long, value_enum)]
+    classification: Option<ClassificationArg>,
+    #[arg(long, value_enum)]
+    determination: Option<DeterminationArg>,
+    #[command(flatten)]
+    assign: AssignArgs,
+    /// Add a custom tag (repeatable).
+    #[arg(long = "add-tag")]
+    add_tags: Vec<String>,
+    /// Remove a custom tag (repeatable).
+    #[arg(long = "remove-tag")]
+    remove_tags: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AlertUpdateArgs {
+    id: String,
+    #[arg(long, value_enum)]
+    status: Option<AlertStatusArg>,
+    #[arg(long, value_enum)]
+    classification: Option<ClassificationArg>,
+    #[arg(long, value_enum)]
+    determination: Option<DeterminationArg>,
+    #[command(flatten)]
+    assign: AssignArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Show a user (object id or UPN).
+    Get { user: String },
+    /// Disable the account (undo: enable).
+    Disable(ContainArgs),
+    /// Enable the account (undo: disable).
+    Enable(ContainArgs),
+    /// Revoke refresh tokens and session cookies (cannot be undone).
+    RevokeSessions(ContainArgs),
+    /// Mark the user compromised: risk high (undo: dismiss-risk).
+    ConfirmCompromised(ContainArgs),
+    /// Dismiss the user's risk: risk none.
+    DismissRisk(ContainArgs),
+    /// List risky users.
+    Risky {
+        /// OData filter, e.g. "riskLevel eq 'high'".
+        #[arg(long)]
+        filter: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GroupsCommand {
+    /// Add a user to a group (undo: remove-member).
+    AddMember(GroupArgs),
+    /// Remove a user from a group (undo: add-member).
+    RemoveMember(GroupArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ContainArgs {
+    /// Object id or user principal name.
+    user: String,
+    /// Resolve the user and apply the guardrails, print the request, send no change.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GroupArgs {
+    /// The group's object id.
+    group: String,
+    /// Object id or user principal name.
+    user: String,
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn graph(session: &mut Session, command: GraphCommand, format: Format) -> Result<(), Failure> {
+    match command {
+        GraphCommand::Incidents(GraphIncidents::List(args)) => {
+            let all = args.all;
+            let options = list_options(args);
+            let (incidents, continuation) = if all {
+                (session.graph_list_all_incidents(options).await?, None)
+            } else {
+                let page = session.graph_list_incidents(options).await?;
+                (page.incidents, page.continuation)
+            };
+            print(items(format, incidents.iter().map(incident_json).collect(), &["id", "severity", "status", "classification", "assignedTo", "displayName"]));
+            more(continuation);
+        }
+        GraphCommand::Incidents(GraphIncidents::Get { id, expand_alerts }) => {
+            print(output::to_json(&incident_json(&session.graph_get_incident(&id, expand_alerts).await?)));
+        }
+        GraphCommand::Incidents(GraphIncidents::Update(args)) => {
+            let update = g::IncidentUpdate {
+                status: args.status.map(incident_status),
+                classification: args.classification.map(classification),
+                determination: args.determination.map(determination),
+                assigned_to: args.assign.change(),
+                add_tags: args.add_tags,
+                remove_tags: args.remove_tags,
+            };
+            print(output::to_json(&incident_json(&session.graph_update_incident(&args.id, update).await?)));
+        }
+        GraphCommand::Alerts(GraphAlerts::List(args)) => {
+            let all = args.all;
+            let options = list_options(args);
+            let (alerts, continuation) = if all {
+                (session.graph_list_all_alerts(options).await?, None)
+            } else {
+                let page = session.graph_list_alerts(options).await?;
+                (page.alerts, page.continuation)
+            };
+            print(items(format, alerts.iter().map(alert_json).collect(), &["id", "severity", "status", "incidentId", "serviceSource", "title"]));
+            more(continuation);
+        }
+        GraphCommand::Alerts(GraphAlerts::Get { id }) => print(output::to_json(&alert_json(&session.graph_get_alert(&id).await?))),
+        GraphCommand::Alerts(GraphAlerts::Update(args)) => {
+            let update = g::AlertUpdate {
+                status: args.status.map(alert_status),
+                classification: args.classification.map(classification),
+                determination: args.determination.map(determination),
+                assigned_to: args.assign.change(),
+            };
+            print(output::to_json(&alert_json(&session.graph_update_alert(&args.id, update).await?)));
+        }
+    }
+    Ok(())
+}
+
+pub async fn hunt(session: &mut Session, query: &str, timespan: Option<String>, format: Format) -> Result<(), Failure> {
+    let table = session.run_hunting_query(query, g::HuntingOptions { timespan }).await?;
+    let result = types::QueryResult { tables: vec![table], partial_error: None };
+    print(match format {
+        Format::Json => output::to_json(&output::query_json(&result)["tables"][0]),
+        Format::Table => output::query_tables(&result),
+    });
+    Ok(())
+}
+
+pub async fn users(session: &mut Session, command: UsersCommand, format: Format) -> Result<(), Failure> {
+    let (args, action) = match command {
+        UsersCommand::Get { user } => {
+            print(output::to_json(&user_json(&session.get_user(&user).await?)));
+            return Ok(());
+        }
+        UsersCommand::Risky { filter } => {
+            let users = session.list_risky_users(filter.as_deref()).await?;
+            let rows = users.iter().map(risky_json).collect();
+            print(items(format, rows, &["id", "userPrincipalName", "riskLevel", "riskState", "riskDetail"]));
+            return Ok(());
+        }
+        UsersCommand::Disable(args) => (args, Action::DisableAccount),
+        UsersCommand::Enable(args) => (args, Action::EnableAccount),
+        UsersCommand::RevokeSessions(args) => (args, Action::RevokeSessions),
+        UsersCommand::ConfirmCompromised(args) => (args, Action::ConfirmCompromised),
+        UsersCommand::DismissRisk(args) => (args, Action::DismissRisk),
+    };
+    contain(session, &args.user, action, args.dry_run).await
+}
+
+pub async fn groups(session: &mut Session, command: GroupsCommand) -> Result<(), Failure> {
+    let (args, action) = match command {
+        GroupsCommand::AddMember(args) => {
+            let group = args.group.clone();
+            (args, Action::AddToGroup(group))
+        }
+        GroupsCommand::RemoveMember(args) => {
+            let group = args.group.clone();
+            (args, Action::RemoveFromGroup(group))
+        }
+    };
+    contain(session, &args.user, action, args.dry_run).await
+}
+
+async fn contain(session: &mut Session, user: &str, action: Action, dry_run: bool) -> Result<(), Failure> {
+    let outcome = session.contain(user, action, dry_run).await?;
+    print(output::to_json(&outcome_json(&outcome)));
+    if outcome.dry_run {
+        eprintln!("dry run: nothing was changed; the request above was not sent");
+    }
+    Ok(())
+}
+
+/// Permissions each action needs, for the admin granting them.
+pub fn manifest_table(manifest: &[types::RequiredPermission], format: Format) -> String {
+    let rows: Vec<Value> = manifest.iter().map(|p| json!({"action": p.action, "permissions": p.permissions.join(", ")})).collect();
+    items(format, rows, &["action", "permissions"])
+}
+
+fn list_options(args: GraphListArgs) -> g::ListOptions {
+    g::ListOptions { filter: args.filter, top: args.top, expand_alerts: args.expand_alerts, continuation: args.continuation, max_pages: args.max_pages, ..graph_list_options() }
+}
+
+fn more(continuation: Option<String>) {
+    if let Some(link) = continuation {
+        eprintln!("more items: use --all, or --continuation '{link}'");
+    }
+}
+
+/// JSON as an array, or a table of the named fields.
+fn items(format: Format, rows: Vec<Value>, columns: &[&str]) -> String {
+    if format == Format::Json {
+        return output::to_json(&rows);
+    }
+    let mut table = output::new_table();
+    table.set_header(columns.to_vec());
+    for row in &rows {
+        table.add_row(columns.iter().map(|c| match &row[*c] {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }).collect::<Vec<_>>());
+    }
+    table.to_string()
+}
+
+/// Graph's own object, exactly as it sent it, with expanded alerts put back.
+fn incident_json(incident: &g::Incident) -> Value {
+    let mut value: Value = serde_json::from_str(&incident.properties).unwrap_or(Value::Null);
+    if !incident.alerts.is_empty() {
+        value["alerts"] = Value::Array(incident.alerts.iter().map(alert_json).collect());
+    }
+    value
+}
+
+fn alert_json(alert: &g::Alert) -> Value {
+    serde_json::from_str(&alert.properties).unwrap_or(Value::Null)
+}
+
+fn user_json(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "userPrincipalName": user.user_principal_name,
+        "displayName": user.display_name,
+        "mail": user.mail,
+        "accountEnabled": user.account_enabled,
+        "userType": user.user_type,
+        "jobTitle": user.job_title,
+    })
+}
+
+fn risky_json(user: &RiskyUser) -> Value {
+    use crate::runtime::containment::{RiskLevel as L, RiskState as S};
+    let level = user.risk_level.as_ref().map(|l| match l {
+        L::None => "none", L::Low => "low", L::Medium => "medium", L::High => "high", L::Hidden => "hidden", L::Other(t) => t,
+    });
+    let state = user.risk_state.as_ref().map(|s| match s {
+        S::None => "none", S::ConfirmedSafe => "confirmedSafe", S::Remediated => "remediated", S::Dismissed => "dismissed",
+        S::AtRisk => "atRisk", S::ConfirmedCompromised => "confirmedCompromised", S::Other(t) => t,
+    });
+    json!({
+        "id": user.id,
+        "userPrincipalName": user.user_principal_name,
+        "userDisplayName": user.user_display_name,
+        "riskLevel": level,
+        "riskState": state,
+        "riskDetail": user.risk_detail,
+        "riskLastUpdatedDateTime": user.risk_last_updated_time,
+    })
+}
+
+pub fn action_json(action: &Action) -> Value {
+    match action {
+        Action::DisableAccount => json!({"action": "disable-account"}),
+        Action::EnableAccount => json!({"action": "enable-account"}),
+        Action::RevokeSessions => json!({"action": "revoke-sessions"}),
+        Action::ConfirmCompromised => json!({"action": "confirm-compromised"}),
+        Action::DismissRisk => json!({"action": "dismiss-risk"}),
+        Action::AddToGroup(group) => json!({"action": "add-to-group", "group": group}),
+        Action::RemoveFromGroup(group) => json!({"action": "remove-from-group", "group": group}),
+    }
+}
+
+fn outcome_json(outcome: &Outcome) -> Value {
+    let request = &outcome.request;
+    json!({
+        "action": action_json(&outcome.action),
+        "user": user_json(&outcome.user),
+        "dry_run": outcome.dry_run,
+        "request": {
+            "method": request.method,
+            "url": request.url,
+            "headers": request.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+            "body": request.body.as_deref().map(|b| serde_json::from_str::<Value>(b).unwrap_or_else(|_| Value::String(b.to_owned()))),
+        },
+        "status": outcome.status,
+        "already_done": outcome.already_done,
+        "compensation": outcome.compensation.as_ref().map(action_json),
+    })
+}
+
+impl AssignArgs {
+    fn change(&self) -> Option<Assignee> {
+        if self.unassign {
+            return Some(Assignee::Unassigned);
+        }
+        self.assign_to.clone().map(Assignee::User)
+    }
+}
+
+fn incident_status(value: IncidentStatusArg) -> g::IncidentStatus {
+    match value {
+        IncidentStatusArg::Active => g::IncidentStatus::Active,
+        IncidentStatusArg::Resolved => g::IncidentStatus::Resolved,
+        IncidentStatusArg::InProgress => g::IncidentStatus::InProgress,
+        IncidentStatusArg::Redirected => g::IncidentStatus::Redirected,
+        IncidentStatusArg::AwaitingAction => g::IncidentStatus::AwaitingAction,
+    }
+}
+
+fn alert_status(value: AlertStatusArg) -> g::AlertStatus {
+    match value {
+        AlertStatusArg::New => g::AlertStatus::New,
+        AlertStatusArg::InProgress => g::AlertStatus::InProgress,
+        AlertStatusArg::Resolved => g::AlertStatus::Resolved,
+    }
+}
+
+fn classification(value: ClassificationArg) -> g::Classification {
+    match value {
+        ClassificationArg::Unknown => g::Classification::Unknown,
+        ClassificationArg::FalsePositive => g::Classification::FalsePositive,
+        ClassificationArg::TruePositive => g::Classification::TruePositive,
+        ClassificationArg::InformationalExpectedActivity => g::Classification::InformationalExpectedActivity,
+    }
+}
+
+fn determination(value: DeterminationArg) -> Determination {
+    use DeterminationArg as A;
+    match value {
+        A::Unknown => Determination::Unknown,
+        A::Apt => Determination::Apt,
+        A::Malware => Determination::Malware,
+        A::SecurityPersonnel => Determination::SecurityPersonnel,
+        A::SecurityTesting => Determination::SecurityTesting,
+        A::UnwantedSoftware => Determination::UnwantedSoftware,
+        A::Other => Determination::OtherDetermination,
+        A::MultiStagedAttack => Determination::MultiStagedAttack,
+        A::CompromisedUser => Determination::CompromisedUser,
+        A::Phishing => Determination::Phishing,
+        A::MaliciousUserActivity => Determination::MaliciousUserActivity,
+        A::NotMalicious => Determination::NotMalicious,
+        A::NotEnoughDataToValidate => Determination::NotEnoughDataToValidate,
+        A::ConfirmedUserActivity => Determination::ConfirmedUserActivity,
+        A::LineOfBusinessApplication => Determination::LineOfBusinessApplication,
+        A::Clean => Determination::Clean,
+        A::InsufficientData => Determination::InsufficientData,
+    }
+}
