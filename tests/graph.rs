@@ -1,0 +1,309 @@
+//! End to end through the component: Microsoft Graph security (incidents,
+//! alerts, advanced hunting) and Entra ID containment with its guardrails,
+//! against the emulator's Graph endpoints over loopback.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{config_for, emulator, host, session};
+use sentinel_connector::core::config::ProtectedAccounts;
+use sentinel_emulator::{graph_seed as seed, Emulator, Injection};
+use sentinel_host::runtime::containment::{Action, RiskLevel, RiskState};
+use sentinel_host::runtime::graph_security::{AlertStatus, AlertUpdate, Assignee, Classification, Determination, HuntingOptions, IncidentStatus, IncidentUpdate};
+use sentinel_host::runtime::types::{Api, Cell, Error};
+use sentinel_host::runtime::{graph_list_options, CallError, Session};
+
+fn no_incident_change() -> IncidentUpdate {
+    IncidentUpdate { status: None, classification: None, determination: None, assigned_to: None, add_tags: Vec::new(), remove_tags: Vec::new() }
+}
+
+async fn protected_session(emulator: &Emulator, protected: ProtectedAccounts) -> Session {
+    let config = sentinel_connector::core::ConnectionConfig { protected_accounts: protected, ..config_for(&emulator.url()) };
+    host().open("test", config, None).await.expect("the connection opens")
+}
+
+/// Requests that reached Graph (token requests left out).
+fn graph_requests(emulator: &Emulator) -> Vec<(String, String)> {
+    emulator.requests().into_iter().filter(|r| r.path.starts_with("/v1.0/")).map(|r| (r.method, r.path)).collect()
+}
+
+fn changes(emulator: &Emulator) -> Vec<(String, String)> {
+    graph_requests(emulator).into_iter().filter(|(method, path)| method != "GET" && !path.ends_with("/checkMemberGroups")).collect()
+}
+
+fn connector_error(result: Result<impl std::fmt::Debug, CallError>) -> Error {
+    match result {
+        Err(CallError::Connector(error)) => error,
+        other => panic!("expected the connector's error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn graph_paging_returns_every_incident_once() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let options = sentinel_host::runtime::graph_security::ListOptions { top: Some(10), ..graph_list_options() };
+    let all = session.graph_list_all_incidents(options.clone()).await.unwrap();
+    let ids: HashSet<&str> = all.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!((all.len(), ids.len()), (seed::INCIDENT_COUNT, seed::INCIDENT_COUNT), "every incident, once");
+    let pages = graph_requests(&emulator).iter().filter(|(_, p)| p == "/v1.0/security/incidents").count();
+    assert_eq!(pages, seed::INCIDENT_COUNT.div_ceil(10));
+
+    // Page by page with the continuation gives the same incidents in the same order.
+    let mut walked = Vec::new();
+    let mut page = session.graph_list_incidents(options).await.unwrap();
+    loop {
+        walked.extend(page.incidents.iter().map(|i| i.id.clone()));
+        let Some(link) = page.continuation else { break };
+        page = session.graph_list_incidents(sentinel_host::runtime::graph_security::ListOptions { continuation: Some(link), ..graph_list_options() }).await.unwrap();
+    }
+    assert_eq!(walked, all.iter().map(|i| i.id.clone()).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_continuation_to_another_origin_is_refused_before_sending() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let foreign = sentinel_host::runtime::graph_security::ListOptions { continuation: Some("https://evil.example/v1.0/security/incidents?$skiptoken=x".into()), ..graph_list_options() };
+    let error = connector_error(session.graph_list_incidents(foreign).await);
+    assert!(matches!(error, Error::InvalidInput(ref i) if i.field == "continuation"), "{error:?}");
+    assert!(graph_requests(&emulator).is_empty());
+}
+
+#[tokio::test]
+async fn incidents_filter_expand_get_and_update_in_camel_case() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let active = sentinel_host::runtime::graph_security::ListOptions { filter: Some("status eq 'active'".into()), expand_alerts: true, ..graph_list_options() };
+    let incidents = session.graph_list_all_incidents(active).await.unwrap();
+    assert!(!incidents.is_empty());
+    assert!(incidents.iter().all(|i| matches!(i.status, Some(IncidentStatus::Active))));
+    assert!(incidents.iter().any(|i| !i.alerts.is_empty()), "alerts expanded");
+    let id = incidents[0].id.clone();
+
+    emulator.graph_incident(&id).expect("seeded");
+    let update = IncidentUpdate {
+        status: Some(IncidentStatus::Resolved),
+        classification: Some(Classification::TruePositive),
+        determination: Some(Determination::MultiStagedAttack),
+        assigned_to: Some(Assignee::User("soc@contoso.onmicrosoft.com".into())),
+        add_tags: vec!["contained".into()],
+        ..no_incident_change()
+    };
+    let before_tags = emulator.graph_incident(&id).unwrap()["customTags"].as_array().cloned().unwrap_or_default();
+    let updated = session.graph_update_incident(&id, update).await.unwrap();
+    assert!(matches!(updated.status, Some(IncidentStatus::Resolved)));
+    assert!(matches!(updated.determination, Some(Determination::MultiStagedAttack)));
+    let stored = emulator.graph_incident(&id).unwrap();
+    assert_eq!(stored["classification"], "truePositive", "sent in Graph's camelCase");
+    assert_eq!(stored["determination"], "multiStagedAttack");
+    assert_eq!(stored["assignedTo"], "soc@contoso.onmicrosoft.com");
+    let tags = stored["customTags"].as_array().unwrap();
+    assert_eq!(tags.len(), before_tags.len() + 1, "the existing tags are kept");
+    assert!(tags.iter().any(|t| t == "contained"));
+
+    let patch = emulator.requests().into_iter().find(|r| r.method == "PATCH").unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&patch.body).unwrap();
+    assert_eq!(body["status"], "resolved");
+
+    let fetched = session.graph_get_incident(&id, false).await.unwrap();
+    assert_eq!(fetched.assigned_to.as_deref(), Some("soc@contoso.onmicrosoft.com"));
+    let missing = connector_error(session.graph_get_incident("1", false).await);
+    assert!(matches!(missing, Error::NotFound(_)), "{missing:?}");
+}
+
+#[tokio::test]
+async fn alerts_list_get_and_update_with_typed_evidence() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let alerts = session.graph_list_all_alerts(sentinel_host::runtime::graph_security::ListOptions { top: Some(7), ..graph_list_options() }).await.unwrap();
+    assert_eq!(alerts.len(), emulator.graph_alerts().len());
+    let with_user = alerts.iter().find(|a| a.evidence.iter().any(|e| e.kind == "userEvidence")).expect("user evidence");
+    let user_evidence = with_user.evidence.iter().find(|e| e.kind == "userEvidence").unwrap();
+    assert!(user_evidence.identifier.as_deref().is_some_and(|upn| upn.ends_with(seed::DOMAIN)), "{user_evidence:?}");
+
+    let id = with_user.id.clone();
+    let update = AlertUpdate { status: Some(AlertStatus::InProgress), classification: None, determination: None, assigned_to: Some(Assignee::Unassigned) };
+    let updated = session.graph_update_alert(&id, update).await.unwrap();
+    assert!(matches!(updated.status, Some(AlertStatus::InProgress)));
+    assert_eq!(emulator.graph_alert(&id).unwrap()["status"], "inProgress");
+    assert_eq!(session.graph_get_alert(&id).await.unwrap().assigned_to, None);
+}
+
+#[tokio::test]
+async fn hunting_returns_typed_columns_and_rows() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let table = session.run_hunting_query("DeviceProcessEvents | where FileName =~ 'cmd.exe' | take 3", HuntingOptions { timespan: Some("P7D".into()) }).await.unwrap();
+    let columns: Vec<(&str, &str)> = table.columns.iter().map(|c| (c.name.as_str(), c.column_type.as_str())).collect();
+    assert!(columns.contains(&("Timestamp", "DateTime")) && columns.contains(&("ProcessId", "Int64")), "{columns:?}");
+    assert!(!table.rows.is_empty() && table.rows.len() <= 3);
+    let at = |name: &str| table.columns.iter().position(|c| c.name == name).unwrap();
+    for row in &table.rows {
+        assert!(matches!(row[at("Timestamp")], Cell::Datetime(_)));
+        assert!(matches!(row[at("ProcessId")], Cell::Integer(_)));
+        assert!(matches!(&row[at("FileName")], Cell::Text(f) if f.eq_ignore_ascii_case("cmd.exe")));
+    }
+    let request = emulator.requests().into_iter().find(|r| r.path.ends_with("/runHuntingQuery")).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(body["Timespan"], "P7D", "Graph's PascalCase keys");
+    let unknown = connector_error(session.run_hunting_query("NoSuchTable | take 1", HuntingOptions { timespan: None }).await);
+    assert!(matches!(unknown, Error::BadRequest(ref f) if f.message.contains("NoSuchTable")), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn a_protected_account_is_refused_and_no_request_is_sent() {
+    let emulator = emulator(0, 1).await;
+    let protected = ProtectedAccounts { user_principal_names: vec![seed::ALICE_UPN.to_uppercase()], ..Default::default() };
+    let mut session = protected_session(&emulator, protected).await;
+    for action in [Action::DisableAccount, Action::RevokeSessions, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into())] {
+        let error = connector_error(session.contain(seed::ALICE_UPN, action, false).await);
+        let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
+        assert!(refusal.reason.contains("user-principal-names"), "{}", refusal.reason);
+    }
+    assert!(emulator.requests().is_empty(), "not even a token request: {:?}", emulator.requests());
+    assert_eq!(emulator.graph_user(seed::ALICE_ID).unwrap()["accountEnabled"], true);
+}
+
+#[tokio::test]
+async fn a_protected_group_member_is_refused_whoever_names_them() {
+    let emulator = emulator(0, 1).await;
+    let protected = ProtectedAccounts { groups: vec![seed::BREAK_GLASS_GROUP_NAME.into()], ..Default::default() };
+    let mut session = protected_session(&emulator, protected).await;
+    for user in [seed::ALICE_ID, seed::ALICE_UPN] {
+        let error = connector_error(session.contain(user, Action::DisableAccount, false).await);
+        let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
+        assert!(refusal.reason.contains(seed::BREAK_GLASS_GROUP_NAME), "{}", refusal.reason);
+    }
+    assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
+    assert_eq!(emulator.graph_user(seed::ALICE_ID).unwrap()["accountEnabled"], true);
+
+    // Membership is resolved on every call: once bob joins the group, he is protected too.
+    session.contain(seed::BOB_UPN, Action::RevokeSessions, false).await.unwrap();
+    let mut admin = common::session(&emulator).await;
+    admin.contain(seed::BOB_UPN, Action::AddToGroup(seed::BREAK_GLASS_GROUP_ID.into()), false).await.unwrap();
+    let error = connector_error(session.contain(seed::BOB_UPN, Action::DisableAccount, false).await);
+    assert!(matches!(error, Error::ProtectedAccount(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_dry_run_returns_the_exact_request_and_changes_nothing() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let planned = session.contain(seed::BOB_UPN, Action::DisableAccount, true).await.unwrap();
+    assert!(planned.dry_run && planned.status.is_none());
+    assert_eq!(planned.user.id, seed::BOB_ID);
+    assert!(changes(&emulator).is_empty(), "nothing but reads was sent: {:?}", graph_requests(&emulator));
+    assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true);
+
+    let done = session.contain(seed::BOB_UPN, Action::DisableAccount, false).await.unwrap();
+    let shown = |r: &sentinel_host::runtime::containment::PlannedRequest| (r.method.clone(), r.url.clone(), r.headers.clone(), r.body.clone());
+    assert_eq!(shown(&done.request), shown(&planned.request), "the dry run showed exactly what is sent");
+    let sent = emulator.requests().into_iter().find(|r| r.method == "PATCH").unwrap();
+    assert_eq!(format!("{}{}", emulator.url(), sent.path), planned.request.url);
+    assert_eq!(Some(String::from_utf8(sent.body).unwrap()), planned.request.body);
+    assert!(!planned.request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")), "no token in the plan");
+}
+
+#[tokio::test]
+async fn containment_changes_state_and_its_compensation_undoes_it() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+
+    let disabled = session.contain(seed::BOB_UPN, Action::DisableAccount, false).await.unwrap();
+    assert_eq!(disabled.status, Some(204));
+    assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], false);
+    let undo = disabled.compensation.expect("disable can be undone");
+    assert!(matches!(undo, Action::EnableAccount));
+    session.contain(&disabled.user.id, undo, false).await.unwrap();
+    assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true);
+
+    let revoked = session.contain(seed::BOB_ID, Action::RevokeSessions, false).await.unwrap();
+    assert_eq!(revoked.status, Some(200));
+    assert!(revoked.compensation.is_none(), "revocation cannot be undone");
+    assert!(emulator.graph_user(seed::BOB_ID).unwrap()["signInSessionsValidFromDateTime"].is_string());
+
+    let joined = session.contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
+    assert!(emulator.group_members(seed::QUARANTINE_GROUP_ID).contains(&seed::CAROL_ID.to_owned()));
+    let again = session.contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
+    assert!(again.already_done, "adding twice is one membership");
+    session.contain(seed::CAROL_UPN, joined.compensation.unwrap(), false).await.unwrap();
+    assert!(emulator.group_members(seed::QUARANTINE_GROUP_ID).is_empty());
+}
+
+#[tokio::test]
+async fn risky_users_are_confirmed_dismissed_and_listed() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let high = session.list_risky_users(Some("riskLevel eq 'high'")).await.unwrap();
+    assert_eq!(high.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), [seed::EVE_ID]);
+
+    let confirmed = session.contain(seed::DAVE_UPN, Action::ConfirmCompromised, false).await.unwrap();
+    assert!(matches!(confirmed.compensation, Some(Action::DismissRisk)));
+    let dave = session.list_risky_users(None).await.unwrap().into_iter().find(|u| u.id == seed::DAVE_ID).unwrap();
+    assert!(matches!((dave.risk_level, dave.risk_state), (Some(RiskLevel::High), Some(RiskState::ConfirmedCompromised))));
+
+    session.contain(seed::EVE_ID, Action::DismissRisk, false).await.unwrap();
+    assert_eq!(emulator.risky_user(seed::EVE_ID).unwrap()["riskState"], "dismissed");
+    let user = session.get_user(seed::GUEST_UPN).await.unwrap();
+    assert_eq!((user.id.as_str(), user.user_type.as_deref()), (seed::GUEST_ID, Some("Guest")), "a guest UPN with #EXT# resolves");
+}
+
+#[tokio::test]
+async fn a_token_without_the_permission_gets_forbidden_naming_it() {
+    let emulator = emulator(0, 1).await;
+    let roles: Vec<String> = sentinel_emulator::DEFAULT_GRAPH_ROLES.iter().filter(|r| **r != "User.EnableDisableAccount.All").map(|r| (*r).to_owned()).collect();
+    emulator.set_graph_roles(roles);
+    let mut session = session(&emulator).await;
+    let error = connector_error(session.contain(seed::BOB_UPN, Action::DisableAccount, false).await);
+    let Error::Forbidden(failure) = error else { panic!("{error:?}") };
+    assert_eq!((failure.status, failure.code.as_str()), (403, "Authorization_RequestDenied"));
+    assert!(failure.hint.contains("User.EnableDisableAccount.All"), "{}", failure.hint);
+    assert!(failure.hint.contains("lacks it"), "{}", failure.hint);
+    assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true);
+
+    // The check reads the same lack from the token, before any action is tried.
+    let checks = session.check_connection().await.unwrap();
+    let graph = checks.iter().find(|c| c.api == Api::Graph).unwrap();
+    assert!(graph.missing_permissions.iter().any(|m| m == "containment.disable-account needs User.EnableDisableAccount.All"), "{:?}", graph.missing_permissions);
+    assert!(graph.allowed_actions.iter().any(|a| a == "containment.revoke-sessions"));
+    let manifest = session.permission_manifest().await.unwrap();
+    let disable = manifest.iter().find(|p| p.action == "containment.disable-account").unwrap();
+    assert_eq!(disable.permissions, ["User.EnableDisableAccount.All", "User.Read.All"]);
+}
+
+#[tokio::test]
+async fn graph_throttling_honours_retry_after() {
+    let emulator = emulator(0, 1).await;
+    emulator.inject(Injection {
+        method: Some("GET".into()),
+        path_contains: "/v1.0/security/alerts_v2".into(),
+        times: 1,
+        status: 429,
+        headers: vec![("Retry-After".into(), "1".into())],
+        body: r#"{"error":{"code":"TooManyRequests","message":"Too many requests.","innerError":{"request-id":"x"}}}"#.into(),
+    });
+    let mut session = session(&emulator).await;
+    let started = std::time::Instant::now();
+    session.graph_list_alerts(graph_list_options()).await.unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "waited the Retry-After");
+    assert_eq!(graph_requests(&emulator).len(), 2, "one retry");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_any_request() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let field = |error: Error| match error {
+        Error::InvalidInput(i) => i.field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(connector_error(session.contain("bob", Action::DisableAccount, false).await)), "user");
+    assert_eq!(field(connector_error(session.contain(seed::BOB_UPN, Action::AddToGroup("not-a-guid".into()), false).await)), "group-id");
+    assert_eq!(field(connector_error(session.graph_update_incident("1", no_incident_change()).await)), "update");
+    let too_many = sentinel_host::runtime::graph_security::ListOptions { top: Some(51), ..graph_list_options() };
+    assert_eq!(field(connector_error(session.graph_list_incidents(too_many).await)), "top");
+    assert_eq!(field(connector_error(session.run_hunting_query("  ", HuntingOptions { timespan: None }).await)), "query");
+    assert!(emulator.requests().is_empty());
+}
