@@ -85,7 +85,7 @@ fn run_python(python: &Path, wasm: &Path, url: &str) -> Run {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn wasmtime_py_lists_every_incident_of_the_emulator() {
+async fn wasmtime_py_lists_every_incident_and_plans_a_containment() {
     let python = venv_python();
     let emulator = emulator(75, 9).await;
     let wasm = write_component();
@@ -104,8 +104,9 @@ async fn wasmtime_py_lists_every_incident_of_the_emulator() {
         run.stderr,
         run.stdout
     );
-    let ids: Vec<String> = serde_json::from_str(run.stdout.trim())
-        .unwrap_or_else(|e| panic!("the Python host's stdout is not a JSON array of strings ({e}):\n{}", run.stdout));
+    let printed: serde_json::Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("the Python host's stdout is not JSON ({e}):\n{}", run.stdout));
+    let ids: Vec<String> = serde_json::from_value(printed["ids"].clone()).expect("ids: a JSON array of strings");
 
     assert_eq!(ids.len(), 75, "one id per incident of the emulator");
     let distinct: HashSet<&str> = ids.iter().map(String::as_str).collect();
@@ -115,4 +116,13 @@ async fn wasmtime_py_lists_every_incident_of_the_emulator() {
     assert_eq!(ids, names_in(&emulator), "exactly the emulator's incidents");
 
     assert_eq!(arm_requests(&emulator).len(), 2, "pages of 50 and 25, fetched over HTTP from the emulator");
+
+    // The containment interface, through a borrowed connection, from Python too.
+    let plan = &printed["dry_run"];
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["user"], sentinel_emulator::graph_seed::BOB_ID);
+    assert_eq!((plan["method"].as_str(), plan["body"].as_str()), (Some("PATCH"), Some(r#"{"accountEnabled":false}"#)));
+    assert_eq!(plan["url"], format!("{}/v1.0/users/{}", emulator.url(), sentinel_emulator::graph_seed::BOB_ID));
+    assert!(emulator.requests().iter().all(|r| r.method != "PATCH"), "the dry run sent no change");
+    assert_eq!(emulator.graph_user(sentinel_emulator::graph_seed::BOB_ID).unwrap()["accountEnabled"], true);
 }

@@ -6,7 +6,8 @@ Loads the same `.wasm` the Rust host runs, links standard WASI 0.2 and
 `wasi:http` from the `wasmtime` PyPI package (its own, unsandboxed
 outgoing-handler: real HTTP over loopback to the emulator), opens a connection
 and calls `list-all-incidents` with `top = 50`. Prints a JSON array of the
-incident ids on stdout and exits 0; on an error result prints the error on
+incident ids on stdout, with the request a dry-run `containment.contain`
+(disable bob's account) would send, and exits 0; on an error result prints the error on
 stderr and exits 1.
 
 How wasmtime-py (>= 49) maps component values to Python:
@@ -30,6 +31,8 @@ from wasmtime import Config, Engine, Store, WasiConfig
 from wasmtime.component import Component, Linker, Record, ResourceAny, Variant
 
 INTERFACE = "soar:sentinel/sentinel-connector@0.1.0"
+CONTAINMENT = "soar:sentinel/containment@0.1.0"
+DRY_RUN_USER = "bob@contoso.onmicrosoft.com"
 
 ARM_SCOPE = "https://management.azure.com/.default"
 LOG_ANALYTICS_SCOPE = "https://api.loganalytics.io/.default"
@@ -70,6 +73,7 @@ def connection_config(url: str) -> Record:
         api_version=None,
         timeouts=None,
         retry=None,
+        protected_accounts=None,
     )
 
 
@@ -119,11 +123,11 @@ def main(argv: list) -> int:
         print(f"the component exports no {INTERFACE}", file=sys.stderr)
         return 1
 
-    def func(name: str):
-        index = instance.get_export_index(store, name, interface)
+    def func(name: str, exported=interface, label=INTERFACE):
+        index = instance.get_export_index(store, name, exported)
         found = instance.get_func(store, index) if index is not None else None
         if found is None:
-            raise SystemExit(f"{INTERFACE} has no function {name}")
+            raise SystemExit(f"{label} has no function {name}")
         return found
 
     open_connection = func("[static]connection.open")
@@ -143,8 +147,27 @@ def main(argv: list) -> int:
     if not isinstance(incidents, list):
         fail("connection.list-all-incidents", incidents)
 
+    # A function of another interface taking `borrow<connection>`. `action`
+    # has two string cases, so it is a tagged Variant.
+    containment = instance.get_export_index(store, CONTAINMENT)
+    contain = func("contain", containment, CONTAINMENT)
+    outcome = contain(store, connection, DRY_RUN_USER, Variant("disable-account", None), True)
+    contain.post_return(store)
+    if not isinstance(outcome, Record):
+        fail("containment.contain", outcome)
+    request = getattr(outcome, "request")
+
     connection.drop(store)
-    print(json.dumps([getattr(incident, "id") for incident in incidents]))
+    print(json.dumps({
+        "ids": [getattr(incident, "id") for incident in incidents],
+        "dry_run": {
+            "dry_run": getattr(outcome, "dry-run"),
+            "user": getattr(getattr(outcome, "user"), "id"),
+            "method": getattr(request, "method"),
+            "url": getattr(request, "url"),
+            "body": getattr(request, "body"),
+        },
+    }))
     return 0
 
 
