@@ -237,3 +237,63 @@ async fn the_demo_runs_offline_and_shows_incidents() {
     assert!(stdout.contains("Newest high-severity incident"), "{stdout}");
     assert!(stdout.contains("requests went out through wasi:http"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_graph_action_runs_from_the_cli() {
+    use sentinel_emulator::graph_seed as seed;
+    let emulator = emulator(0, 3).await;
+    let url = emulator.url();
+    let run = |list: &[&str]| {
+        let mut all = vec!["--emulator", url.as_str(), "--output", "json"];
+        all.extend_from_slice(list);
+        args(&all)
+    };
+
+    let incidents = json(&sentinel(run(&["graph", "incidents", "list", "--all", "--top", "20"]), vec![]).await);
+    assert_eq!(incidents.as_array().unwrap().len(), seed::INCIDENT_COUNT);
+    let id = incidents[0]["id"].as_str().unwrap().to_owned();
+    let with_alerts = json(&sentinel(run(&["graph", "incidents", "get", &id, "--expand-alerts"]), vec![]).await);
+    assert!(with_alerts["alerts"].is_array());
+    let updated = json(&sentinel(run(&["graph", "incidents", "update", &id, "--status", "resolved", "--classification", "true-positive", "--determination", "multi-staged-attack", "--add-tag", "cli"]), vec![]).await);
+    assert_eq!((updated["status"].as_str(), updated["determination"].as_str()), (Some("resolved"), Some("multiStagedAttack")));
+
+    let alerts = json(&sentinel(run(&["graph", "alerts", "list", "--top", "5"]), vec![]).await);
+    let alert_id = alerts[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(json(&sentinel(run(&["graph", "alerts", "get", &alert_id]), vec![]).await)["id"], alert_id.as_str());
+    let alert = json(&sentinel(run(&["graph", "alerts", "update", &alert_id, "--status", "in-progress", "--assign-to", "soc@contoso.com"]), vec![]).await);
+    assert_eq!(alert["status"], "inProgress");
+
+    let hunt = json(&sentinel(run(&["hunt", "DeviceProcessEvents | take 2", "--timespan", "P1D"]), vec![]).await);
+    assert_eq!(hunt["rows"].as_array().unwrap().len(), 2);
+
+    assert_eq!(json(&sentinel(run(&["users", "get", seed::BOB_UPN]), vec![]).await)["id"], seed::BOB_ID);
+    let planned = json(&sentinel(run(&["users", "disable", seed::BOB_UPN, "--dry-run"]), vec![]).await);
+    assert_eq!((planned["dry_run"].as_bool(), planned["request"]["method"].as_str()), (Some(true), Some("PATCH")));
+    assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true, "the dry run changed nothing");
+    let disabled = json(&sentinel(run(&["users", "disable", seed::BOB_UPN]), vec![]).await);
+    assert_eq!(disabled["compensation"]["action"], "enable-account");
+    assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], false);
+    for verb in ["enable", "revoke-sessions", "confirm-compromised", "dismiss-risk"] {
+        let output = sentinel(run(&["users", verb, seed::BOB_UPN]), vec![]).await;
+        assert!(output.status.success(), "{verb}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true);
+    assert!(json(&sentinel(run(&["users", "risky", "--filter", "riskLevel eq 'high'"]), vec![]).await).is_array());
+
+    for verb in ["add-member", "remove-member"] {
+        let output = sentinel(run(&["groups", verb, seed::QUARANTINE_GROUP_ID, seed::CAROL_UPN]), vec![]).await;
+        assert!(output.status.success(), "{verb}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert!(emulator.group_members(seed::QUARANTINE_GROUP_ID).is_empty());
+
+    // A protected account: exit code 5, one line naming why, nothing sent to Graph.
+    emulator.clear_requests();
+    let refused = sentinel(run(&["users", "disable", seed::ALICE_UPN]), vec![("SENTINEL_PROTECTED_USERS", seed::ALICE_UPN)]).await;
+    assert_eq!(refused.status.code(), Some(5));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("protected-account") && stderr.contains(seed::ALICE_UPN), "{stderr}");
+    assert!(emulator.requests().is_empty());
+
+    let manifest = json(&sentinel(run(&["permissions"]), vec![]).await);
+    assert!(manifest.as_array().unwrap().iter().any(|p| p["action"] == "containment.disable-account"));
+}

@@ -172,6 +172,11 @@ struct EmulatorArgs {
     /// Seed of the generated data (same seed, same incidents).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The Graph application permissions its tokens carry (comma-separated);
+    /// by default every one the connector uses. Leave one out to see the
+    /// forbidden error that names it.
+    #[arg(long, value_delimiter = ',')]
+    graph_roles: Option<Vec<String>>,
 }
 
 /// A failure already described in one line, with its exit code.
@@ -370,7 +375,7 @@ fn print(text: String) {
 }
 
 async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
-    let options = EmulatorOptions { addr: args.addr, incidents: args.incidents, seed: args.seed, ..EmulatorOptions::default() };
+    let options = EmulatorOptions { addr: args.addr, incidents: args.incidents, seed: args.seed, graph_roles: args.graph_roles, ..EmulatorOptions::default() };
     let emulator = Emulator::start(options)
         .await
         .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot start the emulator on {}: {e}", args.addr) })?;
