@@ -227,6 +227,19 @@ mod tests {
     }
 
     #[test]
+    fn protected_accounts_come_from_the_file_and_the_environment() {
+        let file: FileConfig = toml::from_str("[protected_accounts]\nuser_principal_names = [\"breakglass@contoso.com\"]\ngroups = [\"Break Glass Admins\"]").unwrap();
+        let mut pairs = FULL.to_vec();
+        pairs.push(("SENTINEL_PROTECTED_USERS", "29f270bb-4d23-4f68-8a57-dc73dc0d4caf, admin@contoso.com"));
+        pairs.push(("SENTINEL_PROTECTED_GROUPS", "62e90394-69f5-4237-9190-012177145e10"));
+        let protected = resolve(&env(&pairs), &file, None).unwrap().protected_accounts;
+        assert_eq!(protected.user_ids, ["29f270bb-4d23-4f68-8a57-dc73dc0d4caf"]);
+        assert_eq!(protected.user_principal_names, ["breakglass@contoso.com", "admin@contoso.com"]);
+        assert_eq!(protected.groups, ["Break Glass Admins", "62e90394-69f5-4237-9190-012177145e10"]);
+        assert!(toml::from_str::<FileConfig>("[protected_accounts]\nusers = []").is_err(), "a typo is refused");
+    }
+
+    #[test]
     fn a_missing_setting_is_named() {
         let error = resolve(&env(&FULL[1..]), &FileConfig::default(), None).unwrap_err();
         assert!(error.0.contains("AZURE_TENANT_ID"), "{error}");
