@@ -367,9 +367,9 @@ pub fn shown(value: &str) -> String {
 pub(crate) mod tests {
     use super::*;
 
-    /// Settings of a custom cloud on loopback, for other modules' tests.
-    pub fn settings() -> Settings {
-        let url = String::from("http://127.0.0.1:7000");
+    /// A configuration of a custom cloud on loopback, for other modules' tests.
+    pub fn loopback_config(base: &str) -> ConnectionConfig {
+        let url = String::from(base);
         let cloud = CustomCloud {
             login_url: url.clone(),
             arm_url: url.clone(),
@@ -379,7 +379,11 @@ pub(crate) mod tests {
             log_analytics_scope: None,
             graph_scope: None,
         };
-        Settings::from_config(ConnectionConfig { cloud: Cloud::Custom(cloud), ..sample_config() }).unwrap()
+        ConnectionConfig { cloud: Cloud::Custom(cloud), ..sample_config() }
+    }
+
+    pub fn settings() -> Settings {
+        Settings::from_config(loopback_config("http://127.0.0.1:7000")).unwrap()
     }
 
     pub fn sample_config() -> ConnectionConfig {

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use super::client::{Client, Transport};
-use super::config::{Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts, Settings};
+use super::config::{ConnectionConfig, Credential, ProtectedAccounts, Settings};
 use super::error::Error;
 use super::http::{Request, Response, Secret, Timeouts};
 
@@ -49,33 +49,12 @@ pub fn client() -> Client {
 
 /// A client whose containment actions refuse these accounts.
 pub fn client_protecting(protected: ProtectedAccounts) -> Client {
-    let url = String::from(BASE);
-    let cloud = CustomCloud {
-        login_url: url.clone(),
-        arm_url: url.clone(),
-        log_analytics_url: url.clone(),
-        graph_url: url,
-        arm_scope: None,
-        log_analytics_scope: None,
-        graph_scope: None,
+    let config = ConnectionConfig {
+        credential: Credential::ClientSecret(Secret::new("the-client-secret")),
+        protected_accounts: protected,
+        ..super::config::tests::loopback_config(BASE)
     };
-    Client::new(
-        Settings::from_config(ConnectionConfig {
-            tenant_id: "8a1b4c2d-0e5f-4a6b-9c7d-1e2f3a4b5c6d".into(),
-            client_id: "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b".into(),
-            credential: Credential::ClientSecret(Secret::new("the-client-secret")),
-            subscription_id: "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0".into(),
-            resource_group: "myRg".into(),
-            workspace_name: "myWorkspace".into(),
-            workspace_id: None,
-            cloud: Cloud::Custom(cloud),
-            api_version: None,
-            timeouts: None,
-            retry: None,
-            protected_accounts: protected,
-        })
-        .unwrap(),
-    )
+    Client::new(Settings::from_config(config).unwrap())
 }
 
 pub fn token() -> (u16, String) {
