@@ -114,6 +114,29 @@ async fn incidents_filter_expand_get_and_update_in_camel_case() {
 }
 
 #[tokio::test]
+async fn an_update_plan_is_the_patch_the_update_sends() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let id = (seed::FIRST_INCIDENT_ID + 3).to_string();
+    let before = emulator.graph_incident(&id).unwrap();
+    let update = || IncidentUpdate { status: Some(IncidentStatus::Active), add_tags: vec!["triage".into()], ..no_incident_change() };
+    let plan = session.graph_plan_incident_update(&id, update()).await.unwrap();
+    assert_eq!(emulator.graph_incident(&id).unwrap(), before, "the plan changed nothing");
+    assert!(changes(&emulator).is_empty(), "and sent no change: {:?}", graph_requests(&emulator));
+    session.graph_update_incident(&id, update()).await.unwrap();
+    let patch = emulator.requests().into_iter().find(|r| r.method == "PATCH").unwrap();
+    assert_eq!((plan.method.as_str(), plan.url.clone()), ("PATCH", format!("{}{}", emulator.url(), patch.path)));
+    assert_eq!(plan.body.as_deref().map(str::as_bytes), Some(patch.body.as_slice()), "the dry run showed the exact body");
+
+    let alert_id = emulator.graph_alerts()[0]["id"].as_str().unwrap().to_owned();
+    emulator.clear_requests();
+    let alert_update = AlertUpdate { status: Some(AlertStatus::Resolved), classification: Some(Classification::FalsePositive), determination: None, assigned_to: None };
+    let plan = session.graph_plan_alert_update(&alert_id, alert_update).await.unwrap();
+    assert_eq!(plan.body.as_deref(), Some(r#"{"classification":"falsePositive","status":"resolved"}"#));
+    assert!(emulator.requests().is_empty(), "an alert plan needs no request at all");
+}
+
+#[tokio::test]
 async fn alerts_list_get_and_update_with_typed_evidence() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
@@ -198,7 +221,7 @@ async fn a_dry_run_returns_the_exact_request_and_changes_nothing() {
     assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true);
 
     let done = session.contain(seed::BOB_UPN, Action::DisableAccount, false).await.unwrap();
-    let shown = |r: &sentinel_host::runtime::containment::PlannedRequest| (r.method.clone(), r.url.clone(), r.headers.clone(), r.body.clone());
+    let shown = |r: &sentinel_host::runtime::types::PlannedRequest| (r.method.clone(), r.url.clone(), r.headers.clone(), r.body.clone());
     assert_eq!(shown(&done.request), shown(&planned.request), "the dry run showed exactly what is sent");
     let sent = emulator.requests().into_iter().find(|r| r.method == "PATCH").unwrap();
     assert_eq!(format!("{}{}", emulator.url(), sent.path), planned.request.url);

@@ -254,12 +254,18 @@ async fn every_graph_action_runs_from_the_cli() {
     let id = incidents[0]["id"].as_str().unwrap().to_owned();
     let with_alerts = json(&sentinel(run(&["graph", "incidents", "get", &id, "--expand-alerts"]), vec![]).await);
     assert!(with_alerts["alerts"].is_array());
+    let before = emulator.graph_incident(&id).unwrap();
+    let planned = json(&sentinel(run(&["graph", "incidents", "update", &id, "--status", "resolved", "--dry-run"]), vec![]).await);
+    assert_eq!((planned["dry_run"].as_bool(), planned["request"]["body"]["status"].as_str()), (Some(true), Some("resolved")));
+    assert_eq!(emulator.graph_incident(&id).unwrap(), before, "the dry run changed nothing");
     let updated = json(&sentinel(run(&["graph", "incidents", "update", &id, "--status", "resolved", "--classification", "true-positive", "--determination", "multi-staged-attack", "--add-tag", "cli"]), vec![]).await);
     assert_eq!((updated["status"].as_str(), updated["determination"].as_str()), (Some("resolved"), Some("multiStagedAttack")));
 
     let alerts = json(&sentinel(run(&["graph", "alerts", "list", "--top", "5"]), vec![]).await);
     let alert_id = alerts[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(json(&sentinel(run(&["graph", "alerts", "get", &alert_id]), vec![]).await)["id"], alert_id.as_str());
+    let planned = json(&sentinel(run(&["graph", "alerts", "update", &alert_id, "--status", "resolved", "--dry-run"]), vec![]).await);
+    assert_eq!(planned["request"]["method"], "PATCH");
     let alert = json(&sentinel(run(&["graph", "alerts", "update", &alert_id, "--status", "in-progress", "--assign-to", "soc@contoso.com"]), vec![]).await);
     assert_eq!(alert["status"], "inProgress");
 

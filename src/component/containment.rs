@@ -5,7 +5,8 @@ use super::exports::soar::sentinel::sentinel_connector::ConnectionBorrow;
 use super::exports::soar::sentinel::types as wit;
 use super::graph_security::resource;
 use super::Component;
-use crate::core::graph::containment::{ContainmentAction, ContainmentResult, PlannedRequest};
+use super::types::planned;
+use crate::core::graph::containment::{ContainmentAction, ContainmentResult};
 use crate::core::graph::users::{self as gusers, GraphUser, RiskyUser};
 
 open_enum_to_wit!(gusers::RiskLevel => cwit::RiskLevel { None, Low, Medium, High, Hidden });
@@ -75,10 +76,6 @@ fn risky_user(u: RiskyUser) -> cwit::RiskyUser {
         is_deleted: u.is_deleted,
         is_processing: u.is_processing,
     }
-}
-
-fn planned(request: PlannedRequest) -> cwit::PlannedRequest {
-    cwit::PlannedRequest { method: request.method.as_str().to_owned(), url: request.url.into(), headers: request.headers, body: request.body }
 }
 
 fn outcome(result: ContainmentResult) -> cwit::Outcome {

@@ -5,7 +5,7 @@ use super::exports::soar::sentinel::graph_security::{self as gwit, Guest};
 use super::exports::soar::sentinel::sentinel_connector::ConnectionBorrow;
 use super::exports::soar::sentinel::types as wit;
 use super::sentinel_connector::ConnectionResource;
-use super::types::table;
+use super::types::{planned, table};
 use super::Component;
 use crate::core::graph::hunting::HuntingOptions;
 use crate::core::graph::security::{self as gsec, Assignee, Evidence, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate, GraphListOptions};
@@ -40,6 +40,11 @@ impl Guest for Component {
         resource(&connection).with_client(|client, http| client.update_graph_incident(http, &incident_id, &update)).map(incident)
     }
 
+    fn plan_incident_update(connection: ConnectionBorrow<'_>, incident_id: String, update: gwit::IncidentUpdate) -> Result<wit::PlannedRequest, wit::Error> {
+        let update = incident_update(update);
+        resource(&connection).with_client(|client, http| client.plan_graph_incident_update(http, &incident_id, &update)).map(planned)
+    }
+
     fn list_alerts(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<gwit::AlertPage, wit::Error> {
         let page = resource(&connection).with_client(|client, http| client.list_graph_alerts(http, &list_options(options)))?;
         Ok(gwit::AlertPage { alerts: page.items.into_iter().map(alert).collect(), continuation: page.continuation })
@@ -57,6 +62,11 @@ impl Guest for Component {
     fn update_alert(connection: ConnectionBorrow<'_>, alert_id: String, update: gwit::AlertUpdate) -> Result<gwit::Alert, wit::Error> {
         let update = alert_update(update);
         resource(&connection).with_client(|client, http| client.update_graph_alert(http, &alert_id, &update)).map(alert)
+    }
+
+    fn plan_alert_update(connection: ConnectionBorrow<'_>, alert_id: String, update: gwit::AlertUpdate) -> Result<wit::PlannedRequest, wit::Error> {
+        let update = alert_update(update);
+        resource(&connection).with_client(|client, _| client.plan_graph_alert_update(&alert_id, &update)).map(planned)
     }
 
     fn run_hunting_query(connection: ConnectionBorrow<'_>, query: String, options: gwit::HuntingOptions) -> Result<wit::Table, wit::Error> {

@@ -3,6 +3,7 @@
 use super::exports::soar::sentinel::types as wit;
 use crate::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts};
 use crate::core::error::Error;
+use crate::core::graph::PlannedRequest;
 use crate::core::http::{Secret, Timeouts};
 use crate::core::incidents::{self, Incident, ListOptions};
 use crate::core::client::Details;
@@ -504,6 +505,10 @@ fn cell(cell: Cell) -> wit::Cell {
         Cell::Decimal(v) => wit::Cell::Decimal(v),
         Cell::Dynamic(v) => wit::Cell::Dynamic(v),
     }
+}
+
+pub fn planned(request: PlannedRequest) -> wit::PlannedRequest {
+    wit::PlannedRequest { method: request.method.as_str().to_owned(), url: request.url.into(), headers: request.headers, body: request.body }
 }
 
 pub fn api(api: Api) -> wit::Api {

@@ -1,3 +1,4 @@
+#![cfg(test)]
 //! Test support shared by the core's unit tests: a scripted transport and a
 //! client on a loopback custom cloud.
 

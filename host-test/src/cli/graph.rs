@@ -135,6 +135,9 @@ pub struct IncidentUpdateArgs {
     /// Remove a custom tag (repeatable).
     #[arg(long = "remove-tag")]
     remove_tags: Vec<String>,
+    /// Print the PATCH it would send; change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +151,9 @@ pub struct AlertUpdateArgs {
     determination: Option<DeterminationArg>,
     #[command(flatten)]
     assign: AssignArgs,
+    /// Print the PATCH it would send; change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -225,6 +231,10 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
                 add_tags: args.add_tags,
                 remove_tags: args.remove_tags,
             };
+            if args.dry_run {
+                dry_run(&session.graph_plan_incident_update(&args.id, update).await?);
+                return Ok(());
+            }
             print(output::to_json(&incident_json(&session.graph_update_incident(&args.id, update).await?)));
         }
         GraphCommand::Alerts(GraphAlerts::List(args)) => {
@@ -247,6 +257,10 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
                 determination: args.determination.map(determination),
                 assigned_to: args.assign.change(),
             };
+            if args.dry_run {
+                dry_run(&session.graph_plan_alert_update(&args.id, update).await?);
+                return Ok(());
+            }
             print(output::to_json(&alert_json(&session.graph_update_alert(&args.id, update).await?)));
         }
     }
@@ -305,6 +319,11 @@ async fn contain(session: &mut Session, user: &str, action: Action, dry_run: boo
         eprintln!("dry run: nothing was changed; the request above was not sent");
     }
     Ok(())
+}
+
+fn dry_run(request: &types::PlannedRequest) {
+    print(output::to_json(&json!({"dry_run": true, "request": request_json(request)})));
+    eprintln!("dry run: nothing was changed; the request above was not sent");
 }
 
 /// Permissions each action needs, for the admin granting them.
@@ -397,18 +416,21 @@ pub fn action_json(action: &Action) -> Value {
     }
 }
 
+fn request_json(request: &types::PlannedRequest) -> Value {
+    json!({
+        "method": request.method,
+        "url": request.url,
+        "headers": request.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        "body": request.body.as_deref().map(|b| serde_json::from_str::<Value>(b).unwrap_or_else(|_| Value::String(b.to_owned()))),
+    })
+}
+
 fn outcome_json(outcome: &Outcome) -> Value {
-    let request = &outcome.request;
     json!({
         "action": action_json(&outcome.action),
         "user": user_json(&outcome.user),
         "dry_run": outcome.dry_run,
-        "request": {
-            "method": request.method,
-            "url": request.url,
-            "headers": request.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-            "body": request.body.as_deref().map(|b| serde_json::from_str::<Value>(b).unwrap_or_else(|_| Value::String(b.to_owned()))),
-        },
+        "request": request_json(&outcome.request),
         "status": outcome.status,
         "already_done": outcome.already_done,
         "compensation": outcome.compensation.as_ref().map(action_json),

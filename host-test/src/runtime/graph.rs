@@ -32,6 +32,22 @@ impl Session {
             .await
     }
 
+    /// The dry run of `graph_update_incident`.
+    pub async fn graph_plan_incident_update(&mut self, incident_id: &str, update: gwit::IncidentUpdate) -> Result<types::PlannedRequest, CallError> {
+        let connection = self.connection()?;
+        let id = incident_id.to_owned();
+        self.call(|instance, store| Box::pin(async move { instance.soar_sentinel_graph_security().call_plan_incident_update(store, connection, &id, &update).await }))
+            .await
+    }
+
+    /// The dry run of `graph_update_alert`.
+    pub async fn graph_plan_alert_update(&mut self, alert_id: &str, update: gwit::AlertUpdate) -> Result<types::PlannedRequest, CallError> {
+        let connection = self.connection()?;
+        let id = alert_id.to_owned();
+        self.call(|instance, store| Box::pin(async move { instance.soar_sentinel_graph_security().call_plan_alert_update(store, connection, &id, &update).await }))
+            .await
+    }
+
     pub async fn graph_list_alerts(&mut self, options: gwit::ListOptions) -> Result<gwit::AlertPage, CallError> {
         let connection = self.connection()?;
         self.call(|instance, store| Box::pin(async move { instance.soar_sentinel_graph_security().call_list_alerts(store, connection, &options).await }))

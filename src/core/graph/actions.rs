@@ -7,11 +7,11 @@
 use serde_json::Value;
 use url::Url;
 
-use super::containment::{self, ContainmentAction, ContainmentResult, PlannedRequest};
+use super::containment::{self, ContainmentAction, ContainmentResult};
 use super::hunting::{self, HuntingOptions};
 use super::security::{self, Collection, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate, GraphListOptions};
 use super::users::{self, GraphUser, GroupRef, RiskyUser, UserRef};
-use super::GraphPage;
+use super::{GraphPage, PlannedRequest};
 use crate::core::check;
 use crate::core::client::{Client, Transport};
 use crate::core::error::Error;
@@ -62,19 +62,30 @@ impl Client {
     /// PATCH with only what changes. Tag changes read the incident first and
     /// send the merged list (Graph replaces `customTags` whole and has no etag).
     pub fn update_graph_incident(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<GraphIncident, Error> {
-        security::validate_incident_update(update)?;
-        let url = security::item_url(self.settings(), Collection::Incidents, id, false)?;
-        let current_tags = if update.changes_tags() { self.get_graph_incident(transport, id, false)?.fields.custom_tags } else { Vec::new() };
-        let body = security::incident_patch(update, &current_tags);
-        let response = self.graph(transport, Method::Patch, url, Some(body), "SecurityIncident.ReadWrite.All")?;
+        let planned = self.plan_graph_incident_update(transport, id, update)?;
+        let response = self.send_plan(transport, &planned, "SecurityIncident.ReadWrite.All")?;
         security::parse_incident(&response.body)
     }
 
+    /// The PATCH `update_graph_incident` would send, unsent (tag changes read the incident).
+    pub fn plan_graph_incident_update(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<PlannedRequest, Error> {
+        security::validate_incident_update(update)?;
+        let url = security::item_url(self.settings(), Collection::Incidents, id, false)?;
+        let current_tags = if update.changes_tags() { self.get_graph_incident(transport, id, false)?.fields.custom_tags } else { Vec::new() };
+        Ok(PlannedRequest::new(Method::Patch, url, Some(security::incident_patch(update, &current_tags))))
+    }
+
     pub fn update_graph_alert(&mut self, transport: &mut impl Transport, id: &str, update: &GraphAlertUpdate) -> Result<GraphAlert, Error> {
+        let planned = self.plan_graph_alert_update(id, update)?;
+        let response = self.send_plan(transport, &planned, "SecurityAlert.ReadWrite.All")?;
+        security::parse_alert(&response.body)
+    }
+
+    /// The PATCH `update_graph_alert` would send, unsent; needs no request.
+    pub fn plan_graph_alert_update(&self, id: &str, update: &GraphAlertUpdate) -> Result<PlannedRequest, Error> {
         security::validate_alert_update(update)?;
         let url = security::item_url(self.settings(), Collection::Alerts, id, false)?;
-        let response = self.graph(transport, Method::Patch, url, Some(security::alert_patch(update)), "SecurityAlert.ReadWrite.All")?;
-        security::parse_alert(&response.body)
+        Ok(PlannedRequest::new(Method::Patch, url, Some(security::alert_patch(update))))
     }
 
     pub fn run_hunting_query(&mut self, transport: &mut impl Transport, text: &str, options: &HuntingOptions) -> Result<Table, Error> {
@@ -116,9 +127,13 @@ impl Client {
         Ok(result)
     }
 
+    /// Sends exactly the planned request (a dry run returned the same plan).
+    fn send_plan(&mut self, transport: &mut impl Transport, plan: &PlannedRequest, permission: &str) -> Result<Response, Error> {
+        self.graph(transport, plan.method, plan.url.clone(), plan.body.clone().map(String::into_bytes), permission)
+    }
+
     fn send_planned(&mut self, transport: &mut impl Transport, action: &ContainmentAction, request: &PlannedRequest) -> Result<(u16, bool), Error> {
-        let body = request.body.clone().map(String::into_bytes);
-        match self.graph(transport, request.method, request.url.clone(), body, action.permission()) {
+        match self.send_plan(transport, request, action.permission()) {
             Ok(response) => Ok((response.status, false)),
             // A retried add whose first try went through, or a user already in
             // the group: the state the playbook wants holds.

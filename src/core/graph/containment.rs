@@ -3,9 +3,8 @@
 //! the compensating action that undoes it, and the Graph permission it needs.
 
 use serde_json::json;
-use url::Url;
 
-use super::url;
+use super::{url, PlannedRequest};
 use super::users::{GraphUser, UserRef};
 use crate::core::config::{shown, validate_guid, Settings};
 use crate::core::error::Error;
@@ -110,15 +109,6 @@ impl ContainmentAction {
     }
 }
 
-/// A request exactly as it would be sent, without its bearer token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlannedRequest {
-    pub method: Method,
-    pub url: Url,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<String>,
-}
-
 /// The request that performs `action` on the resolved user.
 pub fn plan(settings: &Settings, user: &GraphUser, action: &ContainmentAction) -> PlannedRequest {
     let user_id = user.id.as_str();
@@ -136,11 +126,7 @@ pub fn plan(settings: &Settings, user: &GraphUser, action: &ContainmentAction) -
         }
         ContainmentAction::RemoveFromGroup(group) => (Method::Delete, url(settings, &["groups", group, "members", user_id, "$ref"]), None),
     };
-    let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
-    if body.is_some() {
-        headers.push(("content-type".to_owned(), "application/json".to_owned()));
-    }
-    PlannedRequest { method, url, headers, body: body.map(|b| b.to_string()) }
+    PlannedRequest::new(method, url, body.map(|b| b.to_string()))
 }
 
 /// The user's own identifiers checked against the list; `Err` is the refusal.

@@ -13,6 +13,28 @@ use url::Url;
 
 use super::config::Settings;
 use super::error::Error;
+use super::http::Method;
+
+/// A change request exactly as it would be sent, without its bearer token:
+/// what a dry run returns instead of sending it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+impl PlannedRequest {
+    /// With the headers the transport sends besides the token.
+    pub fn new(method: Method, url: Url, body: Option<String>) -> Self {
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        if body.is_some() {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        }
+        PlannedRequest { method, url, headers, body }
+    }
+}
 
 /// One page of a Graph collection: `value` and, unless last, `@odata.nextLink`.
 #[derive(Deserialize)]

@@ -397,17 +397,17 @@ impl AsStr for GraphAlertStatus {
 
 /// The PATCH body of an incident: only what changes. `current_tags` is the
 /// incident's tags as just read, needed only when tags change.
-pub fn incident_patch(update: &GraphIncidentUpdate, current_tags: &[String]) -> Vec<u8> {
+pub fn incident_patch(update: &GraphIncidentUpdate, current_tags: &[String]) -> String {
     let mut body = common_patch(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to);
     if update.changes_tags() {
         body.insert("customTags".into(), serde_json::json!(merged_tags(current_tags, &update.add_tags, &update.remove_tags)));
     }
-    serde_json::to_vec(&body).unwrap_or_default()
+    Value::Object(body).to_string()
 }
 
-pub fn alert_patch(update: &GraphAlertUpdate) -> Vec<u8> {
+pub fn alert_patch(update: &GraphAlertUpdate) -> String {
     let body = common_patch(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to);
-    serde_json::to_vec(&body).unwrap_or_default()
+    Value::Object(body).to_string()
 }
 
 fn common_patch(status: Option<&str>, classification: &Option<GraphClassification>, determination: &Option<Determination>, assignee: &Option<Assignee>) -> Map<String, Value> {
@@ -491,10 +491,10 @@ mod tests {
             add_tags: vec!["Demo".into(), "contained".into()],
             ..Default::default()
         };
-        let body: Value = serde_json::from_slice(&incident_patch(&update, &["demo".into()])).unwrap();
+        let body: Value = serde_json::from_str(&incident_patch(&update, &["demo".into()])).unwrap();
         assert_eq!(body, serde_json::json!({"classification": "truePositive", "determination": "multiStagedAttack", "customTags": ["demo", "contained"]}));
         let unassign = GraphAlertUpdate { assigned_to: Some(Assignee::Unassigned), status: Some(GraphAlertStatus::InProgress), ..Default::default() };
-        let body: Value = serde_json::from_slice(&alert_patch(&unassign)).unwrap();
+        let body: Value = serde_json::from_str(&alert_patch(&unassign)).unwrap();
         assert_eq!(body, serde_json::json!({"assignedTo": null, "status": "inProgress"}));
         assert_eq!(Determination::parse("other"), Determination::OtherDetermination);
     }
