@@ -220,6 +220,7 @@ async fn the_connection_check_reports_each_api() {
     assert!(arm.allowed_actions.contains(&"poll".to_owned()));
     let graph = checks.iter().find(|c| matches!(c.api, Api::Graph)).unwrap();
     assert!(graph.roles.contains(&"User.RevokeSessions.All".to_owned()));
+    assert_eq!(graph.read_ok, Some(true), "one Graph security incident read");
 
     let mut wrong = config_for(&emulator.url());
     wrong.credential = sentinel_connector::core::Credential::ClientSecret(sentinel_connector::core::http::Secret::new("nope"));

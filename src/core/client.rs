@@ -307,7 +307,12 @@ impl Client {
             Api::LogAnalytics if self.settings.workspace_id.is_some() => {
                 Some(self.search_events(transport, "print connection_check = 1", &QueryOptions::default()).map(|_| ()))
             }
-            // Nothing configured to read yet: the token and its roles are the check.
+            // Graph: one incident, when the roles allow reading them.
+            Api::Graph if check::covers(&roles, "SecurityIncident.Read.All") => {
+                let one = super::graph::security::GraphListOptions { top: Some(1), ..Default::default() };
+                Some(self.list_graph_incidents(transport, &one).map(|_| ()))
+            }
+            // Nothing to read: the token and its roles are the check.
             Api::LogAnalytics | Api::Graph => None,
         };
         let read_ok = read.as_ref().map(Result::is_ok);
