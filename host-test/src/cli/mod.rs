@@ -1,5 +1,6 @@
 //! The `sentinel` command line.
 
+mod bench;
 mod demo;
 mod graph;
 pub mod output;
@@ -110,6 +111,8 @@ enum Command {
     Emulator(EmulatorArgs),
     /// Start an emulator in-process and run the connector against it.
     Demo,
+    /// Measure load, session, list, poll and Graph figures; write them as a table.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -233,6 +236,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Emulator(args) => serve_emulator(args).await,
         Command::Demo => demo::run(cli.global.host_options()?, cli.global.verbose).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Poll(args) => poll::run(&mut cli.global.open_session().await?, args).await,
         Command::Check => {
             let checks = cli.global.open_session().await?.check_connection().await?;
