@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::odata::{parse_filter, Key, Order};
+use crate::odata::{parse_filter, Key, Order, INCIDENTS};
 use crate::token::ARM_AUDIENCE;
 use crate::{Reply, Shared, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
 
@@ -254,7 +254,7 @@ fn list(shared: &Shared, call: &Call, params: &ListParams) -> Reply {
         Some(Ok(top)) if (1..=MAX_TOP).contains(&top) => top,
         Some(_) => return cloud_error(400, "BadRequest", &format!("The value of $top must be an integer between 1 and {MAX_TOP}.")),
     };
-    let filter = match params.filter.map(parse_filter).transpose() {
+    let filter = match params.filter.map(|text| parse_filter(text, &INCIDENTS)).transpose() {
         Ok(filter) => filter,
         Err(reason) => return cloud_error(400, "BadRequest", &format!("Invalid $filter: {reason}")),
     };

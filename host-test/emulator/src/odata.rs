@@ -1,8 +1,12 @@
-//! The OData subset Sentinel's incident list takes: `$filter` comparisons on
-//! `properties/<field>` joined by `and`, `or`, `not` and parentheses, and
-//! `$orderby` on the same fields.
+//! The OData `$filter` subset the emulated collections take: comparisons
+//! (`eq ne gt ge lt le`) joined by `and`, `or`, `not` and parentheses, with
+//! `and` binding tighter than `or`. Each collection supplies a [`Schema`]
+//! naming its filterable fields; ARM incidents also take `$orderby`.
+//! Text compares case-insensitively (as both Sentinel and Graph do for
+//! enums); datetimes compare as instants, quoted or not.
 
 use std::cmp::Ordering;
+use std::fmt;
 
 use serde_json::Value;
 
@@ -15,65 +19,101 @@ pub enum Key {
     Text(String),
 }
 
+/// How a field's value is read, and so how a literal is typed against it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    Status,
-    Severity,
-    Classification,
-    Title,
-    CreatedTime,
-    LastModifiedTime,
-    IncidentNumber,
+pub enum Kind {
+    Text,
+    Time,
+    Number,
 }
 
-impl Field {
-    fn parse(text: &str) -> Result<Field, String> {
-        let name = text
-            .strip_prefix("properties/")
-            .ok_or_else(|| format!("'{text}' is not a property path such as properties/status"))?;
-        Ok(match name.to_ascii_lowercase().as_str() {
-            "status" => Field::Status,
-            "severity" => Field::Severity,
-            "classification" => Field::Classification,
-            "title" => Field::Title,
-            "createdtimeutc" => Field::CreatedTime,
-            "lastmodifiedtimeutc" => Field::LastModifiedTime,
-            "incidentnumber" => Field::IncidentNumber,
-            _ => return Err(format!("Could not find a property named '{name}' on type 'Incident' that can be filtered or ordered")),
-        })
-    }
+/// The fields one collection lets `$filter` name and where they sit in its JSON.
+pub struct Schema {
+    /// The object holding the fields, named as a path prefix in filters:
+    /// `properties` for ARM resources, none for Graph's flat entities.
+    pub parent: Option<&'static str>,
+    /// Field names as they appear in the JSON; matched case-insensitively.
+    pub fields: &'static [(&'static str, Kind)],
+    /// The entity type named in "no such property" errors.
+    pub type_name: &'static str,
+}
 
-    fn json_name(self) -> &'static str {
-        match self {
-            Field::Status => "status",
-            Field::Severity => "severity",
-            Field::Classification => "classification",
-            Field::Title => "title",
-            Field::CreatedTime => "createdTimeUtc",
-            Field::LastModifiedTime => "lastModifiedTimeUtc",
-            Field::IncidentNumber => "incidentNumber",
-        }
-    }
+/// A field a filter or order term reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldRef {
+    parent: Option<&'static str>,
+    name: &'static str,
+    kind: Kind,
+}
 
-    fn key_of(self, incident: &Value) -> Key {
-        let value = &incident["properties"][self.json_name()];
-        match self {
-            Field::IncidentNumber => value.as_i64().map_or(Key::Missing, Key::Number),
-            Field::CreatedTime | Field::LastModifiedTime => value.as_str().and_then(parse_time).map_or(Key::Missing, Key::Time),
-            _ => value.as_str().map_or(Key::Missing, |s| Key::Text(s.to_lowercase())),
+/// Sentinel incidents in ARM: fields under `properties/`.
+pub const INCIDENTS: Schema = Schema {
+    parent: Some("properties"),
+    fields: &[
+        ("status", Kind::Text),
+        ("severity", Kind::Text),
+        ("classification", Kind::Text),
+        ("title", Kind::Text),
+        ("createdTimeUtc", Kind::Time),
+        ("lastModifiedTimeUtc", Kind::Time),
+        ("incidentNumber", Kind::Number),
+    ],
+    type_name: "Incident",
+};
+
+/// ARM's order when `$orderby` is absent: newest change first.
+const LAST_MODIFIED: FieldRef = FieldRef { parent: Some("properties"), name: "lastModifiedTimeUtc", kind: Kind::Time };
+
+impl Schema {
+    /// The field `path` names, e.g. `properties/status` or `status`.
+    pub fn resolve(&self, path: &str) -> Result<FieldRef, String> {
+        let name = match self.parent {
+            None => path,
+            Some(parent) => path
+                .strip_prefix(parent)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .ok_or_else(|| format!("'{path}' is not a property path such as {parent}/status"))?,
+        };
+        let (name, kind) = self
+            .fields
+            .iter()
+            .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            .ok_or_else(|| format!("Could not find a property named '{name}' on type '{}'.", self.type_name))?;
+        Ok(FieldRef { parent: self.parent, name, kind: *kind })
+    }
+}
+
+impl FieldRef {
+    fn key_of(self, item: &Value) -> Key {
+        let value = match self.parent {
+            Some(parent) => &item[parent][self.name],
+            None => &item[self.name],
+        };
+        match self.kind {
+            Kind::Number => value.as_i64().map_or(Key::Missing, Key::Number),
+            Kind::Time => value.as_str().and_then(parse_time).map_or(Key::Missing, Key::Time),
+            Kind::Text => value.as_str().map_or(Key::Missing, |s| Key::Text(s.to_lowercase())),
         }
     }
 
     /// A literal typed for comparison with this field.
     fn key_from_literal(self, literal: &Literal) -> Result<Key, String> {
-        match (self, literal) {
-            (Field::IncidentNumber, Literal::Number(n)) => Ok(Key::Number(*n)),
-            (Field::CreatedTime | Field::LastModifiedTime, Literal::Text(t) | Literal::Bare(t)) => {
-                parse_time(t).map(Key::Time).ok_or_else(|| format!("'{t}' is not a valid DateTimeOffset"))
-            }
-            (Field::Status | Field::Severity | Field::Classification | Field::Title, Literal::Text(t)) => Ok(Key::Text(t.to_lowercase())),
+        match (self.kind, literal) {
+            // null only matches a missing or null value, whatever the field's type.
             (_, Literal::Null) => Ok(Key::Missing),
-            (field, literal) => Err(format!("a {literal:?} cannot be compared with properties/{}", field.json_name())),
+            (Kind::Number, Literal::Number(n)) => Ok(Key::Number(*n)),
+            (Kind::Time, Literal::Text(t) | Literal::Bare(t)) => parse_time(t).map(Key::Time).ok_or_else(|| format!("The DateTimeOffset text '{t}' is invalid.")),
+            (Kind::Text, Literal::Text(t)) => Ok(Key::Text(t.to_lowercase())),
+            (_, literal) => Err(format!("A binary operator with incompatible types was detected: {literal} cannot be compared with {self}.")),
+        }
+    }
+}
+
+impl fmt::Display for FieldRef {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self.parent {
+            Some(parent) => write!(f, "{parent}/{}", self.name),
+            None => f.write_str(self.name),
         }
     }
 }
@@ -88,6 +128,17 @@ enum Literal {
     Number(i64),
     Bare(String),
     Null,
+}
+
+impl fmt::Display for Literal {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Literal::Text(t) => write!(f, "'{t}'"),
+            Literal::Number(n) => write!(f, "{n}"),
+            Literal::Bare(w) => f.write_str(w),
+            Literal::Null => f.write_str("null"),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,23 +162,24 @@ pub enum Filter {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldCompare {
-    field: Field,
+    field: FieldRef,
     op: Op,
     value: Key,
 }
 
 impl Filter {
-    pub fn matches(&self, incident: &Value) -> bool {
+    pub fn matches(&self, item: &Value) -> bool {
         match self {
-            Filter::Compare(c) => compare(&c.field.key_of(incident), c.op, &c.value),
-            Filter::And(a, b) => a.matches(incident) && b.matches(incident),
-            Filter::Or(a, b) => a.matches(incident) || b.matches(incident),
-            Filter::Not(inner) => !inner.matches(incident),
+            Filter::Compare(c) => compare(&c.field.key_of(item), c.op, &c.value),
+            Filter::And(a, b) => a.matches(item) && b.matches(item),
+            Filter::Or(a, b) => a.matches(item) || b.matches(item),
+            Filter::Not(inner) => !inner.matches(item),
         }
     }
 }
 
 fn compare(left: &Key, op: Op, right: &Key) -> bool {
+    // null only equals null; it is never greater or less than anything.
     if matches!(left, Key::Missing) || matches!(right, Key::Missing) {
         return match op {
             Op::Eq => left == right,
@@ -171,6 +223,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
                 let mut text = String::new();
                 loop {
                     match chars.next() {
+                        // '' is a quote inside a literal.
                         Some('\'') if chars.peek() == Some(&'\'') => {
                             chars.next();
                             text.push('\'');
@@ -198,12 +251,13 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
-struct Parser {
+struct Parser<'s> {
+    schema: &'s Schema,
     tokens: Vec<Token>,
     at: usize,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn peek_word(&self, word: &str) -> bool {
         matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
     }
@@ -251,7 +305,7 @@ impl Parser {
     }
 
     fn comparison(&mut self, field: &str) -> Result<Filter, String> {
-        let field = Field::parse(field)?;
+        let field = self.schema.resolve(field)?;
         let op = match self.next() {
             Some(Token::Word(op)) => match op.to_ascii_lowercase().as_str() {
                 "eq" => Op::Eq,
@@ -262,7 +316,7 @@ impl Parser {
                 "le" => Op::Le,
                 other => return Err(format!("'{other}' is not a comparison operator (eq, ne, gt, ge, lt, le)")),
             },
-            other => return Err(format!("expected a comparison operator after properties/{}, found {other:?}", field.json_name())),
+            other => return Err(format!("expected a comparison operator after {field}, found {other:?}")),
         };
         let literal = match self.next() {
             Some(Token::Text(text)) => Literal::Text(text),
@@ -274,8 +328,9 @@ impl Parser {
     }
 }
 
-pub fn parse_filter(input: &str) -> Result<Filter, String> {
-    let mut parser = Parser { tokens: tokenize(input)?, at: 0 };
+/// Parses `input` against the fields `schema` lets a filter name.
+pub fn parse_filter(input: &str, schema: &Schema) -> Result<Filter, String> {
+    let mut parser = Parser { schema, tokens: tokenize(input)?, at: 0 };
     let filter = parser.or()?;
     match parser.tokens.get(parser.at) {
         None => Ok(filter),
@@ -283,23 +338,23 @@ pub fn parse_filter(input: &str) -> Result<Filter, String> {
     }
 }
 
-/// A parsed `$orderby`, always ending with the incident name so that the
-/// order is total and paging is stable.
+/// A parsed `$orderby` on ARM incidents, always ending with the incident
+/// name so that the order is total and paging is stable.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Order {
-    terms: Vec<(Field, bool)>,
+    terms: Vec<(FieldRef, bool)>,
 }
 
 impl Order {
     pub fn parse(input: Option<&str>) -> Result<Order, String> {
         let Some(input) = input else {
-            return Ok(Order { terms: vec![(Field::LastModifiedTime, true)] });
+            return Ok(Order { terms: vec![(LAST_MODIFIED, true)] });
         };
         let terms = input
             .split(',')
             .map(|term| {
                 let mut words = term.split_whitespace();
-                let field = Field::parse(words.next().ok_or("an empty $orderby term")?)?;
+                let field = INCIDENTS.resolve(words.next().ok_or("an empty $orderby term")?)?;
                 let descending = match words.next().map(str::to_ascii_lowercase).as_deref() {
                     None | Some("asc") => false,
                     Some("desc") => true,
@@ -337,6 +392,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn arm(filter: &str) -> Result<Filter, String> {
+        parse_filter(filter, &INCIDENTS)
+    }
+
+    /// A Graph-style schema: top-level camelCase fields.
+    const GRAPH: Schema = Schema {
+        parent: None,
+        fields: &[("status", Kind::Text), ("assignedTo", Kind::Text), ("createdDateTime", Kind::Time)],
+        type_name: "incident",
+    };
+
     fn incident(status: &str, severity: &str, number: i64, created: &str) -> Value {
         json!({"name": format!("n{number}"), "properties": {"status": status, "severity": severity, "incidentNumber": number,
             "createdTimeUtc": created, "lastModifiedTimeUtc": created, "title": "It's bad"}})
@@ -344,7 +410,7 @@ mod tests {
 
     #[test]
     fn and_binds_tighter_than_or() {
-        let filter = parse_filter("properties/status eq 'New' or properties/status eq 'Active' and properties/severity eq 'High'").unwrap();
+        let filter = arm("properties/status eq 'New' or properties/status eq 'Active' and properties/severity eq 'High'").unwrap();
         assert!(filter.matches(&incident("New", "Low", 1, "2026-01-01T00:00:00Z")));
         assert!(!filter.matches(&incident("Active", "Low", 1, "2026-01-01T00:00:00Z")));
         assert!(filter.matches(&incident("Active", "High", 1, "2026-01-01T00:00:00Z")));
@@ -352,7 +418,7 @@ mod tests {
 
     #[test]
     fn parentheses_not_and_quotes() {
-        let filter = parse_filter("not (properties/title eq 'It''s bad') or properties/incidentNumber gt 5").unwrap();
+        let filter = arm("not (properties/title eq 'It''s bad') or properties/incidentNumber gt 5").unwrap();
         assert!(!filter.matches(&incident("New", "Low", 1, "2026-01-01T00:00:00Z")));
         assert!(filter.matches(&incident("New", "Low", 6, "2026-01-01T00:00:00Z")));
     }
@@ -360,18 +426,18 @@ mod tests {
     #[test]
     fn datetimes_compare_as_instants_with_or_without_quotes() {
         let item = incident("New", "Low", 1, "2026-01-01T10:00:00.1234567Z");
-        assert!(parse_filter("properties/createdTimeUtc ge 2026-01-01T10:00:00Z").unwrap().matches(&item));
-        assert!(parse_filter("properties/createdTimeUtc lt '2026-01-01T10:00:00.2Z'").unwrap().matches(&item));
-        assert!(!parse_filter("properties/lastModifiedTimeUtc gt 2026-01-01T11:00:00+00:00").unwrap().matches(&item));
+        assert!(arm("properties/createdTimeUtc ge 2026-01-01T10:00:00Z").unwrap().matches(&item));
+        assert!(arm("properties/createdTimeUtc lt '2026-01-01T10:00:00.2Z'").unwrap().matches(&item));
+        assert!(!arm("properties/lastModifiedTimeUtc gt 2026-01-01T11:00:00+00:00").unwrap().matches(&item));
     }
 
     #[test]
     fn bad_filters_say_what_is_wrong() {
-        assert!(parse_filter("properties/owner eq 'x'").unwrap_err().contains("owner"));
-        assert!(parse_filter("properties/status like 'x'").unwrap_err().contains("like"));
-        assert!(parse_filter("properties/status eq 'x").unwrap_err().contains("not closed"));
-        assert!(parse_filter("(properties/status eq 'x'").unwrap_err().contains("not closed"));
-        assert!(parse_filter("properties/createdTimeUtc ge yesterday").unwrap_err().contains("yesterday"));
+        assert!(arm("properties/owner eq 'x'").unwrap_err().contains("owner"));
+        assert!(arm("properties/status like 'x'").unwrap_err().contains("like"));
+        assert!(arm("properties/status eq 'x").unwrap_err().contains("not closed"));
+        assert!(arm("(properties/status eq 'x'").unwrap_err().contains("not closed"));
+        assert!(arm("properties/createdTimeUtc ge yesterday").unwrap_err().contains("yesterday"));
     }
 
     #[test]
@@ -381,5 +447,29 @@ mod tests {
         let b = order.key(&incident("New", "Low", 1, "2026-01-01T00:00:00Z"));
         assert_eq!(order.compare(&a, &b), Ordering::Greater);
         assert!(Order::parse(Some("properties/status sideways")).is_err());
+    }
+
+    #[test]
+    fn top_level_fields_null_and_times() {
+        let item = json!({"status": "active", "assignedTo": null, "createdDateTime": "2024-02-01T10:00:00.1234567Z"});
+        let matches = |f: &str| parse_filter(f, &GRAPH).is_ok_and(|filter| filter.matches(&item));
+        assert!(matches("status eq 'Active' and createdDateTime ge 2024-01-01T00:00:00Z"));
+        assert!(matches("assignedTo eq null"));
+        assert!(!matches("assignedTo ne null"));
+        assert!(matches("status eq 'resolved' or createdDateTime lt '2024-02-02T00:00:00Z'"));
+        assert!(!matches("status ne 'active'"));
+        assert!(matches("not (status eq 'resolved' or assignedTo ne null)"));
+    }
+
+    #[test]
+    fn top_level_errors_name_the_problem() {
+        let error = |f: &str| parse_filter(f, &GRAPH).unwrap_err();
+        assert!(error("owner eq 'x'").contains("owner"));
+        assert!(error("status like 'x'").contains("like"));
+        assert!(error("createdDateTime ge yesterday").contains("yesterday"));
+        assert!(error("status eq active").contains("active"));
+        assert!(error("properties/status eq 'x'").contains("properties/status"));
+        assert!(parse_filter("status eq 'x", &GRAPH).is_err());
+        assert!(parse_filter("status eq", &GRAPH).is_err());
     }
 }

@@ -6,21 +6,30 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use super::filter::{Filter, Kind};
 use super::{newest_first, now, page, select, selection, Ctx, GraphState, Paging, METADATA};
+use crate::odata::{parse_filter, Kind, Schema};
 use crate::Reply;
 
 const USER_TYPE: &str = "Microsoft.DirectoryServices.User";
+const GROUP_TYPE: &str = "Microsoft.DirectoryServices.Group";
 const DEFAULT_USER_PROPERTIES: &[&str] = &["id", "userPrincipalName", "displayName", "mail", "accountEnabled", "userType", "jobTitle"];
-const GROUP_FILTER: &[(&str, Kind)] = &[("displayName", Kind::Text), ("mailNickname", Kind::Text)];
-const RISKY_FILTER: &[(&str, Kind)] = &[
-    ("riskLevel", Kind::Text),
-    ("riskState", Kind::Text),
-    ("riskDetail", Kind::Text),
-    ("userPrincipalName", Kind::Text),
-    ("userDisplayName", Kind::Text),
-    ("riskLastUpdatedDateTime", Kind::Time),
-];
+const GROUP_FILTER: Schema = Schema {
+    parent: None,
+    fields: &[("displayName", Kind::Text), ("mailNickname", Kind::Text)],
+    type_name: GROUP_TYPE,
+};
+const RISKY_FILTER: Schema = Schema {
+    parent: None,
+    fields: &[
+        ("riskLevel", Kind::Text),
+        ("riskState", Kind::Text),
+        ("riskDetail", Kind::Text),
+        ("userPrincipalName", Kind::Text),
+        ("userDisplayName", Kind::Text),
+        ("riskLastUpdatedDateTime", Kind::Time),
+    ],
+    type_name: "microsoft.graph.riskyUser",
+};
 const GROUPS: Paging = Paging { default_top: 100, max_top: 999 };
 const RISKY: Paging = Paging { default_top: 20, max_top: 500 };
 
@@ -111,15 +120,12 @@ fn string_list(ctx: &Ctx, value: Option<&Value>, name: &str, max: usize) -> Resu
 }
 
 pub fn list_groups(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
-    let filter = match ctx.param("$filter") {
-        None => None,
-        Some(text) => Some(Filter::parse(text, GROUP_FILTER, "Microsoft.DirectoryServices.Group").map_err(|reason| ctx.bad_request("Request_UnsupportedQuery", &reason))?),
-    };
+    let filter = ctx.param("$filter").map(|text| parse_filter(text, &GROUP_FILTER)).transpose().map_err(|reason| ctx.bad_request("Request_UnsupportedQuery", &reason))?;
     let names = selection(ctx);
     let mut value = Vec::new();
     for group in graph.groups.iter().filter(|g| filter.as_ref().is_none_or(|f| f.matches(&g.json))) {
         value.push(match &names {
-            Some(names) => select(ctx, &group.json, names, "Microsoft.DirectoryServices.Group")?,
+            Some(names) => select(ctx, &group.json, names, GROUP_TYPE)?,
             None => group.json.clone(),
         });
     }
@@ -170,10 +176,7 @@ pub fn remove_member(graph: &mut GraphState, ctx: &Ctx, group: &str, member: &st
 }
 
 pub fn list_risky(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
-    let filter = match ctx.param("$filter") {
-        None => None,
-        Some(text) => Some(Filter::parse(text, RISKY_FILTER, "microsoft.graph.riskyUser").map_err(|reason| ctx.bad_request("BadRequest", &reason))?),
-    };
+    let filter = ctx.param("$filter").map(|text| parse_filter(text, &RISKY_FILTER)).transpose().map_err(|reason| ctx.bad_request("BadRequest", &reason))?;
     let mut value: Vec<Value> = graph.risky.iter().filter(|r| filter.as_ref().is_none_or(|f| f.matches(r))).cloned().collect();
     newest_first(&mut value, "riskLastUpdatedDateTime");
     Ok(Reply::json(200, page(ctx, value, &format!("{METADATA}#identityProtection/riskyUsers"), &RISKY)?))

@@ -5,7 +5,6 @@
 //! per operation, and answers errors in Graph's shape with an `innerError`.
 
 mod directory;
-mod filter;
 mod hunting;
 pub mod seed;
 mod security;

@@ -3,14 +3,16 @@
 
 use serde_json::{json, Value};
 
-use super::filter::{Filter, Kind};
 use super::{newest_first, page, Ctx, GraphState, Paging, METADATA};
+use crate::odata::{parse_filter, Kind, Schema};
 use crate::Reply;
 
 const INCIDENT_TYPE: &str = "microsoft.graph.security.incident";
 const ALERT_TYPE: &str = "microsoft.graph.security.alert";
 
-const INCIDENT_FILTER: &[(&str, Kind)] = &[
+/// Alerts filter on what incidents do plus `serviceSource`, kept last so the
+/// incidents' list is this one without it and the two cannot drift apart.
+const ALERT_FIELDS: &[(&str, Kind)] = &[
     ("status", Kind::Text),
     ("severity", Kind::Text),
     ("classification", Kind::Text),
@@ -18,17 +20,14 @@ const INCIDENT_FILTER: &[(&str, Kind)] = &[
     ("assignedTo", Kind::Text),
     ("createdDateTime", Kind::Time),
     ("lastUpdateDateTime", Kind::Time),
-];
-const ALERT_FILTER: &[(&str, Kind)] = &[
-    ("status", Kind::Text),
-    ("severity", Kind::Text),
-    ("classification", Kind::Text),
-    ("determination", Kind::Text),
     ("serviceSource", Kind::Text),
-    ("assignedTo", Kind::Text),
-    ("createdDateTime", Kind::Time),
-    ("lastUpdateDateTime", Kind::Time),
 ];
+const INCIDENT_FIELDS: &[(&str, Kind)] = match ALERT_FIELDS.split_last() {
+    Some((_, shared)) => shared,
+    None => &[],
+};
+const INCIDENT_FILTER: Schema = Schema { parent: None, fields: INCIDENT_FIELDS, type_name: INCIDENT_TYPE };
+const ALERT_FILTER: Schema = Schema { parent: None, fields: ALERT_FIELDS, type_name: ALERT_TYPE };
 
 const INCIDENT_STATUS: &[&str] = &["active", "resolved", "redirected", "unknownFutureValue"];
 const ALERT_STATUS: &[&str] = &["new", "inProgress", "resolved", "unknownFutureValue"];
@@ -81,11 +80,12 @@ const ALERT_PATCH: &[(&str, Settable)] = &[
 const INCIDENTS: Paging = Paging { default_top: 20, max_top: 50 };
 const ALERTS: Paging = Paging { default_top: 20, max_top: 2000 };
 
-fn filtered(ctx: &Ctx, items: &[Value], fields: &[(&str, Kind)], type_name: &str) -> Result<Vec<Value>, Reply> {
-    let filter = match ctx.param("$filter") {
-        None => None,
-        Some(text) => Some(Filter::parse(text, fields, type_name).map_err(|reason| ctx.bad_request("BadRequest", &format!("Invalid filter clause: {reason}")))?),
-    };
+fn filtered(ctx: &Ctx, items: &[Value], schema: &Schema) -> Result<Vec<Value>, Reply> {
+    let filter = ctx
+        .param("$filter")
+        .map(|text| parse_filter(text, schema))
+        .transpose()
+        .map_err(|reason| ctx.bad_request("BadRequest", &format!("Invalid filter clause: {reason}")))?;
     let mut selected: Vec<Value> = items.iter().filter(|i| filter.as_ref().is_none_or(|f| f.matches(i))).cloned().collect();
     newest_first(&mut selected, "createdDateTime");
     Ok(selected)
@@ -109,7 +109,7 @@ fn with_alerts(graph: &GraphState, mut incident: Value) -> Value {
 
 pub fn list_incidents(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
     let expand = expand_alerts(ctx)?;
-    let mut selected = filtered(ctx, &graph.incidents, INCIDENT_FILTER, INCIDENT_TYPE)?;
+    let mut selected = filtered(ctx, &graph.incidents, &INCIDENT_FILTER)?;
     if expand {
         selected = selected.into_iter().map(|i| with_alerts(graph, i)).collect();
     }
@@ -143,7 +143,7 @@ pub fn patch_incident(graph: &mut GraphState, ctx: &Ctx, id: &str) -> Result<Rep
 }
 
 pub fn list_alerts(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
-    let selected = filtered(ctx, &graph.alerts, ALERT_FILTER, ALERT_TYPE)?;
+    let selected = filtered(ctx, &graph.alerts, &ALERT_FILTER)?;
     Ok(Reply::json(200, page(ctx, selected, &format!("{METADATA}#security/alerts_v2"), &ALERTS)?))
 }
 
