@@ -303,3 +303,16 @@ async fn every_graph_action_runs_from_the_cli() {
     let manifest = json(&sentinel(run(&["permissions"]), vec![]).await);
     assert!(manifest.as_array().unwrap().iter().any(|p| p["action"] == "containment.disable-account"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_benchmark_writes_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.md");
+    let output = sentinel(args(&["bench", "--incidents", "120", "--sessions", "3", "--runs", "1", "--out", &out.to_string_lossy()]), vec![]).await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let table = std::fs::read_to_string(&out).unwrap();
+    for measure in ["component size", "open a tenant session", "resident memory per open session", "list-all-incidents, component", "list-all-incidents, native core", "poll: drain the backlog", "containment dry run"] {
+        assert!(table.contains(&format!("| {measure}")), "{measure} missing from:\n{table}");
+    }
+    assert!(table.contains("120 events"), "the poller delivered every incident:\n{table}");
+}
