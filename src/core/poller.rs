@@ -440,7 +440,7 @@ mod tests {
     fn a_late_arrival_behind_the_watermark_is_delivered_once() {
         let options = PollOptions::default();
         let b = incident("b", "2026-01-01T00:10:00Z", "2026-01-01T00:10:00Z", Severity::Low);
-        let (_, cursor) = poll(start(), &options, &[b.clone()]);
+        let (_, cursor) = poll(start(), &options, std::slice::from_ref(&b));
         let late = incident("late", "2026-01-01T00:08:00Z", "2026-01-01T00:08:00Z", Severity::Low);
         let (events, cursor) = poll(cursor, &options, &[late.clone(), b.clone()]);
         assert_eq!(events, vec![(EventKind::Created, "late".into())]);
@@ -454,7 +454,7 @@ mod tests {
         let v1 = incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", Severity::High);
         let v2 = incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z", Severity::High);
         let (_, cursor) = poll(start(), &options, &[v1]);
-        let (events, cursor) = poll(cursor, &options, &[v2.clone()]);
+        let (events, cursor) = poll(cursor, &options, std::slice::from_ref(&v2));
         assert_eq!(events, vec![(EventKind::Updated, "a".into())]);
         let (events, _) = poll(cursor, &options, &[v2]);
         assert!(events.is_empty());

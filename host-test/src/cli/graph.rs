@@ -8,7 +8,7 @@ use super::output::{self, Format};
 use super::{print, Failure};
 use crate::runtime::containment::{Action, Outcome, RiskyUser, User};
 use crate::runtime::graph_security::{self as g, Assignee, Determination};
-use crate::runtime::{graph_list_options, types, Session};
+use crate::runtime::{types, Session};
 
 #[derive(Subcommand, Debug)]
 pub enum GraphCommand {
@@ -333,7 +333,7 @@ pub fn manifest_table(manifest: &[types::RequiredPermission], format: Format) ->
 }
 
 fn list_options(args: GraphListArgs) -> g::ListOptions {
-    g::ListOptions { filter: args.filter, top: args.top, expand_alerts: args.expand_alerts, continuation: args.continuation, max_pages: args.max_pages, ..graph_list_options() }
+    g::ListOptions { filter: args.filter, top: args.top, expand_alerts: args.expand_alerts, continuation: args.continuation, max_pages: args.max_pages }
 }
 
 fn more(continuation: Option<String>) {
