@@ -297,7 +297,7 @@ async fn a_token_without_the_permission_gets_forbidden_naming_it() {
 }
 
 #[tokio::test]
-async fn graph_throttling_honours_retry_after() {
+async fn graph_throttling_and_unavailability_honour_retry_after() {
     let emulator = emulator(0, 1).await;
     emulator.inject(Injection {
         method: Some("GET".into()),
@@ -312,6 +312,23 @@ async fn graph_throttling_honours_retry_after() {
     session.graph_list_alerts(graph_list_options()).await.unwrap();
     assert!(started.elapsed() >= std::time::Duration::from_millis(900), "waited the Retry-After");
     assert_eq!(graph_requests(&emulator).len(), 2, "one retry");
+
+    // 503 with Retry-After on a containment change, then the beta-style 204.
+    let answer = |status: u16, headers: Vec<(String, String)>, body: &str| Injection {
+        method: Some("POST".into()),
+        path_contains: "/revokeSignInSessions".into(),
+        times: 1,
+        status,
+        headers,
+        body: body.into(),
+    };
+    emulator.inject(answer(503, vec![("Retry-After".into(), "1".into())], r#"{"error":{"code":"serviceNotAvailable","message":"Try later."}}"#));
+    emulator.inject(answer(204, vec![], ""));
+    emulator.clear_requests();
+    let revoked = session.contain(seed::BOB_UPN, Action::RevokeSessions, false).await.unwrap();
+    assert_eq!(revoked.status, Some(204), "204 is accepted as well as the documented 200");
+    let posts = graph_requests(&emulator).into_iter().filter(|(m, _)| m == "POST").count();
+    assert_eq!(posts, 2, "the 503 was retried once");
 }
 
 #[tokio::test]
