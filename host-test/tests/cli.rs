@@ -236,6 +236,8 @@ async fn the_demo_runs_offline_and_shows_incidents() {
     assert!(stdout.contains("open incidents"), "{stdout}");
     assert!(stdout.contains("Newest high-severity incident"), "{stdout}");
     assert!(stdout.contains("requests went out through wasi:http"), "{stdout}");
+    assert!(stdout.contains("dry run, nothing sent: PATCH"), "{stdout}");
+    assert!(stdout.contains("refused: protected-account"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use super::{exit, output, Failure};
 use crate::config::{self, FileConfig};
-use crate::emulator::{Emulator, EmulatorOptions};
+use crate::emulator::{graph_seed, Emulator, EmulatorOptions};
 use crate::runtime::sandbox::{AuditRecord, AuditSink};
 use crate::runtime::types::{self, ListIncidentsOptions};
-use crate::runtime::{ConnectorHost, HostOptions};
+use crate::runtime::containment::Action;
+use crate::runtime::{describe, CallError, ConnectorHost, HostOptions, Session};
 
 const INCIDENTS: usize = 40;
 const SEED: u64 = 7;
@@ -28,7 +29,9 @@ pub async fn run(options: HostOptions, verbose: bool) -> Result<(), Failure> {
     println!("Connector component ({size_kib} KiB) ready in {} ms.", started.elapsed().as_millis());
 
     let requests = Arc::new(AtomicUsize::new(0));
-    let connection = config::resolve(&|_| None, &FileConfig::default(), Some(&url))?;
+    let mut connection = config::resolve(&|_| None, &FileConfig::default(), Some(&url))?;
+    // Break-glass admins are never contained, whoever names them.
+    connection.protected_accounts.groups = vec![graph_seed::BREAK_GLASS_GROUP_NAME.into()];
     let mut session = host.open("demo", connection, Some(counting_audit(requests.clone(), verbose))).await?;
 
     let open = session
@@ -49,11 +52,26 @@ pub async fn run(options: HostOptions, verbose: bool) -> Result<(), Failure> {
     };
     let incident = session.get_incident(&first.id).await?;
     println!("\nNewest high-severity incident:\n{}", output::incident_detail(&incident));
+    contain(&mut session).await?;
     println!(
         "\n{} requests went out through wasi:http, all to {url}: the sandbox lets this connection reach only its own endpoints.",
         requests.load(Ordering::Relaxed)
     );
     println!("Try: sentinel emulator --incidents 120 --seed 7   then   sentinel --emulator URL incidents list --all --top 50");
+    Ok(())
+}
+
+/// After triage: plan the containment of a user, and see a protected admin refused.
+async fn contain(session: &mut Session) -> Result<(), Failure> {
+    println!("\nContainment through Microsoft Graph, with guardrails:");
+    let plan = session.contain(graph_seed::BOB_UPN, Action::DisableAccount, true).await?;
+    let body = plan.request.body.as_deref().unwrap_or_default();
+    println!("  dry run, nothing sent: {} {} {body}   (undo: enable-account)", plan.request.method, plan.request.url);
+    match session.contain(graph_seed::ALICE_UPN, Action::DisableAccount, false).await {
+        Err(CallError::Connector(error)) => println!("  refused: {}", describe(&error)),
+        Err(other) => return Err(other.into()),
+        Ok(_) => return Err(Failure { code: exit::OTHER, message: "the protected admin was not refused".into() }),
+    }
     Ok(())
 }
 
