@@ -211,18 +211,19 @@ async fn graph(session: &mut Session, runs: usize) -> Result<Vec<Row>, Failure> 
 fn render(rows: &[Row], args: &BenchArgs) -> String {
     let build = if cfg!(debug_assertions) { "DEBUG build: rerun with --profile host for real figures" } else { "optimized build" };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mut text = format!(
-        "# Benchmark\n\n`sentinel bench --incidents {} --sessions {} --runs {}`; {build}; {cores} cores; {} {}; emulator in-process over loopback.\n\n| measure | value | note |\n|---|---|---|\n",
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::ASCII_MARKDOWN).set_header(["measure", "value", "note"]);
+    for row in rows {
+        table.add_row([&row.measure, &row.value, &row.note]);
+    }
+    format!(
+        "# Benchmark\n\n`sentinel bench --incidents {} --sessions {} --runs {}`; {build}; {cores} cores; {} {}; emulator in-process over loopback.\n\n{table}\n",
         args.incidents,
         args.sessions,
         args.runs,
         std::env::consts::OS,
         std::env::consts::ARCH,
-    );
-    for row in rows {
-        text.push_str(&format!("| {} | {} | {} |\n", row.measure, row.value, row.note));
-    }
-    text
+    )
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {
