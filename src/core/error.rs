@@ -192,6 +192,18 @@ struct ErrorBody {
     code: Option<String>,
     #[serde(default)]
     message: Option<String>,
+    /// Graph's `innerError` (`innererror` in older answers): the request id
+    /// Microsoft support asks for, and when it happened.
+    #[serde(default, rename = "innerError", alias = "innererror")]
+    inner_error: Option<InnerError>,
+}
+
+#[derive(Deserialize)]
+struct InnerError {
+    #[serde(default, rename = "request-id")]
+    request_id: Option<String>,
+    #[serde(default)]
+    date: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -209,7 +221,12 @@ struct TokenErrorBody {
 fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     let envelope: ErrorEnvelope = serde_json::from_slice(body).ok()?;
     let code = envelope.error.code.filter(|code| !code.is_empty())?;
-    Some((code, envelope.error.message.unwrap_or_default()))
+    let mut message = envelope.error.message.unwrap_or_default();
+    if let Some(InnerError { request_id: Some(id), date }) = envelope.error.inner_error {
+        let at = date.map(|d| format!(" at {d}")).unwrap_or_default();
+        message = format!("{} (request-id {id}{at})", message.trim_end_matches('.'));
+    }
+    Some((code, message))
 }
 
 fn first_line(text: &str) -> String {
@@ -292,6 +309,17 @@ mod tests {
         let Error::Forbidden(failure) = Error::from_service_response(&response(403, body)) else { panic!() };
         assert_eq!(failure.code, "AuthorizationFailed");
         assert!(failure.hint.contains("Microsoft Sentinel Reader"));
+    }
+
+    #[test]
+    fn graph_errors_keep_the_request_id_for_support() {
+        let body = include_str!("../../tests/fixtures/azure-specs/graph/docs-error-example.json");
+        let Error::BadRequest(failure) = Error::from_service_response(&response(400, body)) else { panic!("not bad-request") };
+        assert_eq!(failure.code, "invalidRange");
+        assert_eq!(failure.message, "Uploaded fragment overlaps with existing data (request-id request-id at date-time)");
+        let denied = r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"date":"2026-12-02T10:00:00","request-id":"5f1c"}}}"#;
+        let Error::Forbidden(failure) = Error::from_service_response(&response(403, denied)) else { panic!("not forbidden") };
+        assert!(failure.message.ends_with("(request-id 5f1c at 2026-12-02T10:00:00)"), "{}", failure.message);
     }
 
     #[test]
