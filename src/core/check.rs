@@ -43,6 +43,12 @@ pub const PERMISSIONS: &[(Api, &str, &[&str])] = &[
     (Api::Graph, "containment protected-groups check", &["GroupMember.Read.All"]),
 ];
 
+/// The permission a refused call of this action most likely lacked: the
+/// first the manifest lists for it (the rest are reads it makes first).
+pub fn permission_for(action: &str) -> Option<&'static str> {
+    PERMISSIONS.iter().find(|(_, name, _)| *name == action).and_then(|(_, _, needs)| needs.first().copied())
+}
+
 /// Whether the roles grant the permission: itself, its ReadWrite form, or a
 /// broader permission Graph accepts in its place.
 pub fn covers(roles: &[String], permission: &str) -> bool {

@@ -308,7 +308,7 @@ impl Client {
                 Some(self.search_events(transport, "print connection_check = 1", &QueryOptions::default()).map(|_| ()))
             }
             // Graph: one incident, when the roles allow reading them.
-            Api::Graph if check::covers(&roles, "SecurityIncident.Read.All") => {
+            Api::Graph if check::permission_for("graph-security.list-incidents").is_some_and(|p| check::covers(&roles, p)) => {
                 let one = super::graph::security::GraphListOptions { top: Some(1), ..Default::default() };
                 Some(self.list_graph_incidents(transport, &one).map(|_| ()))
             }

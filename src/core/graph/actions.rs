@@ -19,6 +19,9 @@ use crate::core::http::{Method, Response};
 use crate::core::paging::{check_link, parse, PageWalk};
 use crate::core::query::Table;
 
+/// The manifest entry of the reads that apply protected groups.
+const PROTECTED_GROUPS_CHECK: &str = "containment protected-groups check";
+
 /// One page of a Graph list and the link to the next.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GraphItemsPage<T> {
@@ -49,13 +52,13 @@ impl Client {
 
     pub fn get_graph_incident(&mut self, transport: &mut impl Transport, id: &str, expand_alerts: bool) -> Result<GraphIncident, Error> {
         let url = security::item_url(self.settings(), Collection::Incidents, id, expand_alerts)?;
-        let response = self.graph(transport, Method::Get, url, None, "SecurityIncident.Read.All")?;
+        let response = self.graph(transport, Method::Get, url, None, "graph-security.get-incident")?;
         security::parse_incident(&response.body)
     }
 
     pub fn get_graph_alert(&mut self, transport: &mut impl Transport, id: &str) -> Result<GraphAlert, Error> {
         let url = security::item_url(self.settings(), Collection::Alerts, id, false)?;
-        let response = self.graph(transport, Method::Get, url, None, "SecurityAlert.Read.All")?;
+        let response = self.graph(transport, Method::Get, url, None, "graph-security.get-alert")?;
         security::parse_alert(&response.body)
     }
 
@@ -63,7 +66,7 @@ impl Client {
     /// send the merged list (Graph replaces `customTags` whole and has no etag).
     pub fn update_graph_incident(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<GraphIncident, Error> {
         let planned = self.plan_graph_incident_update(transport, id, update)?;
-        let response = self.send_plan(transport, &planned, "SecurityIncident.ReadWrite.All")?;
+        let response = self.send_plan(transport, &planned, "graph-security.update-incident")?;
         security::parse_incident(&response.body)
     }
 
@@ -77,7 +80,7 @@ impl Client {
 
     pub fn update_graph_alert(&mut self, transport: &mut impl Transport, id: &str, update: &GraphAlertUpdate) -> Result<GraphAlert, Error> {
         let planned = self.plan_graph_alert_update(id, update)?;
-        let response = self.send_plan(transport, &planned, "SecurityAlert.ReadWrite.All")?;
+        let response = self.send_plan(transport, &planned, "graph-security.update-alert")?;
         security::parse_alert(&response.body)
     }
 
@@ -91,7 +94,7 @@ impl Client {
     pub fn run_hunting_query(&mut self, transport: &mut impl Transport, text: &str, options: &HuntingOptions) -> Result<Table, Error> {
         hunting::validate(text, options)?;
         let (url, body) = hunting::request_parts(self.settings(), text, options);
-        let response = self.graph(transport, Method::Post, url, Some(body), "ThreatHunting.Read.All")?;
+        let response = self.graph(transport, Method::Post, url, Some(body), "graph-security.run-hunting-query")?;
         hunting::parse(&response.body)
     }
 
@@ -103,7 +106,7 @@ impl Client {
     /// Every risky user the filter selects (e.g. `riskLevel eq 'high'`), all pages.
     pub fn list_risky_users(&mut self, transport: &mut impl Transport, filter: Option<&str>) -> Result<Vec<RiskyUser>, Error> {
         let url = users::risky_users_url(self.settings(), filter)?;
-        let values = self.graph_walk(transport, url, None, "IdentityRiskyUser.Read.All")?;
+        let values = self.graph_walk(transport, url, None, "containment.list-risky-users")?;
         values.into_iter().map(|v| serde_json::from_value(v).map_err(|e| Error::invalid_response(format!("a risky user could not be read: {e}")))).collect()
     }
 
@@ -128,12 +131,12 @@ impl Client {
     }
 
     /// Sends exactly the planned request (a dry run returned the same plan).
-    fn send_plan(&mut self, transport: &mut impl Transport, plan: &PlannedRequest, permission: &str) -> Result<Response, Error> {
-        self.graph(transport, plan.method, plan.url.clone(), plan.body.clone().map(String::into_bytes), permission)
+    fn send_plan(&mut self, transport: &mut impl Transport, plan: &PlannedRequest, action: &str) -> Result<Response, Error> {
+        self.graph(transport, plan.method, plan.url.clone(), plan.body.clone().map(String::into_bytes), action)
     }
 
     fn send_planned(&mut self, transport: &mut impl Transport, action: &ContainmentAction, request: &PlannedRequest) -> Result<(u16, bool), Error> {
-        match self.send_plan(transport, request, action.permission()) {
+        match self.send_plan(transport, request, action.manifest_key()) {
             Ok(response) => Ok((response.status, false)),
             // A retried add whose first try went through, or a user already in
             // the group: the state the playbook wants holds.
@@ -146,7 +149,7 @@ impl Client {
 
     fn read_user(&mut self, transport: &mut impl Transport, user: &UserRef) -> Result<GraphUser, Error> {
         let url = users::read_user_url(self.settings(), user);
-        match self.graph(transport, Method::Get, url, None, "User.Read.All") {
+        match self.graph(transport, Method::Get, url, None, "containment.get-user") {
             Ok(response) => users::parse_user(&response.body),
             Err(Error::NotFound(mut failure)) => {
                 failure.hint = format!("Entra ID has no user '{}': check the object id or user principal name.", user.as_str());
@@ -165,7 +168,7 @@ impl Client {
         let groups = self.protected_groups(transport)?;
         let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
         let (url, body) = users::check_member_groups(self.settings(), &user.id, &ids);
-        let response = self.graph(transport, Method::Post, url, Some(body), "GroupMember.Read.All")?;
+        let response = self.graph(transport, Method::Post, url, Some(body), PROTECTED_GROUPS_CHECK)?;
         let member_of: GraphPage<String> = parse(&response.body, "group membership")?;
         match groups.iter().find(|g| member_of.value.iter().any(|id| id.eq_ignore_ascii_case(&g.id))) {
             Some(group) => {
@@ -187,7 +190,7 @@ impl Client {
                 continue;
             }
             let url = users::group_by_name_url(self.settings(), &group);
-            let found: GraphPage<GroupRef> = parse(&self.graph(transport, Method::Get, url, None, "GroupMember.Read.All")?.body, "groups")?;
+            let found: GraphPage<GroupRef> = parse(&self.graph(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK)?.body, "groups")?;
             match <[GroupRef; 1]>::try_from(found.value) {
                 Ok([one]) => groups.push(one),
                 Err(found) => {
@@ -205,7 +208,7 @@ impl Client {
             Some(link) => self.graph_link(link).map_err(|reason| Error::invalid("continuation", reason))?,
             None => security::list_url(self.settings(), collection, options),
         };
-        let response = self.graph(transport, Method::Get, url, None, read_permission(collection))?;
+        let response = self.graph(transport, Method::Get, url, None, collection.read_action())?;
         parse(&response.body, "Graph page")
     }
 
@@ -215,7 +218,7 @@ impl Client {
         let mut walk = PageWalk::new(self.settings().endpoints.graph.base.clone(), options.max_pages);
         let mut next = first.next_link;
         while let Some(link) = next {
-            let page: GraphPage<Value> = parse(&self.graph(transport, Method::Get, walk.next(&link)?, None, read_permission(collection))?.body, "Graph page")?;
+            let page: GraphPage<Value> = parse(&self.graph(transport, Method::Get, walk.next(&link)?, None, collection.read_action())?.body, "Graph page")?;
             all.extend(page.value);
             next = page.next_link;
         }
@@ -224,12 +227,12 @@ impl Client {
 
     /// Every item of a Graph collection, each `@odata.nextLink` followed
     /// verbatim and only to the Graph endpoint's origin.
-    fn graph_walk(&mut self, transport: &mut impl Transport, url: Url, max_pages: Option<u32>, permission: &str) -> Result<Vec<Value>, Error> {
-        let mut page: GraphPage<Value> = parse(&self.graph(transport, Method::Get, url, None, permission)?.body, "Graph page")?;
+    fn graph_walk(&mut self, transport: &mut impl Transport, url: Url, max_pages: Option<u32>, action: &str) -> Result<Vec<Value>, Error> {
+        let mut page: GraphPage<Value> = parse(&self.graph(transport, Method::Get, url, None, action)?.body, "Graph page")?;
         let mut walk = PageWalk::new(self.settings().endpoints.graph.base.clone(), max_pages);
         let mut all = std::mem::take(&mut page.value);
         while let Some(link) = page.next_link.take() {
-            page = parse(&self.graph(transport, Method::Get, walk.next(&link)?, None, permission)?.body, "Graph page")?;
+            page = parse(&self.graph(transport, Method::Get, walk.next(&link)?, None, action)?.body, "Graph page")?;
             all.append(&mut page.value);
         }
         Ok(all)
@@ -239,24 +242,18 @@ impl Client {
         check_link(link, &self.settings().endpoints.graph.base)
     }
 
-    /// One Graph call; a 403 names the permission the call needs and whether
-    /// the token carries it.
-    fn graph(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, permission: &str) -> Result<Response, Error> {
+    /// One Graph call made for `action` (its manifest entry); a 403 names the
+    /// permission the manifest says it needs and whether the token carries it.
+    fn graph(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, action: &str) -> Result<Response, Error> {
         match self.send_graph(transport, method, url, body) {
             Err(Error::Forbidden(mut failure)) => {
-                let roles = self.graph_roles(transport.now_unix_secs());
-                failure.hint = permission_hint(permission, &roles);
+                if let Some(permission) = check::permission_for(action) {
+                    failure.hint = permission_hint(permission, &self.graph_roles(transport.now_unix_secs()));
+                }
                 Err(Error::Forbidden(failure))
             }
             other => other,
         }
-    }
-}
-
-fn read_permission(collection: Collection) -> &'static str {
-    match collection {
-        Collection::Incidents => "SecurityIncident.Read.All",
-        Collection::Alerts => "SecurityAlert.Read.All",
     }
 }
 
@@ -358,6 +355,36 @@ mod tests {
         let mut script = Script::new(vec![token(), foreign]);
         assert!(matches!(client().list_all_graph_incidents(&mut script, &GraphListOptions::default()), Err(Error::InvalidResponse(_))));
         assert_eq!(script.sent.len(), 2);
+    }
+
+    #[test]
+    fn every_graph_call_names_a_manifest_entry() {
+        let group = ADMINS.to_owned();
+        let actions = [
+            ContainmentAction::DisableAccount,
+            ContainmentAction::EnableAccount,
+            ContainmentAction::RevokeSessions,
+            ContainmentAction::ConfirmCompromised,
+            ContainmentAction::DismissRisk,
+            ContainmentAction::AddToGroup(group.clone()),
+            ContainmentAction::RemoveFromGroup(group),
+        ];
+        let keys = actions.iter().map(ContainmentAction::manifest_key).chain([
+            Collection::Incidents.read_action(),
+            Collection::Alerts.read_action(),
+            "graph-security.get-incident",
+            "graph-security.get-alert",
+            "graph-security.update-incident",
+            "graph-security.update-alert",
+            "graph-security.run-hunting-query",
+            "containment.list-risky-users",
+            "containment.get-user",
+            PROTECTED_GROUPS_CHECK,
+        ]);
+        for key in keys {
+            assert!(check::permission_for(key).is_some(), "{key} is not in the manifest");
+        }
+        assert_eq!(check::permission_for("containment.disable-account"), Some("User.EnableDisableAccount.All"));
     }
 
     #[test]

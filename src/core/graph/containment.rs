@@ -66,25 +66,16 @@ pub enum ContainmentAction {
 }
 
 impl ContainmentAction {
-    pub fn name(&self) -> &'static str {
+    /// Its entry in the permission manifest ([`crate::core::check::PERMISSIONS`]).
+    pub fn manifest_key(&self) -> &'static str {
         match self {
-            ContainmentAction::DisableAccount => "disable-account",
-            ContainmentAction::EnableAccount => "enable-account",
-            ContainmentAction::RevokeSessions => "revoke-sessions",
-            ContainmentAction::ConfirmCompromised => "confirm-compromised",
-            ContainmentAction::DismissRisk => "dismiss-risk",
-            ContainmentAction::AddToGroup(_) => "add-to-group",
-            ContainmentAction::RemoveFromGroup(_) => "remove-from-group",
-        }
-    }
-
-    /// The least-privileged application permission Graph requires.
-    pub fn permission(&self) -> &'static str {
-        match self {
-            ContainmentAction::DisableAccount | ContainmentAction::EnableAccount => "User.EnableDisableAccount.All",
-            ContainmentAction::RevokeSessions => "User.RevokeSessions.All",
-            ContainmentAction::ConfirmCompromised | ContainmentAction::DismissRisk => "IdentityRiskyUser.ReadWrite.All",
-            ContainmentAction::AddToGroup(_) | ContainmentAction::RemoveFromGroup(_) => "GroupMember.ReadWrite.All",
+            ContainmentAction::DisableAccount => "containment.disable-account",
+            ContainmentAction::EnableAccount => "containment.enable-account",
+            ContainmentAction::RevokeSessions => "containment.revoke-sessions",
+            ContainmentAction::ConfirmCompromised => "containment.confirm-compromised",
+            ContainmentAction::DismissRisk => "containment.dismiss-risk",
+            ContainmentAction::AddToGroup(_) => "containment.add-to-group",
+            ContainmentAction::RemoveFromGroup(_) => "containment.remove-from-group",
         }
     }
 

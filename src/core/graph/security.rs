@@ -210,6 +210,14 @@ impl Collection {
         }
     }
 
+    /// The manifest entry of listing (and reading) this collection.
+    pub fn read_action(self) -> &'static str {
+        match self {
+            Collection::Incidents => "graph-security.list-incidents",
+            Collection::Alerts => "graph-security.list-alerts",
+        }
+    }
+
     pub fn id_field(self) -> &'static str {
         match self {
             Collection::Incidents => "incident-id",
