@@ -214,21 +214,18 @@ impl Client {
 
     fn security_walk(&mut self, transport: &mut impl Transport, collection: Collection, options: &GraphListOptions) -> Result<Vec<Value>, Error> {
         let first = self.security_page(transport, collection, options)?;
-        let mut all = first.value;
-        let mut walk = PageWalk::new(self.settings().endpoints.graph.base.clone(), options.max_pages);
-        let mut next = first.next_link;
-        while let Some(link) = next {
-            let page: GraphPage<Value> = parse(&self.graph(transport, Method::Get, walk.next(&link)?, None, collection.read_action())?.body, "Graph page")?;
-            all.extend(page.value);
-            next = page.next_link;
-        }
-        Ok(all)
+        self.walk_from(transport, first, options.max_pages, collection.read_action())
     }
 
-    /// Every item of a Graph collection, each `@odata.nextLink` followed
-    /// verbatim and only to the Graph endpoint's origin.
+    /// Every item of a Graph collection from its first page's URL.
     fn graph_walk(&mut self, transport: &mut impl Transport, url: Url, max_pages: Option<u32>, action: &str) -> Result<Vec<Value>, Error> {
-        let mut page: GraphPage<Value> = parse(&self.graph(transport, Method::Get, url, None, action)?.body, "Graph page")?;
+        let first = parse(&self.graph(transport, Method::Get, url, None, action)?.body, "Graph page")?;
+        self.walk_from(transport, first, max_pages, action)
+    }
+
+    /// The first page's items and every later page's, each `@odata.nextLink`
+    /// followed verbatim and only to the Graph endpoint's origin.
+    fn walk_from(&mut self, transport: &mut impl Transport, mut page: GraphPage<Value>, max_pages: Option<u32>, action: &str) -> Result<Vec<Value>, Error> {
         let mut walk = PageWalk::new(self.settings().endpoints.graph.base.clone(), max_pages);
         let mut all = std::mem::take(&mut page.value);
         while let Some(link) = page.next_link.take() {
