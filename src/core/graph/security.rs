@@ -359,20 +359,20 @@ pub fn validate_incident_update(update: &GraphIncidentUpdate) -> Result<(), Erro
             return Err(Error::invalid(field, format!("'{}' is not a tag: 1 to 128 characters", crate::core::config::shown(tag))));
         }
     }
-    validate_open_values(&update.status, &update.classification, &update.determination, &update.assigned_to)
+    validate_open_values(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to)
 }
 
 pub fn validate_alert_update(update: &GraphAlertUpdate) -> Result<(), Error> {
     if *update == GraphAlertUpdate::default() {
         return Err(Error::invalid("update", "sets nothing: give a status, classification, determination or assignee"));
     }
-    validate_open_values(&update.status, &update.classification, &update.determination, &update.assigned_to)
+    validate_open_values(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to)
 }
 
 /// An `other` value is sent as given, so it must at least be a plain word:
 /// Graph refuses unknown values, and a stray space or quote is a typo.
-fn validate_open_values<S: AsStr>(status: &Option<S>, classification: &Option<GraphClassification>, determination: &Option<Determination>, assignee: &Option<Assignee>) -> Result<(), Error> {
-    let words = [("status", status.as_ref().map(AsStr::text)), ("classification", classification.as_ref().map(|c| c.as_str())), ("determination", determination.as_ref().map(|d| d.as_str()))];
+fn validate_open_values(status: Option<&str>, classification: &Option<GraphClassification>, determination: &Option<Determination>, assignee: &Option<Assignee>) -> Result<(), Error> {
+    let words = [("status", status), ("classification", classification.as_ref().map(|c| c.as_str())), ("determination", determination.as_ref().map(|d| d.as_str()))];
     for (field, value) in words {
         if let Some(value) = value.filter(|v| v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric())) {
             return Err(Error::invalid(field, format!("'{}' is not a Graph enum value", crate::core::config::shown(value))));
@@ -384,23 +384,6 @@ fn validate_open_values<S: AsStr>(status: &Option<S>, classification: &Option<Gr
         }
     }
     Ok(())
-}
-
-/// The status enums of incidents and alerts, for shared validation.
-pub trait AsStr {
-    fn text(&self) -> &str;
-}
-
-impl AsStr for GraphIncidentStatus {
-    fn text(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl AsStr for GraphAlertStatus {
-    fn text(&self) -> &str {
-        self.as_str()
-    }
 }
 
 /// The PATCH body of an incident: only what changes. `current_tags` is the
