@@ -349,7 +349,7 @@ impl Client {
         let mut requests = Vec::with_capacity(incident_names.len() * 2);
         for name in incident_names {
             for url in [entities::alerts_url(&self.settings, name)?, entities::entities_url(&self.settings, name)?] {
-                requests.push(self.arm_request(Method::Post, url, &token));
+                requests.push(self.bearer_request(Method::Post, url, &token));
             }
         }
         let mut answers = Vec::with_capacity(requests.len());
@@ -415,7 +415,7 @@ impl Client {
 
     fn send_arm_body(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Response, Error> {
         let token = self.token(transport, Api::Arm)?;
-        let mut request = self.arm_request(method, url, &token);
+        let mut request = self.bearer_request(method, url, &token);
         if let Some(body) = body {
             request = request.json_body(body);
         }
@@ -428,7 +428,7 @@ impl Client {
     /// becomes the typed error. Every Graph call here is safe to repeat.
     pub(crate) fn send_graph(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Response, Error> {
         let token = self.token(transport, Api::Graph)?;
-        let mut request = self.arm_request(method, url, &token);
+        let mut request = self.bearer_request(method, url, &token);
         if let Some(body) = body {
             request = request.json_body(body);
         }
@@ -464,7 +464,7 @@ impl Client {
     }
 
     /// A bearer-authenticated JSON request (ARM and Graph alike).
-    fn arm_request(&self, method: Method, url: Url, token: &Secret) -> Request {
+    fn bearer_request(&self, method: Method, url: Url, token: &Secret) -> Request {
         Request::new(method, url).header("authorization", format!("Bearer {}", token.expose())).header("accept", "application/json")
     }
 

@@ -63,12 +63,7 @@ pub fn validate(settings: &Settings, query: &str, options: &QueryOptions) -> Res
     if settings.workspace_id.is_none() {
         return Err(Error::invalid("workspace-id", "is needed for KQL queries: set the workspace GUID (Properties > Workspace ID)"));
     }
-    if query.trim().is_empty() {
-        return Err(Error::invalid("query", "is empty"));
-    }
-    if query.len() > MAX_QUERY_BYTES {
-        return Err(Error::invalid("query", format!("is longer than {MAX_QUERY_BYTES} bytes")));
-    }
+    validate_text(query)?;
     if let Some(span) = &options.timespan {
         validate_timespan(span)?;
     }
@@ -76,6 +71,17 @@ pub fn validate(settings: &Settings, query: &str, options: &QueryOptions) -> Res
         if !(1..=MAX_SERVER_TIMEOUT_SECS).contains(&wait) {
             return Err(Error::invalid("server-timeout-seconds", format!("{wait} is outside 1 to {MAX_SERVER_TIMEOUT_SECS}")));
         }
+    }
+    Ok(())
+}
+
+/// KQL text, for Log Analytics and advanced hunting alike: not empty, not huge.
+pub fn validate_text(query: &str) -> Result<(), Error> {
+    if query.trim().is_empty() {
+        return Err(Error::invalid("query", "is empty"));
+    }
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(Error::invalid("query", format!("is longer than {MAX_QUERY_BYTES} bytes")));
     }
     Ok(())
 }

@@ -10,8 +10,6 @@ use crate::core::config::Settings;
 use crate::core::error::Error;
 use crate::core::query::{self, Column, Table};
 
-const MAX_QUERY_BYTES: usize = 64 * 1024;
-
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HuntingOptions {
     /// ISO 8601: `P30D`, `start/end`, `P30D/end`, `start/P30D`, or a start
@@ -20,12 +18,7 @@ pub struct HuntingOptions {
 }
 
 pub fn validate(text: &str, options: &HuntingOptions) -> Result<(), Error> {
-    if text.trim().is_empty() {
-        return Err(Error::invalid("query", "is empty"));
-    }
-    if text.len() > MAX_QUERY_BYTES {
-        return Err(Error::invalid("query", format!("is longer than {MAX_QUERY_BYTES} bytes")));
-    }
+    query::validate_text(text)?;
     match &options.timespan {
         Some(span) if !query::is_timespan(span) && !query::is_time(span) => Err(Error::invalid(
             "timespan",
