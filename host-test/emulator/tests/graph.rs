@@ -4,18 +4,16 @@
 
 use std::collections::HashSet;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
+mod common;
+
+use common::{jwt_claims, send, token, Answer};
 use sentinel_emulator::graph_seed::{
     ALICE_ID, ALICE_UPN, BOB_ID, BREAK_GLASS_GROUP_ID, BREAK_GLASS_GROUP_NAME, CAROL_ID, DAVE_ID, EVE_ID, FIRST_INCIDENT_ID, GUEST_ID, GUEST_UPN,
     INCIDENT_COUNT, QUARANTINE_GROUP_ID, SOC_GROUP_ID,
 };
-use sentinel_emulator::{Emulator, EmulatorOptions, Injection, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_GRAPH_ROLES, DEFAULT_TENANT_ID, GRAPH_SCOPE};
+use sentinel_emulator::{Emulator, EmulatorOptions, Injection, ARM_SCOPE, DEFAULT_GRAPH_ROLES, GRAPH_SCOPE};
 
 const INCIDENT_UPDATE_REQUEST: &str = include_str!("../../../tests/fixtures/azure-specs/graph/security-incident-update.request.json");
 const INCIDENT_UPDATE_RESPONSE: &str = include_str!("../../../tests/fixtures/azure-specs/graph/security-incident-update.response.json");
@@ -24,55 +22,9 @@ const HUNTING_RESPONSE: &str = include_str!("../../../tests/fixtures/azure-specs
 const REVOKE_RESPONSE: &str = include_str!("../../../tests/fixtures/azure-specs/graph/user-revokesigninsessions.response.json");
 const ALERTS_RESPONSE: &str = include_str!("../../../tests/fixtures/azure-specs/graph/security-list-alerts_v2.response.json");
 
-// ---------------------------------------------------------------------------
-// A tiny HTTP/1.1 client (as in router.rs)
-// ---------------------------------------------------------------------------
-
-struct Answer {
-    status: u16,
-    headers: hyper::HeaderMap,
-    /// The JSON body, or the body text as a JSON string when it is not JSON.
-    body: Value,
-}
-
-async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let uri: hyper::Uri = url.parse().unwrap_or_else(|e| panic!("{url} is not a URI: {e}"));
-    let authority = uri.authority().expect("an absolute URL").clone();
-    let stream = tokio::net::TcpStream::connect(authority.as_str()).await.expect("connect to the emulator");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("HTTP/1.1 handshake");
-    tokio::spawn(connection);
-    let mut request = hyper::Request::builder().method(method).uri(uri.path_and_query().map_or("/", |pq| pq.as_str())).header("host", authority.as_str());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request.body(Full::new(Bytes::from(body.to_owned()))).expect("a valid request");
-    let response = sender.send_request(request).await.expect("a response");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("the response body").to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-    Answer { status, headers, body }
-}
-
 async fn start() -> Emulator {
     let options = EmulatorOptions { seed: 11, anchor: Some("2026-06-01T00:00:00Z".parse().unwrap()), ..EmulatorOptions::default() };
     Emulator::start(options).await.expect("the emulator starts")
-}
-
-async fn token(emulator: &Emulator, scope: &str) -> String {
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("grant_type", "client_credentials"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET), ("scope", scope)])
-        .finish();
-    let url = format!("{}/{DEFAULT_TENANT_ID}/oauth2/v2.0/token", emulator.url());
-    let answer = send("POST", &url, &[("content-type", "application/x-www-form-urlencoded")], &form).await;
-    assert_eq!(answer.status, 200, "token request failed: {}", answer.body);
-    answer.body["access_token"].as_str().expect("an access_token").to_owned()
-}
-
-fn jwt_claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON claims")
 }
 
 /// A Graph client: the emulator's URL and a Graph token.

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 
+mod common;
+
+use common::{form, jwt_claims, request_token, request_token_for, send, token, token_url, Answer, FORM};
 use sentinel_emulator::{
     Emulator, EmulatorOptions, Mutation, NewIncident, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_RESOURCE_GROUP,
     DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, DEFAULT_WORKSPACE_NAME, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE,
@@ -24,47 +24,6 @@ const TOKEN_SUCCESS_FIXTURE: &str = include_str!("../../../tests/fixtures/azure-
 const TOKEN_ERROR_FIXTURE: &str = include_str!("../../../tests/fixtures/azure-specs/auth/docs-token-error-invalid_scope.json");
 
 // ---------------------------------------------------------------------------
-// A tiny HTTP/1.1 client
-// ---------------------------------------------------------------------------
-
-struct Answer {
-    status: u16,
-    headers: hyper::HeaderMap,
-    /// The JSON body, or the body text as a JSON string when it is not JSON.
-    body: Value,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-/// Sends one request to an absolute `http://` URL, path and query exactly as given.
-async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let uri: hyper::Uri = url.parse().unwrap_or_else(|e| panic!("{url} is not a URI: {e}"));
-    let authority = uri.authority().expect("an absolute URL").clone();
-    let stream = tokio::net::TcpStream::connect(authority.as_str()).await.expect("connect to the emulator");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("HTTP/1.1 handshake");
-    tokio::spawn(connection);
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(uri.path_and_query().map_or("/", |pq| pq.as_str()))
-        .header("host", authority.as_str());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request.body(Full::new(Bytes::from(body.to_owned()))).expect("a valid request");
-    let response = sender.send_request(request).await.expect("a response");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("the response body").to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer { status, headers, body }
-}
-
-// ---------------------------------------------------------------------------
 // Emulator, token and URL helpers
 // ---------------------------------------------------------------------------
 
@@ -74,37 +33,6 @@ async fn start(options: EmulatorOptions) -> Emulator {
 
 async fn start_default() -> Emulator {
     start(EmulatorOptions::default()).await
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
-}
-
-fn token_url(emulator: &Emulator, tenant: &str) -> String {
-    format!("{}/{tenant}/oauth2/v2.0/token", emulator.url())
-}
-
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
-
-/// A token request for the default tenant with the given form fields.
-async fn request_token(emulator: &Emulator, pairs: &[(&str, &str)]) -> Answer {
-    send("POST", &token_url(emulator, DEFAULT_TENANT_ID), &[FORM], &form(pairs)).await
-}
-
-/// A token request with the default client's credentials and `scope`.
-async fn request_token_for(emulator: &Emulator, scope: &str) -> Answer {
-    request_token(
-        emulator,
-        &[("grant_type", "client_credentials"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET), ("scope", scope)],
-    )
-    .await
-}
-
-/// A valid access token for `scope`.
-async fn token(emulator: &Emulator, scope: &str) -> String {
-    let answer = request_token_for(emulator, scope).await;
-    assert_eq!(answer.status, 200, "token request failed: {}", answer.body);
-    answer.body["access_token"].as_str().expect("an access_token").to_owned()
 }
 
 fn workspace_path(subscription: &str, resource_group: &str, workspace: &str) -> String {
@@ -167,16 +95,6 @@ fn assert_cloud_error(answer: &Answer, status: u16, code: &str) {
     assert_eq!(answer.body["error"]["code"], code, "code of {}", answer.body);
     let message = answer.body["error"]["message"].as_str().unwrap_or_default();
     assert!(!message.is_empty(), "a CloudError has a message: {}", answer.body);
-}
-
-/// The claims (middle part) of a JWT.
-fn jwt_claims(token: &str) -> Value {
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3, "a JWT has three parts: {token}");
-    for part in &parts {
-        assert!(URL_SAFE_NO_PAD.decode(part).is_ok(), "'{part}' is not base64url");
-    }
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).expect("the claims are JSON")
 }
 
 fn json_kind(value: &Value) -> &'static str {
