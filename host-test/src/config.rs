@@ -80,12 +80,38 @@ impl std::error::Error for ConfigError {}
 
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", path.display())))?;
-    // toml's messages quote the offending line, which may hold the secret:
-    // report only where the problem is.
+    // toml's full messages quote the offending line, and its type errors the
+    // value, either of which may be the secret: report where the problem is,
+    // which key, and what was expected, never the value.
     toml::from_str(&text).map_err(|e| {
-        let at = e.span().map(|span| format!(" at byte {}", span.start)).unwrap_or_default();
-        ConfigError(format!("the config file {} is not valid{at}: {}", path.display(), e.message()))
+        let at = e.span().map(|span| location(&text, span.start)).unwrap_or_default();
+        ConfigError(format!("the config file {} is not valid{at}: {}", path.display(), without_values(e.message())))
     })
+}
+
+/// ` at line N (key k)`: the key is the text before `=` on that line.
+fn location(text: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_number = before.matches('\n').count() + 1;
+    let line = text.lines().nth(line_number - 1).unwrap_or_default();
+    let key = line.split_once('=').map(|(key, _)| key.trim()).filter(|key| !key.is_empty() && key.len() <= 64);
+    match key {
+        Some(key) => format!(" at line {line_number} (key {})", crate::cli::output::safe_line(key)),
+        None => format!(" at line {line_number}"),
+    }
+}
+
+/// serde's "invalid type: string \"...\", expected ..." with the value left
+/// out: only its kind (string, integer, ...) and what was expected.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "another value"));
+            let kind = found.split([' ', '`', '"']).next().filter(|kind| kind.chars().all(char::is_alphabetic)).unwrap_or("value");
+            return format!("{prefix}{kind} (the value is not shown), expected {expected}");
+        }
+    }
+    message.lines().next().unwrap_or_default().to_owned()
 }
 
 /// One setting: the environment wins over the file; `--emulator` fills the rest.
@@ -262,6 +288,26 @@ mod tests {
         let Cloud::Custom(cloud) = config.cloud else { panic!() };
         assert_eq!(cloud.arm_url, "http://127.0.0.1:4000");
         assert_eq!(cloud.arm_scope.as_deref(), Some(PUBLIC_ARM_SCOPE));
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_never_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for (text, key) in [
+            ("tenant_id = \"contoso.onmicrosoft.com\"\nclient_secret = 918273645546372819\n", "client_secret"),
+            ("client_id = 1234567890123456\n", "client_id"),
+            ("timeouts = \"Abc8Q~hunter2-secret-value\"\n", "timeouts"),
+            ("client_secret = [\"Abc8Q~hunter2-secret-value\"]\n", "client_secret"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = read_file(&path).unwrap_err().0;
+            for secret in ["91827364", "12345678", "hunter2", "Abc8Q~"] {
+                assert!(!error.contains(secret), "{error}");
+            }
+            assert!(error.contains(&format!("key {key}")), "{error}");
+            assert!(error.contains("expected"), "says what shape was expected: {error}");
+        }
     }
 
     #[test]

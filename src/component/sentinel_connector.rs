@@ -33,7 +33,9 @@ pub struct ConnectionResource {
 impl ConnectionResource {
     pub(super) fn with_client<T>(&self, action: impl FnOnce(&mut Client, &mut WasiHttp) -> Result<T, crate::core::Error>) -> Result<T, wit::Error> {
         let mut client = self.client.borrow_mut();
-        action(&mut client, &mut WasiHttp).map_err(wit::Error::from)
+        // Scrubbed once more at the boundary: parse errors quote what a
+        // service sent, and that may be a secret it echoed.
+        action(&mut client, &mut WasiHttp).map_err(|error| wit::Error::from(client.scrub(error)))
     }
 }
 

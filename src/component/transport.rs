@@ -16,9 +16,15 @@ use wasip2::io::streams::StreamError;
 use crate::core::http::{Method, Request, Response, Timeouts};
 use crate::core::{Error, Transport};
 
-/// Large enough for a Log Analytics result (about 100 MiB raw at most), and a
-/// bound so a broken server cannot exhaust the guest's memory.
-const MAX_RESPONSE_BYTES: usize = 128 * 1024 * 1024;
+/// The largest answer body read when the host says nothing: a quarter of the
+/// 64 MiB a store gets by default, leaving room to parse it. A body past the
+/// cap is refused with `invalid-response`, never read into a trap.
+const DEFAULT_RESPONSE_CAP: usize = 16 << 20;
+/// The host sets the cap from its store memory limit through this
+/// environment variable (standard `wasi:cli/environment`; hosts that do not
+/// set it get the default).
+const RESPONSE_CAP_VARIABLE: &str = "SENTINEL_MAX_RESPONSE_BYTES";
+const RESPONSE_CAP_RANGE: std::ops::RangeInclusive<usize> = (1 << 20)..=(1 << 30);
 /// `blocking-write-and-flush` accepts at most 4096 bytes per call.
 const WRITE_CHUNK: usize = 4096;
 const READ_CHUNK: u64 = 64 * 1024;
@@ -27,7 +33,7 @@ pub struct WasiHttp;
 
 impl Transport for WasiHttp {
     fn send(&mut self, request: &Request, timeouts: &Timeouts) -> Result<Response, Error> {
-        finish(start(request, timeouts)?, &request.url)
+        finish(start(request, timeouts)?, request, timeouts)
     }
 
     /// Starts every request, then waits on all of them together through
@@ -61,7 +67,7 @@ impl Transport for WasiHttp {
             for index in ready {
                 let slot = pending[index as usize];
                 if let Some(started) = in_flight[slot].take() {
-                    results[slot] = Some(finish(started, &requests[slot].url));
+                    results[slot] = Some(finish(started, &requests[slot], timeouts));
                 }
             }
         }
@@ -100,12 +106,31 @@ fn start(request: &Request, timeouts: &Timeouts) -> Result<InFlight, Error> {
     Ok(InFlight { future, written })
 }
 
-fn finish(started: InFlight, url: &Url) -> Result<Response, Error> {
+fn finish(started: InFlight, request: &Request, timeouts: &Timeouts) -> Result<Response, Error> {
     // When the host refuses a request its body stream closes too: the
     // response's error code says why, so it wins over the write error.
-    let response = wait_for(started.future, url)?;
+    let response = wait_for(started.future, &request.url)?;
     started.written?;
-    read_response(response, url)
+    let limits = BodyLimits { cap: response_cap() / request.answer_weight.max(1) as usize, deadline_ns: timeouts.body_ms().saturating_mul(1_000_000) };
+    read_response(response, &request.url, limits)
+}
+
+/// The sandbox's cap on an answer body, read once.
+fn response_cap() -> usize {
+    static CAP: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| {
+        std::env::var(RESPONSE_CAP_VARIABLE)
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok())
+            .map_or(DEFAULT_RESPONSE_CAP, |cap| cap.clamp(*RESPONSE_CAP_RANGE.start(), *RESPONSE_CAP_RANGE.end()))
+    })
+}
+
+/// How much of an answer body is read, and for how long.
+#[derive(Clone, Copy)]
+struct BodyLimits {
+    cap: usize,
+    deadline_ns: u64,
 }
 
 fn outgoing_request(request: &Request) -> Result<OutgoingRequest, Error> {
@@ -177,33 +202,66 @@ fn wait_for(future: FutureIncomingResponse, url: &Url) -> Result<IncomingRespons
     }
 }
 
-fn read_response(response: IncomingResponse, url: &Url) -> Result<Response, Error> {
+fn read_response(response: IncomingResponse, url: &Url, limits: BodyLimits) -> Result<Response, Error> {
     let status = response.status();
-    let headers = response
+    let headers: Vec<(String, String)> = response
         .headers()
         .entries()
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
+    let declared = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-length")).and_then(|(_, value)| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limits.cap as u64) {
+        return Err(too_large(url, limits.cap));
+    }
     let incoming = response.consume().map_err(|()| local("the response body was already taken"))?;
-    let body = read_body(&incoming, url)?;
+    let body = read_body(&incoming, url, limits, declared.unwrap_or(0) as usize)?;
     drop(IncomingBody::finish(incoming));
     Ok(Response { status, headers, body })
 }
 
-fn read_body(incoming: &IncomingBody, url: &Url) -> Result<Vec<u8>, Error> {
+/// Reads until the body ends, the cap is passed, or the deadline: a hostile
+/// server can neither fill the guest's memory nor hold the call by dripping.
+fn read_body(incoming: &IncomingBody, url: &Url, limits: BodyLimits, declared: usize) -> Result<Vec<u8>, Error> {
     let stream = incoming.stream().map_err(|()| local("the response body stream was already taken"))?;
+    let timer = monotonic_clock::subscribe_duration(limits.deadline_ns);
     let mut body = Vec::new();
+    body.try_reserve_exact(declared.min(limits.cap)).map_err(|_| too_large(url, limits.cap))?;
     loop {
-        match stream.blocking_read(READ_CHUNK) {
-            Ok(chunk) => body.extend_from_slice(&chunk),
+        let readable = stream.subscribe();
+        poll(&[&readable, &timer]);
+        if timer.ready() {
+            return Err(Error::transport(
+                format!("the answer from {} did not finish arriving within {} s", origin(url), limits.deadline_ns / 1_000_000_000),
+                "The service is sending very slowly; retry, or raise timeouts.first-byte-ms and between-bytes-ms.",
+            ));
+        }
+        match stream.read(READ_CHUNK) {
+            Ok(chunk) => append(&mut body, &chunk, limits.cap).map_err(|()| too_large(url, limits.cap))?,
             Err(StreamError::Closed) => return Ok(body),
             Err(e) => return Err(stream_error(&format!("reading the answer from {}", origin(url)), e)),
         }
-        if body.len() > MAX_RESPONSE_BYTES {
-            return Err(Error::invalid_response(format!("the answer from {} is larger than {} MiB", origin(url), MAX_RESPONSE_BYTES >> 20)));
-        }
     }
+}
+
+/// Grows the body without passing the cap or aborting when memory runs out
+/// (`try_reserve`: an allocation failure is an error here, not a trap).
+fn append(body: &mut Vec<u8>, chunk: &[u8], cap: usize) -> Result<(), ()> {
+    let needed = body.len().checked_add(chunk.len()).filter(|needed| *needed <= cap).ok_or(())?;
+    if needed > body.capacity() {
+        let target = needed.max(body.capacity().saturating_mul(2)).min(cap);
+        body.try_reserve_exact(target - body.len()).map_err(|_| ())?;
+    }
+    body.extend_from_slice(chunk);
+    Ok(())
+}
+
+fn too_large(url: &Url, cap: usize) -> Error {
+    let mib = (cap as f64) / f64::from(1u32 << 20);
+    Error::InvalidResponse(crate::core::LocalFailure {
+        message: format!("the answer from {} is larger than {mib:.0} MiB", origin(url)),
+        hint: "Narrow the query or the page size (top), or ask the host's operator for a larger memory limit.".into(),
+    })
 }
 
 const RETRY_HINT: &str = "A network problem between the host and the service; retry, and check the host's network if it persists.";

@@ -45,7 +45,17 @@ pub struct CachedToken {
 #[derive(Debug, Default)]
 pub struct TokenCache {
     entries: [Option<CachedToken>; 3],
+    /// Tokens forgotten after a 401, kept only so an error that still quotes
+    /// one is redacted; the newest few.
+    retired: Vec<Secret>,
 }
+
+/// How many forgotten tokens are still redacted.
+const RETIRED_KEPT: usize = 6;
+
+/// The longest lifetime taken from a token answer: Entra issues at most a
+/// day; a larger (or hostile) `expires_in` must not overflow the clock.
+pub const MAX_TOKEN_LIFETIME_SECS: u64 = 24 * 60 * 60;
 
 impl TokenCache {
     /// A token still good at `now`, if one is cached.
@@ -60,11 +70,17 @@ impl TokenCache {
 
     /// Forgets a token the service refused, so the next call fetches a new one.
     pub fn forget(&mut self, api: Api) {
-        self.entries[api.index()] = None;
+        if let Some(entry) = self.entries[api.index()].take() {
+            if self.retired.len() == RETIRED_KEPT {
+                self.retired.remove(0);
+            }
+            self.retired.push(entry.value);
+        }
     }
 
+    /// Every token held, and those recently forgotten.
     pub fn secrets(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().flatten().map(|entry| entry.value.expose())
+        self.entries.iter().flatten().map(|entry| &entry.value).chain(&self.retired).map(Secret::expose)
     }
 }
 
@@ -140,6 +156,7 @@ pub fn parse_token_response(response: &Response, now: u64) -> Result<CachedToken
     if body.token_type.as_deref().is_some_and(|kind| !kind.eq_ignore_ascii_case("bearer")) {
         return Err(Error::invalid_response("the token endpoint issued a token that is not a bearer token"));
     }
+    check_token_text(&body.access_token)?;
     let lifetime = match body.expires_in {
         ExpiresIn::Number(seconds) => seconds,
         ExpiresIn::Text(text) => text
@@ -147,11 +164,23 @@ pub fn parse_token_response(response: &Response, now: u64) -> Result<CachedToken
             .parse()
             .map_err(|_| Error::invalid_response("the token endpoint's expires_in is not a number"))?,
     };
-    Ok(CachedToken { value: Secret::new(body.access_token), refresh_at: now + usable_lifetime(lifetime) })
+    Ok(CachedToken { value: Secret::new(body.access_token), refresh_at: now.saturating_add(usable_lifetime(lifetime)) })
 }
 
-/// The margin is capped at half the lifetime so short-lived tokens are still used.
+/// A bearer token goes into a header: RFC 6750's token characters only, so an
+/// answer cannot smuggle a line break (a second header) into every request.
+fn check_token_text(token: &str) -> Result<(), Error> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=');
+    if token.is_empty() || token.len() > 64 * 1024 || !token.chars().all(allowed) {
+        return Err(Error::invalid_response("the token endpoint issued an access_token that is not a valid bearer token (empty, too long, or with characters a header cannot carry)"));
+    }
+    Ok(())
+}
+
+/// Clamped to [`MAX_TOKEN_LIFETIME_SECS`]; the margin is capped at half the
+/// lifetime so short-lived tokens are still used.
 fn usable_lifetime(lifetime: u64) -> u64 {
+    let lifetime = lifetime.min(MAX_TOKEN_LIFETIME_SECS);
     lifetime - REFRESH_MARGIN_SECS.min(lifetime / 2)
 }
 
@@ -209,6 +238,35 @@ mod tests {
         let body = br#"{"token_type":"Bearer","expires_in":"60","access_token":"t"}"#;
         let token = parse_token_response(&Response { status: 200, headers: vec![], body: body.to_vec() }, 0).unwrap();
         assert_eq!(token.refresh_at, 30);
+    }
+
+    fn answer(body: &str) -> Response {
+        Response { status: 200, headers: vec![], body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn a_huge_expires_in_is_clamped_and_cached() {
+        let token = parse_token_response(&answer(r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"t"}"#), u64::MAX - 5).unwrap();
+        assert_eq!(token.refresh_at, u64::MAX, "saturated, not wrapped");
+        let token = parse_token_response(&answer(r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"t"}"#), 1_000).unwrap();
+        assert_eq!(token.refresh_at, 1_000 + MAX_TOKEN_LIFETIME_SECS - REFRESH_MARGIN_SECS);
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_a_header_is_refused() {
+        for token in ["a\r\nX-Injected: 1", "a b", "", "tök"] {
+            let body = format!(r#"{{"token_type":"Bearer","expires_in":60,"access_token":"{token}"}}"#);
+            assert!(matches!(parse_token_response(&answer(&body), 0), Err(Error::InvalidResponse(_))), "{token}");
+        }
+    }
+
+    #[test]
+    fn a_forgotten_token_is_still_redacted() {
+        let mut cache = TokenCache::default();
+        cache.put(Api::Arm, CachedToken { value: Secret::new("tok-abcdefgh"), refresh_at: 10 });
+        cache.forget(Api::Arm);
+        assert!(cache.get(Api::Arm, 0).is_none());
+        assert_eq!(cache.secrets().collect::<Vec<_>>(), ["tok-abcdefgh"]);
     }
 
     #[test]

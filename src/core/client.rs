@@ -291,7 +291,8 @@ impl Client {
     /// Per API: a token, one cheap read, and what its permissions allow.
     /// Failures are reported per API, never as a whole.
     pub fn check_connection(&mut self, transport: &mut impl Transport) -> Vec<ApiCheck> {
-        Api::ALL.iter().map(|api| self.check_api(transport, *api)).collect()
+        let checks: Vec<ApiCheck> = Api::ALL.iter().map(|api| self.check_api(transport, *api)).collect();
+        checks.into_iter().map(|check| ApiCheck { failure: check.failure.map(|error| self.scrub(error)), ..check }).collect()
     }
 
     fn check_api(&mut self, transport: &mut impl Transport, api: Api) -> ApiCheck {
@@ -344,22 +345,31 @@ impl Client {
 
     /// Alerts and entities of each incident, `DETAIL_CONCURRENCY` requests in
     /// flight at a time. A failure is kept per incident, never dropped.
+    /// An incident whose name cannot make a URL (a hostile or broken answer)
+    /// gets its error in its own entry; it never fails the batch.
     fn fetch_details(&mut self, transport: &mut impl Transport, incident_names: &[&str]) -> Result<Vec<Result<Details, Error>>, Error> {
         let token = self.token(transport, Api::Arm)?;
-        let mut requests = Vec::with_capacity(incident_names.len() * 2);
-        for name in incident_names {
-            for url in [entities::alerts_url(&self.settings, name)?, entities::entities_url(&self.settings, name)?] {
-                requests.push(self.bearer_request(Method::Post, url, &token));
-            }
-        }
+        let urls: Vec<Result<[Url; 2], Error>> = incident_names
+            .iter()
+            .map(|name| Ok([entities::alerts_url(&self.settings, name)?, entities::entities_url(&self.settings, name)?]))
+            .collect();
+        let requests: Vec<Request> = urls.iter().flatten().flatten().map(|url| self.bearer_request(Method::Post, url.clone(), &token)).collect();
         let mut answers = Vec::with_capacity(requests.len());
         for chunk in requests.chunks(DETAIL_CONCURRENCY) {
             answers.extend(transport.send_all(chunk, &self.settings.timeouts));
         }
-        let mut answers = answers.into_iter().map(|answer| self.checked(answer));
+        let checked: Vec<Result<Response, Error>> = answers.into_iter().map(|answer| self.checked(answer)).collect();
+        let mut answers = checked.into_iter();
         let mut details = Vec::with_capacity(incident_names.len());
-        while let (Some(alerts), Some(entities)) = (answers.next(), answers.next()) {
-            details.push(read_details(alerts, entities));
+        for urls in urls {
+            let detail = match urls {
+                Err(error) => Err(error),
+                Ok(_) => match (answers.next(), answers.next()) {
+                    (Some(alerts), Some(entities)) => read_details(alerts, entities),
+                    _ => Err(Error::transport("a detail request got no answer", "Retry the poll.")),
+                },
+            };
+            details.push(detail.map_err(|error| self.scrub(error)));
         }
         Ok(details)
     }
@@ -478,12 +488,14 @@ impl Client {
         if response.is_success() {
             return Ok(response);
         }
+        // Scrubbed while the refused token is still known: a 401 body may echo it.
+        let error = self.scrub(Error::from_service_response(&response));
         if response.status == 401 {
             // The service refused the token before it expired (revoked, or a
             // clock skew): the next call gets a fresh one.
             self.tokens.forget(api);
         }
-        Err(self.scrub(Error::from_service_response(&response)))
+        Err(error)
     }
 
     fn token(&mut self, transport: &mut impl Transport, api: Api) -> Result<Secret, Error> {
@@ -506,8 +518,9 @@ impl Client {
         Ok(value)
     }
 
-    /// Removes the client secret and every token from an error's text.
-    fn scrub(&self, error: Error) -> Error {
+    /// Removes the client secret and every token from an error's text (see
+    /// [`Error::scrub`]). Every error a caller sees has passed through here.
+    pub fn scrub(&self, error: Error) -> Error {
         let mut secrets = self.settings.secrets();
         secrets.extend(self.tokens.secrets());
         error.scrub(&secrets)
@@ -652,6 +665,81 @@ mod tests {
         assert_eq!(labels, ["a", "b", "mine"], "the other writer's label survives");
         assert_eq!(last_put["properties"]["owner"]["userPrincipalName"], "bob@contoso.com", "and its owner");
         assert_eq!(last_put["properties"]["severity"], "Low");
+    }
+
+    const LONG_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQuYXp1cmUuY29tIn0.c2lnbmF0dXJl";
+
+    fn long_token() -> (u16, String) {
+        (200, format!(r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{LONG_TOKEN}"}}"#))
+    }
+
+    fn shows_no_part_of(error: &Error, secret: &str) -> bool {
+        let shown = format!("{error} {error:?}");
+        crate::core::redact::encoded_forms(secret).iter().all(|form| {
+            let chars: Vec<char> = form.chars().collect();
+            chars.windows(crate::core::redact::MIN_PART).all(|part| !shown.contains(&part.iter().collect::<String>()))
+        })
+    }
+
+    #[test]
+    fn a_401_echoing_the_bearer_token_is_redacted_before_the_token_is_forgotten() {
+        let echo = format!(r#"{{"error":{{"code":"InvalidAuthenticationToken","message":"rejected header Authorization: Bearer {LONG_TOKEN}"}}}}"#);
+        let mut script = Script::new(vec![long_token(), (401, echo)]);
+        let error = client().list_incidents(&mut script, &ListOptions::default()).unwrap_err();
+        assert!(matches!(error, Error::Auth(_)), "{error:?}");
+        assert!(error.to_string().contains("Bearer [redacted]"), "{error}");
+        assert!(shows_no_part_of(&error, LONG_TOKEN), "{error}");
+    }
+
+    #[test]
+    fn a_secret_echoed_in_any_encoding_or_cut_short_is_redacted() {
+        let secret = "Abc8Q~xY9.zz_Secret-Value~2/long-enough-to-be-cut-by-any-excerpt-limit-".repeat(4);
+        let config = crate::core::config::ConnectionConfig { credential: Credential::ClientSecret(Secret::new(secret.clone())), ..crate::core::config::tests::loopback_config(crate::core::testing::BASE) };
+        let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let json = serde_json::to_string(&secret).unwrap();
+        let echoes = [
+            format!(r#"{{"error":"invalid_client","error_description":"AADSTS7000215: got client_secret={form}&scope=x","error_codes":[7000215]}}"#),
+            format!(r#"{{"error":"invalid_client","error_description":"AADSTS7000215: got {}","error_codes":[7000215]}}"#, json.trim_matches('"')),
+            format!("<html>proxy echo: {form}</html>"),
+            format!("{}{}", &secret[..150], "x".repeat(400)),
+        ];
+        for echo in echoes {
+            let mut client = Client::new(Settings::from_config(config.clone()).unwrap());
+            let mut script = Script::new(vec![(401, echo.clone())]);
+            let error = client.get_incident(&mut script, "id").unwrap_err();
+            assert!(shows_no_part_of(&error, &secret), "{echo} was shown as {error}");
+            assert!(error.to_string().contains("[redacted]"), "{error}");
+        }
+    }
+
+    #[test]
+    fn service_text_reaches_the_caller_without_control_characters() {
+        let body = r#"{"error":{"code":"BadRequest","message":"bad ]8;;https://evilclick]8;; 
+X-Forged: 1"}}"#;
+        let mut script = Script::new(vec![token(), (400, body.into())]);
+        let error = client().list_incidents(&mut script, &ListOptions::default()).unwrap_err();
+        assert!(!error.to_string().chars().any(char::is_control), "{error}");
+    }
+
+    #[test]
+    fn a_redirect_is_refused_and_never_followed() {
+        let mut script = Script::new(vec![token(), (302, String::new())]);
+        let error = client().list_incidents(&mut script, &ListOptions::default()).unwrap_err();
+        assert!(matches!(error, Error::InvalidResponse(_)), "{error:?}");
+        assert_eq!(script.sent.len(), 2);
+    }
+
+    #[test]
+    fn a_poison_incident_gets_its_details_error_and_the_others_their_details() {
+        let incident = |name: &str| format!(r#"{{"name":"{name}","properties":{{"title":"t","severity":"High","status":"New","createdTimeUtc":"2026-01-01T00:00:0{}Z","lastModifiedTimeUtc":"2026-01-01T00:00:00Z"}}}}"#, name.len() % 10);
+        let list = format!(r#"{{"value":[{},{}]}}"#, incident("good"), incident("../x"));
+        let mut script = Script::new(vec![token(), (200, list), (200, r#"{"value":[]}"#.into()), (200, r#"{"entities":[]}"#.into())]);
+        let options = PollOptions { first_fetch: Some("2025-12-31T00:00:00Z".into()), include_details: true, ..PollOptions::default() };
+        let batch = client().poll(&mut script, None, &options).unwrap();
+        assert_eq!(batch.events.len(), 2);
+        let by_name: Vec<(&str, bool)> = batch.events.iter().zip(&batch.details).map(|(e, d)| (e.incident.name.as_str(), d.is_ok())).collect();
+        assert!(by_name.contains(&("good", true)) && by_name.contains(&("../x", false)), "{by_name:?}");
+        assert!(!batch.cursor.is_empty());
     }
 
     #[test]

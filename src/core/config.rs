@@ -92,8 +92,16 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Validates every field, naming the first bad one. Sends nothing.
+    /// Validates every field, naming the first bad one. Sends nothing. A
+    /// secret pasted into the wrong field is never echoed: the fields a
+    /// credential is mistaken for (tenant and client id) never quote their
+    /// value, and every reason is redacted against the credential.
     pub fn from_config(config: ConnectionConfig) -> Result<Settings, Error> {
+        let secrets: Vec<String> = credential_secrets(&config.credential).into_iter().map(str::to_owned).collect();
+        Settings::validated(config).map_err(|error| error.scrub(&secrets.iter().map(String::as_str).collect::<Vec<_>>()))
+    }
+
+    fn validated(config: ConnectionConfig) -> Result<Settings, Error> {
         validate_tenant(&config.tenant_id)?;
         validate_credential(&config.credential, &config.client_id)?;
         validate_guid("subscription-id", &config.subscription_id)?;
@@ -127,12 +135,14 @@ impl Settings {
 
     /// The secrets this connection knows, to scrub from anything shown.
     pub fn secrets(&self) -> Vec<&str> {
-        match &self.credential {
-            Credential::ClientSecret(secret) => vec![secret.expose()],
-            Credential::AccessTokens { arm, log_analytics, graph } => {
-                [arm, log_analytics, graph].into_iter().flatten().map(Secret::expose).collect()
-            }
-        }
+        credential_secrets(&self.credential)
+    }
+}
+
+fn credential_secrets(credential: &Credential) -> Vec<&str> {
+    match credential {
+        Credential::ClientSecret(secret) => vec![secret.expose()],
+        Credential::AccessTokens { arm, log_analytics, graph } => [arm, log_analytics, graph].into_iter().flatten().map(Secret::expose).collect(),
     }
 }
 
@@ -269,16 +279,21 @@ fn check_printable(field: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The value is not quoted back: a client id and secret swapped by mistake
+/// would otherwise print the secret. The reason says what shape was expected.
 pub fn validate_guid(field: &str, value: &str) -> Result<(), Error> {
-    let hyphenated = value.len() == 36 && value.as_bytes()[8] == b'-';
-    if hyphenated && uuid::Uuid::try_parse(value).is_ok() {
+    if is_guid(value) {
         return Ok(());
     }
-    Err(Error::invalid(field, format!("'{}' is not a GUID like 00000000-0000-0000-0000-000000000000", shown(value))))
+    Err(Error::invalid(field, format!("is not a GUID like 00000000-0000-0000-0000-000000000000 (the value given has {} characters; it is not shown, in case it is a secret)", value.chars().count())))
+}
+
+fn is_guid(value: &str) -> bool {
+    value.len() == 36 && value.as_bytes().get(8) == Some(&b'-') && uuid::Uuid::try_parse(value).is_ok()
 }
 
 fn validate_tenant(value: &str) -> Result<(), Error> {
-    if validate_guid("tenant-id", value).is_ok() {
+    if is_guid(value) {
         return Ok(());
     }
     let is_domain = value.len() <= 253
@@ -289,7 +304,7 @@ fn validate_tenant(value: &str) -> Result<(), Error> {
     if is_domain {
         return Ok(());
     }
-    Err(Error::invalid("tenant-id", format!("'{}' is neither a GUID nor a domain name like contoso.onmicrosoft.com", shown(value))))
+    Err(Error::invalid("tenant-id", "is neither a GUID nor a domain name like contoso.onmicrosoft.com (the value is not shown, in case it is a secret)"))
 }
 
 /// ARM: 1-90 characters of letters, digits, `-`, `_`, `.`, `(`, `)`, not ending in `.`.
@@ -319,11 +334,13 @@ fn validate_workspace_name(value: &str) -> Result<(), Error> {
     ))
 }
 
+/// `YYYY-MM-DD` or `YYYY-MM-DD-preview`, checked by characters: the text is
+/// anyone's, so it is never sliced at a byte index.
 fn validate_api_version(value: &str) -> Result<(), Error> {
-    let (date, suffix) = value.split_at(value.len().min(10));
-    let date_ok = date.len() == 10
-        && date.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
-    if date_ok && (suffix.is_empty() || suffix == "-preview") {
+    let date = value.strip_suffix("-preview").unwrap_or(value);
+    let date_ok = date.chars().count() == 10
+        && date.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+    if date_ok {
         return Ok(());
     }
     Err(Error::invalid("api-version", format!("'{}' is not an api-version like 2025-09-01", shown(value))))
@@ -485,6 +502,26 @@ pub(crate) mod tests {
             ..sample_config()
         };
         assert!(Settings::from_config(config).is_ok());
+    }
+
+    #[test]
+    fn a_secret_in_the_wrong_field_is_never_echoed() {
+        let secret = "Abc8Q~xY9.zz_Secret-Value~2";
+        let swapped = ConnectionConfig { client_id: secret.into(), credential: Credential::ClientSecret(Secret::new("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b")), ..sample_config() };
+        let shown = Settings::from_config(swapped).unwrap_err().to_string();
+        assert!(shown.contains("client-id") && !shown.contains("Abc8Q~xY"), "{shown}");
+        let in_tenant = ConnectionConfig { tenant_id: secret.into(), credential: Credential::ClientSecret(Secret::new(secret)), ..sample_config() };
+        assert!(!Settings::from_config(in_tenant).unwrap_err().to_string().contains("Abc8Q~xY"));
+        let in_group = ConnectionConfig { resource_group: format!("{secret}/x"), credential: Credential::ClientSecret(Secret::new(secret)), ..sample_config() };
+        let shown = Settings::from_config(in_group).unwrap_err().to_string();
+        assert!(shown.contains("[redacted]") && !shown.contains("Abc8Q~xY"), "{shown}");
+    }
+
+    #[test]
+    fn an_api_version_with_multibyte_characters_is_refused_not_a_panic() {
+        for bad in ["2025-09-0é", "é", "2025-09-01-previeé", "２０２５-09-01"] {
+            assert_eq!(field_of(Settings::from_config(ConnectionConfig { api_version: Some(bad.into()), ..sample_config() })), "api-version");
+        }
     }
 
     #[test]

@@ -7,6 +7,14 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::http::Response;
+use super::redact::{escape_controls, truncate_chars, Redactor};
+
+/// How much of a message an error shows, counted after secrets are redacted.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+/// How much of a service's message is kept for redaction at all: a bound on
+/// the work, never a cut that matters (a fragment shorter than
+/// [`super::redact::MIN_PART`] is all a cut can leave of a secret).
+const MAX_KEPT_CHARS: usize = 8192;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceFailure {
@@ -61,6 +69,9 @@ impl Error {
 
     /// Maps an unsuccessful answer from ARM, Log Analytics or Graph.
     pub fn from_service_response(response: &Response) -> Self {
+        if (300..400).contains(&response.status) {
+            return redirect(response);
+        }
         let (code, message) = parse_error_body(&response.body)
             .unwrap_or_else(|| (format!("Http{}", response.status), body_excerpt(&response.body)));
         let hint = hint_for(response.status, &code);
@@ -88,15 +99,13 @@ impl Error {
         }
     }
 
-    /// Replaces every occurrence of each secret in the messages, so an error can
-    /// be logged or shown whatever the service echoed back.
+    /// Makes the error safe to log or show whatever the service echoed back:
+    /// every part of every secret, in any encoding, becomes `[redacted]`;
+    /// control characters are escaped; then (never before) long texts are cut.
     pub fn scrub(mut self, secrets: &[&str]) -> Self {
+        let redactor = Redactor::new(secrets.iter().copied());
         for text in self.texts_mut() {
-            for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
-                if text.contains(secret) {
-                    *text = text.replace(secret, "[redacted]");
-                }
-            }
+            *text = truncate_chars(&escape_controls(&redactor.redact(text)), MAX_MESSAGE_CHARS);
         }
         self
     }
@@ -112,7 +121,7 @@ impl Error {
             | Error::Service(f)
             | Error::Throttled { failure: f, .. } => vec![&mut f.message, &mut f.code],
             Error::Transport(f) | Error::InvalidResponse(f) => vec![&mut f.message],
-            Error::Protected { .. } => vec![],
+            Error::Protected { user, reason } => vec![user, reason],
         }
     }
 
@@ -176,9 +185,24 @@ fn categorize(response: &Response, failure: ServiceFailure) -> Error {
     }
 }
 
-/// `Retry-After` as delta-seconds. (An HTTP-date form is handled with retries.)
+/// `Retry-After` as delta-seconds, saturated to what the field holds. (An
+/// HTTP-date form is handled with retries.)
 pub fn retry_after_seconds(response: &Response) -> Option<u32> {
-    response.header("retry-after")?.trim().parse().ok()
+    let seconds: u64 = response.header("retry-after")?.trim().parse().ok()?;
+    Some(u32::try_from(seconds).unwrap_or(u32::MAX))
+}
+
+/// A bearer token must never follow a redirect to wherever it points, and
+/// Azure's APIs do not redirect: the answer is refused, only its origin named.
+fn redirect(response: &Response) -> Error {
+    let target = response
+        .header("location")
+        .and_then(|location| url::Url::parse(location).ok())
+        .map_or_else(|| "elsewhere".to_owned(), |url| url.origin().ascii_serialization());
+    Error::InvalidResponse(LocalFailure {
+        message: format!("the service answered {} redirecting to {target}; redirects are never followed", response.status),
+        hint: "Check the endpoint URLs: Azure's APIs do not redirect, a proxy or a wrong URL does.".into(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -221,7 +245,8 @@ struct TokenErrorBody {
 fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     let envelope: ErrorEnvelope = serde_json::from_slice(body).ok()?;
     let code = envelope.error.code.filter(|code| !code.is_empty())?;
-    let mut message = envelope.error.message.unwrap_or_default();
+    let code = truncate_chars(&code, 200);
+    let mut message = truncate_chars(&envelope.error.message.unwrap_or_default(), MAX_KEPT_CHARS);
     if let Some(InnerError { request_id: Some(id), date }) = envelope.error.inner_error {
         let at = date.map(|d| format!(" at {d}")).unwrap_or_default();
         message = format!("{} (request-id {id}{at})", message.trim_end_matches('.'));
@@ -230,20 +255,18 @@ fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
 }
 
 fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().trim().to_owned()
+    truncate_chars(text.lines().next().unwrap_or_default().trim(), MAX_KEPT_CHARS)
 }
 
+/// A body that is not Microsoft's error shape, as text. Shown only after
+/// [`Error::scrub`], which cuts it to [`MAX_MESSAGE_CHARS`].
 fn body_excerpt(body: &[u8]) -> String {
-    const MAX: usize = 200;
-    let text = String::from_utf8_lossy(body);
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_KEPT_CHARS * 4)]);
     let text = text.trim();
     if text.is_empty() {
         return "the service sent no error body".into();
     }
-    match text.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_owned(),
-    }
+    truncate_chars(text, MAX_KEPT_CHARS)
 }
 
 /// What to do about an error, from the seeds' troubleshooting tables and

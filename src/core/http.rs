@@ -53,7 +53,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Outgoing request timeouts in milliseconds.
+/// Outgoing request timeouts in milliseconds. A whole answer body must also
+/// arrive within `first_byte_ms + between_bytes_ms` of its headers, so a
+/// server that drips bytes cannot hold a call forever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     pub connect_ms: u32,
@@ -67,6 +69,13 @@ impl Default for Timeouts {
     }
 }
 
+impl Timeouts {
+    /// How long an answer's body may take to arrive, once its headers have.
+    pub fn body_ms(&self) -> u64 {
+        u64::from(self.first_byte_ms) + u64::from(self.between_bytes_ms)
+    }
+}
+
 /// A request ready to send. Its body may hold a secret (the token request),
 /// so `Debug` shows only the method, URL and header names.
 #[derive(Clone)]
@@ -75,11 +84,24 @@ pub struct Request {
     pub url: Url,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// How many times its own size the parsed answer takes in memory: the
+    /// transport allows an answer its response cap divided by this, so an
+    /// answer that would not fit once parsed is refused before it is read.
+    pub answer_weight: u32,
 }
+
+/// A KQL or hunting table: JSON values, then typed cells, then the copy the
+/// component hands its host take about this many times the body's size.
+pub const TABLE_ANSWER_WEIGHT: u32 = 4;
 
 impl Request {
     pub fn new(method: Method, url: Url) -> Self {
-        Request { method, url, headers: Vec::new(), body: Vec::new() }
+        Request { method, url, headers: Vec::new(), body: Vec::new(), answer_weight: 1 }
+    }
+
+    pub fn answer_weight(mut self, weight: u32) -> Self {
+        self.answer_weight = weight.max(1);
+        self
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {

@@ -15,6 +15,7 @@ pub mod incidents;
 pub mod paging;
 pub mod poller;
 pub mod query;
+pub mod redact;
 pub mod relations;
 pub mod retry;
 pub mod updates;

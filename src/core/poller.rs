@@ -81,7 +81,7 @@ impl Stream {
     }
 
     fn window_start(&self, start: i64, look_back: i64) -> i64 {
-        start.max(self.mark - look_back)
+        start.max(self.mark.saturating_sub(look_back))
     }
 }
 
@@ -125,10 +125,19 @@ impl Cursor {
             return Err(refuse(&format!("has version {}, which this connector does not know", versioned.v)));
         }
         let cursor = versioned.state;
+        if !cursor.times().all(|time| (0..=MAX_TIME_MICROS).contains(&time)) {
+            return Err(refuse("is corrupt (a time outside 1970 to 9999)"));
+        }
         if cursor.created.mark < cursor.start || cursor.modified.mark < cursor.start {
             return Err(refuse("is corrupt (a watermark is before its start)"));
         }
         Ok(cursor)
+    }
+
+    /// Every time the cursor holds; each must be one the filter can name.
+    fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        let streams = [&self.created, &self.modified];
+        [self.start].into_iter().chain(streams.into_iter().flat_map(|stream| [stream.mark].into_iter().chain(stream.seen.values().copied())))
     }
 
     /// The newest creation time delivered up to: how far the poller has come.
@@ -365,9 +374,14 @@ fn micros(time: SystemTime) -> i64 {
     }
 }
 
+/// 9999-12-31T23:59:59.999999Z, the last time RFC 3339 (and OData) can write.
+pub const MAX_TIME_MICROS: i64 = 253_402_300_799_999_999;
+
 /// `2024-01-01T10:00:00.123456Z`: what the OData filter compares against.
+/// Times outside 1970 to 9999 are clamped (decoded cursors are refused
+/// before; this keeps formatting total).
 pub fn format_time(micros: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_micros(micros.max(0) as u64);
+    let time = UNIX_EPOCH + Duration::from_micros(micros.clamp(0, MAX_TIME_MICROS) as u64);
     humantime::format_rfc3339_micros(time).to_string()
 }
 
@@ -412,6 +426,23 @@ mod tests {
         }
         let (events, cursor) = scan.finish();
         (events.into_iter().map(|e| (e.kind, e.incident.name)).collect(), cursor)
+    }
+
+    #[test]
+    fn a_well_formed_cursor_with_unusable_times_is_refused_not_a_panic() {
+        let encode = |json: String| format!("sp1.{}", URL_SAFE_NO_PAD.encode(json));
+        let state = |start: i64, mark: i64, seen: i64| {
+            format!(r#"{{"v":1,"state":{{"start":{start},"created":{{"mark":{mark},"seen":{{"a":{seen}}}}},"modified":{{"mark":{mark},"seen":{{}}}}}}}}"#)
+        };
+        let past_9999 = MAX_TIME_MICROS + 1;
+        for json in [state(0, past_9999, 0), state(i64::MIN, 0, 0), state(i64::MIN, i64::MIN, i64::MIN), state(0, 0, i64::MAX), state(0, i64::MAX, 0)] {
+            let cursor = encode(json.clone());
+            let error = starting_cursor(Some(&cursor), &PollOptions::default(), SystemTime::now()).unwrap_err();
+            assert!(matches!(error, Error::InvalidInput { ref field, .. } if field == "cursor"), "{json}: {error:?}");
+        }
+        assert!(Cursor::decode(&encode(state(0, MAX_TIME_MICROS, MAX_TIME_MICROS))).is_ok(), "9999-12-31 itself is usable");
+        assert_eq!(format_time(i64::MIN), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(format_time(i64::MAX), "9999-12-31T23:59:59.999999Z");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::config::Settings;
 use super::error::{Error, ServiceFailure};
-use super::http::{Method, Request};
+use super::http::{Method, Request, TABLE_ANSWER_WEIGHT};
 
 const MAX_QUERY_BYTES: usize = 64 * 1024;
 /// The service's own limit for `Prefer: wait`.
@@ -137,6 +137,7 @@ pub fn request(settings: &Settings, query: &str, options: &QueryOptions, token: 
         body["timespan"] = Value::String(span.clone());
     }
     let mut request = Request::new(Method::Post, url)
+        .answer_weight(TABLE_ANSWER_WEIGHT)
         .header("authorization", format!("Bearer {token}"))
         .header("accept", "application/json")
         .json_body(serde_json::to_vec(&body).unwrap_or_default());

@@ -44,7 +44,7 @@ pub fn decide(policy: &RetryPolicy, response: &Response, attempt: u32, elapsed: 
     }
     let delay = retry_after(response, now).unwrap_or_else(|| backoff(policy, attempt, jitter));
     let budget = Duration::from_millis(u64::from(policy.total_budget_ms));
-    if elapsed + delay > budget {
+    if elapsed.saturating_add(delay) > budget {
         return Decision::GiveUp;
     }
     Decision::RetryAfter(delay)
@@ -56,14 +56,19 @@ fn backoff(policy: &RetryPolicy, attempt: u32, jitter: u64) -> Duration {
     Duration::from_millis(jitter % (bound + 1))
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date, as RFC 9110 allows.
+/// No wait the network asks for is taken as longer than a day: the value is
+/// the service's (or an attacker's), the arithmetic on it must not overflow.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// `Retry-After` as delta-seconds or an HTTP date, as RFC 9110 allows,
+/// clamped to [`MAX_RETRY_AFTER`].
 pub fn retry_after(response: &Response, now: SystemTime) -> Option<Duration> {
     let value = response.header("retry-after")?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value).ok()?.duration_since(now).unwrap_or(Duration::ZERO),
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -101,6 +106,15 @@ mod tests {
         assert_eq!(decide(&policy, &answer(500, None), 2, Duration::ZERO, SystemTime::now(), 1), Decision::GiveUp);
         assert_eq!(decide(&policy, &answer(429, Some("30")), 0, Duration::ZERO, SystemTime::now(), 1), Decision::GiveUp, "past the budget");
         assert_eq!(decide(&policy, &answer(429, Some("3")), 1, Duration::from_secs(8), SystemTime::now(), 1), Decision::GiveUp);
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_clamped_and_gives_up_without_overflow() {
+        let policy = RetryPolicy::default();
+        let huge = answer(429, Some("18446744073709551615"));
+        assert_eq!(retry_after(&huge, SystemTime::now()), Some(MAX_RETRY_AFTER));
+        assert_eq!(decide(&policy, &huge, 0, Duration::MAX, SystemTime::now(), u64::MAX), Decision::GiveUp);
+        assert_eq!(decide(&policy, &huge, 0, Duration::ZERO, SystemTime::now(), 0), Decision::GiveUp, "past the budget");
     }
 
     #[test]

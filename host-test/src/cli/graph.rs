@@ -338,7 +338,7 @@ fn list_options(args: GraphListArgs) -> g::ListOptions {
 
 fn more(continuation: Option<String>) {
     if let Some(link) = continuation {
-        eprintln!("more items: use --all, or --continuation '{link}'");
+        eprintln!("more items: use --all, or --continuation '{}'", output::safe_line(&link));
     }
 }
 
@@ -350,11 +350,11 @@ fn items(format: Format, rows: Vec<Value>, columns: &[&str]) -> String {
     let mut table = output::new_table();
     table.set_header(columns.to_vec());
     for row in &rows {
-        table.add_row(columns.iter().map(|c| match &row[*c] {
+        table.add_row(output::row(columns.iter().map(|c| match &row[*c] {
             Value::String(text) => text.clone(),
             Value::Null => String::new(),
             other => other.to_string(),
-        }).collect::<Vec<_>>());
+        })));
     }
     table.to_string()
 }

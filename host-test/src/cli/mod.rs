@@ -227,7 +227,7 @@ pub fn main() -> ExitCode {
 }
 
 fn fail(failure: Failure) -> ExitCode {
-    eprintln!("error: {}", failure.message);
+    eprintln!("error: {}", output::safe_line(&failure.message));
     ExitCode::from(failure.code)
 }
 
@@ -255,7 +255,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let options = types::QueryOptions { timespan, server_timeout_seconds: wait };
             let result = session.search_events(&query, options).await?;
             if let Some(partial) = &result.partial_error {
-                eprintln!("warning: partial result: {}: {}", partial.code, partial.message);
+                eprintln!("warning: partial result: {}", output::safe_line(&format!("{}: {}", partial.code, partial.message)));
             }
             print(match format {
                 Format::Json => output::to_json(&output::query_json(&result)),
@@ -367,7 +367,7 @@ async fn list(session: &mut Session, args: ListArgs, format: Format) -> Result<(
         Format::Table => output::incidents_table(&incidents),
     });
     if let Some(link) = continuation {
-        eprintln!("more incidents: use --all, or --continuation '{link}'");
+        eprintln!("more incidents: use --all, or --continuation '{}'", output::safe_line(&link));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! How incidents are shown: JSON for programs, a table for people.
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
+use sentinel_connector::core::redact::escape_controls;
 use serde::Serialize;
 
 use crate::runtime::types::{self as wit, Incident};
@@ -164,6 +165,24 @@ fn severity_color(value: &wit::Severity) -> Color {
     }
 }
 
+/// Text from a service or a user (titles, messages, links) as one terminal
+/// line: ESC, OSC and every other control character escaped, so no answer can
+/// drive the terminal. JSON output needs none of this: serde escapes it.
+pub fn safe_line(text: &str) -> String {
+    escape_controls(text)
+}
+
+/// A table cell: like [`safe_line`], but a line break stays a line break.
+pub fn cell(text: impl AsRef<str>) -> Cell {
+    let lines: Vec<String> = text.as_ref().split('\n').map(escape_controls).collect();
+    Cell::new(lines.join("\n"))
+}
+
+/// A row of [`cell`]s.
+pub fn row<T: AsRef<str>>(cells: impl IntoIterator<Item = T>) -> Vec<Cell> {
+    cells.into_iter().map(cell).collect()
+}
+
 /// A table that wraps to the terminal, or to 120 columns when there is none.
 pub fn new_table() -> Table {
     let mut table = Table::new();
@@ -179,13 +198,13 @@ pub fn incidents_table(incidents: &[Incident]) -> String {
     table.set_header(["#", "Severity", "Status", "Title", "Owner", "Created", "Id"]);
     for incident in incidents {
         table.add_row(vec![
-            Cell::new(incident.number.map_or("-".into(), |n| n.to_string())),
-            Cell::new(severity(&incident.severity)).fg(severity_color(&incident.severity)),
-            Cell::new(status(&incident.status)),
-            Cell::new(&incident.title),
-            Cell::new(owner_name(incident)),
-            Cell::new(incident.created_time.as_deref().unwrap_or("-")),
-            Cell::new(&incident.id),
+            cell(incident.number.map_or("-".into(), |n| n.to_string())),
+            cell(severity(&incident.severity)).fg(severity_color(&incident.severity)),
+            cell(status(&incident.status)),
+            cell(&incident.title),
+            cell(owner_name(incident)),
+            cell(incident.created_time.as_deref().unwrap_or("-")),
+            cell(&incident.id),
         ]);
     }
     table.to_string()
@@ -211,7 +230,7 @@ pub fn incident_detail(incident: &Incident) -> String {
         ("Portal", incident.url.clone().unwrap_or_else(|| "-".into())),
     ];
     for (name, value) in rows {
-        table.add_row(vec![Cell::new(name).fg(Color::DarkGrey), Cell::new(value)]);
+        table.add_row(vec![cell(name).fg(Color::DarkGrey), cell(value)]);
     }
     table.to_string()
 }
@@ -302,12 +321,12 @@ pub fn alerts_table(alerts: &[wit::Alert]) -> String {
     let mut table = new_table();
     table.set_header(["Severity", "Alert", "Product", "Generated"]);
     for alert in alerts {
-        table.add_row(vec![
+        table.add_row(row([
             alert.severity.as_ref().map_or("-", severity).to_owned(),
             alert.display_name.clone().unwrap_or_else(|| alert.id.clone()),
             alert.product_name.clone().unwrap_or_else(|| "-".into()),
             alert.time_generated.clone().unwrap_or_else(|| "-".into()),
-        ]);
+        ]));
     }
     table.to_string()
 }
@@ -317,12 +336,12 @@ pub fn normalized_table(entities: &[wit::NormalizedEntity]) -> String {
     table.set_header(["Kind", "Identifier", "Name", "Refers to"]);
     for entity in entities {
         let references: Vec<String> = entity.references.iter().map(|r| format!("{}: {}", r.role, r.identifier)).collect();
-        table.add_row(vec![
+        table.add_row(row([
             entity_kind(&entity.kind).to_owned(),
             entity.identifier.clone(),
             entity.display_name.clone(),
             if references.is_empty() { "-".into() } else { references.join("\n") },
-        ]);
+        ]));
     }
     table.to_string()
 }
@@ -379,13 +398,13 @@ pub fn query_tables(result: &wit::QueryResult) -> String {
     let mut out = Vec::new();
     for table in &result.tables {
         let mut shown = new_table();
-        shown.set_header(table.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
-        for row in &table.rows {
-            shown.add_row(row.iter().map(|cell| match cell_json(cell) {
+        shown.set_header(row(table.columns.iter().map(|c| c.name.as_str())));
+        for cells in &table.rows {
+            shown.add_row(row(cells.iter().map(|value| match cell_json(value) {
                 serde_json::Value::String(text) => text,
                 serde_json::Value::Null => String::new(),
                 other => other.to_string(),
-            }).collect::<Vec<_>>());
+            })));
         }
         out.push(shown.to_string());
     }
@@ -418,13 +437,13 @@ pub fn checks_table(checks: &[wit::ApiCheck]) -> String {
     for check in checks {
         let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
         let problem = check.failure.as_ref().map(crate::runtime::describe).unwrap_or_else(|| check.missing_permissions.join("\n"));
-        table.add_row(vec![
+        table.add_row(row([
             api_name(&check.api).to_owned(),
             mark(check.token_ok).to_owned(),
             check.read_ok.map_or("-", mark).to_owned(),
             check.allowed_actions.join(", "),
             problem,
-        ]);
+        ]));
     }
     table.to_string()
 }

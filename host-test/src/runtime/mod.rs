@@ -51,6 +51,9 @@ pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("SENTINEL_COMPONENT_P
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The one environment variable the guest gets: its answer-body cap in bytes.
+pub const RESPONSE_CAP_VARIABLE: &str = "SENTINEL_MAX_RESPONSE_BYTES";
+
 /// What bounds each tenant's sandbox.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -252,6 +255,9 @@ impl ConnectorHost {
 
     fn store(&self, hooks: SandboxHooks) -> Store<TenantState> {
         let wasi = WasiCtxBuilder::new()
+            // The guest reads no answer body larger than this: a quarter of
+            // its memory, so a body that fits also leaves room to parse it.
+            .env(RESPONSE_CAP_VARIABLE, (self.limits.memory_bytes / 4).to_string())
             .inherit_stderr()
             .allow_tcp(false)
             .allow_udp(false)
