@@ -6,24 +6,26 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{config_for, emulator};
-use sentinel_host::runtime::types::ListIncidentsOptions;
+use sentinel_host::runtime::types::{Error, ListIncidentsOptions};
 use sentinel_host::runtime::{list_options, CallError, ConnectorHost, HostOptions, Limits};
 
 fn host_with(limits: Limits) -> ConnectorHost {
-    ConnectorHost::new(HostOptions { limits, ..HostOptions::default() }).expect("the component loads")
+    ConnectorHost::new(HostOptions { limits, ..common::test_host_options() }).expect("the component loads")
 }
 
 #[tokio::test]
-async fn a_store_cannot_grow_past_its_memory_cap() {
-    // One page of 1000 incidents is about 2.5 MB of JSON: more than the cap.
+async fn an_answer_larger_than_the_store_can_hold_is_refused_and_the_session_lives_on() {
+    // One page of 1000 incidents is about 2.5 MB of JSON: more than a 2 MiB
+    // store can read and parse. The guest's answer cap (a quarter of the
+    // store's memory, at least 1 MiB) refuses it before reading, typed.
     let emulator = emulator(1000, 3).await;
     let host = host_with(Limits { memory_bytes: 2 << 20, ..Limits::default() });
-    let outcome = match host.open("tight", config_for(&emulator.url()), None).await {
-        Err(error) => Err(error),
-        Ok(mut session) => session.list_incidents(ListIncidentsOptions { top: Some(1000), ..list_options() }).await.map(|_| ()),
-    };
-    let Err(CallError::Trap(reason)) = outcome else { panic!("1000 incidents fit in 2 MiB? {outcome:?}") };
-    assert!(!reason.is_empty());
+    let mut session = host.open("tight", config_for(&emulator.url()), None).await.expect("opens in 2 MiB");
+    let outcome = session.list_incidents(ListIncidentsOptions { top: Some(1000), ..list_options() }).await;
+    let Err(CallError::Connector(Error::InvalidResponse(failure))) = outcome else { panic!("1000 incidents read in 2 MiB? {outcome:?}") };
+    assert!(failure.message.contains("larger than 1 MiB"), "{}", failure.message);
+    let page = session.list_incidents(ListIncidentsOptions { top: Some(5), ..list_options() }).await.expect("the same session serves the next call");
+    assert_eq!(page.incidents.len(), 5);
 }
 
 #[tokio::test]

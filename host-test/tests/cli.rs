@@ -14,6 +14,8 @@ async fn sentinel(args: Vec<String>, env: Vec<(&'static str, &'static str)>) -> 
     tokio::task::spawn_blocking(move || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sentinel"));
         command.args(&args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+        // The binary aborts rather than connect anywhere off 127.0.0.0/8.
+        command.env("SENTINEL_TEST_LOOPBACK_ONLY", "1");
         if let Ok(home) = std::env::var("HOME") {
             command.env("HOME", home);
         }

@@ -291,6 +291,10 @@ fn from_code(code: &ErrorCode, url: &Url) -> Error {
             format!("the host denied the request to {origin}"),
             "The host lets this connection reach only its configured endpoints; check the cloud settings or the host's allow-list.",
         ),
+        ErrorCode::DestinationIpProhibited => (
+            format!("the host's policy does not allow connecting to the address {origin} resolves to"),
+            "Loopback, private and link-local addresses are refused unless the host's operator allows them; check the cloud settings.",
+        ),
         ErrorCode::DnsTimeout | ErrorCode::DnsError(_) => (format!("could not resolve {origin}"), "Check the endpoint URL and the host's DNS."),
         ErrorCode::ConnectionRefused => (format!("{origin} refused the connection"), "Is the service (or the emulator) listening at that address?"),
         ErrorCode::ConnectionTimeout => (format!("connecting to {origin} timed out"), "Check the network path, or raise timeouts.connect-ms."),

@@ -8,11 +8,20 @@ use std::sync::OnceLock;
 use sentinel_connector::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE, PUBLIC_LOG_ANALYTICS_SCOPE};
 use sentinel_connector::core::http::Secret;
 use sentinel_emulator::{self as emulator, Emulator, EmulatorOptions};
+use sentinel_host::runtime::egress::{guard_loopback_only, EgressPolicy, PrivateNetwork};
 use sentinel_host::runtime::{ConnectorHost, HostOptions, Session};
 
 pub fn host() -> &'static ConnectorHost {
     static HOST: OnceLock<ConnectorHost> = OnceLock::new();
-    HOST.get_or_init(|| ConnectorHost::new(HostOptions::default()).expect("the embedded component loads"))
+    HOST.get_or_init(|| ConnectorHost::new(test_host_options()).expect("the embedded component loads"))
+}
+
+/// The tests' host: the emulator is a custom cloud on loopback, so they opt
+/// in to custom clouds and loopback, and nothing else. The guard aborts the
+/// test run rather than let any connection leave 127.0.0.0/8.
+pub fn test_host_options() -> HostOptions {
+    guard_loopback_only();
+    HostOptions { egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly), ..HostOptions::default() }
 }
 
 pub async fn emulator(incidents: usize, seed: u64) -> Emulator {

@@ -22,6 +22,7 @@ use crate::config::{self, FileConfig};
 use crate::emulator::{Emulator, EmulatorOptions};
 use crate::runtime::containment::Action;
 use crate::runtime::graph_security::ListOptions as GraphListOptions;
+use crate::runtime::egress::{EgressPolicy, PrivateNetwork};
 use crate::runtime::types::ListIncidentsOptions;
 use crate::runtime::{graph_list_options, poll_options, ConnectorHost, HostOptions, Limits, Session, EMBEDDED_COMPONENT};
 
@@ -61,7 +62,7 @@ pub async fn run(args: BenchArgs) -> Result<(), Failure> {
     let url = emulator.url();
     let connection = config::resolve(&|_| None, &FileConfig::default(), Some(&url))?;
     let limits = Limits { max_sessions: args.sessions + 4, ..Limits::default() };
-    let host = ConnectorHost::new(HostOptions { limits, ..HostOptions::default() })?;
+    let host = ConnectorHost::new(HostOptions { limits, egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly), ..HostOptions::default() })?;
 
     rows.extend(sessions(&host, &connection, args.sessions).await?);
     let mut session = host.open("bench", connection.clone(), None).await?;
@@ -90,7 +91,7 @@ fn load_times() -> Result<Vec<Row>, Failure> {
     let cache = std::env::temp_dir().join(format!("sentinel-bench-{}", std::process::id()));
     let timed = |cache_dir: Option<PathBuf>| -> Result<Duration, Failure> {
         let started = Instant::now();
-        ConnectorHost::new(HostOptions { cache_dir, ..HostOptions::default() })?;
+        ConnectorHost::new(HostOptions { cache_dir, egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly), ..HostOptions::default() })?;
         Ok(started.elapsed())
     };
     let cold = timed(None)?;

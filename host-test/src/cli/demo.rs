@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::{exit, output, Failure};
 use crate::config::{self, FileConfig};
 use crate::emulator::{graph_seed, Emulator, EmulatorOptions};
+use crate::runtime::egress::PrivateNetwork;
 use crate::runtime::sandbox::{AuditRecord, AuditSink};
 use crate::runtime::types::{self, ListIncidentsOptions};
 use crate::runtime::containment::Action;
@@ -16,7 +17,11 @@ use crate::runtime::{describe, CallError, ConnectorHost, HostOptions, Session};
 const INCIDENTS: usize = 40;
 const SEED: u64 = 7;
 
-pub async fn run(options: HostOptions, verbose: bool) -> Result<(), Failure> {
+pub async fn run(mut options: HostOptions, verbose: bool) -> Result<(), Failure> {
+    // The demo's emulator listens on loopback; nothing else is reached.
+    if options.egress.private_network == PrivateNetwork::Refuse {
+        options.egress.private_network = PrivateNetwork::LoopbackOnly;
+    }
     let emulator = Emulator::start(EmulatorOptions { incidents: INCIDENTS, seed: SEED, ..EmulatorOptions::default() })
         .await
         .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot start the emulator: {e}") })?;

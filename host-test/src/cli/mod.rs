@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, ConfigError, FileConfig};
 use crate::emulator::{Emulator, EmulatorOptions};
+use crate::runtime::egress::{EgressPolicy, PrivateNetwork};
 use crate::runtime::sandbox::{AuditRecord, AuditSink};
 use crate::runtime::types::{self, ListIncidentsOptions};
 use crate::runtime::{CallError, ConnectorHost, HostOptions, Session};
@@ -59,6 +60,12 @@ struct Global {
     /// Run another build of the component instead of the embedded one.
     #[arg(long, global = true, value_name = "PATH")]
     component: Option<PathBuf>,
+    /// Let a custom cloud reach loopback and private addresses (RFC 1918,
+    /// unique-local). Off by default; --emulator implies it. Link-local and
+    /// metadata addresses stay refused. Not a --config key: the person
+    /// running the CLI decides, never a tenant's file.
+    #[arg(long, global = true, env = "SENTINEL_ALLOW_PRIVATE_NETWORK")]
+    allow_private_network: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -323,7 +330,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 impl Global {
     fn host_options(&self) -> Result<HostOptions, Failure> {
-        let mut options = HostOptions::default();
+        let private_network = if self.allow_private_network || self.emulator.is_some() { PrivateNetwork::Allow } else { PrivateNetwork::Refuse };
+        // Whoever runs the CLI is its operator: custom clouds are theirs to name.
+        let mut options = HostOptions { egress: EgressPolicy::operator(private_network), ..HostOptions::default() };
         if let Some(path) = &self.component {
             options.component = std::fs::read(path)
                 .map_err(|e| Failure { code: exit::USAGE, message: format!("cannot read the component {}: {e}", path.display()) })?;

@@ -10,6 +10,7 @@
 
 pub mod cache;
 mod convert;
+pub mod egress;
 mod graph;
 pub mod sandbox;
 
@@ -27,6 +28,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use egress::{EgressPolicy, OutboundConnector, Resolve};
 use sandbox::{AuditSink, Origin, SandboxHooks};
 
 wasmtime::component::bindgen!({
@@ -84,11 +86,19 @@ pub struct HostOptions {
     /// Where compiled artifacts are cached; `None` compiles in memory.
     pub cache_dir: Option<PathBuf>,
     pub limits: Limits,
+    /// Where tenants' connectors may connect: the operator's, never a
+    /// tenant's. The default is strict: the public Microsoft clouds only.
+    pub egress: EgressPolicy,
 }
 
 impl Default for HostOptions {
     fn default() -> Self {
-        HostOptions { component: EMBEDDED_COMPONENT.to_vec(), cache_dir: cache::default_cache_dir(), limits: Limits::default() }
+        HostOptions {
+            component: EMBEDDED_COMPONENT.to_vec(),
+            cache_dir: cache::default_cache_dir(),
+            limits: Limits::default(),
+            egress: EgressPolicy::default(),
+        }
     }
 }
 
@@ -206,6 +216,7 @@ pub struct ConnectorHost {
     engine: Engine,
     pre: ConnectorPre<TenantState>,
     limits: Limits,
+    connector: Arc<OutboundConnector>,
     _ticker: EpochTicker,
 }
 
@@ -217,11 +228,22 @@ impl ConnectorHost {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(ConnectorHost { _ticker: EpochTicker::start(engine.clone()), engine, pre, limits: options.limits })
+        let connector = Arc::new(OutboundConnector::new(Arc::new(options.egress)));
+        Ok(ConnectorHost { _ticker: EpochTicker::start(engine.clone()), engine, pre, limits: options.limits, connector })
+    }
+
+    /// Replaces how host names are resolved (a host's own DNS; tests).
+    pub fn set_resolver(&mut self, resolver: Arc<dyn Resolve>) {
+        let connector = OutboundConnector { policy: self.connector.policy.clone(), resolver, tls: self.connector.tls.clone() };
+        self.connector = Arc::new(connector);
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub fn egress(&self) -> &EgressPolicy {
+        &self.connector.policy
     }
 
     /// Validates the configuration (the same rules the component applies),
@@ -230,6 +252,15 @@ impl ConnectorHost {
     pub async fn open(&self, tenant: &str, config: ConnectionConfig, audit: Option<AuditSink>) -> Result<Session, CallError> {
         let settings = Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
         self.open_with_allow_list(tenant, config, allowed_origins(&settings), audit).await
+    }
+
+    /// The operator's policy decides whether this tenant's cloud may be used
+    /// at all; its endpoints then make the store's allow-list.
+    fn check_policy(&self, config: &ConnectionConfig) -> Result<(), CallError> {
+        let settings = Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
+        self.connector.policy.check_cloud(&config.cloud, &allowed_origins(&settings)).map_err(|refusal| {
+            CallError::Connector(ConnectorError::InvalidInput(types::InvalidInput { field: "cloud".into(), reason: refusal.0 }))
+        })
     }
 
     /// Like [`ConnectorHost::open`] with an explicit allow-list, for hosts that
@@ -241,7 +272,8 @@ impl ConnectorHost {
         allowed: Vec<Origin>,
         audit: Option<AuditSink>,
     ) -> Result<Session, CallError> {
-        let hooks = SandboxHooks { tenant: tenant.to_owned(), allowed, max_timeout: self.limits.max_request_timeout, audit };
+        self.check_policy(&config)?;
+        let hooks = SandboxHooks { tenant: tenant.to_owned(), allowed, max_timeout: self.limits.max_request_timeout, audit, connector: self.connector.clone() };
         let mut store = self.store(hooks);
         let instance = self.pre.instantiate_async(&mut store).await.map_err(trap)?;
         let wit_config = convert::wit_config(config);

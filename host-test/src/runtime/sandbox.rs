@@ -7,9 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::BodyExt;
 use url::Url;
-use wasmtime_wasi_http::{default_send_request, Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::egress::OutboundConnector;
 
 /// Scheme, lower-case host and port: what a request may go to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -81,6 +82,8 @@ pub struct SandboxHooks {
     pub allowed: Vec<Origin>,
     pub max_timeout: Duration,
     pub audit: Option<AuditSink>,
+    /// Connects for this store under the operator's egress policy.
+    pub connector: Arc<OutboundConnector>,
 }
 
 impl SandboxHooks {
@@ -135,19 +138,20 @@ impl WasiHttpHooks for SandboxHooks {
         let options = cap_timeouts(options, self.max_timeout);
         let audit = self.audit.clone();
         let tenant = self.tenant.clone();
+        let connector = self.connector.clone();
         let pending = http::Request::builder().method(request.method()).uri(request.uri()).body(WasiBody::default());
         Box::new(async move {
             let started = Instant::now();
-            let result = default_send_request(request, Some(options)).await;
+            let result = connector.send(request, options).await;
             if let (Some(audit), Ok(shown)) = (audit, pending) {
                 let outcome = match &result {
                     Ok((response, _)) => AuditOutcome::Status(response.status().as_u16()),
+                    Err(HttpError::DestinationIpProhibited | HttpError::HttpRequestDenied) => AuditOutcome::Denied,
                     Err(error) => AuditOutcome::Failed(error.to_string()),
                 };
                 audit(&audit_record(&tenant, &shown, outcome, started.elapsed()));
             }
-            let (response, io) = result?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>))
+            result
         })
     }
 }
