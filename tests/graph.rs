@@ -210,6 +210,154 @@ async fn a_protected_group_member_is_refused_whoever_names_them() {
     assert!(matches!(error, Error::ProtectedAccount(_)), "{error:?}");
 }
 
+/// The number of group ids in each `checkMemberGroups` request, in order.
+fn member_checks(emulator: &Emulator) -> Vec<usize> {
+    emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/checkMemberGroups"))
+        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["groupIds"].as_array().map_or(0, Vec::len))
+        .collect()
+}
+
+fn enabled(emulator: &Emulator, user: &str) -> bool {
+    emulator.graph_user(user).unwrap()["accountEnabled"] == true
+}
+
+// Issue 9, item 5: protected entries and the caller's input are trimmed of
+// Unicode whitespace (no-break and zero-width spaces too) and compared
+// without regard to case, so a UPN pasted with a stray space still protects.
+#[tokio::test]
+async fn protected_entries_and_input_with_stray_whitespace_still_match() {
+    let emulator = emulator(0, 1).await;
+    let by_upn = ProtectedAccounts { user_principal_names: vec![format!(" {}\u{a0}", seed::BOB_UPN)], ..Default::default() };
+    let mut session = protected_session(&emulator, by_upn).await;
+    let shouted = format!("\u{a0}{}\u{200b}", seed::BOB_UPN.to_uppercase());
+    for user in [seed::BOB_UPN, shouted.as_str(), seed::BOB_ID] {
+        for dry_run in [false, true] {
+            let error = connector_error(session.contain(user, Action::DisableAccount, dry_run).await);
+            let Error::ProtectedAccount(refusal) = error else { panic!("{user:?}: {error:?}") };
+            assert!(refusal.reason.contains("user-principal-names"), "{}", refusal.reason);
+        }
+    }
+    assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
+    assert!(enabled(&emulator, seed::BOB_ID));
+
+    let by_id = ProtectedAccounts { user_ids: vec![format!("\u{200b}{}\t", seed::CAROL_ID.to_uppercase())], ..Default::default() };
+    let mut session = protected_session(&emulator, by_id).await;
+    let spaced = format!("\u{feff}{} ", seed::CAROL_ID);
+    for user in [seed::CAROL_ID, spaced.as_str(), seed::CAROL_UPN] {
+        let error = connector_error(session.contain(user, Action::RevokeSessions, false).await);
+        assert!(matches!(error, Error::ProtectedAccount(_)), "{user:?}: {error:?}");
+    }
+    assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
+    // An unprotected user named with stray whitespace is found, trimmed.
+    let dave = session.contain(&format!(" {}\u{a0}", seed::DAVE_UPN), Action::DisableAccount, true).await.unwrap();
+    assert_eq!(dave.user.id, seed::DAVE_ID);
+
+    // Group entries too: a padded name is looked up trimmed, a padded id is an id.
+    let groups = vec![format!("\u{a0}{} ", seed::BREAK_GLASS_GROUP_NAME), format!(" {}\u{200b}", seed::SOC_GROUP_ID.to_uppercase())];
+    let mut session = protected_session(&emulator, ProtectedAccounts { groups, ..Default::default() }).await;
+    for user in [seed::ALICE_UPN, seed::BOB_UPN] {
+        let error = connector_error(session.contain(user, Action::RevokeSessions, false).await);
+        assert!(matches!(error, Error::ProtectedAccount(_)), "{user:?}: {error:?}");
+    }
+    assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
+}
+
+// Issue 9, item 6: a protected group is never the target of add-to-group or
+// remove-from-group, whoever the user is.
+#[tokio::test]
+async fn a_protected_group_is_never_the_target_of_a_membership_change() {
+    let emulator = emulator(0, 1).await;
+    let protected = ProtectedAccounts { groups: vec![seed::BREAK_GLASS_GROUP_NAME.into(), seed::SOC_GROUP_ID.to_uppercase()], ..Default::default() };
+    let mut session = protected_session(&emulator, protected).await;
+    // By name (resolved, reads only) and by id (refused before any request).
+    let soc_shouted = seed::SOC_GROUP_ID.to_uppercase();
+    let cases = [
+        (true, seed::BREAK_GLASS_GROUP_ID, seed::BREAK_GLASS_GROUP_NAME),
+        (false, seed::BREAK_GLASS_GROUP_ID, seed::BREAK_GLASS_GROUP_NAME),
+        (true, seed::SOC_GROUP_ID, seed::SOC_GROUP_ID),
+        (false, soc_shouted.as_str(), seed::SOC_GROUP_ID),
+    ];
+    for dry_run in [false, true] {
+        for (add, id, group) in cases {
+            let action = if add { Action::AddToGroup(id.into()) } else { Action::RemoveFromGroup(id.into()) };
+            let error = connector_error(session.contain(seed::DAVE_UPN, action, dry_run).await);
+            let Error::ProtectedAccount(refusal) = error else { panic!("{group}: {error:?}") };
+            assert_eq!(refusal.user, format!("group '{group}'"));
+            assert!(refusal.reason.contains("protected-accounts.groups") && refusal.reason.contains("off-limits"), "{}", refusal.reason);
+        }
+    }
+    assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
+    assert_eq!(emulator.group_members(seed::BREAK_GLASS_GROUP_ID), [seed::ALICE_ID]);
+    assert_eq!(emulator.group_members(seed::SOC_GROUP_ID), [seed::BOB_ID, seed::CAROL_ID]);
+    // A group that is not protected still takes the user.
+    session.contain(seed::DAVE_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
+    assert_eq!(emulator.group_members(seed::QUARANTINE_GROUP_ID), [seed::DAVE_ID]);
+}
+
+// Issue 9, item 7: Graph takes 20 group ids per checkMemberGroups; more
+// protected groups are asked 20 at a time, and a member of the last is found.
+#[tokio::test]
+async fn more_than_twenty_protected_groups_are_checked_twenty_at_a_time() {
+    let emulator = emulator(0, 1).await;
+    let mut groups: Vec<String> = (1..=seed::TIER0_GROUP_COUNT).map(seed::tier0_group_id).collect();
+    groups.push(seed::tier0_group_name(3)); // the same group by name: asked once
+    let mut session = protected_session(&emulator, ProtectedAccounts { groups, ..Default::default() }).await;
+    // Alice is in the last tier-0 group, through Break Glass Admins nested in it.
+    let error = connector_error(session.contain(seed::ALICE_UPN, Action::DisableAccount, false).await);
+    let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
+    assert!(refusal.reason.contains(&seed::tier0_group_name(seed::TIER0_GROUP_COUNT)), "{}", refusal.reason);
+    assert_eq!(member_checks(&emulator), [20, seed::TIER0_GROUP_COUNT - 20]);
+    assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
+    assert!(enabled(&emulator, seed::ALICE_ID));
+
+    emulator.clear_requests();
+    let revoked = session.contain(seed::DAVE_UPN, Action::RevokeSessions, false).await.unwrap();
+    assert_eq!(revoked.status, Some(200), "an unprotected user passes every chunk");
+    assert_eq!(member_checks(&emulator), [20, seed::TIER0_GROUP_COUNT - 20]);
+}
+
+// Issue 9, item 7: checkMemberGroups leaves out a group whose membership is
+// hidden from the token, which looks like "not a member"; without
+// Member.Read.Hidden containment fails closed and says which permission allows it.
+#[tokio::test]
+async fn a_hidden_membership_group_fails_closed_without_member_read_hidden() {
+    let emulator = emulator(0, 1).await;
+    assert!(!sentinel_emulator::DEFAULT_GRAPH_ROLES.contains(&"Member.Read.Hidden"));
+    let protected = ProtectedAccounts { groups: vec![seed::HIDDEN_GROUP_NAME.into(), seed::BREAK_GLASS_GROUP_ID.into()], ..Default::default() };
+    let mut session = protected_session(&emulator, protected.clone()).await;
+    // Eve is a member (hidden); Dave is not, but that cannot be told either.
+    for user in [seed::EVE_UPN, seed::DAVE_UPN] {
+        for dry_run in [false, true] {
+            let error = connector_error(session.contain(user, Action::DisableAccount, dry_run).await);
+            let Error::ProtectedAccount(refusal) = error else { panic!("{user}: {error:?}") };
+            let reason = &refusal.reason;
+            assert!(reason.contains(seed::HIDDEN_GROUP_NAME) && reason.contains("hidden") && reason.contains("lacks") && reason.contains("Member.Read.Hidden"), "{reason}");
+        }
+    }
+    assert!(member_checks(&emulator).is_empty(), "not asked: the answer could not be trusted");
+    assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
+    assert!(enabled(&emulator, seed::EVE_ID) && enabled(&emulator, seed::DAVE_ID));
+
+    // With Member.Read.Hidden the membership is asked: Eve is refused as a member, Dave is contained.
+    let mut roles: Vec<String> = sentinel_emulator::DEFAULT_GRAPH_ROLES.iter().map(|r| (*r).to_owned()).collect();
+    roles.push("Member.Read.Hidden".into());
+    emulator.set_graph_roles(roles);
+    let mut session = protected_session(&emulator, protected).await;
+    let error = connector_error(session.contain(seed::EVE_ID, Action::DisableAccount, false).await);
+    let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
+    assert!(refusal.reason.contains(&format!("member of the protected group '{}'", seed::HIDDEN_GROUP_NAME)), "{}", refusal.reason);
+    assert!(enabled(&emulator, seed::EVE_ID));
+    session.contain(seed::DAVE_UPN, Action::DisableAccount, false).await.unwrap();
+    assert!(!enabled(&emulator, seed::DAVE_ID));
+
+    let manifest = session.permission_manifest().await.unwrap();
+    let hidden = manifest.iter().find(|p| p.action == "containment protected-hidden-groups check").expect("in the manifest");
+    assert_eq!(hidden.permissions, ["Member.Read.Hidden"]);
+}
+
 #[tokio::test]
 async fn a_dry_run_returns_the_exact_request_and_changes_nothing() {
     let emulator = emulator(0, 1).await;

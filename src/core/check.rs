@@ -21,7 +21,8 @@ pub struct ApiCheck {
 
 /// The least-privileged application permissions each action needs, by API,
 /// named as the WIT functions are. Containment also reads the user (and, with
-/// protected groups, their membership) before it acts.
+/// protected groups, the groups and the user's membership; a group that hides
+/// its membership needs Member.Read.Hidden) before it acts.
 pub const PERMISSIONS: &[(Api, &str, &[&str])] = &[
     (Api::LogAnalytics, "search-events", &["Data.Read"]),
     (Api::Graph, "graph-security.list-incidents", &["SecurityIncident.Read.All"]),
@@ -41,6 +42,9 @@ pub const PERMISSIONS: &[(Api, &str, &[&str])] = &[
     (Api::Graph, "containment.add-to-group", &["GroupMember.ReadWrite.All", "User.Read.All"]),
     (Api::Graph, "containment.remove-from-group", &["GroupMember.ReadWrite.All", "User.Read.All"]),
     (Api::Graph, "containment protected-groups check", &["GroupMember.Read.All"]),
+    // A protected group whose membership is hidden (visibility HiddenMembership)
+    // is only checked with this; without it containment fails closed.
+    (Api::Graph, "containment protected-hidden-groups check", &["Member.Read.Hidden"]),
 ];
 
 /// The permission a refused call of this action most likely lacked: the

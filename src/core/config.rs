@@ -116,7 +116,7 @@ impl Settings {
         validate_timeouts(&timeouts)?;
         let retry = config.retry.unwrap_or_default();
         validate_retry(&retry)?;
-        config.protected_accounts.validate()?;
+        let protected = config.protected_accounts.normalized()?;
         Ok(Settings {
             endpoints: endpoints_for(&config.cloud)?,
             tenant_id: config.tenant_id,
@@ -129,7 +129,7 @@ impl Settings {
             api_version,
             timeouts,
             retry,
-            protected: config.protected_accounts,
+            protected,
         })
     }
 

@@ -10,8 +10,8 @@ mod common;
 
 use common::{jwt_claims, send, token, Answer};
 use sentinel_emulator::graph_seed::{
-    ALICE_ID, ALICE_UPN, BOB_ID, BREAK_GLASS_GROUP_ID, BREAK_GLASS_GROUP_NAME, CAROL_ID, DAVE_ID, EVE_ID, FIRST_INCIDENT_ID, GUEST_ID, GUEST_UPN,
-    INCIDENT_COUNT, QUARANTINE_GROUP_ID, SOC_GROUP_ID,
+    tier0_group_id, ALICE_ID, ALICE_UPN, BOB_ID, BREAK_GLASS_GROUP_ID, BREAK_GLASS_GROUP_NAME, CAROL_ID, DAVE_ID, EVE_ID, FIRST_INCIDENT_ID, GUEST_ID,
+    GUEST_UPN, HIDDEN_GROUP_ID, HIDDEN_GROUP_NAME, INCIDENT_COUNT, QUARANTINE_GROUP_ID, SOC_GROUP_ID, TIER0_GROUP_COUNT,
 };
 use sentinel_emulator::{Emulator, EmulatorOptions, Injection, ARM_SCOPE, DEFAULT_GRAPH_ROLES, GRAPH_SCOPE};
 
@@ -340,6 +340,48 @@ async fn group_membership_by_ref() {
     assert!(emulator.group_members(QUARANTINE_GROUP_ID).is_empty());
     assert_graph_error(&send("DELETE", &delete, &[("authorization", &graph.bearer)], "").await, 404, "Request_ResourceNotFound");
     assert_eq!(emulator.group_members(SOC_GROUP_ID), vec![BOB_ID.to_owned(), CAROL_ID.to_owned()]);
+}
+
+#[tokio::test]
+async fn groups_serve_their_visibility_by_id_and_by_name() {
+    let emulator = start().await;
+    let graph = Graph::new(&emulator).await;
+    let hidden = graph.get(&format!("groups/{HIDDEN_GROUP_ID}"), &[("$select", "id,displayName,visibility")]).await;
+    assert_eq!(hidden.status, 200, "{}", hidden.body);
+    assert_eq!((hidden.body["displayName"].as_str(), hidden.body["visibility"].as_str()), (Some(HIDDEN_GROUP_NAME), Some("HiddenMembership")));
+    assert_eq!(hidden.body["@odata.context"], "https://graph.microsoft.com/v1.0/$metadata#groups(id,displayName,visibility)/$entity");
+    let security = graph.get(&format!("groups/{}", BREAK_GLASS_GROUP_ID.to_uppercase()), &[]).await;
+    assert_eq!(security.status, 200, "{}", security.body);
+    assert!(security.body.as_object().unwrap().contains_key("visibility") && security.body["visibility"].is_null(), "{}", security.body);
+    let by_name = graph.get("groups", &[("$filter", &format!("displayName eq '{HIDDEN_GROUP_NAME}'")), ("$select", "id,displayName,visibility")]).await;
+    assert_eq!(by_name.body["value"], json!([{"id": HIDDEN_GROUP_ID, "displayName": HIDDEN_GROUP_NAME, "visibility": "HiddenMembership"}]));
+    assert_graph_error(&graph.get("groups/00000000-0000-4000-8000-000000000000", &[]).await, 404, "Request_ResourceNotFound");
+}
+
+#[tokio::test]
+async fn check_member_groups_takes_twenty_ids_and_leaves_hidden_membership_out() {
+    let emulator = start().await;
+    let graph = Graph::new(&emulator).await;
+    let check = |ids: Vec<String>| json!({"groupIds": ids});
+    let tier0: Vec<String> = (1..=TIER0_GROUP_COUNT).map(tier0_group_id).collect();
+    assert!(tier0.len() > 20);
+    let too_many = graph.write("POST", &format!("users/{ALICE_ID}/checkMemberGroups"), &check(tier0[..21].to_vec())).await;
+    assert_graph_error(&too_many, 400, "Request_BadRequest");
+    let last = graph.write("POST", &format!("users/{ALICE_ID}/checkMemberGroups"), &check(tier0[20..].to_vec())).await;
+    assert_eq!(last.status, 200, "{}", last.body);
+    assert_eq!(last.body["value"], json!([tier0_group_id(TIER0_GROUP_COUNT)]), "Alice is in the last tier-0 group through Break Glass Admins");
+
+    // Eve is a member of the hidden-membership group: without Member.Read.Hidden it is left out.
+    let asked = check(vec![HIDDEN_GROUP_ID.into(), SOC_GROUP_ID.into()]);
+    let without = graph.write("POST", &format!("users/{EVE_ID}/checkMemberGroups"), &asked).await;
+    assert_eq!((without.status, &without.body["value"]), (200, &json!([])), "{}", without.body);
+    let mut roles: Vec<String> = DEFAULT_GRAPH_ROLES.iter().map(|r| r.to_string()).collect();
+    assert!(!roles.iter().any(|r| r == "Member.Read.Hidden"), "the default token lacks it");
+    roles.push("Member.Read.Hidden".into());
+    emulator.set_graph_roles(roles);
+    let hidden_reader = Graph::new(&emulator).await;
+    let with = hidden_reader.write("POST", &format!("users/{EVE_ID}/checkMemberGroups"), &asked).await;
+    assert_eq!(with.body["value"], json!([HIDDEN_GROUP_ID]), "{}", with.body);
 }
 
 #[tokio::test]

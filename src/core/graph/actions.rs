@@ -1,7 +1,8 @@
 //! The Graph actions, driven over any [`Transport`] like the Sentinel ones.
-//! Containment always runs the same steps: refuse a listed account before any
-//! request, resolve the user, refuse a protected one (listed by its other
-//! identifier, or a member of a protected group), then send the planned
+//! Containment always runs the same steps: refuse a listed account, or a
+//! group listed by id as the target, before any request; resolve the user;
+//! refuse a protected one (listed by its other identifier, or a member of a
+//! protected group) and a protected target group; then send the planned
 //! request, or in a dry run return it unsent.
 
 use serde_json::Value;
@@ -21,6 +22,8 @@ use crate::core::query::Table;
 
 /// The manifest entry of the reads that apply protected groups.
 const PROTECTED_GROUPS_CHECK: &str = "containment protected-groups check";
+/// The manifest entry that lets a group with hidden membership be checked.
+const PROTECTED_HIDDEN_GROUPS_CHECK: &str = "containment protected-hidden-groups check";
 
 /// One page of a Graph list and the link to the next.
 #[derive(Clone, Debug, PartialEq)]
@@ -113,17 +116,20 @@ impl Client {
     /// Runs (or with `dry_run`, plans) one containment action on one user.
     pub fn contain(&mut self, transport: &mut impl Transport, user: &str, action: &ContainmentAction, dry_run: bool) -> Result<ContainmentResult, Error> {
         let target = UserRef::parse("user", user)?;
-        action.validate()?;
+        let action = action.normalized()?;
         if let Some(reason) = self.settings().protected.listed(target.as_str()) {
             return Err(containment::protected_error(target.as_str(), &reason));
         }
+        if let Some(group) = action.group().filter(|group| self.settings().protected.lists_group_id(group)) {
+            return Err(containment::protected_group_error(group));
+        }
         let user = self.read_user(transport, &target)?;
         containment::refuse_if_listed(&self.settings().protected, &user)?;
-        self.refuse_protected_member(transport, &user)?;
-        let request = containment::plan(self.settings(), &user, action);
-        let mut result = ContainmentResult { compensation: action.compensation(), action: action.clone(), user, dry_run, request, status: None, already_done: false };
+        self.refuse_by_protected_groups(transport, &user, &action)?;
+        let request = containment::plan(self.settings(), &user, &action);
+        let mut result = ContainmentResult { compensation: action.compensation(), action, user, dry_run, request, status: None, already_done: false };
         if !dry_run {
-            let (status, already_done) = self.send_planned(transport, action, &result.request)?;
+            let (status, already_done) = self.send_planned(transport, &result.action, &result.request)?;
             result.status = Some(status);
             result.already_done = already_done;
         }
@@ -159,47 +165,75 @@ impl Client {
         }
     }
 
-    /// Refuses a member (direct or nested) of a protected group. The groups
-    /// are resolved on every call: membership changes take effect at once.
-    fn refuse_protected_member(&mut self, transport: &mut impl Transport, user: &GraphUser) -> Result<(), Error> {
+    /// Applies the protected groups, resolved on every call (membership
+    /// changes take effect at once): refuses an action on a protected group's
+    /// membership, then a member (direct or nested) of a protected group.
+    /// `checkMemberGroups` takes 20 ids a request and may leave out a group
+    /// whose membership is hidden from the token, which cannot be told from
+    /// "not a member": with such a group, a token without Member.Read.Hidden
+    /// is refused before any membership is asked.
+    fn refuse_by_protected_groups(&mut self, transport: &mut impl Transport, user: &GraphUser, action: &ContainmentAction) -> Result<(), Error> {
         if !self.settings().protected.has_groups() {
             return Ok(());
         }
         let groups = self.protected_groups(transport)?;
-        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-        let (url, body) = users::check_member_groups(self.settings(), &user.id, &ids);
-        let response = self.graph(transport, Method::Post, url, Some(body), PROTECTED_GROUPS_CHECK)?;
-        let member_of: GraphPage<String> = parse(&response.body, "group membership")?;
-        match groups.iter().find(|g| member_of.value.iter().any(|id| id.eq_ignore_ascii_case(&g.id))) {
-            Some(group) => {
-                let name = group.display_name.clone().unwrap_or_else(|| group.id.clone());
-                Err(containment::protected_error(&containment::shown_user(user), &format!("it is a member of the protected group '{name}'")))
-            }
-            None => Ok(()),
+        if let Some(group) = action.group().and_then(|id| groups.iter().find(|g| g.id.eq_ignore_ascii_case(id))) {
+            return Err(containment::protected_group_error(&group.shown()));
         }
+        if let Some(hidden) = groups.iter().find(|g| g.hides_membership()) {
+            let permission = check::permission_for(PROTECTED_HIDDEN_GROUPS_CHECK).unwrap_or("Member.Read.Hidden");
+            if !check::covers(&self.graph_roles(transport.now_unix_secs()), permission) {
+                return Err(containment::hidden_membership_error(&containment::shown_user(user), &hidden.shown(), permission));
+            }
+        }
+        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        for (url, body) in users::check_member_groups(self.settings(), &user.id, &ids) {
+            let response = self.graph(transport, Method::Post, url, Some(body), PROTECTED_GROUPS_CHECK)?;
+            let member_of: GraphPage<String> = parse(&response.body, "group membership")?;
+            if let Some(group) = groups.iter().find(|g| member_of.value.iter().any(|id| id.eq_ignore_ascii_case(&g.id))) {
+                return Err(containment::protected_error(&containment::shown_user(user), &format!("it is a member of the protected group '{}'", group.shown())));
+            }
+        }
+        Ok(())
     }
 
-    /// The configured groups as ids: a GUID as is, a name looked up. A name
-    /// that matches no group, or several, fails closed.
+    /// The configured groups, each read once with its visibility: a GUID by
+    /// id, a name looked up. An id that names no group, or a name that
+    /// matches no group or several, fails closed.
     fn protected_groups(&mut self, transport: &mut impl Transport) -> Result<Vec<GroupRef>, Error> {
         let configured = self.settings().protected.groups.clone();
-        let mut groups = Vec::with_capacity(configured.len());
+        let mut groups: Vec<GroupRef> = Vec::with_capacity(configured.len());
         for group in configured {
-            if crate::core::config::validate_guid("group", &group).is_ok() {
-                groups.push(GroupRef { id: group, display_name: None });
-                continue;
-            }
-            let url = users::group_by_name_url(self.settings(), &group);
-            let found: GraphPage<GroupRef> = parse(&self.graph(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK)?.body, "groups")?;
-            match <[GroupRef; 1]>::try_from(found.value) {
-                Ok([one]) => groups.push(one),
-                Err(found) => {
-                    let reason = format!("'{group}' names {} groups in Entra ID, not one; containment is refused until it names exactly one (or use its object id)", found.len());
-                    return Err(Error::invalid("protected-accounts.groups", reason));
-                }
+            let found = if crate::core::config::validate_guid("group", &group).is_ok() { self.read_group(transport, &group)? } else { self.group_by_name(transport, &group)? };
+            if !groups.iter().any(|g| g.id.eq_ignore_ascii_case(&found.id)) {
+                groups.push(found);
             }
         }
         Ok(groups)
+    }
+
+    fn read_group(&mut self, transport: &mut impl Transport, id: &str) -> Result<GroupRef, Error> {
+        let url = users::group_url(self.settings(), id);
+        match self.graph(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK) {
+            // The id asked for is the one checked, whatever the answer says.
+            Ok(response) => Ok(GroupRef { id: id.to_owned(), ..parse(&response.body, "group")? }),
+            Err(Error::NotFound(_)) => {
+                Err(Error::invalid("protected-accounts.groups", format!("'{id}' names no group in Entra ID; containment is refused until it names one (or it is removed)")))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn group_by_name(&mut self, transport: &mut impl Transport, name: &str) -> Result<GroupRef, Error> {
+        let url = users::group_by_name_url(self.settings(), name);
+        let found: GraphPage<GroupRef> = parse(&self.graph(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK)?.body, "groups")?;
+        match <[GroupRef; 1]>::try_from(found.value) {
+            Ok([one]) => Ok(one),
+            Err(found) => {
+                let reason = format!("'{name}' names {} groups in Entra ID, not one; containment is refused until it names exactly one (or use its object id)", found.len());
+                Err(Error::invalid("protected-accounts.groups", reason))
+            }
+        }
     }
 
     fn security_page(&mut self, transport: &mut impl Transport, collection: Collection, options: &GraphListOptions) -> Result<GraphPage<Value>, Error> {
@@ -297,15 +331,128 @@ mod tests {
         assert_eq!(script.sent.len(), 2, "the token and the read; no PATCH");
     }
 
+    /// A Graph group as read, by id, with its visibility.
+    fn group(id: &str, name: &str, visibility: Option<&str>) -> (u16, String) {
+        (200, serde_json::json!({"id": id, "displayName": name, "visibility": visibility}).to_string())
+    }
+
+    /// A token whose `roles` claim holds these application permissions.
+    fn token_with_roles(roles: &[&str]) -> (u16, String) {
+        use base64::Engine as _;
+        let claims = serde_json::json!({"aud": "https://graph.microsoft.com", "roles": roles}).to_string();
+        let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims));
+        (200, serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "access_token": jwt}).to_string())
+    }
+
+    fn changes(script: &Script) -> Vec<String> {
+        script.sent.iter().filter(|r| r.method != Method::Get && !r.url.path().ends_with("/token") && !r.url.path().ends_with("/checkMemberGroups")).map(|r| r.url.to_string()).collect()
+    }
+
     #[test]
     fn a_protected_group_member_is_refused_and_nothing_is_changed() {
         let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
         let member = (200, format!(r#"{{"value":["{ADMINS}"]}}"#));
-        let mut script = Script::new(vec![token(), alice(), member]);
+        let mut script = Script::new(vec![token(), alice(), group(ADMINS, "Tier 0", None), member]);
         let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::RevokeSessions, false).unwrap_err();
         let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
-        assert!(reason.contains(ADMINS));
-        assert!(script.sent[2].url.path().ends_with("/checkMemberGroups"));
+        assert!(reason.contains("Tier 0"), "{reason}");
+        assert_eq!(script.sent[2].url.query(), Some("%24select=id%2CdisplayName%2Cvisibility"));
+        assert!(script.sent[3].url.path().ends_with("/checkMemberGroups"));
+        assert_eq!(script.sent.len(), 4);
+    }
+
+    // Item 5: protected entries and input are trimmed of Unicode whitespace
+    // and compared without regard to case.
+    #[test]
+    fn a_protected_upn_written_with_stray_whitespace_still_protects() {
+        let protected = ProtectedAccounts { user_principal_names: vec![" alice@contoso.com\u{a0}".into()], ..Default::default() };
+        let mut script = Script::new(vec![]);
+        let error = client_protecting(protected.clone()).contain(&mut script, "\u{200b}ALICE@contoso.com\u{a0}", &ContainmentAction::DisableAccount, false).unwrap_err();
+        assert!(matches!(error, Error::Protected { .. }), "{error:?}");
+        assert!(script.sent.is_empty(), "refused before any request");
+        // Named by object id, the account is refused once read.
+        let mut script = Script::new(vec![token(), alice()]);
+        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
+        assert!(reason.contains("user-principal-names"), "{reason}");
+        assert_eq!(script.sent.len(), 2, "the token and the read; no PATCH");
+        let by_id = ProtectedAccounts { user_ids: vec!["\u{feff}29F270BB-4D23-4F68-8A57-DC73DC0D4CAF\u{200b}".into()], ..Default::default() };
+        let mut script = Script::new(vec![]);
+        assert!(matches!(client_protecting(by_id).contain(&mut script, &format!(" {ALICE}"), &ContainmentAction::RevokeSessions, true), Err(Error::Protected { .. })));
+        assert!(script.sent.is_empty());
+    }
+
+    // Item 6: a protected group's own membership is off-limits.
+    #[test]
+    fn a_protected_group_is_never_the_target_of_a_membership_change() {
+        let by_id = ProtectedAccounts { groups: vec![format!(" {}\u{a0}", ADMINS.to_uppercase())], ..Default::default() };
+        for action in [ContainmentAction::AddToGroup(ADMINS.into()), ContainmentAction::RemoveFromGroup(ADMINS.to_uppercase())] {
+            let mut script = Script::new(vec![]);
+            let error = client_protecting(by_id.clone()).contain(&mut script, ALICE, &action, false).unwrap_err();
+            let Error::Protected { user, reason } = error else { panic!("{error:?}") };
+            assert_eq!(user, format!("group '{ADMINS}'"));
+            assert!(reason.contains("protected-accounts.groups") && reason.contains("off-limits"), "{reason}");
+            assert!(script.sent.is_empty(), "refused before any request");
+        }
+        // Named by display name: resolved (reads only), then refused.
+        let by_name = ProtectedAccounts { groups: vec!["Break Glass Admins".into()], ..Default::default() };
+        let found = (200, format!(r#"{{"value":[{{"id":"{ADMINS}","displayName":"Break Glass Admins","visibility":null}}]}}"#));
+        let mut script = Script::new(vec![token(), alice(), found]);
+        let error = client_protecting(by_name).contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false).unwrap_err();
+        let Error::Protected { user, .. } = error else { panic!("{error:?}") };
+        assert_eq!(user, "group 'Break Glass Admins'");
+        assert_eq!(script.sent.len(), 3);
+        assert!(changes(&script).is_empty(), "{:?}", changes(&script));
+    }
+
+    // Item 7: more than 20 protected groups are checked 20 at a time.
+    #[test]
+    fn protected_groups_are_checked_twenty_at_a_time() {
+        let ids: Vec<String> = (1..=25).map(|n| format!("7e400000-0000-4000-8000-{n:012}")).collect();
+        let protected = ProtectedAccounts { groups: ids.clone(), ..Default::default() };
+        let mut answers = vec![token(), alice()];
+        answers.extend(ids.iter().map(|id| group(id, id, Some("Private"))));
+        answers.push((200, r#"{"value":[]}"#.into()));
+        answers.push((200, format!(r#"{{"value":["{}"]}}"#, ids[23].to_uppercase())));
+        let mut script = Script::new(answers);
+        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
+        assert!(reason.contains(&ids[23]), "{reason}");
+        let checks: Vec<usize> = script.sent.iter().filter(|r| r.url.path().ends_with("/checkMemberGroups")).map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["groupIds"].as_array().unwrap().len()
+        }).collect();
+        assert_eq!(checks, [20, 5]);
+        assert!(changes(&script).is_empty());
+    }
+
+    // Item 7: a hidden membership cannot be checked without Member.Read.Hidden: fail closed.
+    #[test]
+    fn a_hidden_membership_group_needs_member_read_hidden() {
+        let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
+        let hidden = || group(ADMINS, "Executive Leadership", Some("HiddenMembership"));
+        let mut script = Script::new(vec![token_with_roles(&["User.Read.All", "GroupMember.Read.All"]), alice(), hidden()]);
+        let error = client_protecting(protected.clone()).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
+        assert!(reason.contains("Executive Leadership") && reason.contains("hidden") && reason.contains("Member.Read.Hidden"), "{reason}");
+        assert_eq!(script.sent.len(), 3, "no membership asked, nothing changed");
+        // An opaque token shows no roles: refused the same way.
+        let mut script = Script::new(vec![token(), alice(), hidden()]);
+        assert!(matches!(client_protecting(protected.clone()).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true), Err(Error::Protected { .. })));
+        // With the permission, the membership is asked and answered.
+        let none = (200, r#"{"value":[]}"#.to_owned());
+        let mut script = Script::new(vec![token_with_roles(&["User.Read.All", "GroupMember.Read.All", "Member.Read.Hidden"]), alice(), hidden(), none]);
+        let planned = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true).unwrap();
+        assert!(planned.dry_run);
+        assert!(script.sent[3].url.path().ends_with("/checkMemberGroups"));
+    }
+
+    #[test]
+    fn a_protected_group_id_that_names_no_group_fails_closed() {
+        let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
+        let missing = (404, r#"{"error":{"code":"Request_ResourceNotFound","message":"Resource does not exist."}}"#.to_owned());
+        let mut script = Script::new(vec![token(), alice(), missing]);
+        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        assert!(matches!(error, Error::InvalidInput { ref field, .. } if field == "protected-accounts.groups"), "{error:?}");
         assert_eq!(script.sent.len(), 3);
     }
 
@@ -377,11 +524,13 @@ mod tests {
             "containment.list-risky-users",
             "containment.get-user",
             PROTECTED_GROUPS_CHECK,
+            PROTECTED_HIDDEN_GROUPS_CHECK,
         ]);
         for key in keys {
             assert!(check::permission_for(key).is_some(), "{key} is not in the manifest");
         }
         assert_eq!(check::permission_for("containment.disable-account"), Some("User.EnableDisableAccount.All"));
+        assert_eq!(check::permission_for(PROTECTED_HIDDEN_GROUPS_CHECK), Some("Member.Read.Hidden"));
     }
 
     #[test]

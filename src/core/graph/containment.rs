@@ -5,14 +5,19 @@
 use serde_json::json;
 
 use super::{url, PlannedRequest};
-use super::users::{GraphUser, UserRef};
+use super::users::{same_name, trimmed, GraphUser, UserRef};
 use crate::core::config::{shown, validate_guid, Settings};
 use crate::core::error::Error;
 use crate::core::http::Method;
 
+const USER_IDS: &str = "protected-accounts.user-ids";
+const USER_PRINCIPAL_NAMES: &str = "protected-accounts.user-principal-names";
+const GROUPS: &str = "protected-accounts.groups";
+
 /// Accounts no containment action may touch: break-glass and admin accounts.
 /// Groups are named by object id or exact display name; their members
-/// (transitive) are resolved at call time, so a new admin is protected at once.
+/// (transitive) are resolved at call time, so a new admin is protected at once,
+/// and their own membership is off-limits (no member is added or removed).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProtectedAccounts {
     pub user_ids: Vec<String>,
@@ -21,30 +26,55 @@ pub struct ProtectedAccounts {
 }
 
 impl ProtectedAccounts {
-    pub fn validate(&self) -> Result<(), Error> {
+    /// The list as every check compares it, or the first bad entry. Each
+    /// entry is [`trimmed`] of Unicode whitespace and zero-width characters
+    /// (a UPN pasted as `" breakglass@contoso.com\u{a0}"` protects
+    /// `breakglass@contoso.com`), object ids are put in lower case; UPNs and
+    /// group names keep their case and are compared without regard to it.
+    pub fn normalized(&self) -> Result<ProtectedAccounts, Error> {
+        let mut normalized = ProtectedAccounts::default();
         for id in &self.user_ids {
-            validate_guid("protected-accounts.user-ids", id)?;
+            let id = trimmed(id);
+            validate_guid(USER_IDS, id)?;
+            normalized.user_ids.push(id.to_ascii_lowercase());
         }
         for upn in &self.user_principal_names {
-            if !matches!(UserRef::parse("protected-accounts.user-principal-names", upn)?, UserRef::Upn(_)) {
-                return Err(Error::invalid("protected-accounts.user-principal-names", format!("'{}' is an object id: list it under user-ids", shown(upn))));
+            match UserRef::parse(USER_PRINCIPAL_NAMES, upn)? {
+                UserRef::Upn(upn) => normalized.user_principal_names.push(upn),
+                UserRef::ObjectId(id) => return Err(Error::invalid(USER_PRINCIPAL_NAMES, format!("'{id}' is an object id: list it under user-ids"))),
             }
         }
-        if let Some(group) = self.groups.iter().find(|g| g.trim().is_empty() || g.len() > 256) {
-            return Err(Error::invalid("protected-accounts.groups", format!("'{}' is not a group object id or display name", shown(group))));
+        for group in &self.groups {
+            let group = trimmed(group);
+            if group.is_empty() || group.chars().count() > 256 || group.chars().any(char::is_control) {
+                return Err(Error::invalid(GROUPS, format!("'{}' is not a group object id or display name", shown(group))));
+            }
+            normalized.groups.push(if validate_guid(GROUPS, group).is_ok() { group.to_ascii_lowercase() } else { group.to_owned() });
         }
-        Ok(())
+        Ok(normalized)
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        self.normalized().map(drop)
     }
 
     /// Why the user, as named or as resolved, is protected by id or UPN.
+    /// The list is [`ProtectedAccounts::normalized`]; `user` is trimmed here.
     pub fn listed(&self, user: &str) -> Option<String> {
+        let user = trimmed(user);
         if self.user_ids.iter().any(|id| id.eq_ignore_ascii_case(user)) {
             return Some("its object id is in protected-accounts.user-ids".into());
         }
-        if self.user_principal_names.iter().any(|upn| upn.eq_ignore_ascii_case(user)) {
+        if self.user_principal_names.iter().any(|upn| same_name(upn, user)) {
             return Some("its user principal name is in protected-accounts.user-principal-names".into());
         }
         None
+    }
+
+    /// Whether the group is listed by its object id (names need a lookup).
+    pub fn lists_group_id(&self, group_id: &str) -> bool {
+        let group_id = trimmed(group_id);
+        self.groups.iter().any(|g| g.eq_ignore_ascii_case(group_id))
     }
 
     pub fn has_groups(&self) -> bool {
@@ -92,11 +122,30 @@ impl ContainmentAction {
         }
     }
 
-    pub fn validate(&self) -> Result<(), Error> {
+    /// The group whose membership the action changes, if any.
+    pub fn group(&self) -> Option<&str> {
         match self {
-            ContainmentAction::AddToGroup(group) | ContainmentAction::RemoveFromGroup(group) => validate_guid("group-id", group),
-            _ => Ok(()),
+            ContainmentAction::AddToGroup(group) | ContainmentAction::RemoveFromGroup(group) => Some(group),
+            _ => None,
         }
+    }
+
+    /// The action with its group id [`trimmed`] and in lower case, or the
+    /// refusal of an id that is not a GUID.
+    pub fn normalized(&self) -> Result<ContainmentAction, Error> {
+        let group_id = |group: &str| {
+            let group = trimmed(group);
+            validate_guid("group-id", group).map(|()| group.to_ascii_lowercase())
+        };
+        Ok(match self {
+            ContainmentAction::AddToGroup(group) => ContainmentAction::AddToGroup(group_id(group)?),
+            ContainmentAction::RemoveFromGroup(group) => ContainmentAction::RemoveFromGroup(group_id(group)?),
+            other => other.clone(),
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        self.normalized().map(drop)
     }
 }
 
@@ -131,6 +180,27 @@ pub fn refuse_if_listed(protected: &ProtectedAccounts, user: &GraphUser) -> Resu
 
 pub fn protected_error(user: &str, reason: &str) -> Error {
     Error::Protected { user: user.to_owned(), reason: reason.to_owned() }
+}
+
+/// The refusal of an action whose target is a protected group: the group is
+/// what adding or removing a member changes, so it is the one named.
+pub fn protected_group_error(group: &str) -> Error {
+    let reason = "it is listed in protected-accounts.groups, and a protected group's membership is off-limits either way: \
+        no member, protected or not, is added to it or removed from it";
+    protected_error(&format!("group '{group}'"), reason)
+}
+
+/// The refusal when a protected group hides its membership and the token
+/// lacks `permission` (Member.Read.Hidden): `checkMemberGroups` may leave
+/// such a group out of its answer, so "not a member" cannot be told from
+/// "left out", and the guardrail fails closed.
+pub fn hidden_membership_error(user: &str, group: &str, permission: &str) -> Error {
+    let reason = format!(
+        "the membership of the protected group '{group}' is hidden (visibility HiddenMembership) and the app's token lacks \
+         the Microsoft Graph application permission {permission}, so Graph may leave that group out of checkMemberGroups and a member \
+         would pass for a non-member; grant {permission} (with admin consent) to allow the check"
+    );
+    protected_error(user, &reason)
 }
 
 pub fn shown_user(user: &GraphUser) -> String {
@@ -207,6 +277,37 @@ mod tests {
         assert!(refuse_if_listed(&ProtectedAccounts::default(), &user()).is_ok());
         let by_id = ProtectedAccounts { user_ids: vec!["29F270BB-4D23-4F68-8A57-DC73DC0D4CAF".into()], ..Default::default() };
         assert!(refuse_if_listed(&by_id, &user()).is_err());
+    }
+
+    #[test]
+    fn protected_entries_are_normalized_once_and_still_match() {
+        let written = ProtectedAccounts {
+            user_ids: vec!["\u{200b}29F270BB-4D23-4F68-8A57-DC73DC0D4CAF\t".into()],
+            user_principal_names: vec![" breakglass@contoso.com\u{a0}".into(), "\u{feff}Admin@Contoso.com\u{2060}".into()],
+            groups: vec!["  Break Glass Admins\u{a0}".into(), "\u{200b}0D0E0F10-1112-4314-9516-171819202122 ".into()],
+        };
+        let normalized = written.normalized().unwrap();
+        assert_eq!(normalized.user_ids, ["29f270bb-4d23-4f68-8a57-dc73dc0d4caf"]);
+        assert_eq!(normalized.user_principal_names, ["breakglass@contoso.com", "Admin@Contoso.com"]);
+        assert_eq!(normalized.groups, ["Break Glass Admins", "0d0e0f10-1112-4314-9516-171819202122"]);
+        assert!(written.validate().is_ok(), "accepted, and normalized");
+        for user in ["breakglass@contoso.com", "BREAKGLASS@Contoso.com\u{200b}", "\u{a0}admin@contoso.com"] {
+            assert!(normalized.listed(user).is_some(), "{user:?}");
+        }
+        let breakglass = GraphUser { user_principal_name: Some("BreakGlass@contoso.com".into()), id: "c0ffee00-0000-4000-8000-000000000000".into(), ..user() };
+        assert!(refuse_if_listed(&normalized, &breakglass).is_err());
+        assert!(normalized.lists_group_id(" 0d0e0f10-1112-4314-9516-171819202122\u{a0}"));
+        assert!(!normalized.lists_group_id("Break Glass Admins-x"));
+        let blank = ProtectedAccounts { groups: vec!["\u{a0}\u{200b}".into()], ..Default::default() };
+        assert!(matches!(blank.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "protected-accounts.groups"));
+    }
+
+    #[test]
+    fn a_group_id_given_with_stray_whitespace_is_normalized() {
+        let action = ContainmentAction::AddToGroup("\u{a0}0D0E0F10-1112-4314-9516-171819202122\u{200b}".into());
+        assert_eq!(action.normalized().unwrap(), ContainmentAction::AddToGroup("0d0e0f10-1112-4314-9516-171819202122".into()));
+        assert_eq!(ContainmentAction::RevokeSessions.group(), None);
+        assert!(ContainmentAction::RemoveFromGroup("x".into()).validate().is_err());
     }
 
     #[test]

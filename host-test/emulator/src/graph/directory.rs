@@ -100,14 +100,36 @@ fn transitive_groups(graph: &GraphState, object: &str) -> HashSet<String> {
     found
 }
 
-pub fn check_member_groups(graph: &mut GraphState, ctx: &Ctx, key: &str) -> Result<Reply, Reply> {
+/// The most group ids `checkMemberGroups` takes, as Microsoft documents.
+pub const CHECK_MEMBER_GROUPS_MAX: usize = 20;
+
+/// Which of the given groups the user is in, transitively. At most 20 ids
+/// (more is a 400). A group whose membership is hidden is left out of the
+/// answer unless the token carries `Member.Read.Hidden`, as Graph leaves out
+/// groups the caller cannot evaluate: a left-out group looks like "not a member".
+pub fn check_member_groups(graph: &mut GraphState, ctx: &Ctx, key: &str, granted: &[String]) -> Result<Reply, Reply> {
     let index = user_index(graph, ctx, key)?;
     let body = ctx.json_object()?;
-    let ids = string_list(ctx, body.get("groupIds"), "groupIds", 20)?;
+    let ids = string_list(ctx, body.get("groupIds"), "groupIds", CHECK_MEMBER_GROUPS_MAX)?;
     let user_id = graph.users[index]["id"].as_str().unwrap_or_default().to_owned();
     let groups = transitive_groups(graph, &user_id);
-    let value: Vec<&String> = ids.iter().filter(|id| groups.contains(&id.to_ascii_lowercase())).collect();
+    let sees_hidden = granted.iter().any(|role| role == "Member.Read.Hidden");
+    let visible = |id: &str| sees_hidden || !graph.group_index(id).is_some_and(|i| graph.groups[i].hides_membership());
+    let value: Vec<&String> = ids.iter().filter(|id| groups.contains(&id.to_ascii_lowercase()) && visible(id)).collect();
     Ok(Reply::json(200, json!({"@odata.context": format!("{METADATA}#Collection(Edm.String)"), "value": value})))
+}
+
+/// `GET /groups/{id}`, with `$select`; `visibility` is always there (null
+/// for most security groups).
+pub fn get_group(graph: &mut GraphState, ctx: &Ctx, id: &str) -> Result<Reply, Reply> {
+    let index = graph.group_index(id).ok_or_else(|| missing(ctx, id))?;
+    let group = &graph.groups[index].json;
+    let (mut body, context) = match selection(ctx) {
+        Some(names) => (select(ctx, group, &names, GROUP_TYPE)?, format!("{METADATA}#groups({})/$entity", names.join(","))),
+        None => (group.clone(), format!("{METADATA}#groups/$entity")),
+    };
+    body["@odata.context"] = json!(context);
+    Ok(Reply::json(200, body))
 }
 
 /// A JSON array of 1..=`max` strings, else a 400 naming `name`.

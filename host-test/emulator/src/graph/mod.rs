@@ -26,6 +26,13 @@ pub(crate) struct Group {
     pub members: Vec<String>,
 }
 
+impl Group {
+    /// Visibility `HiddenMembership`: members are seen only with `Member.Read.Hidden`.
+    pub fn hides_membership(&self) -> bool {
+        self.json["visibility"].as_str().is_some_and(|v| v.eq_ignore_ascii_case("HiddenMembership"))
+    }
+}
+
 /// An advanced-hunting table; `columns` are (name, Graph type).
 #[derive(Clone, Debug)]
 pub(crate) struct Table {
@@ -191,8 +198,9 @@ fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
         Route::User(key) if *method == Method::GET => directory::get_user(graph, ctx, &key),
         Route::User(key) => directory::patch_user(graph, ctx, &key),
         Route::RevokeSessions(key) => directory::revoke_sessions(graph, ctx, &key),
-        Route::CheckMemberGroups(key) => directory::check_member_groups(graph, ctx, &key),
+        Route::CheckMemberGroups(key) => directory::check_member_groups(graph, ctx, &key, &granted),
         Route::Groups => directory::list_groups(graph, ctx),
+        Route::Group(id) => directory::get_group(graph, ctx, &id),
         Route::Members(group) => directory::add_member(graph, ctx, &group),
         Route::Member(group, member) => directory::remove_member(graph, ctx, &group, &member),
         Route::RiskyUsers => directory::list_risky(graph, ctx),
@@ -243,6 +251,7 @@ enum Route {
     RevokeSessions(String),
     CheckMemberGroups(String),
     Groups,
+    Group(String),
     /// `groups/{id}/members/$ref`
     Members(String),
     /// `groups/{id}/members/{member}/$ref`
@@ -275,7 +284,7 @@ impl Route {
             Route::User(_) if patch => Some(USER_ENABLE),
             Route::RevokeSessions(_) if post => Some(USER_REVOKE),
             Route::CheckMemberGroups(_) if post => Some(GROUP_READ),
-            Route::Groups if get => Some(GROUP_READ),
+            Route::Groups | Route::Group(_) if get => Some(GROUP_READ),
             Route::Members(_) if post => Some(GROUP_WRITE),
             Route::Member(_, _) if delete => Some(GROUP_WRITE),
             Route::RiskyUsers | Route::RiskyUser(_) if get => Some(&["IdentityRiskyUser.Read.All"]),
@@ -300,6 +309,7 @@ fn resolve(segments: &[String]) -> Result<Route, String> {
         ["users", _, "revokesigninsessions"] => Route::RevokeSessions(at(1)),
         ["users", _, "checkmembergroups"] => Route::CheckMemberGroups(at(1)),
         ["groups"] => Route::Groups,
+        ["groups", _] => Route::Group(at(1)),
         ["groups", _, "members", "$ref"] => Route::Members(at(1)),
         ["groups", _, "members", _, "$ref"] => Route::Member(at(1), at(3)),
         ["identityprotection", "riskyusers"] => Route::RiskyUsers,

@@ -34,6 +34,24 @@ pub const SOC_GROUP_ID: &str = "50c00000-0000-4000-8000-0000000000a2";
 pub const SOC_GROUP_NAME: &str = "SOC Analysts";
 pub const QUARANTINE_GROUP_ID: &str = "0a4a2a17-0000-4000-8000-0000000000a3";
 pub const QUARANTINE_GROUP_NAME: &str = "Quarantined Users";
+/// A Microsoft 365 group whose membership is hidden (visibility
+/// `HiddenMembership`); Eve is its member. `checkMemberGroups` leaves it out
+/// of its answer unless the token carries `Member.Read.Hidden`.
+pub const HIDDEN_GROUP_ID: &str = "e8ec0000-0000-4000-8000-0000000000a4";
+pub const HIDDEN_GROUP_NAME: &str = "Executive Leadership";
+/// Tier-0 role groups, more than `checkMemberGroups` takes in one request
+/// (20); the last one nests Break Glass Admins, so Alice is its member.
+pub const TIER0_GROUP_COUNT: usize = 24;
+
+/// The object id of tier-0 group `n` (1 to [`TIER0_GROUP_COUNT`]).
+pub fn tier0_group_id(n: usize) -> String {
+    format!("7e400000-0000-4000-8000-0000000001{n:02}")
+}
+
+/// The display name of tier-0 group `n`.
+pub fn tier0_group_name(n: usize) -> String {
+    format!("Tier 0 Admins {n:02}")
+}
 
 /// Incident ids are numeric strings counting up from this one.
 pub const FIRST_INCIDENT_ID: u64 = 2_972_395;
@@ -103,18 +121,31 @@ fn users(anchor: jiff::Timestamp) -> Vec<Value> {
 }
 
 fn groups() -> Vec<Group> {
+    // Security groups have no visibility (null), as in Entra ID.
     let group = |id: &str, name: &str, description: &str, members: &[&str]| Group {
         json: json!({
             "id": id, "displayName": name, "description": description, "mailEnabled": false,
-            "mailNickname": name.to_lowercase().replace(' ', "-"), "securityEnabled": true, "groupTypes": [],
+            "mailNickname": name.to_lowercase().replace(' ', "-"), "securityEnabled": true, "groupTypes": [], "visibility": null,
         }),
         members: members.iter().map(|m| (*m).to_owned()).collect(),
     };
-    vec![
+    let mut groups = vec![
         group(BREAK_GLASS_GROUP_ID, BREAK_GLASS_GROUP_NAME, "Emergency access accounts", &[ALICE_ID]),
         group(SOC_GROUP_ID, SOC_GROUP_NAME, "Security operations", &[BOB_ID, CAROL_ID]),
         group(QUARANTINE_GROUP_ID, QUARANTINE_GROUP_NAME, "Users blocked by conditional access", &[]),
-    ]
+        Group {
+            json: json!({
+                "id": HIDDEN_GROUP_ID, "displayName": HIDDEN_GROUP_NAME, "description": "Board and executive team", "mailEnabled": true,
+                "mailNickname": "executive-leadership", "securityEnabled": false, "groupTypes": ["Unified"], "visibility": "HiddenMembership",
+            }),
+            members: vec![EVE_ID.to_owned()],
+        },
+    ];
+    for n in 1..=TIER0_GROUP_COUNT {
+        let members: &[&str] = if n == TIER0_GROUP_COUNT { &[BREAK_GLASS_GROUP_ID] } else { &[] };
+        groups.push(group(&tier0_group_id(n), &tier0_group_name(n), "Privileged role assignments", members));
+    }
+    groups
 }
 
 fn risky(anchor: jiff::Timestamp) -> Vec<Value> {
