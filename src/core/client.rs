@@ -436,9 +436,9 @@ impl Client {
     /// Sends a Graph request with its bearer token, retrying transient
     /// answers (429 and 503 with their `Retry-After`); a final non-2xx answer
     /// becomes the typed error. Every Graph call here is safe to repeat.
-    pub(crate) fn send_graph(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Response, Error> {
+    pub(crate) fn send_graph(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, answer_weight: u32) -> Result<Response, Error> {
         let token = self.token(transport, Api::Graph)?;
-        let mut request = self.bearer_request(method, url, &token);
+        let mut request = self.bearer_request(method, url, &token).answer_weight(answer_weight);
         if let Some(body) = body {
             request = request.json_body(body);
         }

@@ -16,7 +16,7 @@ use super::{GraphPage, PlannedRequest};
 use crate::core::check;
 use crate::core::client::{Client, Transport};
 use crate::core::error::Error;
-use crate::core::http::{Method, Response};
+use crate::core::http::{Method, Response, TABLE_ANSWER_WEIGHT};
 use crate::core::paging::{check_link, parse, PageWalk};
 use crate::core::query::Table;
 
@@ -97,7 +97,7 @@ impl Client {
     pub fn run_hunting_query(&mut self, transport: &mut impl Transport, text: &str, options: &HuntingOptions) -> Result<Table, Error> {
         hunting::validate(text, options)?;
         let (url, body) = hunting::request_parts(self.settings(), text, options);
-        let response = self.graph(transport, Method::Post, url, Some(body), "graph-security.run-hunting-query")?;
+        let response = self.graph_weighted(transport, Method::Post, url, Some(body), "graph-security.run-hunting-query", TABLE_ANSWER_WEIGHT)?;
         hunting::parse(&response.body)
     }
 
@@ -276,7 +276,12 @@ impl Client {
     /// One Graph call made for `action` (its manifest entry); a 403 names the
     /// permission the manifest says it needs and whether the token carries it.
     fn graph(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, action: &str) -> Result<Response, Error> {
-        match self.send_graph(transport, method, url, body) {
+        self.graph_weighted(transport, method, url, body, action, 1)
+    }
+
+    /// [`Self::graph`] for an answer that takes `answer_weight` times its size once parsed.
+    fn graph_weighted(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, action: &str, answer_weight: u32) -> Result<Response, Error> {
+        match self.send_graph(transport, method, url, body, answer_weight) {
             Err(Error::Forbidden(mut failure)) => {
                 if let Some(permission) = check::permission_for(action) {
                     failure.hint = permission_hint(permission, &self.graph_roles(transport.now_unix_secs()));
