@@ -48,3 +48,63 @@ async fn a_call_past_its_deadline_is_stopped_and_the_session_is_not_reused() {
     assert!(matches!(session.list_incidents(list_options()).await, Err(CallError::Trap(_))), "not entered again");
     hold.abort();
 }
+
+/// A loopback server that answers every token request with a token and
+/// every other request with `answer`, then closes.
+async fn serve_query_answer(answer: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = std::sync::Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 8192];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let body: &[u8] = if request.starts_with(b"POST /") && String::from_utf8_lossy(&request).contains("/oauth2/v2.0/token") {
+                    br#"{"token_type":"Bearer","expires_in":3599,"access_token":"query-token-0123456789"}"#
+                } else {
+                    &answer
+                };
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body).await;
+            });
+        }
+    });
+    url
+}
+
+/// A KQL answer of one-character cells (the most cells per byte, the worst
+/// case for the memory a parsed table takes), about `bytes` long.
+fn tiny_cell_table(bytes: usize) -> Vec<u8> {
+    let columns: Vec<String> = (0..8).map(|i| format!(r#"{{"name":"c{i}","type":"long"}}"#)).collect();
+    let row = "[1,2,3,4,5,6,7,8]";
+    let rows = vec![row; bytes / (row.len() + 1)].join(",");
+    format!(r#"{{"tables":[{{"name":"PrimaryResult","columns":[{}],"rows":[{rows}]}}]}}"#, columns.join(",")).into_bytes()
+}
+
+#[tokio::test]
+async fn a_query_answer_is_either_parsed_or_refused_typed_never_a_trap() {
+    // Under the default 64 MiB store: tables get a quarter of the 16 MiB
+    // answer cap. Just under it parses; just over it is refused, typed.
+    let host = host_with(Limits::default());
+    for (size, fits) in [((4 << 20) - 4096, true), ((4 << 20) + 4096, false)] {
+        let url = serve_query_answer(tiny_cell_table(size)).await;
+        let mut session = host.open("kql", config_for(&url), None).await.unwrap();
+        let options = sentinel_host::runtime::types::QueryOptions { timespan: None, server_timeout_seconds: None };
+        let outcome = session.search_events("T | take 1", options).await;
+        match (fits, outcome) {
+            (true, Ok(result)) => assert!(result.tables[0].rows.len() > 200_000, "{} rows", result.tables[0].rows.len()),
+            (false, Err(CallError::Connector(Error::InvalidResponse(failure)))) => assert!(failure.message.contains("larger than 4 MiB"), "{}", failure.message),
+            (fits, outcome) => panic!("{size} bytes (fits: {fits}): {:?}", outcome.map(|r| r.tables.len())),
+        }
+    }
+}
