@@ -320,3 +320,75 @@ async fn the_benchmark_writes_its_table() {
     }
     assert!(table.contains("120 events"), "the poller delivered every incident:\n{table}");
 }
+
+/// ESC, OSC and BEL: what a hostile title or message would use to drive a terminal.
+const TERMINAL_ATTACK: &str = "\u{1b}]8;;https://evil.example\u{7}click\u{1b}]8;;\u{7}\u{1b}[2J";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_titles_messages_and_links_never_reach_the_terminal_raw() {
+    let emulator = emulator(3, 1).await;
+    let url = emulator.url();
+    let name = emulator.incidents()[0]["name"].as_str().unwrap().to_owned();
+    emulator.modify_incident(&name, |incident| incident["properties"]["title"] = Value::String(format!("phish {TERMINAL_ATTACK}")));
+    emulator.set_query_partial_error(&format!("partial {TERMINAL_ATTACK}"));
+    emulator.inject(sentinel_emulator::Injection {
+        method: Some("GET".into()),
+        path_contains: "/incidents/00000000-0000-0000-0000-000000000001".into(),
+        times: 1,
+        status: 400,
+        headers: vec![],
+        body: serde_json::json!({"error": {"code": "BadRequest", "message": format!("bad {TERMINAL_ATTACK}")}}).to_string(),
+    });
+    let runs = [
+        args(&["--emulator", &url, "incidents", "list", "--output", "table"]),
+        args(&["--emulator", &url, "incidents", "get", &name, "--output", "table"]),
+        args(&["--emulator", &url, "incidents", "get", "00000000-0000-0000-0000-000000000001"]),
+        args(&["--emulator", &url, "query", "SecurityEvent | take 1", "--output", "table"]),
+    ];
+    for run in runs {
+        let output = sentinel(run.clone(), vec![]).await;
+        for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{run:?}: raw control characters on {stream}: {text:?}");
+        }
+    }
+    // JSON stays exact: the title comes back as it is, escaped by JSON.
+    let listed = json(&sentinel(args(&["--emulator", &url, "incidents", "get", &name, "--output", "json"]), vec![]).await);
+    assert_eq!(listed["title"], format!("phish {TERMINAL_ATTACK}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multibyte_api_version_is_a_usage_error_not_a_crash() {
+    let emulator = emulator(1, 1).await;
+    let output = sentinel(args(&["--emulator", &emulator.url(), "incidents", "list"]), vec![("SENTINEL_API_VERSION", "2025-09-0é")]).await;
+    assert_eq!(output.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("api-version"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_cloud_on_loopback_needs_the_operator_flag() {
+    let emulator = emulator(2, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tenant.toml");
+    let url = emulator.url();
+    let cloud = format!("cloud = \"custom\"\nlogin_url = \"{url}\"\narm_url = \"{url}\"\nlog_analytics_url = \"{url}\"\ngraph_url = \"{url}\"\n");
+    let tenant = format!(
+        "tenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nsubscription_id = \"{}\"\nresource_group = \"{}\"\nworkspace_name = \"{}\"\n{cloud}",
+        sentinel_emulator::DEFAULT_TENANT_ID,
+        sentinel_emulator::DEFAULT_CLIENT_ID,
+        sentinel_emulator::DEFAULT_CLIENT_SECRET,
+        sentinel_emulator::DEFAULT_SUBSCRIPTION_ID,
+        sentinel_emulator::DEFAULT_RESOURCE_GROUP,
+        sentinel_emulator::DEFAULT_WORKSPACE_NAME,
+    );
+    std::fs::write(&config, tenant).unwrap();
+    let path = config.to_str().unwrap();
+    let refused = sentinel(args(&["--config", path, "incidents", "list", "--output", "json"]), vec![]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("policy does not allow"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(emulator.requests().is_empty(), "the tenant's file alone reached nothing");
+    let flag = sentinel(args(&["--config", path, "--allow-private-network", "incidents", "list", "--output", "json"]), vec![]).await;
+    assert_eq!(json(&flag).as_array().unwrap().len(), 2);
+    let env = sentinel(args(&["--config", path, "incidents", "list", "--output", "json"]), vec![("SENTINEL_ALLOW_PRIVATE_NETWORK", "1")]).await;
+    assert_eq!(json(&env).as_array().unwrap().len(), 2);
+}

@@ -64,7 +64,7 @@ struct Global {
     /// unique-local). Off by default; --emulator implies it. Link-local and
     /// metadata addresses stay refused. Not a --config key: the person
     /// running the CLI decides, never a tenant's file.
-    #[arg(long, global = true, env = "SENTINEL_ALLOW_PRIVATE_NETWORK")]
+    #[arg(long, global = true, env = "SENTINEL_ALLOW_PRIVATE_NETWORK", value_parser = clap::builder::FalseyValueParser::new())]
     allow_private_network: bool,
 }
 
