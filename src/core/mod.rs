@@ -21,6 +21,8 @@ pub mod retry;
 pub mod updates;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod properties;
 
 pub use client::{Client, Transport};
 pub use config::{Cloud, ConnectionConfig, Credential, CustomCloud, Settings};
