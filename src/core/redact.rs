@@ -109,8 +109,9 @@ pub fn encoded_forms(secret: &str) -> Vec<String> {
     let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     let percent_upper = percent_encode_all(secret, false);
     let percent_lower = percent_encode_all(secret, true);
-    let json = serde_json::to_string(secret).unwrap_or_default();
-    let json = json.trim_matches('"').to_owned();
+    let quoted = serde_json::to_string(secret).unwrap_or_default();
+    // Only the outer quotes: an escaped quote at the end belongs to the secret.
+    let json = quoted.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')).unwrap_or(&quoted).to_owned();
     let json_slash = json.replace('/', "\\/");
     let mut forms = vec![secret.to_owned(), form.clone(), form.replace("%20", "+"), form.replace('+', "%20"), percent_upper, percent_lower, json, json_slash];
     forms.sort();
