@@ -4,40 +4,30 @@
 
 use std::time::Instant;
 
-use axum::http::{Method, Uri};
+use axum::http::Method;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::odata::{parse_filter, Key, Order, INCIDENTS};
+use crate::reply::{cloud_error, Reply};
+use crate::request::{self, percent_decode, Call};
+use crate::state::{Kind, Shared, State};
 use crate::token::ARM_AUDIENCE;
-use crate::{Reply, Shared, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
+use crate::{details, writes};
+use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
 
 const API_VERSIONS: &[&str] = &["2025-09-01", "2025-06-01", "2025-03-01", "2024-09-01", "2024-03-01"];
 const MAX_TOP: usize = 1000;
 
-pub struct Call<'a> {
-    pub method: &'a Method,
-    pub uri: &'a Uri,
-    pub host: &'a str,
-    pub authorization: Option<&'a str>,
-    pub body: &'a [u8],
-}
-
-pub fn cloud_error(status: u16, code: &str, message: &str) -> Reply {
-    Reply::json(status, json!({"error": {"code": code, "message": message}}))
-        .header("x-ms-request-id", uuid::Uuid::new_v4().to_string())
-        .header("x-ms-correlation-request-id", uuid::Uuid::new_v4().to_string())
-}
-
 /// Routes `/subscriptions/...`; segments the ARM spec fixes are matched
 /// case-insensitively, as ARM does.
 pub fn handle(shared: &Shared, call: &Call) -> Reply {
-    if let Err(reply) = authorize(shared, call.authorization) {
+    if let Err(reply) = authorize(shared, call.authorization()) {
         return reply;
     }
-    let query: Vec<(String, String)> = url::form_urlencoded::parse(call.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
-    let param = |name: &str| query.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    let query = call.query();
+    let param = |name: &str| request::param(&query, name);
     match param("api-version") {
         None => return cloud_error(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
         Some(version) if !API_VERSIONS.contains(&version) => {
@@ -63,23 +53,23 @@ pub fn handle(shared: &Shared, call: &Call) -> Reply {
             list(shared, call, &params)
         }
         Ok(Resource::Incident(id)) if *call.method == Method::GET => get(shared, id),
-        Ok(Resource::IncidentDetails(id, child)) if *call.method == Method::POST => details(shared, id, child),
-        Ok(Resource::Incident(id)) if *call.method == Method::PUT => crate::writes::put_incident(&mut shared.state(), &percent_decode(id), call.body),
-        Ok(Resource::Incident(id)) if *call.method == Method::DELETE => crate::writes::delete_incident(&mut shared.state(), &percent_decode(id)),
+        Ok(Resource::IncidentDetails(id, child)) if *call.method == Method::POST => incident_details(shared, id, child),
+        Ok(Resource::Incident(id)) if *call.method == Method::PUT => writes::put_incident(&mut shared.state(), &percent_decode(id), call.body),
+        Ok(Resource::Incident(id)) if *call.method == Method::DELETE => writes::delete_incident(&mut shared.state(), &percent_decode(id)),
         Ok(Resource::Children(id, kind)) if *call.method == Method::GET => {
             let link_base = format!("http://{}{}?api-version={}", call.host, call.uri.path(), param("api-version").unwrap_or_default());
-            crate::writes::list_children(&shared.state(), &percent_decode(id), kind, param("$top"), param("$skipToken"), &link_base)
+            writes::list_children(&shared.state(), &percent_decode(id), kind, param("$top"), param("$skipToken"), &link_base)
         }
         Ok(Resource::Child(id, kind, name)) => {
             let (id, name) = (percent_decode(id), percent_decode(name));
             let mut state = shared.state();
             match *call.method {
-                Method::GET => crate::writes::get_child(&state, &id, kind, &name),
+                Method::GET => writes::get_child(&state, &id, kind, &name),
                 Method::PUT => {
-                    let author = author_of(&state, call.authorization);
-                    crate::writes::put_child(&mut state, &id, kind, &name, call.body, author)
+                    let author = author_of(&state, call.authorization());
+                    writes::put_child(&mut state, &id, kind, &name, call.body, author)
                 }
-                Method::DELETE => crate::writes::delete_child(&mut state, &id, kind, &name),
+                Method::DELETE => writes::delete_child(&mut state, &id, kind, &name),
                 _ => method_not_allowed(call),
             }
         }
@@ -96,7 +86,7 @@ fn method_not_allowed(call: &Call) -> Reply {
 }
 
 /// The client that wrote, as `ClientInfo`, from the token's app id.
-fn author_of(state: &crate::State, authorization: Option<&str>) -> Value {
+fn author_of(state: &State, authorization: Option<&str>) -> Value {
     let app = authorization
         .and_then(|value| value.strip_prefix("Bearer "))
         .and_then(|token| state.tokens.get(token.trim()))
@@ -138,8 +128,8 @@ enum Resource<'a> {
     Incidents,
     Incident(&'a str),
     /// Comments, relations or tasks of an incident.
-    Children(&'a str, crate::writes::Kind),
-    Child(&'a str, crate::writes::Kind, &'a str),
+    Children(&'a str, Kind),
+    Child(&'a str, Kind, &'a str),
     /// `alerts`, `entities` or `bookmarks` of an incident: POST without a body.
     IncidentDetails(&'a str, Child),
 }
@@ -179,12 +169,12 @@ fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
     match &segments[10.min(segments.len())..] {
         [kind] if kind.eq_ignore_ascii_case("incidents") => Ok(Resource::Incidents),
         [kind, id] if kind.eq_ignore_ascii_case("incidents") && !id.is_empty() => Ok(Resource::Incident(id)),
-        [kind, id, child, name] if kind.eq_ignore_ascii_case("incidents") && !name.is_empty() => match crate::writes::Kind::parse(child) {
+        [kind, id, child, name] if kind.eq_ignore_ascii_case("incidents") && !name.is_empty() => match Kind::parse(child) {
             Some(child_kind) => Ok(Resource::Child(id, child_kind, name)),
             None => Err(cloud_error(404, "NotFound", &format!("No HTTP resource was found for '{child}' of an incident."))),
         },
         [kind, id, child] if kind.eq_ignore_ascii_case("incidents") && !id.is_empty() => {
-            if let Some(children) = crate::writes::Kind::parse(child) {
+            if let Some(children) = Kind::parse(child) {
                 return Ok(Resource::Children(id, children));
             }
             let child = match child.to_ascii_lowercase().as_str() {
@@ -204,24 +194,37 @@ fn visible(shared: &Shared) -> Vec<Value> {
     shared.state().incidents.iter().filter(|s| s.visible_from.is_none_or(|at| at <= now)).map(|s| s.json.clone()).collect()
 }
 
-fn get(shared: &Shared, id: &str) -> Reply {
+/// A visible incident by its (percent-encoded) name, or ARM's 404.
+fn visible_incident(shared: &Shared, id: &str) -> Result<Value, Reply> {
     let decoded = percent_decode(id);
-    match visible(shared).into_iter().find(|i| i["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&decoded))) {
-        Some(incident) => Reply::json(200, incident).header("x-ms-ratelimit-remaining-subscription-reads", "11999"),
-        None => cloud_error(404, "NotFound", &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'.")),
+    visible(shared)
+        .into_iter()
+        .find(|i| i["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&decoded)))
+        .ok_or_else(|| cloud_error(404, "NotFound", &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'.")))
+}
+
+/// A successful read, with the rate-limit header ARM sends on reads.
+fn read(body: Value) -> Reply {
+    Reply::json(200, body).header("x-ms-ratelimit-remaining-subscription-reads", "11999")
+}
+
+fn get(shared: &Shared, id: &str) -> Reply {
+    match visible_incident(shared, id) {
+        Ok(incident) => read(incident),
+        Err(reply) => reply,
     }
 }
 
-fn details(shared: &Shared, id: &str, child: Child) -> Reply {
-    let decoded = percent_decode(id);
-    let Some(incident) = visible(shared).into_iter().find(|i| i["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&decoded))) else {
-        return cloud_error(404, "NotFound", &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'."));
+fn incident_details(shared: &Shared, id: &str, child: Child) -> Reply {
+    let incident = match visible_incident(shared, id) {
+        Ok(incident) => incident,
+        Err(reply) => return reply,
     };
     let body = match child {
-        Child::Alerts => json!({"value": crate::details::alerts(&incident)}),
-        Child::Bookmarks => json!({"value": crate::details::bookmarks(&incident)}),
+        Child::Alerts => json!({"value": details::alerts(&incident)}),
+        Child::Bookmarks => json!({"value": details::bookmarks(&incident)}),
         Child::Entities => {
-            let entities = crate::details::entities(&incident);
+            let entities = details::entities(&incident);
             let mut kinds: Vec<(String, usize)> = Vec::new();
             for kind in entities.iter().filter_map(|e| e["kind"].as_str()) {
                 match kinds.iter_mut().find(|(k, _)| k == kind) {
@@ -233,11 +236,7 @@ fn details(shared: &Shared, id: &str, child: Child) -> Reply {
             json!({"entities": entities, "metaData": meta})
         }
     };
-    Reply::json(200, body).header("x-ms-ratelimit-remaining-subscription-reads", "11999")
-}
-
-fn percent_decode(segment: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    read(body)
 }
 
 struct ListParams<'a> {
@@ -286,7 +285,7 @@ fn list(shared: &Shared, call: &Call, params: &ListParams) -> Reply {
         }
     }
     shared.state().list_served();
-    Reply::json(200, body).header("x-ms-ratelimit-remaining-subscription-reads", "11999")
+    read(body)
 }
 
 /// The same query with a `$skipToken` naming the last item sent: keyset

@@ -5,6 +5,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
+use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
+
 const TITLES: &[(&str, &str, &[&str])] = &[
     ("Sign-in from an anonymous IP address", "A user signed in from a Tor exit node.", &["InitialAccess"]),
     ("Impossible travel activity", "Sign-ins from two countries 40 minutes apart.", &["InitialAccess", "CredentialAccess"]),
@@ -35,6 +37,11 @@ pub struct Workspace<'a> {
     pub workspace: &'a str,
 }
 
+/// The one workspace the emulator serves.
+pub fn default_workspace() -> Workspace<'static> {
+    Workspace { subscription: DEFAULT_SUBSCRIPTION_ID, resource_group: DEFAULT_RESOURCE_GROUP, workspace: DEFAULT_WORKSPACE_NAME }
+}
+
 impl Workspace<'_> {
     pub fn prefix(&self) -> String {
         format!(
@@ -60,8 +67,25 @@ pub fn generate_incidents(count: usize, seed: u64, anchor: jiff::Timestamp, work
     (0..count).map(|i| incident(&mut rng, workspace, numbers[i], created[i], anchor)).collect()
 }
 
-fn guid(rng: &mut ChaCha8Rng) -> String {
+pub fn guid(rng: &mut ChaCha8Rng) -> String {
     uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
+}
+
+/// Now, as Azure and Graph write times (seven fractional digits).
+pub fn now() -> String {
+    let now = jiff::Timestamp::now();
+    format!("{}.{:07}Z", now.strftime("%Y-%m-%dT%H:%M:%S"), now.subsec_nanosecond() / 100)
+}
+
+/// A new etag, quoted as ARM sends it.
+pub fn new_etag() -> String {
+    format!("\"{}\"", uuid::Uuid::new_v4())
+}
+
+/// The anchor of generated times when the options give none.
+pub fn now_to_the_hour() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now().as_second();
+    jiff::Timestamp::from_second(now - now.rem_euclid(3600)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
 pub fn format_time(seconds: i64, rng: &mut ChaCha8Rng) -> String {
@@ -124,11 +148,16 @@ fn incident(rng: &mut ChaCha8Rng, ws: &Workspace, number: i64, created: i64, anc
         properties["classificationReason"] = json!(reason);
         properties["classificationComment"] = json!("Reviewed by the SOC.");
     }
+    resource(ws, &name, format!("\"{}\"", guid(rng)), properties)
+}
+
+/// The ARM resource around an incident's properties.
+fn resource(ws: &Workspace, name: &str, etag: String, properties: Value) -> Value {
     json!({
         "id": format!("{}/incidents/{name}", ws.prefix()),
         "name": name,
         "type": "Microsoft.SecurityInsights/incidents",
-        "etag": format!("\"{}\"", guid(rng)),
+        "etag": etag,
         "properties": properties,
     })
 }
@@ -136,24 +165,19 @@ fn incident(rng: &mut ChaCha8Rng, ws: &Workspace, number: i64, created: i64, anc
 /// A plain incident with chosen fields, for tests and the admin endpoint.
 #[allow(clippy::too_many_arguments)]
 pub fn incident_from(ws: &Workspace, name: &str, number: i64, title: &str, severity: &str, status: &str, created: &str, modified: &str) -> Value {
-    json!({
-        "id": format!("{}/incidents/{name}", ws.prefix()),
-        "name": name,
-        "type": "Microsoft.SecurityInsights/incidents",
-        "etag": format!("\"{}\"", uuid::Uuid::new_v4()),
-        "properties": {
-            "title": title,
-            "severity": severity,
-            "status": status,
-            "createdTimeUtc": created,
-            "lastModifiedTimeUtc": modified,
-            "incidentNumber": number,
-            "labels": [],
-            "providerName": "Azure Sentinel",
-            "providerIncidentId": number.to_string(),
-            "additionalData": {"alertsCount": 1, "bookmarksCount": 0, "commentsCount": 0, "alertProductNames": ["Azure Sentinel"], "tactics": []},
-        },
-    })
+    let properties = json!({
+        "title": title,
+        "severity": severity,
+        "status": status,
+        "createdTimeUtc": created,
+        "lastModifiedTimeUtc": modified,
+        "incidentNumber": number,
+        "labels": [],
+        "providerName": "Azure Sentinel",
+        "providerIncidentId": number.to_string(),
+        "additionalData": {"alertsCount": 1, "bookmarksCount": 0, "commentsCount": 0, "alertProductNames": ["Azure Sentinel"], "tactics": []},
+    });
+    resource(ws, name, new_etag(), properties)
 }
 
 fn labels(rng: &mut ChaCha8Rng) -> Value {

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use crate::default_workspace;
+use crate::data::{default_workspace, guid};
 
 const USERS: &[(&str, &str)] = &[("alice", "Alice Example"), ("bob.ops", "Bob Ops"), ("svc-backup", "Backup service"), ("carol", "Carol Admin")];
 const HOSTS: &[&str] = &["ws-0142", "srv-sql-02", "vm-web-7", "laptop-ceo"];
@@ -17,10 +17,6 @@ fn rng_for(incident: &Value) -> ChaCha8Rng {
     let name = incident["name"].as_str().unwrap_or_default();
     let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
     ChaCha8Rng::seed_from_u64(seed)
-}
-
-fn guid(rng: &mut ChaCha8Rng) -> String {
-    uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
 }
 
 fn entity(rng: &mut ChaCha8Rng, kind: &str, properties: Value) -> Value {
@@ -94,7 +90,7 @@ pub fn alerts(incident: &Value) -> Vec<Value> {
                     "timeGenerated": properties["createdTimeUtc"],
                     "processingEndTime": properties["createdTimeUtc"],
                     "remediationSteps": ["Review the account's recent sign-ins", "Isolate the host if the activity is confirmed"],
-                    "resourceIdentifiers": [{"type": "LogAnalytics", "workspaceId": crate::DEFAULT_WORKSPACE_ID}],
+                    "resourceIdentifiers": [{"type": "LogAnalytics", "workspaceId": crate::config::DEFAULT_WORKSPACE_ID}],
                     "additionalData": {"AlertMessageEnqueueTime": properties["createdTimeUtc"]},
                 }
             })

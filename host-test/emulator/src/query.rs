@@ -3,11 +3,13 @@
 //! `Table [| where Column == 'value'] [| take N]`, `print name = value`, and
 //! `EmptyTable` (204, a workspace with no data).
 
-use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
+use crate::reply::Reply;
+use crate::request::Call;
+use crate::state::Shared;
 use crate::token::LOG_ANALYTICS_AUDIENCE;
-use crate::{Reply, Shared, DEFAULT_WORKSPACE_ID};
+use crate::config::DEFAULT_WORKSPACE_ID;
 
 fn error(status: u16, code: &str, message: &str, inner: Option<(&str, &str)>) -> Reply {
     let mut body = json!({"error": {"code": code, "message": message}});
@@ -21,24 +23,24 @@ fn syntax(message: &str) -> Reply {
     error(400, "BadArgumentError", "The request had some invalid properties", Some(("SyntaxError", message)))
 }
 
-pub fn handle(shared: &Shared, workspace: &str, authorization: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Reply {
-    if let Err(reply) = authorize(shared, authorization) {
+pub fn handle(shared: &Shared, workspace: &str, call: &Call) -> Reply {
+    if let Err(reply) = authorize(shared, call.authorization()) {
         return reply;
     }
     if !workspace.eq_ignore_ascii_case(DEFAULT_WORKSPACE_ID) {
         return error(404, "PathNotFoundError", &format!("The requested path does not exist: workspace '{workspace}'"), None);
     }
-    let json_body = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    let json_body = call.header("content-type").is_some_and(|v| v.starts_with("application/json"));
     if !json_body {
         // What the service does without the content type: an empty 200.
         return Reply::empty(200);
     }
-    if let Some(wait) = prefer_wait(headers) {
+    if let Some(wait) = prefer_wait(call) {
         if !(1..=600).contains(&wait) {
             return error(400, "BadArgumentError", "The wait preference must be between 1 and 600 seconds", None);
         }
     }
-    let Ok(request) = serde_json::from_slice::<Value>(body) else { return syntax("The body is not JSON") };
+    let Ok(request) = serde_json::from_slice::<Value>(call.body) else { return syntax("The body is not JSON") };
     let Some(query) = request["query"].as_str() else { return error(400, "BadArgumentError", "The 'query' property is required", None) };
     let partial = shared.state().partial_error.take();
     match run(query) {
@@ -55,8 +57,8 @@ pub fn handle(shared: &Shared, workspace: &str, authorization: Option<&str>, hea
     }
 }
 
-fn prefer_wait(headers: &HeaderMap) -> Option<i64> {
-    let prefer = headers.get("prefer")?.to_str().ok()?;
+fn prefer_wait(call: &Call) -> Option<i64> {
+    let prefer = call.header("prefer")?;
     prefer.split(',').find_map(|p| p.trim().strip_prefix("wait=")).and_then(|v| v.trim().parse().ok())
 }
 

@@ -6,17 +6,9 @@ use base64::Engine as _;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::{Reply, Shared, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE};
-
-/// What a token was issued for.
-#[derive(Clone, Debug)]
-pub struct Issued {
-    pub audience: &'static str,
-    pub expires_at: i64,
-    pub client_id: String,
-    /// The application roles in the token (`roles` claim), checked by Graph.
-    pub roles: Vec<String>,
-}
+use crate::reply::Reply;
+use crate::state::{Issued, Shared};
+use crate::config::{ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE};
 
 pub const ARM_AUDIENCE: &str = "https://management.azure.com/";
 pub const LOG_ANALYTICS_AUDIENCE: &str = "https://api.loganalytics.io";

@@ -4,8 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::arm::cloud_error;
-use crate::{default_workspace, Reply, State};
+use crate::data::{default_workspace, incident_from, new_etag, now};
+use crate::reply::{cloud_error, Reply};
+use crate::state::{Kind, State, Stored};
 
 const SEVERITIES: &[&str] = &["High", "Medium", "Low", "Informational"];
 const STATUSES: &[&str] = &["New", "Active", "Closed"];
@@ -13,49 +14,6 @@ const CLASSIFICATIONS: &[&str] = &["Undetermined", "TruePositive", "BenignPositi
 const REASONS: &[&str] = &["SuspiciousActivity", "SuspiciousButExpected", "IncorrectAlertLogic", "InaccurateData"];
 const TASK_STATUSES: &[&str] = &["New", "Completed"];
 const MAX_COMMENT: usize = 30_000;
-
-/// The kinds of child an incident has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Comments,
-    Relations,
-    Tasks,
-}
-
-impl Kind {
-    pub fn parse(segment: &str) -> Option<Kind> {
-        match segment.to_ascii_lowercase().as_str() {
-            "comments" => Some(Kind::Comments),
-            "relations" => Some(Kind::Relations),
-            "tasks" => Some(Kind::Tasks),
-            _ => None,
-        }
-    }
-
-    fn segment(self) -> &'static str {
-        match self {
-            Kind::Comments => "comments",
-            Kind::Relations => "relations",
-            Kind::Tasks => "tasks",
-        }
-    }
-
-    fn resource_type(self) -> &'static str {
-        match self {
-            Kind::Comments => "Microsoft.SecurityInsights/incidents/comments",
-            Kind::Relations => "Microsoft.SecurityInsights/incidents/relations",
-            Kind::Tasks => "Microsoft.SecurityInsights/incidents/tasks",
-        }
-    }
-}
-
-pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%7fZ").to_string()
-}
-
-fn new_etag() -> String {
-    format!("\"{}\"", uuid::Uuid::new_v4())
-}
 
 fn bad(message: &str) -> Reply {
     cloud_error(400, "BadRequest", message)
@@ -115,7 +73,7 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
     if classification == Some("BenignPositive") && reason.is_none() {
         return Err(bad("classification 'BenignPositive' must have classificationReason"));
     }
-    let existing = state.incidents.iter().position(|s| s.json["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(id)));
+    let existing = state.incident_index(id);
     let stale = |stored: &Value| body.get("etag").and_then(Value::as_str).is_some_and(|etag| Some(etag) != stored["etag"].as_str());
     if let Some(index) = existing {
         let stored = &state.incidents[index].json;
@@ -125,15 +83,15 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
         }
     }
     let number = existing.map(|i| state.incidents[i].json["properties"]["incidentNumber"].clone());
-    let next_number = state.incidents.iter().filter_map(|s| s.json["properties"]["incidentNumber"].as_i64()).max().unwrap_or(999) + 1;
+    let next_number = state.next_incident_number();
     let base = match existing {
         Some(index) => state.incidents[index].json.clone(),
-        None => crate::data::incident_from(&default_workspace(), id, next_number, "", "Low", "New", &now(), &now()),
+        None => incident_from(&default_workspace(), id, next_number, "", "Low", "New", &now(), &now()),
     };
     let merged = merge_writable(base, &properties, number.unwrap_or(json!(next_number)));
     match existing {
         Some(index) => state.incidents[index].json = merged.clone(),
-        None => state.incidents.push(crate::Stored { json: merged.clone(), visible_from: None }),
+        None => state.incidents.push(Stored { json: merged.clone(), visible_from: None }),
     }
     Ok((merged, existing.is_none()))
 }
@@ -178,22 +136,11 @@ pub fn delete_incident(state: &mut State, id: &str) -> Reply {
 }
 
 fn incident_exists(state: &State, id: &str) -> bool {
-    state.incidents.iter().any(|s| s.json["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(id)))
+    state.incident_index(id).is_some()
 }
 
 fn not_found(what: &str, name: &str) -> Reply {
     cloud_error(404, "NotFound", &format!("{what} '{name}' was not found."))
-}
-
-fn children(state: &State, incident: &str, kind: Kind) -> Vec<Value> {
-    let mut items: Vec<(String, Value)> = state
-        .children
-        .iter()
-        .filter(|((i, k, _), _)| i.eq_ignore_ascii_case(incident) && *k == kind)
-        .map(|((_, _, name), value)| (name.clone(), value.clone()))
-        .collect();
-    items.sort_by(|a, b| a.1["properties"]["createdTimeUtc"].as_str().cmp(&b.1["properties"]["createdTimeUtc"].as_str()).then(a.0.cmp(&b.0)));
-    items.into_iter().map(|(_, v)| v).collect()
 }
 
 /// `GET .../incidents/{id}/{kind}`: all of them, paged by `$top` with a keyset `$skipToken`.
@@ -206,7 +153,7 @@ pub fn list_children(state: &State, incident: &str, kind: Kind, top: Option<&str
         Some(Ok(n)) if n >= 1 => n,
         Some(_) => return bad("The value of $top must be a positive integer."),
     };
-    let all = children(state, incident, kind);
+    let all = state.children_of(incident, kind);
     let start = skip.and_then(|token| all.iter().position(|c| c["name"] == token).map(|i| i + 1)).unwrap_or(0);
     let page: Vec<Value> = all.iter().skip(start).take(top).cloned().collect();
     let mut body = json!({"value": page});
@@ -332,8 +279,8 @@ fn adjust_count(state: &mut State, incident: &str, kind: Kind) {
     if kind != Kind::Comments {
         return;
     }
-    let count = children(state, incident, kind).len();
-    if let Some(stored) = state.incidents.iter_mut().find(|s| s.json["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(incident))) {
-        stored.json["properties"]["additionalData"]["commentsCount"] = json!(count);
+    let count = state.children_of(incident, kind).len();
+    if let Some(index) = state.incident_index(incident) {
+        state.incidents[index].json["properties"]["additionalData"]["commentsCount"] = json!(count);
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{newest_first, now, page, select, selection, Ctx, GraphState, Paging, METADATA};
 use crate::odata::{parse_filter, Kind, Schema};
-use crate::Reply;
+use crate::reply::Reply;
 
 const USER_TYPE: &str = "Microsoft.DirectoryServices.User";
 const GROUP_TYPE: &str = "Microsoft.DirectoryServices.Group";

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use serde_json::{json, Map, Value};
 
 use super::{Ctx, GraphState, METADATA};
-use crate::Reply;
+use crate::reply::Reply;
 
 /// The working result: typed columns and rows in column order.
 struct Rows {

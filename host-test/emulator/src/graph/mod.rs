@@ -8,90 +8,21 @@ mod directory;
 mod hunting;
 pub mod seed;
 mod security;
+pub(crate) mod tenant;
 
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::Method;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+pub(crate) use crate::data::now;
+use crate::reply::Reply;
+use crate::request::{self, percent_decode, Call};
+use crate::state::Shared;
 use crate::token::GRAPH_AUDIENCE;
-use crate::{Reply, Shared};
+pub(crate) use tenant::GraphState;
 
 pub(crate) const METADATA: &str = "https://graph.microsoft.com/v1.0/$metadata";
-
-/// A group and its direct members (user or group object ids).
-#[derive(Clone, Debug)]
-pub(crate) struct Group {
-    pub json: Value,
-    pub members: Vec<String>,
-}
-
-impl Group {
-    /// Visibility `HiddenMembership`: members are seen only with `Member.Read.Hidden`.
-    pub fn hides_membership(&self) -> bool {
-        self.json["visibility"].as_str().is_some_and(|v| v.eq_ignore_ascii_case("HiddenMembership"))
-    }
-}
-
-/// An advanced-hunting table; `columns` are (name, Graph type).
-#[derive(Clone, Debug)]
-pub(crate) struct Table {
-    pub name: &'static str,
-    pub columns: Vec<(&'static str, &'static str)>,
-    pub rows: Vec<Vec<Value>>,
-}
-
-/// Everything Graph serves, as JSON in Graph's own casing.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct GraphState {
-    pub incidents: Vec<Value>,
-    pub alerts: Vec<Value>,
-    pub users: Vec<Value>,
-    pub groups: Vec<Group>,
-    pub risky: Vec<Value>,
-    pub tables: Vec<Table>,
-}
-
-impl GraphState {
-    pub fn seeded(seed: u64, anchor: jiff::Timestamp) -> GraphState {
-        seed::generate(seed, anchor)
-    }
-
-    /// A user by object id or by UPN, both case-insensitive as in Entra ID.
-    pub fn user_index(&self, key: &str) -> Option<usize> {
-        let matches = |field: &str, user: &Value| user[field].as_str().is_some_and(|v| v.eq_ignore_ascii_case(key));
-        self.users.iter().position(|u| matches("id", u) || matches("userPrincipalName", u))
-    }
-
-    pub fn user(&self, key: &str) -> Option<&Value> {
-        self.user_index(key).map(|i| &self.users[i])
-    }
-
-    pub fn group_index(&self, id: &str) -> Option<usize> {
-        self.groups.iter().position(|g| g.json["id"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(id)))
-    }
-
-    pub fn risky_index(&self, id: &str) -> Option<usize> {
-        self.risky.iter().position(|r| r["id"].as_str().is_some_and(|v| v.eq_ignore_ascii_case(id)))
-    }
-
-    pub fn incident(&self, id: &str) -> Option<&Value> {
-        self.incidents.iter().find(|i| i["id"] == id)
-    }
-
-    pub fn alert(&self, id: &str) -> Option<&Value> {
-        self.alerts.iter().find(|a| a["id"] == id)
-    }
-}
-
-/// The parts of a request Graph looks at.
-pub(crate) struct Call<'a> {
-    pub method: &'a Method,
-    pub uri: &'a Uri,
-    pub host: &'a str,
-    pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
-}
 
 /// A request being answered: its decoded path and query, and the ids every
 /// Graph answer carries (`request-id`, echoed `client-request-id`).
@@ -111,22 +42,20 @@ impl<'a> Ctx<'a> {
         if segments.last().is_some_and(String::is_empty) {
             segments.pop();
         }
-        let query = url::form_urlencoded::parse(call.uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+        let query = call.query();
         let client_request_id = call
-            .headers
-            .get("client-request-id")
-            .and_then(|v| v.to_str().ok())
+            .header("client-request-id")
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         Ctx { call, segments, query, request_id: uuid::Uuid::new_v4().to_string(), client_request_id }
     }
 
     /// A query option, by name without regard to case (`$top`, `$TOP`).
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        request::param(&self.query, name)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.call.headers.get(name).and_then(|v| v.to_str().ok())
+        self.call.header(name)
     }
 
     /// A Graph error: `error.code`, `error.message` and `error.innerError`.
@@ -161,11 +90,6 @@ impl<'a> Ctx<'a> {
         }
         Err(self.error(415, "UnsupportedMediaType", &format!("The content type '{content_type}' is not supported. Use 'application/json'.")))
     }
-}
-
-pub(crate) fn percent_decode(segment: &str) -> String {
-    // form_urlencoded turns '+' into a space; in a path it is a plus.
-    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
 /// Answers `/v1.0/...`.
@@ -404,10 +328,4 @@ pub(crate) fn select(ctx: &Ctx, item: &Value, names: &[String], type_name: &str)
 /// The `$select` list, if any.
 pub(crate) fn selection(ctx: &Ctx) -> Option<Vec<String>> {
     ctx.param("$select").map(|s| s.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect())
-}
-
-/// Now, as Graph writes times (seven fractional digits).
-pub(crate) fn now() -> String {
-    let now = jiff::Timestamp::now();
-    format!("{}.{:07}Z", now.strftime("%Y-%m-%dT%H:%M:%S"), now.subsec_nanosecond() / 100)
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{newest_first, page, Ctx, GraphState, Paging, METADATA};
 use crate::odata::{parse_filter, Kind, Schema};
-use crate::Reply;
+use crate::reply::Reply;
 
 const INCIDENT_TYPE: &str = "microsoft.graph.security.incident";
 const ALERT_TYPE: &str = "microsoft.graph.security.alert";

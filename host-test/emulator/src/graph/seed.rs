@@ -6,9 +6,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use super::{GraphState, Group, Table};
-use crate::data::format_time;
-use crate::DEFAULT_TENANT_ID;
+use super::tenant::{GraphState, Group, Table};
+use crate::data::{format_time, guid};
+use crate::config::DEFAULT_TENANT_ID;
 
 pub const DOMAIN: &str = "contoso.onmicrosoft.com";
 
@@ -84,7 +84,7 @@ const SERVICE_SOURCES: &[(&str, &str)] = &[
     ("microsoftDefenderForOffice365", "microsoftDefenderForOffice365"),
 ];
 
-pub(super) fn generate(seed: u64, anchor: jiff::Timestamp) -> GraphState {
+pub(crate) fn generate(seed: u64, anchor: jiff::Timestamp) -> GraphState {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6a09_e667);
     let mut state = GraphState { users: users(anchor), groups: groups(), risky: risky(anchor), ..GraphState::default() };
     let window = 30 * 24 * 3600;
@@ -226,7 +226,7 @@ fn alert(rng: &mut ChaCha8Rng, incident: &Value, n: usize) -> Value {
         "status": status, "severity": incident["severity"],
         "classification": incident["classification"], "determination": incident["determination"],
         "serviceSource": service, "detectionSource": detection,
-        "detectorId": uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string(),
+        "detectorId": guid(rng),
         "tenantId": DEFAULT_TENANT_ID,
         "title": "Suspicious execution of hidden file",
         "description": "A hidden file has been launched. This activity could indicate a compromised host.",

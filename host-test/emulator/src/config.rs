@@ -1,0 +1,47 @@
+//! The emulated tenant's fixed identity (tenant, client, workspace, scopes)
+//! and the options an emulator starts with.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const DEFAULT_TENANT_ID: &str = "8a1b4c2d-0e5f-4a6b-9c7d-1e2f3a4b5c6d";
+pub const DEFAULT_CLIENT_ID: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
+pub const DEFAULT_CLIENT_SECRET: &str = "emulator-client-secret";
+pub const DEFAULT_SUBSCRIPTION_ID: &str = "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0";
+pub const DEFAULT_RESOURCE_GROUP: &str = "myRg";
+pub const DEFAULT_WORKSPACE_NAME: &str = "myWorkspace";
+pub const DEFAULT_WORKSPACE_ID: &str = "63c5ed4c-3d9d-4a46-9f5e-0b7c2b3a1f10";
+pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
+pub const LOG_ANALYTICS_SCOPE: &str = "https://api.loganalytics.io/.default";
+pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+#[derive(Clone, Debug)]
+pub struct EmulatorOptions {
+    pub addr: SocketAddr,
+    pub incidents: usize,
+    pub seed: u64,
+    pub token_lifetime_secs: u64,
+    /// Generated times lie in the 30 days before it; `None` is now, to the hour.
+    pub anchor: Option<jiff::Timestamp>,
+    /// Page size when the request gives no `$top`.
+    pub default_page_size: usize,
+    /// Added before every ARM answer, to make concurrency (or its absence) visible.
+    pub latency: Duration,
+    /// The application roles in Graph tokens; `None` is [`DEFAULT_GRAPH_ROLES`](crate::DEFAULT_GRAPH_ROLES).
+    pub graph_roles: Option<Vec<String>>,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            incidents: 50,
+            seed: 1,
+            token_lifetime_secs: 3599,
+            anchor: None,
+            default_page_size: 50,
+            latency: Duration::ZERO,
+            graph_roles: None,
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The HTTP front: every request is recorded, answered by an injection if
+//! one matches, and otherwise dispatched by path to the token endpoint, the
+//! admin endpoint, the query API, Graph or ARM.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State as AxumState;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::Router;
+use serde_json::Value;
+
+use crate::reply::{cloud_error, Reply};
+use crate::request::Call;
+use crate::state::{Mutation, NewIncident, RecordedRequest, Shared};
+use crate::{arm, graph, query, token};
+
+/// One fallback handler for every path, so the emulator answers unknown
+/// paths the way Azure does rather than with axum's 404.
+pub(crate) fn app(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(shared)
+}
+
+async fn handle(AxumState(shared): AxumState<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Reply {
+    record(&shared, &method, &uri, &headers, &body);
+    let injected = shared.state().take_injection(method.as_str(), uri.path());
+    if let Some(injected) = injected {
+        return injected;
+    }
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
+    let call = Call { method: &method, uri: &uri, host: &host, headers: &headers, body: &body };
+    let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => token::issue(&shared, tenant, call.authorization(), &body),
+        ["_emulator", "incidents", rest @ ..] if method == Method::POST => admin(&shared, rest, &body),
+        ["v1", "workspaces", workspace, "query"] if method == Method::POST => query::handle(&shared, workspace, &call),
+        ["v1.0", ..] => graph::handle(&shared, &call),
+        [first, ..] if first.eq_ignore_ascii_case("subscriptions") => {
+            if !shared.options.latency.is_zero() {
+                tokio::time::sleep(shared.options.latency).await;
+            }
+            arm::handle(&shared, &call)
+        }
+        _ => cloud_error(404, "NotFound", &format!("No HTTP resource was found that matches the request URI '{uri}'.")),
+    }
+}
+
+/// The admin endpoint the CLI and scripts use to change incidents while the
+/// emulator runs (no token: it exists only on this loopback emulator).
+/// `POST /_emulator/incidents` with a [`NewIncident`] (or an array of them);
+/// `POST /_emulator/incidents/{name}` with properties to merge, and an
+/// optional `lastModifiedTimeUtc`.
+fn admin(shared: &Shared, rest: &[&str], body: &[u8]) -> Reply {
+    let bad = |reason: String| cloud_error(400, "BadRequest", &reason);
+    match rest {
+        [] | [""] => {
+            let specs: Vec<NewIncident> = match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Array(items)) => match items.into_iter().map(serde_json::from_value).collect() {
+                    Ok(specs) => specs,
+                    Err(e) => return bad(format!("not a list of incidents: {e}")),
+                },
+                Ok(item) => match serde_json::from_value(item) {
+                    Ok(spec) => vec![spec],
+                    Err(e) => return bad(format!("not an incident: {e}")),
+                },
+                Err(e) => return bad(format!("not JSON: {e}")),
+            };
+            let mut state = shared.state();
+            let created: Vec<Value> = specs.into_iter().filter_map(|spec| state.apply(Mutation::Create(spec))).collect();
+            Reply::json(201, Value::Array(created))
+        }
+        [name] => {
+            let Ok(Value::Object(mut properties)) = serde_json::from_slice::<Value>(body) else {
+                return bad("the body must be a JSON object of properties".into());
+            };
+            let modified_at = properties.remove("lastModifiedTimeUtc").and_then(|v| v.as_str().map(str::to_owned));
+            match shared.state().apply(Mutation::Update { name: name.to_string(), properties, modified_at }) {
+                Some(incident) => Reply::json(200, incident),
+                None => cloud_error(404, "NotFound", &format!("Incident '{name}' was not found.")),
+            }
+        }
+        _ => cloud_error(404, "NotFound", "No such admin resource."),
+    }
+}
+
+fn record(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) {
+    let headers = headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if name == "authorization" { "[redacted]".to_owned() } else { value.to_str().unwrap_or("?").to_owned() };
+            (name.to_string(), value)
+        })
+        .collect();
+    let body = redact_secret(body);
+    shared.state().requests.push(RecordedRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers,
+        body,
+    });
+}
+
+fn redact_secret(body: &[u8]) -> Vec<u8> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    if !pairs.iter().any(|(key, _)| key == "client_secret") {
+        return body.to_vec();
+    }
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in &pairs {
+        form.append_pair(key, if key == "client_secret" { "[redacted]" } else { value });
+    }
+    form.finish().into_bytes()
+}

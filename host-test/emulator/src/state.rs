@@ -1,0 +1,251 @@
+//! What the emulator holds while it runs: the incidents (and when each
+//! becomes visible), their comments, relations and tasks, the tokens issued,
+//! the Graph tenant, the request log, canned answers and scheduled changes.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::data::{self, default_workspace, new_etag};
+use crate::graph::seed;
+use crate::graph::tenant::GraphState;
+use crate::reply::Reply;
+use crate::config::EmulatorOptions;
+
+/// One request as received. The bearer token and the client secret are
+/// replaced, so a recorded request can be printed.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A canned answer for the next `times` requests whose path contains
+/// `path_contains` (and whose method matches, if given).
+#[derive(Clone, Debug)]
+pub struct Injection {
+    pub method: Option<String>,
+    pub path_contains: String,
+    pub times: usize,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// A new incident for tests and the admin endpoint; every field has a
+/// default (a new GUID, the next number, now, "Medium", "New").
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct NewIncident {
+    pub name: Option<String>,
+    pub title: Option<String>,
+    pub severity: Option<String>,
+    pub status: Option<String>,
+    pub incident_number: Option<i64>,
+    pub created_time_utc: Option<String>,
+    /// Defaults to the creation time.
+    pub last_modified_time_utc: Option<String>,
+    /// Reads do not return it until this many seconds have passed.
+    pub visible_after_seconds: Option<f64>,
+}
+
+/// A change made to the incidents while the emulator runs.
+#[derive(Clone, Debug)]
+pub enum Mutation {
+    Create(NewIncident),
+    /// Merges `properties` into the incident, sets `lastModifiedTimeUtc` (to
+    /// `modified_at` or now) and gives it a new etag.
+    Update { name: String, properties: serde_json::Map<String, Value>, modified_at: Option<String> },
+}
+
+/// What a token was issued for.
+#[derive(Clone, Debug)]
+pub(crate) struct Issued {
+    pub audience: &'static str,
+    pub expires_at: i64,
+    pub client_id: String,
+    /// The application roles in the token (`roles` claim), checked by Graph.
+    pub roles: Vec<String>,
+}
+
+/// An incident and when it becomes visible to reads (late indexing).
+#[derive(Clone, Debug)]
+pub(crate) struct Stored {
+    pub json: Value,
+    pub visible_from: Option<Instant>,
+}
+
+/// The kinds of child an incident has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Comments,
+    Relations,
+    Tasks,
+}
+
+impl Kind {
+    pub fn parse(segment: &str) -> Option<Kind> {
+        match segment.to_ascii_lowercase().as_str() {
+            "comments" => Some(Kind::Comments),
+            "relations" => Some(Kind::Relations),
+            "tasks" => Some(Kind::Tasks),
+            _ => None,
+        }
+    }
+
+    pub fn segment(self) -> &'static str {
+        match self {
+            Kind::Comments => "comments",
+            Kind::Relations => "relations",
+            Kind::Tasks => "tasks",
+        }
+    }
+
+    pub fn resource_type(self) -> &'static str {
+        match self {
+            Kind::Comments => "Microsoft.SecurityInsights/incidents/comments",
+            Kind::Relations => "Microsoft.SecurityInsights/incidents/relations",
+            Kind::Tasks => "Microsoft.SecurityInsights/incidents/tasks",
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub incidents: Vec<Stored>,
+    pub tokens: HashMap<String, Issued>,
+    pub requests: Vec<RecordedRequest>,
+    pub injections: Vec<Injection>,
+    /// Mutations applied right after the n-th incident list request is answered.
+    pub scheduled: Vec<(usize, Vec<Mutation>)>,
+    pub lists_served: usize,
+    /// Comments, relations and tasks, by (incident, kind, name), names lower-cased.
+    pub children: HashMap<(String, Kind, String), Value>,
+    /// The next query answers 200 with its tables and this partial error.
+    pub partial_error: Option<String>,
+    /// Microsoft Graph's tenant: security data and the directory.
+    pub graph: GraphState,
+    /// The roles of Graph tokens issued from now on; `None` is the default list.
+    pub graph_roles: Option<Vec<String>>,
+}
+
+impl State {
+    /// The generated incidents and Graph tenant the options ask for.
+    fn initial(options: &EmulatorOptions) -> State {
+        let anchor = options.anchor.unwrap_or_else(data::now_to_the_hour);
+        let incidents = data::generate_incidents(options.incidents, options.seed, anchor, &default_workspace())
+            .into_iter()
+            .map(|json| Stored { json, visible_from: None })
+            .collect();
+        let graph = seed::generate(options.seed, anchor);
+        State { incidents, graph, graph_roles: options.graph_roles.clone(), ..State::default() }
+    }
+
+    pub fn apply(&mut self, mutation: Mutation) -> Option<Value> {
+        match mutation {
+            Mutation::Create(spec) => Some(self.create(spec)),
+            Mutation::Update { name, properties, modified_at } => self.update(&name, properties, modified_at),
+        }
+    }
+
+    fn create(&mut self, spec: NewIncident) -> Value {
+        let now = jiff::Timestamp::now().to_string();
+        let number = spec.incident_number.unwrap_or_else(|| self.next_incident_number());
+        let created = spec.created_time_utc.unwrap_or(now);
+        let incident = data::incident_from(
+            &default_workspace(),
+            &spec.name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            number,
+            spec.title.as_deref().unwrap_or("Emulated incident"),
+            spec.severity.as_deref().unwrap_or("Medium"),
+            spec.status.as_deref().unwrap_or("New"),
+            &created,
+            spec.last_modified_time_utc.as_deref().unwrap_or(&created),
+        );
+        let visible_from = spec.visible_after_seconds.filter(|s| *s > 0.0).map(|s| Instant::now() + Duration::from_secs_f64(s));
+        self.upsert(incident.clone(), visible_from);
+        incident
+    }
+
+    fn update(&mut self, name: &str, properties: serde_json::Map<String, Value>, modified_at: Option<String>) -> Option<Value> {
+        let stored = self.incidents.iter_mut().find(|s| s.json["name"] == name)?;
+        let json = &mut stored.json;
+        for (key, value) in properties {
+            json["properties"][key] = value;
+        }
+        json["properties"]["lastModifiedTimeUtc"] = Value::String(modified_at.unwrap_or_else(|| jiff::Timestamp::now().to_string()));
+        json["etag"] = Value::String(new_etag());
+        Some(json.clone())
+    }
+
+    /// Adds an incident, replacing one of the same name.
+    pub fn upsert(&mut self, incident: Value, visible_from: Option<Instant>) {
+        self.incidents.retain(|s| s.json["name"] != incident["name"]);
+        self.incidents.push(Stored { json: incident, visible_from });
+    }
+
+    /// The incident of this name (case-insensitive, as ARM matches it), visible or not.
+    pub fn incident_index(&self, name: &str) -> Option<usize> {
+        self.incidents.iter().position(|s| s.json["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+    }
+
+    /// One more than the highest incident number (1000 for the first).
+    pub fn next_incident_number(&self) -> i64 {
+        self.incidents.iter().filter_map(|s| s.json["properties"]["incidentNumber"].as_i64()).max().unwrap_or(999) + 1
+    }
+
+    /// The comments, relations or tasks of an incident, oldest first.
+    pub fn children_of(&self, incident: &str, kind: Kind) -> Vec<Value> {
+        let mut items: Vec<(&String, &Value)> = self
+            .children
+            .iter()
+            .filter(|((i, k, _), _)| i.eq_ignore_ascii_case(incident) && *k == kind)
+            .map(|((_, _, name), value)| (name, value))
+            .collect();
+        items.sort_by(|a, b| a.1["properties"]["createdTimeUtc"].as_str().cmp(&b.1["properties"]["createdTimeUtc"].as_str()).then(a.0.cmp(b.0)));
+        items.into_iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// Called after each incident list answer: runs what was scheduled for it.
+    pub fn list_served(&mut self) {
+        self.lists_served += 1;
+        let served = self.lists_served;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled).into_iter().partition(|(at, _)| *at <= served);
+        self.scheduled = later;
+        for mutation in due.into_iter().flat_map(|(_, mutations)| mutations) {
+            self.apply(mutation);
+        }
+    }
+
+    /// The canned answer of the first injection that matches, used up once.
+    pub fn take_injection(&mut self, method: &str, path: &str) -> Option<Reply> {
+        let rule = self.injections.iter_mut().find(|rule| {
+            rule.times > 0 && path.contains(&rule.path_contains) && rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+        })?;
+        rule.times -= 1;
+        Some(Reply::canned(rule.status, rule.headers.clone(), rule.body.clone()))
+    }
+}
+
+/// The options and the state, shared by the handle and every request.
+pub(crate) struct Shared {
+    pub options: EmulatorOptions,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    pub fn new(options: EmulatorOptions) -> Shared {
+        let state = State::initial(&options);
+        Shared { options, state: Mutex::new(state) }
+    }
+
+    /// The state; a panicked test thread does not poison the others.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
