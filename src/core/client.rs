@@ -7,7 +7,7 @@ use url::Url;
 
 use super::auth::{self, Api, TokenCache};
 use super::config::{Credential, Settings};
-use super::error::Error;
+use super::error::{Error, ServiceFailure};
 use super::ids::validate_id;
 use super::http::{Method, Request, Response, Secret, Timeouts};
 use super::entities::{self, Alert, Entity};
@@ -285,7 +285,10 @@ impl Client {
         let request = query::request(&self.settings, text, options, token.expose())?;
         let answer = self.exchange(transport, &request);
         let response = self.checked_for(Api::LogAnalytics, answer)?;
-        query::parse(response.status, &response.body)
+        let mut result = query::parse(response.status, &response.body)?;
+        // A partial error is the service's text beside the data: it may echo a secret too.
+        result.partial_error = result.partial_error.map(|failure| self.scrub_failure(failure));
+        Ok(result)
     }
 
     /// Per API: a token, one cheap read, and what its permissions allow.
@@ -521,9 +524,18 @@ impl Client {
     /// Removes the client secret and every token from an error's text (see
     /// [`Error::scrub`]). Every error a caller sees has passed through here.
     pub fn scrub(&self, error: Error) -> Error {
+        error.scrub(&self.secrets())
+    }
+
+    /// A service's failure returned beside data (a KQL partial error), made safe the same way.
+    pub fn scrub_failure(&self, failure: ServiceFailure) -> ServiceFailure {
+        failure.scrub(&self.secrets())
+    }
+
+    fn secrets(&self) -> Vec<&str> {
         let mut secrets = self.settings.secrets();
         secrets.extend(self.tokens.secrets());
-        error.scrub(&secrets)
+        secrets
     }
 }
 

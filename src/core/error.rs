@@ -24,6 +24,22 @@ pub struct ServiceFailure {
     pub hint: String,
 }
 
+impl ServiceFailure {
+    /// The service's code and message made safe to show, as [`Error::scrub`] does.
+    pub fn scrub(mut self, secrets: &[&str]) -> Self {
+        let redactor = Redactor::new(secrets.iter().copied());
+        for text in [&mut self.code, &mut self.message] {
+            *text = shown_safely(&redactor, text);
+        }
+        self
+    }
+}
+
+/// Redacted, control characters escaped, then (never before) cut.
+fn shown_safely(redactor: &Redactor, text: &str) -> String {
+    truncate_chars(&escape_controls(&redactor.redact(text)), MAX_MESSAGE_CHARS)
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalFailure {
     pub message: String,
@@ -105,7 +121,7 @@ impl Error {
     pub fn scrub(mut self, secrets: &[&str]) -> Self {
         let redactor = Redactor::new(secrets.iter().copied());
         for text in self.texts_mut() {
-            *text = truncate_chars(&escape_controls(&redactor.redact(text)), MAX_MESSAGE_CHARS);
+            *text = shown_safely(&redactor, text);
         }
         self
     }

@@ -28,6 +28,9 @@ pub fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], what: &str) -> Result<T,
 /// configured endpoint's; a link elsewhere would carry the bearer token there.
 pub fn check_link(link: &str, endpoint: &Url) -> Result<Url, String> {
     let url = Url::parse(link).map_err(|e| format!("'{}' is not an absolute URL ({e})", super::config::shown(link)))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("it is a {}: URL, not the endpoint's http(s)", super::config::shown(url.scheme())));
+    }
     let same_origin = url.scheme() == endpoint.scheme()
         && url.host_str().map(str::to_ascii_lowercase) == endpoint.host_str().map(str::to_ascii_lowercase)
         && url.port_or_known_default() == endpoint.port_or_known_default();

@@ -113,7 +113,21 @@ pub fn encoded_forms(secret: &str) -> Vec<String> {
     // Only the outer quotes: an escaped quote at the end belongs to the secret.
     let json = quoted.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')).unwrap_or(&quoted).to_owned();
     let json_slash = json.replace('/', "\\/");
-    let mut forms = vec![secret.to_owned(), form.clone(), form.replace("%20", "+"), form.replace('+', "%20"), percent_upper, percent_lower, json, json_slash];
+    // Some proxies escape every byte but letters and digits (`.` as %2E).
+    let strict_upper = percent_encode_strict(secret, false);
+    let strict_lower = percent_encode_strict(secret, true);
+    let mut forms = vec![
+        secret.to_owned(),
+        form.clone(),
+        form.replace("%20", "+"),
+        form.replace('+', "%20"),
+        percent_upper,
+        percent_lower,
+        strict_upper,
+        strict_lower,
+        json,
+        json_slash,
+    ];
     forms.sort();
     forms.dedup();
     forms.retain(|form| !form.is_empty());
@@ -135,6 +149,17 @@ fn percent_encode_all(text: &str, lower: bool) -> String {
     // `~` is unreserved, yet encoders such as .NET's and Python 2's escape it.
     let escaped_tilde = if lower { "%7e" } else { "%7E" };
     if text.contains('~') { out.replace('~', escaped_tilde) } else { out }
+}
+
+/// Every byte but ASCII letters and digits as `%XX`.
+fn percent_encode_strict(text: &str, lower: bool) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b if b.is_ascii_alphanumeric() => char::from(b).to_string(),
+            b if lower => format!("%{b:02x}"),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Control characters (ESC, CR, LF, BEL, ...) as `\u{..}` escapes, so text a
