@@ -392,3 +392,122 @@ async fn a_custom_cloud_on_loopback_needs_the_operator_flag() {
     let env = sentinel(args(&["--config", path, "incidents", "list", "--output", "json"]), vec![("SENTINEL_ALLOW_PRIVATE_NETWORK", "1")]).await;
     assert_eq!(json(&env).as_array().unwrap().len(), 2);
 }
+
+/// `sentinel` as [`sentinel`] runs it, left to the caller to spawn (for a
+/// poller that must run alongside another, or be known by its pid).
+fn sentinel_command(args: &[String]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sentinel"));
+    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command.env("SENTINEL_TEST_LOOPBACK_ONLY", "1");
+    if let Ok(home) = std::env::var("HOME") {
+        command.env("HOME", home);
+    }
+    command
+}
+
+/// A spawned `sentinel` that ends with the test, even a failed one.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn file_mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_poller_on_the_same_state_file_exits_at_once_while_the_first_holds_it() {
+    let emulator = emulator(3, 5).await;
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor");
+    let state_arg = state.to_string_lossy().into_owned();
+    let poll = |extra: &[&str]| {
+        let mut list = vec!["--emulator", url.as_str(), "poll", "--state", state_arg.as_str(), "--first-fetch", "40d"];
+        list.extend_from_slice(extra);
+        args(&list)
+    };
+
+    let first = sentinel_command(&poll(&["--follow", "--interval", "60"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = Running(first);
+    // The first batch is saved once the first poller holds the lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !state.exists() {
+        assert!(first.0.try_wait().unwrap().is_none(), "the first poller ended early");
+        assert!(std::time::Instant::now() < deadline, "the first poller saved no cursor");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let second = sentinel(poll(&[]), vec![]).await;
+    let stderr = String::from_utf8_lossy(&second.stderr).into_owned();
+    drop(first);
+    assert_eq!(second.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains(&format!("another poller holds the state file {state_arg}")), "{stderr}");
+    assert!(second.stdout.is_empty(), "it delivered nothing");
+
+    // The lock goes with the process that held it.
+    let third = sentinel(poll(&[]), vec![]).await;
+    assert!(lines(&third).is_empty(), "the first poller delivered everything already");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_saves_its_state_0600_and_never_writes_through_a_predictable_temporary_name() {
+    let emulator = emulator(3, 5).await;
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "keep me").unwrap();
+    let list = args(&["--emulator", &url, "poll", "--state", &state.to_string_lossy(), "--first-fetch", "40d"]);
+    let child = sentinel_command(&list).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Earlier versions wrote through `.cursor.<pid>.tmp`, following a link
+    // there; the poller needs far longer to reach its save than this takes.
+    std::os::unix::fs::symlink(&victim, dir.path().join(format!(".cursor.{}.tmp", child.id()))).unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(lines(&output).len(), 3);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me", "the link was not followed");
+    assert!(std::fs::read_to_string(&state).unwrap().starts_with("sp1."));
+    assert_eq!(file_mode(&state), 0o600, "the cursor is the user's alone");
+    assert_eq!(file_mode(&dir.path().join("cursor.lock")), 0o600);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_refuses_a_state_file_larger_than_a_cursor_without_reading_it() {
+    let emulator = emulator(2, 5).await;
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor");
+    // Sparse, one byte over the 1 MiB cursor limit.
+    std::fs::File::create(&state).unwrap().set_len((1 << 20) + 1).unwrap();
+    let state_arg = state.to_string_lossy().into_owned();
+    let output = sentinel(args(&["--emulator", &url, "poll", "--state", &state_arg]), vec![]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("the state file {state_arg} is 1048577 bytes, larger than any cursor")), "{stderr}");
+    assert!(stderr.contains("not read"), "{stderr}");
+    assert_eq!(std::fs::metadata(&state).unwrap().len(), (1 << 20) + 1, "never reset");
+    assert!(output.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_refuses_an_interval_of_zero() {
+    let emulator = emulator(2, 5).await;
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor");
+    let output = sentinel(args(&["--emulator", &url, "poll", "--state", &state.to_string_lossy(), "--interval", "0"]), vec![]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--interval") && stderr.contains("the minimum is 1 second"), "{stderr}");
+    assert!(!state.exists(), "nothing was polled");
+    assert!(emulator.requests().is_empty());
+}

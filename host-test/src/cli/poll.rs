@@ -1,9 +1,14 @@
 //! `sentinel poll`: incident events as JSON lines, the cursor saved only
 //! after they are written and flushed. A crash between the two re-delivers at
 //! most the last batch; nothing is ever skipped.
+//!
+//! One poller per state file: a run holds an exclusive lock on `FILE.lock`
+//! beside it from start to end, so a second poller exits at once instead of
+//! delivering the same batches again.
 
-use std::fs;
-use std::io::Write;
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +32,8 @@ pub struct PollArgs {
     /// Keep polling every --interval seconds.
     #[arg(long)]
     follow: bool,
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    /// Seconds between polls with --follow (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = interval_seconds)]
     interval: u64,
     /// Most events per batch (a backlog drains over several batches).
     #[arg(long, value_name = "N", default_value_t = 100)]
@@ -67,8 +73,25 @@ struct EventLine<'a> {
     details_error: Option<String>,
 }
 
+/// The shortest --interval: 0 would poll without a pause.
+const MIN_INTERVAL_SECONDS: u64 = 1;
+
+/// The core poller's cursor limit (`MAX_CURSOR_LEN`, 1 MiB): a state file
+/// larger than this cannot hold a cursor, so it is refused unread.
+const MAX_STATE_BYTES: u64 = 1 << 20;
+
+fn interval_seconds(text: &str) -> Result<u64, String> {
+    let seconds: u64 = text.parse().map_err(|error| format!("{error}"))?;
+    if seconds < MIN_INTERVAL_SECONDS {
+        return Err(format!("the minimum is {MIN_INTERVAL_SECONDS} second (0 would poll without a pause)"));
+    }
+    Ok(seconds)
+}
+
 pub async fn run(session: &mut Session, args: PollArgs) -> Result<(), Failure> {
     let options = poll_options(&args)?;
+    // Held until this run ends, whichever way it ends.
+    let _lock = lock_state(&args.state)?;
     let mut cursor = read_state(&args.state)?;
     loop {
         let batch = session.poll(cursor.clone(), options.clone()).await?;
@@ -117,13 +140,66 @@ pub fn first_fetch_time(text: &str, now: SystemTime) -> Result<String, Failure> 
     Ok(humantime::format_rfc3339_seconds(start).to_string())
 }
 
-fn read_state(path: &Path) -> Result<Option<String>, Failure> {
-    match fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => Ok(None),
-        Ok(text) => Ok(Some(text.trim().to_owned())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(Failure { code: exit::USAGE, message: format!("cannot read the state file {}: {error}", path.display()) }),
+/// The state file's lock: `FILE.lock` beside it, not the file itself, since
+/// each save renames a new file over it (a lock on the old one would not stop
+/// the next poller). Never removed: removing it would let two pollers lock two
+/// different files of that name.
+fn lock_state(path: &Path) -> Result<fs::File, Failure> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&lock_path)
+        .map_err(|e| Failure { code: exit::USAGE, message: format!("cannot open the lock file {} of the state file: {e}", lock_path.display()) })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Failure {
+            code: exit::USAGE,
+            message: format!(
+                "another poller holds the state file {} (its lock {} is taken); run one poller per state file",
+                path.display(),
+                lock_path.display()
+            ),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(Failure { code: exit::USAGE, message: format!("cannot lock the state file {} through {}: {e}", path.display(), lock_path.display()) }),
     }
+}
+
+/// The saved cursor, if any. A file larger than a cursor can be is refused
+/// by the size of the open file, before anything is read.
+fn read_state(path: &Path) -> Result<Option<String>, Failure> {
+    let failed = |error: std::io::Error| Failure { code: exit::USAGE, message: format!("cannot read the state file {}: {error}", path.display()) };
+    let too_large = |size: String| Failure {
+        code: exit::USAGE,
+        message: format!(
+            "the state file {} is {size} bytes, larger than any cursor (at most {} MiB), so it was not read; check that --state names this poller's file",
+            path.display(),
+            MAX_STATE_BYTES >> 20
+        ),
+    };
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(failed(error)),
+    };
+    let size = file.metadata().map_err(failed)?.len();
+    if size > MAX_STATE_BYTES {
+        return Err(too_large(size.to_string()));
+    }
+    // Bounded even if the file grows, or is not a regular file.
+    let mut text = String::new();
+    file.take(MAX_STATE_BYTES + 1).read_to_string(&mut text).map_err(failed)?;
+    if text.len() as u64 > MAX_STATE_BYTES {
+        return Err(too_large(format!("more than {MAX_STATE_BYTES}")));
+    }
+    let text = text.trim();
+    Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
 /// Every event as one JSON line, flushed before the cursor moves.
@@ -151,15 +227,19 @@ fn output_failed(error: std::io::Error) -> Failure {
 }
 
 /// Write, fsync, rename, fsync the directory: after a crash the file holds
-/// either the old cursor or the new one, whole.
+/// either the old cursor or the new one, whole. The temporary file has a
+/// random name and is created new (never through an existing name or
+/// symbolic link) and 0600, so the state file is the user's alone to read.
 pub fn save_state(path: &Path, cursor: &str) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = fs::File::create(&temp)?;
-    file.write_all(cursor.as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&temp, path)?;
+    let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
+    let written = file.write_all(cursor.as_bytes()).and_then(|()| file.sync_all()).and_then(|()| fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written?;
     fs::File::open(dir)?.sync_all()
 }
 
@@ -197,5 +277,42 @@ mod tests {
         save_state(&path, "sp1.b").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "sp1.b");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn state_is_saved_0600_without_following_a_link_at_the_old_temporary_name() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cursor");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep me").unwrap();
+        // The name earlier versions wrote through, predictable from the pid.
+        let predictable = dir.path().join(format!(".cursor.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &predictable).unwrap();
+        save_state(&path, "sp1.a").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me", "the link was not followed");
+        assert!(fs::symlink_metadata(&predictable).unwrap().file_type().is_symlink(), "and left alone");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "sp1.a");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_state_file_larger_than_a_cursor_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cursor");
+        let file = fs::File::create(&path).unwrap();
+        // Sparse: a read of it would be a megabyte of zeros, never a cursor.
+        file.set_len(MAX_STATE_BYTES + 1).unwrap();
+        let refused = read_state(&path).err().unwrap();
+        assert_eq!(refused.code, exit::USAGE);
+        assert!(refused.message.contains(&format!("is {} bytes", MAX_STATE_BYTES + 1)), "{}", refused.message);
+        file.set_len(MAX_STATE_BYTES).unwrap();
+        assert!(read_state(&path).is_ok(), "the limit itself is read");
+    }
+
+    #[test]
+    fn the_interval_has_a_minimum() {
+        assert_eq!(interval_seconds("1"), Ok(1));
+        assert!(interval_seconds("0").unwrap_err().contains("minimum is 1 second"));
     }
 }
