@@ -7,6 +7,8 @@
 //! Each [`Session`] owns a store with its own memory cap, outbound allow-list,
 //! capped timeouts and call deadline. The guest gets no filesystem, sockets,
 //! environment or stdio except stderr.
+//! A guest computing yields to the runtime at every epoch tick (10 ms), so a
+//! CPU-bound tenant never holds a tokio worker; the deadline is a timer.
 
 pub mod cache;
 mod convert;
@@ -14,6 +16,7 @@ pub mod egress;
 mod graph;
 pub mod sandbox;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,9 +26,11 @@ use std::time::Duration;
 use anyhow::Result;
 use sentinel_connector::core::error::sentence;
 use sentinel_connector::core::{ConnectionConfig, Settings};
-use wasmtime::component::{Linker, ResourceAny, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::p2::bindings::Command;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use egress::{EgressPolicy, OutboundConnector, Resolve};
@@ -138,7 +143,7 @@ impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::Connector(error) => write!(f, "{}", describe(error)),
-            CallError::Timeout(after) => write!(f, "the call was stopped after {} s (the host's call deadline)", after.as_secs()),
+            CallError::Timeout(after) => write!(f, "the call was stopped after {} s (the host's call deadline)", after.as_secs_f64()),
             CallError::Trap(reason) => write!(f, "the connector stopped abnormally: {reason}"),
         }
     }
@@ -183,8 +188,8 @@ pub fn kind(error: &ConnectorError) -> &'static str {
     }
 }
 
-/// Advances the engine's epoch so calls past their deadline trap even while
-/// the guest computes. Stops when the host is dropped.
+/// Advances the engine's epoch so a computing guest yields to the runtime at
+/// every tick. Stops when the host is dropped.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
 }
@@ -215,6 +220,7 @@ impl Drop for EpochTicker {
 pub struct ConnectorHost {
     engine: Engine,
     pre: ConnectorPre<TenantState>,
+    linker: Linker<TenantState>,
     limits: Limits,
     connector: Arc<OutboundConnector>,
     _ticker: EpochTicker,
@@ -229,7 +235,7 @@ impl ConnectorHost {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
         let connector = Arc::new(OutboundConnector::new(Arc::new(options.egress)));
-        Ok(ConnectorHost { _ticker: EpochTicker::start(engine.clone()), engine, pre, limits: options.limits, connector })
+        Ok(ConnectorHost { _ticker: EpochTicker::start(engine.clone()), engine, pre, linker, limits: options.limits, connector })
     }
 
     /// Replaces how host names are resolved (a host's own DNS; tests).
@@ -273,9 +279,9 @@ impl ConnectorHost {
         audit: Option<AuditSink>,
     ) -> Result<Session, CallError> {
         self.check_policy(&config)?;
-        let hooks = SandboxHooks { tenant: tenant.to_owned(), allowed, max_timeout: self.limits.max_request_timeout, audit, connector: self.connector.clone() };
-        let mut store = self.store(hooks);
-        let instance = self.pre.instantiate_async(&mut store).await.map_err(trap)?;
+        let mut store = self.store(self.hooks(tenant, allowed, audit), |_| {});
+        // Instantiation runs guest code too: it gets the same deadline as a call.
+        let instance = within(self.limits.call_timeout, self.pre.instantiate_async(&mut store)).await?;
         let wit_config = convert::wit_config(config);
         let mut session = Session { store, instance, connection: None, call_timeout: self.limits.call_timeout, broken: false };
         let connection = session.call(|instance, store| Box::pin(async move {
@@ -285,25 +291,73 @@ impl ConnectorHost {
         Ok(session)
     }
 
-    fn store(&self, hooks: SandboxHooks) -> Store<TenantState> {
-        let wasi = WasiCtxBuilder::new()
+    /// Compiles another component for [`ConnectorHost::run_command`].
+    pub fn compile(&self, wasm: &[u8]) -> Result<Component> {
+        Ok(Component::new(&self.engine, wasm)?)
+    }
+
+    /// Runs a command component (`wasi:cli/run`) in a tenant sandbox: the
+    /// same store, limits, allow-list, audit, egress and deadline as a
+    /// connector session, with `args` as its argv (the program name first)
+    /// and its stdout captured. For testing the sandbox with hostile guests.
+    pub async fn run_command(&self, tenant: &str, component: &Component, args: &[&str], allowed: Vec<Origin>, audit: Option<AuditSink>) -> Result<CommandOutput, CallError> {
+        let stdout = MemoryOutputPipe::new(1 << 20);
+        let mut store = self.store(self.hooks(tenant, allowed, audit), |wasi| {
+            wasi.args(args).stdout(stdout.clone());
+        });
+        let run = async {
+            let command = Command::instantiate_async(&mut store, component, &self.linker).await?;
+            match command.wasi_cli_run().call_run(&mut store).await {
+                Ok(result) => Ok(if result.is_ok() { 0 } else { 1 }),
+                Err(error) => error.downcast_ref::<I32Exit>().map(|exit| exit.0).ok_or(error),
+            }
+        };
+        let exit_code = within(self.limits.call_timeout, run).await?;
+        Ok(CommandOutput { exit_code, stdout: String::from_utf8_lossy(&stdout.contents()).into_owned() })
+    }
+
+    fn hooks(&self, tenant: &str, allowed: Vec<Origin>, audit: Option<AuditSink>) -> SandboxHooks {
+        SandboxHooks { tenant: tenant.to_owned(), allowed, max_timeout: self.limits.max_request_timeout, audit, connector: self.connector.clone() }
+    }
+
+    fn store(&self, hooks: SandboxHooks, configure: impl FnOnce(&mut WasiCtxBuilder)) -> Store<TenantState> {
+        let mut builder = WasiCtxBuilder::new();
+        builder
             // The guest reads no answer body larger than this: a quarter of
             // its memory, so a body that fits also leaves room to parse it.
             .env(RESPONSE_CAP_VARIABLE, (self.limits.memory_bytes / 4).to_string())
             .inherit_stderr()
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        configure(&mut builder);
+        let wasi = builder.build();
         let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).instances(16).tables(16).memories(4).build();
         let state = TenantState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks, limits };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        store.epoch_deadline_trap();
-        // Instantiation runs guest code too: it gets the same budget as a call.
-        store.set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
+        // At every epoch tick a computing guest yields to the runtime, so it
+        // shares a worker thread with other tenants; `within` stops it at
+        // its deadline by dropping its future. The yield is
+        // `tokio::task::yield_now` (wasmtime's advice for tokio), not the
+        // bare self-wake of `epoch_deadline_async_yield_and_update`: tokio
+        // resumes a deferred task only after the worker has polled for I/O
+        // and timers, whereas a self-woken guest goes straight back on the
+        // run queue and the other tenants' I/O on that worker waits for
+        // tokio's periodic driver check (every 61 polls, about 0.6 s of
+        // guest). tests/isolation.rs measures both.
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))));
+        store.set_epoch_deadline(1);
         store
     }
+}
+
+/// How a command component ended.
+#[derive(Clone, Debug)]
+pub struct CommandOutput {
+    /// 0 when `run` returned ok or the guest exited 0.
+    pub exit_code: i32,
+    pub stdout: String,
 }
 
 fn engine(limits: &Limits) -> Result<Engine> {
@@ -332,15 +386,20 @@ pub fn allowed_origins(settings: &Settings) -> Vec<Origin> {
         .collect()
 }
 
-fn deadline_ticks(budget: Duration) -> u64 {
-    (budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+/// Runs guest code under a deadline: past it the future is dropped, which
+/// stops the guest wherever it is (computing or waiting).
+async fn within<T>(budget: Duration, future: impl Future<Output = wasmtime::Result<T>>) -> Result<T, CallError> {
+    match tokio::time::timeout(budget, future).await {
+        Err(_) => Err(CallError::Timeout(budget)),
+        Ok(result) => result.map_err(trap),
+    }
 }
 
 fn trap(error: wasmtime::Error) -> CallError {
     CallError::Trap(format!("{error:#}"))
 }
 
-type CallFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<Result<T, ConnectorError>>> + Send + 'a>>;
+type CallFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, ConnectorError>>> + Send + 'a>>;
 
 /// One tenant's sandboxed connection.
 pub struct Session {
@@ -354,8 +413,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// Runs one export under the call deadline: the epoch traps a guest that
-    /// computes too long, the timer stops one that waits too long.
+    /// Runs one export under the call deadline, computing or waiting.
     async fn call<T>(
         &mut self,
         invoke: impl for<'a> FnOnce(&'a Connector, &'a mut Store<TenantState>) -> CallFuture<'a, T>,
@@ -363,16 +421,9 @@ impl Session {
         if self.broken {
             return Err(CallError::Trap("an earlier call on this session was stopped; open a new session".into()));
         }
-        self.store.set_epoch_deadline(deadline_ticks(self.call_timeout));
-        let future = invoke(&self.instance, &mut self.store);
-        let outcome = tokio::time::timeout(self.call_timeout, future).await;
-        self.broken = matches!(outcome, Err(_) | Ok(Err(_)));
-        match outcome {
-            Err(_) => Err(CallError::Timeout(self.call_timeout)),
-            Ok(Err(error)) => Err(trap(error)),
-            Ok(Ok(Err(error))) => Err(CallError::Connector(error)),
-            Ok(Ok(Ok(value))) => Ok(value),
-        }
+        let outcome = within(self.call_timeout, invoke(&self.instance, &mut self.store)).await;
+        self.broken = outcome.is_err();
+        outcome?.map_err(CallError::Connector)
     }
 
     fn connection(&self) -> Result<ResourceAny, CallError> {
