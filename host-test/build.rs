@@ -5,8 +5,18 @@
 //! wasm32-wasip2` into its own target directory (`target/component`), so it
 //! never waits on the lock of the outer build. Set `SENTINEL_COMPONENT` to the
 //! path of a prebuilt `.wasm` to skip the nested build.
+//!
+//! The build is reproducible: with the same toolchain and `Cargo.lock`, two
+//! clean builds give the same bytes, whatever the checkout path, the target
+//! directory or `CARGO_HOME`. Panic locations name the source files of every
+//! crate, and cargo hands rustc the registry's sources by absolute path
+//! (`$CARGO_HOME/registry/src/...`), so those prefixes are remapped to fixed
+//! ones, and nothing of the outer build's environment reaches the nested one.
+//! `scripts/component-hash` runs this same build and prints its SHA-256: keep
+//! the two in step.
 
 use std::env;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -25,22 +35,48 @@ fn build_component() -> PathBuf {
     for watched in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    println!("cargo:rerun-if-env-changed=CARGO_HOME");
     let target_dir = root.join("target").join("component");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .current_dir(&root)
         .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "-p", "sentinel-connector"])
         .arg("--target-dir")
-        .arg(&target_dir)
-        // The outer build's settings are for the host, not for the guest.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_PRIMARY_PACKAGE")
-        .status()
-        .expect("could not run cargo to build the component");
+        .arg(&target_dir);
+    // The outer build's settings are for the host, not for the guest: its
+    // flags, its target, and what cargo tells a build script about the host
+    // crate (its cfgs, features, package). The guest's profile is the one in
+    // Cargo.toml, whatever CARGO_PROFILE_* says.
+    for (name, _) in env::vars_os() {
+        let name = name.to_string_lossy();
+        let outer = ["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_PROFILE_"].iter().any(|p| name.starts_with(p))
+            || [
+                "RUSTFLAGS",
+                "CARGO_BUILD_RUSTFLAGS",
+                "CARGO_BUILD_TARGET",
+                "CARGO_BUILD_TARGET_DIR",
+                "CARGO_TARGET_DIR",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_CRATE_NAME",
+                "TARGET",
+                "HOST",
+                "OUT_DIR",
+                "OPT_LEVEL",
+                "PROFILE",
+                "DEBUG",
+                "NUM_JOBS",
+                "RUSTC_LINKER",
+            ]
+            .contains(&name.as_ref());
+        if outer {
+            command.env_remove(name.as_ref());
+        }
+    }
+    // Set, not inherited: the one set of flags, which also overrides any
+    // `rustflags` in a cargo config file.
+    command.env("CARGO_ENCODED_RUSTFLAGS", encoded_rustflags(&root));
+    let status = command.status().expect("could not run cargo to build the component");
     if !status.success() {
         panic!(
             "building the connector component failed (see above). If the target is missing, run: rustup target add wasm32-wasip2"
@@ -49,4 +85,41 @@ fn build_component() -> PathBuf {
     let wasm = target_dir.join("wasm32-wasip2").join("release").join("sentinel_connector.wasm");
     assert!(Path::new(&wasm).exists(), "the component build produced no {}", wasm.display());
     wasm
+}
+
+/// `--remap-path-prefix` for the repository (`/sentinel-connector`) and for
+/// `CARGO_HOME` (`/cargo`), both as given and as resolved, since cargo passes
+/// paths as it found them. The last matching remap wins, so `CARGO_HOME`
+/// inside the repository still maps to `/cargo`. The standard library's
+/// paths are already `/rustc/<commit>/...`.
+fn encoded_rustflags(root: &Path) -> OsString {
+    let mut remaps: Vec<(PathBuf, &str)> = vec![(root.to_path_buf(), "/sentinel-connector")];
+    if let Some(home) = cargo_home(root) {
+        remaps.push((home, "/cargo"));
+    }
+    let mut flags = OsString::new();
+    for (from, to) in remaps {
+        let resolved = from.canonicalize().ok().filter(|resolved| *resolved != from);
+        for path in [Some(from), resolved].into_iter().flatten() {
+            if !flags.is_empty() {
+                flags.push("\x1f");
+            }
+            flags.push("--remap-path-prefix=");
+            flags.push(path.as_os_str());
+            flags.push("=");
+            flags.push(to);
+        }
+    }
+    flags
+}
+
+/// Where the nested cargo (run in `root`) keeps the registry's sources:
+/// `CARGO_HOME` (a relative one is taken from its working directory), else
+/// `~/.cargo`.
+fn cargo_home(root: &Path) -> Option<PathBuf> {
+    if let Some(home) = env::var_os("CARGO_HOME").filter(|home| !home.is_empty()) {
+        return Some(root.join(home));
+    }
+    let user = env::var_os("HOME").or_else(|| env::var_os("USERPROFILE")).filter(|home| !home.is_empty())?;
+    Some(PathBuf::from(user).join(".cargo"))
 }
