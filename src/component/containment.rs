@@ -14,17 +14,17 @@ open_enum_to_wit!(gusers::RiskState => cwit::RiskState { None, ConfirmedSafe, Re
 
 impl Guest for Component {
     fn get_user(connection: ConnectionBorrow<'_>, user: String) -> Result<cwit::User, wit::Error> {
-        resource(&connection).with_client(|client, http| client.get_user(http, &user)).map(user_record)
+        resource(&connection).with_client(|client, http| client.graph().get_user(http, &user)).map(user_record)
     }
 
     fn list_risky_users(connection: ConnectionBorrow<'_>, filter: Option<String>) -> Result<Vec<cwit::RiskyUser>, wit::Error> {
-        let users = resource(&connection).with_client(|client, http| client.list_risky_users(http, filter.as_deref()))?;
+        let users = resource(&connection).with_client(|client, http| client.graph().list_risky_users(http, filter.as_deref()))?;
         Ok(users.into_iter().map(risky_user).collect())
     }
 
     fn contain(connection: ConnectionBorrow<'_>, user: String, action: cwit::Action, dry_run: bool) -> Result<cwit::Outcome, wit::Error> {
         let action = core_action(action);
-        resource(&connection).with_client(|client, http| client.contain(http, &user, &action, dry_run)).map(outcome)
+        resource(&connection).with_client(|client, http| client.graph().contain(http, &user, &action, dry_run)).map(outcome)
     }
 }
 

@@ -22,56 +22,56 @@ open_enum_to_wit!(gsec::Determination => gwit::Determination {
 
 impl Guest for Component {
     fn list_incidents(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<gwit::IncidentPage, wit::Error> {
-        let page = resource(&connection).with_client(|client, http| client.list_graph_incidents(http, &list_options(options)))?;
-        Ok(gwit::IncidentPage { incidents: page.items.into_iter().map(incident).collect(), continuation: page.continuation })
+        let page = resource(&connection).with_client(|client, http| client.graph().list_incidents(http, &list_options(options)))?;
+        Ok(gwit::IncidentPage { incidents: page.value.into_iter().map(incident).collect(), continuation: page.next_link })
     }
 
     fn list_all_incidents(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<Vec<gwit::Incident>, wit::Error> {
-        let all = resource(&connection).with_client(|client, http| client.list_all_graph_incidents(http, &list_options(options)))?;
+        let all = resource(&connection).with_client(|client, http| client.graph().list_all_incidents(http, &list_options(options)))?;
         Ok(all.into_iter().map(incident).collect())
     }
 
     fn get_incident(connection: ConnectionBorrow<'_>, incident_id: String, expand_alerts: bool) -> Result<gwit::Incident, wit::Error> {
-        resource(&connection).with_client(|client, http| client.get_graph_incident(http, &incident_id, expand_alerts)).map(incident)
+        resource(&connection).with_client(|client, http| client.graph().get_incident(http, &incident_id, expand_alerts)).map(incident)
     }
 
     fn update_incident(connection: ConnectionBorrow<'_>, incident_id: String, update: gwit::IncidentUpdate) -> Result<gwit::Incident, wit::Error> {
         let update = incident_update(update);
-        resource(&connection).with_client(|client, http| client.update_graph_incident(http, &incident_id, &update)).map(incident)
+        resource(&connection).with_client(|client, http| client.graph().update_incident(http, &incident_id, &update)).map(incident)
     }
 
     fn plan_incident_update(connection: ConnectionBorrow<'_>, incident_id: String, update: gwit::IncidentUpdate) -> Result<wit::PlannedRequest, wit::Error> {
         let update = incident_update(update);
-        resource(&connection).with_client(|client, http| client.plan_graph_incident_update(http, &incident_id, &update)).map(planned)
+        resource(&connection).with_client(|client, http| client.graph().plan_incident_update(http, &incident_id, &update)).map(planned)
     }
 
     fn list_alerts(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<gwit::AlertPage, wit::Error> {
-        let page = resource(&connection).with_client(|client, http| client.list_graph_alerts(http, &list_options(options)))?;
-        Ok(gwit::AlertPage { alerts: page.items.into_iter().map(alert).collect(), continuation: page.continuation })
+        let page = resource(&connection).with_client(|client, http| client.graph().list_alerts(http, &list_options(options)))?;
+        Ok(gwit::AlertPage { alerts: page.value.into_iter().map(alert).collect(), continuation: page.next_link })
     }
 
     fn list_all_alerts(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<Vec<gwit::Alert>, wit::Error> {
-        let all = resource(&connection).with_client(|client, http| client.list_all_graph_alerts(http, &list_options(options)))?;
+        let all = resource(&connection).with_client(|client, http| client.graph().list_all_alerts(http, &list_options(options)))?;
         Ok(all.into_iter().map(alert).collect())
     }
 
     fn get_alert(connection: ConnectionBorrow<'_>, alert_id: String) -> Result<gwit::Alert, wit::Error> {
-        resource(&connection).with_client(|client, http| client.get_graph_alert(http, &alert_id)).map(alert)
+        resource(&connection).with_client(|client, http| client.graph().get_alert(http, &alert_id)).map(alert)
     }
 
     fn update_alert(connection: ConnectionBorrow<'_>, alert_id: String, update: gwit::AlertUpdate) -> Result<gwit::Alert, wit::Error> {
         let update = alert_update(update);
-        resource(&connection).with_client(|client, http| client.update_graph_alert(http, &alert_id, &update)).map(alert)
+        resource(&connection).with_client(|client, http| client.graph().update_alert(http, &alert_id, &update)).map(alert)
     }
 
     fn plan_alert_update(connection: ConnectionBorrow<'_>, alert_id: String, update: gwit::AlertUpdate) -> Result<wit::PlannedRequest, wit::Error> {
         let update = alert_update(update);
-        resource(&connection).with_client(|client, _| client.plan_graph_alert_update(&alert_id, &update)).map(planned)
+        resource(&connection).with_client(|client, _| client.graph().plan_alert_update(&alert_id, &update)).map(planned)
     }
 
     fn run_hunting_query(connection: ConnectionBorrow<'_>, query: String, options: gwit::HuntingOptions) -> Result<wit::Table, wit::Error> {
         let options = HuntingOptions { timespan: options.timespan };
-        resource(&connection).with_client(|client, http| client.run_hunting_query(http, &query, &options)).map(table)
+        resource(&connection).with_client(|client, http| client.graph().run_hunting_query(http, &query, &options)).map(table)
     }
 }
 

@@ -51,106 +51,106 @@ impl GuestConnection for ConnectionResource {
     }
 
     fn list_incidents(&self, options: wit::ListIncidentsOptions) -> Result<wit::IncidentPage, wit::Error> {
-        let page = self.with_client(|client, http| client.list_incidents(http, &list_options(options)))?;
-        Ok(wit::IncidentPage { incidents: page.incidents.into_iter().map(incident).collect(), continuation: page.continuation })
+        let page = self.with_client(|client, http| client.sentinel().list_incidents(http, &list_options(options)))?;
+        Ok(wit::IncidentPage { incidents: page.value.into_iter().map(incident).collect(), continuation: page.next_link })
     }
 
     fn list_all_incidents(&self, options: wit::ListIncidentsOptions) -> Result<Vec<wit::Incident>, wit::Error> {
-        let all = self.with_client(|client, http| client.list_all_incidents(http, &list_options(options)))?;
+        let all = self.with_client(|client, http| client.sentinel().list_all_incidents(http, &list_options(options)))?;
         Ok(all.into_iter().map(incident).collect())
     }
 
     fn get_incident(&self, incident_id: String) -> Result<wit::Incident, wit::Error> {
-        self.with_client(|client, http| client.get_incident(http, &incident_id)).map(incident)
+        self.with_client(|client, http| client.sentinel().get_incident(http, &incident_id)).map(incident)
     }
 
     fn update_incident(&self, incident_id: String, update: wit::IncidentUpdate) -> Result<wit::Incident, wit::Error> {
         let update = incident_update(update);
-        self.with_client(|client, http| client.update_incident(http, &incident_id, &update)).map(incident)
+        self.with_client(|client, http| client.sentinel().update_incident(http, &incident_id, &update)).map(incident)
     }
 
     fn create_incident(&self, new: wit::NewIncident, id: Option<String>) -> Result<wit::Incident, wit::Error> {
         let new = new_incident(new);
-        self.with_client(|client, http| client.create_incident(http, &new, id.as_deref())).map(incident)
+        self.with_client(|client, http| client.sentinel().create_incident(http, &new, id.as_deref())).map(incident)
     }
 
     fn delete_incident(&self, incident_id: String) -> Result<(), wit::Error> {
-        self.with_client(|client, http| client.delete_incident(http, &incident_id))
+        self.with_client(|client, http| client.sentinel().delete_incident(http, &incident_id))
     }
 
     fn list_comments(&self, incident_id: String) -> Result<Vec<wit::Comment>, wit::Error> {
-        let comments = self.with_client(|client, http| client.list_comments(http, &incident_id))?;
+        let comments = self.with_client(|client, http| client.sentinel().list_comments(http, &incident_id))?;
         Ok(comments.into_iter().map(comment).collect())
     }
 
     fn add_comment(&self, incident_id: String, message: String, idempotency_key: Option<String>) -> Result<Vec<wit::Comment>, wit::Error> {
-        let posted = self.with_client(|client, http| client.add_comment(http, &incident_id, &message, idempotency_key.as_deref()))?;
+        let posted = self.with_client(|client, http| client.sentinel().add_comment(http, &incident_id, &message, idempotency_key.as_deref()))?;
         Ok(posted.into_iter().map(comment).collect())
     }
 
     fn delete_comment(&self, incident_id: String, comment_id: String) -> Result<(), wit::Error> {
-        self.with_client(|client, http| client.delete_comment(http, &incident_id, &comment_id))
+        self.with_client(|client, http| client.sentinel().delete_comment(http, &incident_id, &comment_id))
     }
 
     fn list_relations(&self, incident_id: String) -> Result<Vec<wit::Relation>, wit::Error> {
-        let relations = self.with_client(|client, http| client.list_relations(http, &incident_id))?;
+        let relations = self.with_client(|client, http| client.sentinel().list_relations(http, &incident_id))?;
         Ok(relations.into_iter().map(relation).collect())
     }
 
     fn add_relation(&self, incident_id: String, related_resource_id: String, relation_name: Option<String>) -> Result<wit::Relation, wit::Error> {
-        self.with_client(|client, http| client.add_relation(http, &incident_id, &related_resource_id, relation_name.as_deref())).map(relation)
+        self.with_client(|client, http| client.sentinel().add_relation(http, &incident_id, &related_resource_id, relation_name.as_deref())).map(relation)
     }
 
     fn delete_relation(&self, incident_id: String, relation_name: String) -> Result<(), wit::Error> {
-        self.with_client(|client, http| client.delete_relation(http, &incident_id, &relation_name))
+        self.with_client(|client, http| client.sentinel().delete_relation(http, &incident_id, &relation_name))
     }
 
     fn list_tasks(&self, incident_id: String) -> Result<Vec<wit::IncidentTask>, wit::Error> {
-        let tasks = self.with_client(|client, http| client.list_tasks(http, &incident_id))?;
+        let tasks = self.with_client(|client, http| client.sentinel().list_tasks(http, &incident_id))?;
         Ok(tasks.into_iter().map(task).collect())
     }
 
     fn add_task(&self, incident_id: String, title: String, description: Option<String>, task_id: Option<String>) -> Result<wit::IncidentTask, wit::Error> {
-        self.with_client(|client, http| client.add_task(http, &incident_id, &title, description.as_deref(), task_id.as_deref())).map(task)
+        self.with_client(|client, http| client.sentinel().add_task(http, &incident_id, &title, description.as_deref(), task_id.as_deref())).map(task)
     }
 
     fn update_task(&self, incident_id: String, task_id: String, update: wit::TaskUpdate) -> Result<wit::IncidentTask, wit::Error> {
         let update = task_update(update);
-        self.with_client(|client, http| client.update_task(http, &incident_id, &task_id, &update)).map(task)
+        self.with_client(|client, http| client.sentinel().update_task(http, &incident_id, &task_id, &update)).map(task)
     }
 
     fn delete_task(&self, incident_id: String, task_id: String) -> Result<(), wit::Error> {
-        self.with_client(|client, http| client.delete_task(http, &incident_id, &task_id))
+        self.with_client(|client, http| client.sentinel().delete_task(http, &incident_id, &task_id))
     }
 
     fn search_events(&self, query: String, options: wit::QueryOptions) -> Result<wit::QueryResult, wit::Error> {
         let options = query_options(options);
-        self.with_client(|client, http| client.search_events(http, &query, &options)).map(query_result)
+        self.with_client(|client, http| client.sentinel().search_events(http, &query, &options)).map(query_result)
     }
 
     fn list_alerts(&self, incident_id: String) -> Result<Vec<wit::Alert>, wit::Error> {
-        let alerts = self.with_client(|client, http| client.list_alerts(http, &incident_id))?;
+        let alerts = self.with_client(|client, http| client.sentinel().list_alerts(http, &incident_id))?;
         Ok(alerts.into_iter().map(alert).collect())
     }
 
     fn list_entities(&self, incident_id: String) -> Result<Vec<wit::Entity>, wit::Error> {
-        let entities = self.with_client(|client, http| client.list_entities(http, &incident_id))?;
+        let entities = self.with_client(|client, http| client.sentinel().list_entities(http, &incident_id))?;
         Ok(entities.into_iter().map(entity).collect())
     }
 
     fn list_normalized_entities(&self, incident_id: String) -> Result<Vec<wit::NormalizedEntity>, wit::Error> {
-        let entities = self.with_client(|client, http| client.list_entities(http, &incident_id))?;
+        let entities = self.with_client(|client, http| client.sentinel().list_entities(http, &incident_id))?;
         Ok(normalize(&entities))
     }
 
     fn list_bookmarks(&self, incident_id: String) -> Result<Vec<wit::Bookmark>, wit::Error> {
-        let bookmarks = self.with_client(|client, http| client.list_bookmarks(http, &incident_id))?;
+        let bookmarks = self.with_client(|client, http| client.sentinel().list_bookmarks(http, &incident_id))?;
         Ok(bookmarks.into_iter().map(bookmark).collect())
     }
 
     fn poll(&self, cursor: Option<String>, options: wit::PollOptions) -> Result<wit::PollBatch, wit::Error> {
         let options = poll_options(options);
-        let batch = self.with_client(|client, http| client.poll(http, cursor.as_deref(), &options))?;
+        let batch = self.with_client(|client, http| client.sentinel().poll(http, cursor.as_deref(), &options))?;
         let mut details = batch.details.into_iter();
         Ok(wit::PollBatch {
             events: batch.events.into_iter().map(|e| event(e, details.next())).collect(),

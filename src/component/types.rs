@@ -5,17 +5,19 @@ use crate::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, Prot
 use crate::core::error::Error;
 use crate::core::graph::PlannedRequest;
 use crate::core::http::{Secret, Timeouts};
-use crate::core::incidents::{self, Incident, ListOptions};
-use crate::core::client::Details;
+use crate::core::sentinel::incidents::{self, Incident, ListOptions};
+use crate::core::sentinel::actions::Details;
 use crate::core::auth::Api;
 use crate::core::check::{missing_permissions, ApiCheck};
-use crate::core::comments::{Author, Comment};
-use crate::core::relations::{Relation, Task, TaskUpdate};
-use crate::core::query::{Cell, QueryOptions, QueryResult, Table};
+use crate::core::sentinel::comments::{Author, Comment};
+use crate::core::sentinel::relations::{Relation, Task, TaskUpdate};
+use crate::core::kql::{Cell, Table};
+use crate::core::sentinel::query::{QueryOptions, QueryResult};
 use crate::core::retry::RetryPolicy;
-use crate::core::updates::{IncidentUpdate, NewIncident, OwnerChange};
-use crate::core::entities::{self as ent, Alert, Entity, EntityKind, Normalized};
-use crate::core::poller::{Event, EventKind, PollOptions};
+use crate::core::sentinel::updates::{IncidentUpdate, NewIncident, OwnerChange};
+use crate::core::sentinel::details::{self as det, Alert, Bookmark, EntityDetails};
+use crate::core::sentinel::entities::{self as ent, Entity, EntityKind, Normalized};
+use crate::core::sentinel::poller::{Event, EventKind, PollOptions};
 
 impl From<wit::ConnectionConfig> for ConnectionConfig {
     fn from(config: wit::ConnectionConfig) -> Self {
@@ -191,40 +193,29 @@ pub fn event(event: Event, details: Option<Result<Details, Error>>) -> wit::Inci
     wit::IncidentEvent { kind, incident: incident(event.incident), alerts, entities, details_error }
 }
 
-pub fn alert(alert: Alert) -> wit::Alert {
-    let e = &alert.entity;
-    let t = |field: &str| e.text(field);
+pub fn alert(a: Alert) -> wit::Alert {
     wit::Alert {
-        id: e.name.clone(),
-        resource_id: e.id.clone(),
-        display_name: t("alertDisplayName"),
-        alert_type: t("alertType"),
-        severity: alert.severity.clone().map(Into::into),
-        status: t("status").map(|s| alert_status(&s)),
-        description: t("description"),
-        product_name: t("productName"),
-        provider_alert_id: t("providerAlertId"),
-        compromised_entity: t("compromisedEntity"),
-        start_time: t("startTimeUtc"),
-        end_time: t("endTimeUtc"),
-        time_generated: t("timeGenerated"),
-        tactics: e.texts("tactics"),
-        remediation_steps: e.texts("remediationSteps"),
-        alert_link: t("alertLink"),
-        properties: e.properties_json(),
+        id: a.id,
+        resource_id: a.resource_id,
+        display_name: a.display_name,
+        alert_type: a.alert_type,
+        severity: a.severity.map(Into::into),
+        status: a.status.map(Into::into),
+        description: a.description,
+        product_name: a.product_name,
+        provider_alert_id: a.provider_alert_id,
+        compromised_entity: a.compromised_entity,
+        start_time: a.start_time,
+        end_time: a.end_time,
+        time_generated: a.time_generated,
+        tactics: a.tactics,
+        remediation_steps: a.remediation_steps,
+        alert_link: a.alert_link,
+        properties: a.properties,
     }
 }
 
-fn alert_status(text: &str) -> wit::AlertStatus {
-    match text.to_ascii_lowercase().as_str() {
-        "unknown" => wit::AlertStatus::Unknown,
-        "new" => wit::AlertStatus::New,
-        "resolved" => wit::AlertStatus::Resolved,
-        "dismissed" => wit::AlertStatus::Dismissed,
-        "inprogress" => wit::AlertStatus::InProgress,
-        _ => wit::AlertStatus::Other(text.to_owned()),
-    }
-}
+open_enum_to_wit!(det::AlertStatus => wit::AlertStatus { Unknown, New, Resolved, Dismissed, InProgress });
 
 pub fn entity_kind(kind: EntityKind) -> wit::EntityKind {
     use wit::EntityKind as W;
@@ -261,130 +252,51 @@ pub fn entity(entity: Entity) -> wit::Entity {
         kind: entity_kind(entity.kind()),
         friendly_name: entity.friendly_name(),
         properties: entity.properties_json(),
-        details: details(entity),
+        details: entity_details(det::details(&entity)),
     }
 }
 
-/// The typed fields of each kind, read from the properties by their spec names.
-fn details(entity: Entity) -> wit::EntityDetails {
-    use wit::EntityDetails as D;
-    let t = |field: &str| entity.text(field);
-    let list = |field: &str| entity.texts(field);
-    match entity.kind() {
-        EntityKind::Account => D::Account(wit::AccountEntity {
-            account_name: t("accountName"),
-            nt_domain: t("ntDomain"),
-            upn_suffix: t("upnSuffix"),
-            sid: t("sid"),
-            aad_user_id: t("aadUserId"),
-            aad_tenant_id: t("aadTenantId"),
-            object_guid: t("objectGuid"),
-            display_name: t("displayName"),
-            host_entity_id: t("hostEntityId"),
-        }),
-        EntityKind::Host => D::Host(wit::HostEntity {
-            host_name: t("hostName"),
-            dns_domain: t("dnsDomain"),
-            nt_domain: t("ntDomain"),
-            net_bios_name: t("netBiosName"),
-            azure_id: t("azureID"),
-            oms_agent_id: t("omsAgentID"),
-            os_family: t("osFamily"),
-            os_version: t("osVersion"),
-        }),
-        EntityKind::Ip => {
-            let location = entity.properties.get("location");
-            let place = |field: &str| location.and_then(|l| l.get(field)).and_then(|v| v.as_str()).map(str::to_owned);
-            D::Ip(wit::IpEntity { address: t("address"), country: place("countryName"), city: place("city") })
-        }
-        EntityKind::Url => D::Url(wit::UrlEntity { url: t("url") }),
-        EntityKind::FileHash => D::FileHash(wit::FileHashEntity { algorithm: t("algorithm"), hash_value: t("hashValue") }),
-        EntityKind::File => D::File(wit::FileEntity {
-            file_name: t("fileName"),
-            directory: t("directory"),
-            host_entity_id: t("hostEntityId"),
-            file_hash_entity_ids: list("fileHashEntityIds"),
-        }),
-        EntityKind::Process => D::Process(wit::ProcessEntity {
-            process_id: t("processId"),
-            command_line: t("commandLine"),
-            creation_time: t("creationTimeUtc"),
-            elevation_token: t("elevationToken"),
-            account_entity_id: t("accountEntityId"),
-            host_entity_id: t("hostEntityId"),
-            image_file_entity_id: t("imageFileEntityId"),
-            parent_process_entity_id: t("parentProcessEntityId"),
-        }),
-        EntityKind::Mailbox => D::Mailbox(wit::MailboxEntity {
-            primary_address: t("mailboxPrimaryAddress"),
-            display_name: t("displayName"),
-            upn: t("upn"),
-            external_directory_object_id: t("externalDirectoryObjectId"),
-        }),
-        EntityKind::MailMessage => D::MailMessage(wit::MailMessageEntity {
-            network_message_id: t("networkMessageId"),
-            internet_message_id: t("internetMessageId"),
-            subject: t("subject"),
-            sender: t("p1Sender").or_else(|| t("p2Sender")),
-            recipient: t("recipient"),
-            sender_ip: t("senderIP"),
-            receive_date: t("receiveDate"),
-            delivery_action: t("deliveryAction"),
-            delivery_location: t("deliveryLocation"),
-            urls: list("urls"),
-            file_entity_ids: list("fileEntityIds"),
-        }),
-        EntityKind::CloudApplication => D::CloudApplication(wit::CloudApplicationEntity { app_id: t("appId"), app_name: t("appName"), instance_name: t("instanceName") }),
-        EntityKind::AzureResource => D::AzureResource(wit::AzureResourceEntity { resource_id: t("resourceId"), subscription_id: t("subscriptionId") }),
-        EntityKind::DnsResolution => D::DnsResolution(wit::DnsResolutionEntity {
-            domain_name: t("domainName"),
-            dns_server_ip_entity_id: t("dnsServerIpEntityId"),
-            host_ip_address_entity_id: t("hostIpAddressEntityId"),
-            ip_address_entity_ids: list("ipAddressEntityIds"),
-        }),
-        EntityKind::RegistryKey => D::RegistryKey(wit::RegistryKeyEntity { hive: t("hive"), key: t("key") }),
-        EntityKind::RegistryValue => D::RegistryValue(wit::RegistryValueEntity {
-            key_entity_id: t("keyEntityId"),
-            value_name: t("valueName"),
-            value_data: t("valueData"),
-            value_type: t("valueType"),
-        }),
-        EntityKind::SecurityGroup => D::SecurityGroup(wit::SecurityGroupEntity { distinguished_name: t("distinguishedName"), object_guid: t("objectGuid"), sid: t("sid") }),
-        EntityKind::Malware => D::Malware(wit::MalwareEntity {
-            malware_name: t("malwareName"),
-            category: t("category"),
-            file_entity_ids: list("fileEntityIds"),
-            process_entity_ids: list("processEntityIds"),
-        }),
-        EntityKind::IoTDevice => D::IotDevice(wit::IotDeviceEntity {
-            device_id: t("deviceId"),
-            device_name: t("deviceName"),
-            device_type: t("deviceType"),
-            vendor: t("vendor"),
-            model: t("model"),
-            mac_address: t("macAddress"),
-            host_entity_id: t("hostEntityId"),
-            ip_address_entity_id: t("ipAddressEntityId"),
-        }),
-        EntityKind::MailCluster => D::MailCluster(wit::MailClusterEntity { query: t("query"), source: t("source"), network_message_ids: list("networkMessageIds") }),
-        EntityKind::SubmissionMail => D::SubmissionMail(wit::SubmissionMailEntity {
-            submission_id: t("submissionId"),
-            network_message_id: t("networkMessageId"),
-            submitter: t("submitter"),
-            sender: t("sender"),
-            recipient: t("recipient"),
-            subject: t("subject"),
-            report_type: t("reportType"),
-        }),
-        EntityKind::Bookmark => D::Bookmark(wit::BookmarkEntity {
-            display_name: t("displayName"),
-            query: t("query"),
-            notes: t("notes"),
-            event_time: t("eventTime"),
-            created: t("created"),
-        }),
-        EntityKind::SecurityAlert => D::SecurityAlert(alert(Alert::from_entity(entity))),
-        EntityKind::Other(_) => D::Other,
+/// Each record's WIT twin, field by field (the list is the core's, written once).
+macro_rules! records_to_wit {
+    ($($name:ident { $($field:ident: $type:ty),+ $(,)? }),+ $(,)?) => {
+        $(
+            impl From<det::$name> for wit::$name {
+                fn from(record: det::$name) -> Self {
+                    wit::$name { $($field: record.$field),+ }
+                }
+            }
+        )+
+    };
+}
+
+det::entity_records!(records_to_wit);
+
+fn entity_details(details: EntityDetails) -> wit::EntityDetails {
+    use wit::EntityDetails as W;
+    use EntityDetails as D;
+    match details {
+        D::Account(r) => W::Account(r.into()),
+        D::Host(r) => W::Host(r.into()),
+        D::Ip(r) => W::Ip(r.into()),
+        D::Url(r) => W::Url(r.into()),
+        D::FileHash(r) => W::FileHash(r.into()),
+        D::File(r) => W::File(r.into()),
+        D::Process(r) => W::Process(r.into()),
+        D::Mailbox(r) => W::Mailbox(r.into()),
+        D::MailMessage(r) => W::MailMessage(r.into()),
+        D::CloudApplication(r) => W::CloudApplication(r.into()),
+        D::AzureResource(r) => W::AzureResource(r.into()),
+        D::DnsResolution(r) => W::DnsResolution(r.into()),
+        D::RegistryKey(r) => W::RegistryKey(r.into()),
+        D::RegistryValue(r) => W::RegistryValue(r.into()),
+        D::SecurityGroup(r) => W::SecurityGroup(r.into()),
+        D::Malware(r) => W::Malware(r.into()),
+        D::IoTDevice(r) => W::IotDevice(r.into()),
+        D::MailCluster(r) => W::MailCluster(r.into()),
+        D::SubmissionMail(r) => W::SubmissionMail(r.into()),
+        D::SecurityAlert(r) => W::SecurityAlert(alert(*r)),
+        D::Bookmark(r) => W::Bookmark(r.into()),
+        D::Other => W::Other,
     }
 }
 
@@ -402,19 +314,18 @@ pub fn normalized(entity: Normalized) -> wit::NormalizedEntity {
     }
 }
 
-pub fn bookmark(entity: Entity) -> wit::Bookmark {
-    let labels = entity.texts("labels");
+pub fn bookmark(b: Bookmark) -> wit::Bookmark {
     wit::Bookmark {
-        id: entity.name.clone(),
-        resource_id: entity.id.clone(),
-        display_name: entity.text("displayName"),
-        query: entity.text("query"),
-        notes: entity.text("notes"),
-        labels,
-        created: entity.text("created"),
-        event_time: entity.text("eventTime"),
-        query_result: entity.text("queryResult"),
-        properties: entity.properties_json(),
+        id: b.id,
+        resource_id: b.resource_id,
+        display_name: b.display_name,
+        query: b.query,
+        notes: b.notes,
+        labels: b.labels,
+        created: b.created,
+        event_time: b.event_time,
+        query_result: b.query_result,
+        properties: b.properties,
     }
 }
 

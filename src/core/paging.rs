@@ -10,12 +10,12 @@ use super::error::{Error, LocalFailure};
 
 pub const DEFAULT_MAX_PAGES: u32 = 1000;
 
-/// One page of a pageable ARM list: `value` and, unless last, `nextLink`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// One page of a pageable list: `value` and, unless last, the link to the
+/// next page (ARM's `nextLink`, Graph's `@odata.nextLink`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Page<T> {
     pub value: Vec<T>,
-    #[serde(default)]
+    #[serde(default, rename = "nextLink", alias = "@odata.nextLink")]
     pub next_link: Option<String>,
 }
 

@@ -35,14 +35,17 @@ use super::config::{
 use super::error::{self, Error, MAX_MESSAGE_CHARS};
 use super::graph::containment::ContainmentAction;
 use super::graph::users::{self, GroupRef, RiskyUser, UserRef};
-use super::graph::{hunting, security, GraphPage};
+use super::graph::{hunting, security};
+use super::paging::Page;
 use super::http::{Request, Response, Secret, Timeouts};
-use super::incidents::{self, Incident, IncidentProperties, IncidentStatus, ListOptions, Severity};
-use super::poller::{self, Cursor, Phase, PollOptions, Progress, Scan, MAX_TIME_MICROS};
-use super::query::{self, Cell};
+use super::sentinel::incidents::{self, Incident, IncidentProperties, IncidentStatus, ListOptions, Severity};
+use super::sentinel::poller::{self, Cursor, Phase, PollOptions, Progress, Scan, MAX_TIME_MICROS};
+use super::kql::{self as kql_cells, Cell};
+use super::sentinel::query;
 use super::redact::{self, encoded_forms, Redactor, MIN_PART, REDACTED};
 use super::retry::{self, Decision, RetryPolicy, MAX_RETRY_AFTER};
-use super::{check, comments, entities, ids, paging, relations};
+use super::sentinel::{comments, entities, relations};
+use super::{check, ids, paging};
 
 /// Fixed, so CI runs the same cases on every machine and every run.
 const SEED: u64 = 0x0009_5e47_1ae1_0009;
@@ -2200,7 +2203,7 @@ proptest! {
             relations::validate_task_status(&value),
             relations::validate_task_text(Some(&value), Some(&value)),
             comments::validate_message(&value, Some(&value)),
-            query::validate_text(&value),
+            kql_cells::validate_text(&value),
             hunting::validate(&value, &hunting::HuntingOptions { timespan: Some(value.clone()) }),
             incidents::validate_list_options(&ListOptions { filter: Some(value.clone()), orderby: Some(value.clone()), ..ListOptions::default() }),
         ] {
@@ -2208,7 +2211,7 @@ proptest! {
                 prop_assert!(matches!(error, Error::InvalidInput { .. }), "{:?}", error);
             }
         }
-        let _ = query::is_timespan(&value);
+        let _ = kql_cells::is_timespan(&value);
         let _ = users::same_name(&value, &value.to_uppercase());
         if let Ok(user) = UserRef::parse("user", &value) {
             let protected = ProtectedAccounts { user_principal_names: vec![format!(" {}\u{a0}", value.to_uppercase())], ..ProtectedAccounts::default() };
@@ -2511,7 +2514,8 @@ proptest! {
                 let properties: Value = serde_json::from_str(&entity.properties_json()).expect("properties are JSON");
                 let keys: Vec<&String> = properties.as_object().expect("an object").keys().collect();
                 prop_assert_eq!(keys, entity.properties.keys().collect::<Vec<_>>());
-                let _ = entities::Alert::from_entity(entity.clone());
+                let _ = super::sentinel::details::Alert::from_entity(entity.clone());
+                let _ = super::sentinel::details::details(entity);
                 let _ = entity.texts("networkMessageIds");
             }
         }
@@ -2542,7 +2546,7 @@ proptest! {
         page in body(object(vec![must("value", list_of(graph_user_j(), 3)), field("@odata.nextLink", link().prop_map(J::Str).boxed())])),
     ) {
         assert_typed_parse_error(&users::parse_user(&user))?;
-        let _ = serde_json::from_slice::<GraphPage<RiskyUser>>(&page);
+        let _ = serde_json::from_slice::<Page<RiskyUser>>(&page);
         if let Ok(group) = serde_json::from_slice::<GroupRef>(&user) {
             let _ = (group.hides_membership(), group.shown());
         }
@@ -2570,7 +2574,7 @@ proptest! {
     /// else is kept (typed when it parses as its type, else as text).
     #[test]
     fn a_cell_is_typed_or_kept(column_type in prop_oneof![4 => select(KQL_TYPES).prop_map(str::to_owned), 1 => text(8)], value in json_value()) {
-        let cell = query::cell(&column_type, value.clone());
+        let cell = kql_cells::cell(&column_type, value.clone());
         prop_assert_eq!(cell == Cell::Null, value.is_null());
         let kind = column_type.to_ascii_lowercase();
         match (&value, kind.as_str()) {
@@ -2652,11 +2656,11 @@ proptest! {
         let mut server = Hostile { answers: script.into(), now: 1_700_000_000, millis: 0, issued: Vec::new() };
         for call in calls {
             let result = match &call {
-                Call::Get(id) => client.get_incident(&mut server, id).map(drop),
+                Call::Get(id) => client.sentinel().get_incident(&mut server, id).map(drop),
                 Call::ListAll(max_pages) => {
-                    client.list_all_incidents(&mut server, &ListOptions { max_pages: *max_pages, ..ListOptions::default() }).map(drop)
+                    client.sentinel().list_all_incidents(&mut server, &ListOptions { max_pages: *max_pages, ..ListOptions::default() }).map(drop)
                 }
-                Call::Poll(cursor, options) => client.poll(&mut server, cursor.as_deref(), options).map(|batch| {
+                Call::Poll(cursor, options) => client.sentinel().poll(&mut server, cursor.as_deref(), options).map(|batch| {
                     let expected = if options.include_details { batch.events.len() } else { 0 };
                     (batch.cursor, batch.details.len() == expected)
                 }).and_then(|(cursor, details_complete)| {

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use sentinel_connector::core::error::Error as CoreError;
 use sentinel_connector::core::http::{Request, Response, Timeouts};
-use sentinel_connector::core::incidents::ListOptions;
+use sentinel_connector::core::sentinel::incidents::ListOptions;
 use sentinel_connector::core::{Client, ConnectionConfig, Settings, Transport};
 
 use super::{exit, Failure};
@@ -151,7 +151,7 @@ async fn native_list_all(connection: ConnectionConfig, incidents: usize, runs: u
         let mut times = Vec::new();
         for _ in 0..runs {
             let started = Instant::now();
-            let all = client.list_all_incidents(&mut transport, &ListOptions { top: Some(1000), ..ListOptions::default() }).map_err(|e| e.to_string())?;
+            let all = client.sentinel().list_all_incidents(&mut transport, &ListOptions { top: Some(1000), ..ListOptions::default() }).map_err(|e| e.to_string())?;
             times.push(started.elapsed());
             if all.len() != incidents {
                 return Err(format!("listed {} incidents, not {incidents}", all.len()));

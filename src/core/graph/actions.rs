@@ -12,83 +12,97 @@ use super::containment::{self, ContainmentAction, ContainmentResult};
 use super::hunting::{self, HuntingOptions};
 use super::security::{self, Collection, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate, GraphListOptions};
 use super::users::{self, GraphUser, GroupRef, RiskyUser, UserRef};
-use super::{GraphPage, PlannedRequest};
+use super::PlannedRequest;
 use crate::core::check;
+use crate::core::auth::Api;
 use crate::core::client::{Client, Transport};
+use crate::core::config::Settings;
 use crate::core::error::Error;
-use crate::core::http::{Method, Response, TABLE_ANSWER_WEIGHT};
-use crate::core::paging::{check_link, parse, PageWalk};
-use crate::core::query::Table;
+use crate::core::http::{Method, Request, Response, TABLE_ANSWER_WEIGHT};
+use crate::core::paging::{check_link, parse, Page};
+use crate::core::kql::Table;
 
 /// The manifest entry of the reads that apply protected groups.
 const PROTECTED_GROUPS_CHECK: &str = "containment protected-groups check";
 /// The manifest entry that lets a group with hidden membership be checked.
 const PROTECTED_HIDDEN_GROUPS_CHECK: &str = "containment protected-hidden-groups check";
 
-/// One page of a Graph list and the link to the next.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GraphItemsPage<T> {
-    pub items: Vec<T>,
-    pub continuation: Option<String>,
+/// The Graph half of [`Client`]: security (incidents, alerts, hunting) and
+/// Entra ID containment.
+pub struct Graph<'a> {
+    client: &'a mut Client,
 }
 
-impl Client {
-    pub fn list_graph_incidents(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<GraphItemsPage<GraphIncident>, Error> {
-        let page = self.security_page(transport, Collection::Incidents, options)?;
-        Ok(GraphItemsPage { items: page.value.into_iter().map(security::incident_from_value).collect::<Result<_, _>>()?, continuation: page.next_link })
+impl<'a> Graph<'a> {
+    pub(crate) fn new(client: &'a mut Client) -> Self {
+        Graph { client }
     }
 
-    pub fn list_all_graph_incidents(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Vec<GraphIncident>, Error> {
+    fn settings(&self) -> &Settings {
+        self.client.settings()
+    }
+
+    /// The connection check's Graph read: one incident.
+    pub(crate) fn probe(&mut self, transport: &mut impl Transport) -> Result<(), Error> {
+        self.list_incidents(transport, &GraphListOptions { top: Some(1), ..Default::default() }).map(|_| ())
+    }
+
+    pub fn list_incidents(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Page<GraphIncident>, Error> {
+        let page = self.security_page(transport, Collection::Incidents, options)?;
+        Ok(Page { value: page.value.into_iter().map(security::incident_from_value).collect::<Result<_, _>>()?, next_link: page.next_link })
+    }
+
+    pub fn list_all_incidents(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Vec<GraphIncident>, Error> {
         let values = self.security_walk(transport, Collection::Incidents, options)?;
         values.into_iter().map(security::incident_from_value).collect()
     }
 
-    pub fn list_graph_alerts(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<GraphItemsPage<GraphAlert>, Error> {
+    pub fn list_alerts(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Page<GraphAlert>, Error> {
         let page = self.security_page(transport, Collection::Alerts, options)?;
-        Ok(GraphItemsPage { items: page.value.into_iter().map(security::alert_from_value).collect::<Result<_, _>>()?, continuation: page.next_link })
+        Ok(Page { value: page.value.into_iter().map(security::alert_from_value).collect::<Result<_, _>>()?, next_link: page.next_link })
     }
 
-    pub fn list_all_graph_alerts(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Vec<GraphAlert>, Error> {
+    pub fn list_all_alerts(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Vec<GraphAlert>, Error> {
         let values = self.security_walk(transport, Collection::Alerts, options)?;
         values.into_iter().map(security::alert_from_value).collect()
     }
 
-    pub fn get_graph_incident(&mut self, transport: &mut impl Transport, id: &str, expand_alerts: bool) -> Result<GraphIncident, Error> {
+    pub fn get_incident(&mut self, transport: &mut impl Transport, id: &str, expand_alerts: bool) -> Result<GraphIncident, Error> {
         let url = security::item_url(self.settings(), Collection::Incidents, id, expand_alerts)?;
-        let response = self.graph(transport, Method::Get, url, None, "graph-security.get-incident")?;
+        let response = self.call(transport, Method::Get, url, None, "graph-security.get-incident")?;
         security::parse_incident(&response.body)
     }
 
-    pub fn get_graph_alert(&mut self, transport: &mut impl Transport, id: &str) -> Result<GraphAlert, Error> {
+    pub fn get_alert(&mut self, transport: &mut impl Transport, id: &str) -> Result<GraphAlert, Error> {
         let url = security::item_url(self.settings(), Collection::Alerts, id, false)?;
-        let response = self.graph(transport, Method::Get, url, None, "graph-security.get-alert")?;
+        let response = self.call(transport, Method::Get, url, None, "graph-security.get-alert")?;
         security::parse_alert(&response.body)
     }
 
     /// PATCH with only what changes. Tag changes read the incident first and
     /// send the merged list (Graph replaces `customTags` whole and has no etag).
-    pub fn update_graph_incident(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<GraphIncident, Error> {
-        let planned = self.plan_graph_incident_update(transport, id, update)?;
+    pub fn update_incident(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<GraphIncident, Error> {
+        let planned = self.plan_incident_update(transport, id, update)?;
         let response = self.send_plan(transport, &planned, "graph-security.update-incident")?;
         security::parse_incident(&response.body)
     }
 
-    /// The PATCH `update_graph_incident` would send, unsent (tag changes read the incident).
-    pub fn plan_graph_incident_update(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<PlannedRequest, Error> {
+    /// The PATCH `update_incident` would send, unsent (tag changes read the incident).
+    pub fn plan_incident_update(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<PlannedRequest, Error> {
         security::validate_incident_update(update)?;
         let url = security::item_url(self.settings(), Collection::Incidents, id, false)?;
-        let current_tags = if update.changes_tags() { self.get_graph_incident(transport, id, false)?.fields.custom_tags } else { Vec::new() };
+        let current_tags = if update.changes_tags() { self.get_incident(transport, id, false)?.fields.custom_tags } else { Vec::new() };
         Ok(PlannedRequest::new(Method::Patch, url, Some(security::incident_patch(update, &current_tags))))
     }
 
-    pub fn update_graph_alert(&mut self, transport: &mut impl Transport, id: &str, update: &GraphAlertUpdate) -> Result<GraphAlert, Error> {
-        let planned = self.plan_graph_alert_update(id, update)?;
+    pub fn update_alert(&mut self, transport: &mut impl Transport, id: &str, update: &GraphAlertUpdate) -> Result<GraphAlert, Error> {
+        let planned = self.plan_alert_update(id, update)?;
         let response = self.send_plan(transport, &planned, "graph-security.update-alert")?;
         security::parse_alert(&response.body)
     }
 
-    /// The PATCH `update_graph_alert` would send, unsent; needs no request.
-    pub fn plan_graph_alert_update(&self, id: &str, update: &GraphAlertUpdate) -> Result<PlannedRequest, Error> {
+    /// The PATCH `update_alert` would send, unsent; needs no request.
+    pub fn plan_alert_update(&self, id: &str, update: &GraphAlertUpdate) -> Result<PlannedRequest, Error> {
         security::validate_alert_update(update)?;
         let url = security::item_url(self.settings(), Collection::Alerts, id, false)?;
         Ok(PlannedRequest::new(Method::Patch, url, Some(security::alert_patch(update))))
@@ -97,7 +111,7 @@ impl Client {
     pub fn run_hunting_query(&mut self, transport: &mut impl Transport, text: &str, options: &HuntingOptions) -> Result<Table, Error> {
         hunting::validate(text, options)?;
         let (url, body) = hunting::request_parts(self.settings(), text, options);
-        let response = self.graph_weighted(transport, Method::Post, url, Some(body), "graph-security.run-hunting-query", TABLE_ANSWER_WEIGHT)?;
+        let response = self.call_weighted(transport, Method::Post, url, Some(body), "graph-security.run-hunting-query", TABLE_ANSWER_WEIGHT)?;
         hunting::parse(&response.body)
     }
 
@@ -138,7 +152,7 @@ impl Client {
 
     /// Sends exactly the planned request (a dry run returned the same plan).
     fn send_plan(&mut self, transport: &mut impl Transport, plan: &PlannedRequest, action: &str) -> Result<Response, Error> {
-        self.graph(transport, plan.method, plan.url.clone(), plan.body.clone().map(String::into_bytes), action)
+        self.call(transport, plan.method, plan.url.clone(), plan.body.clone().map(String::into_bytes), action)
     }
 
     fn send_planned(&mut self, transport: &mut impl Transport, action: &ContainmentAction, request: &PlannedRequest) -> Result<(u16, bool), Error> {
@@ -155,7 +169,7 @@ impl Client {
 
     fn read_user(&mut self, transport: &mut impl Transport, user: &UserRef) -> Result<GraphUser, Error> {
         let url = users::read_user_url(self.settings(), user);
-        match self.graph(transport, Method::Get, url, None, "containment.get-user") {
+        match self.call(transport, Method::Get, url, None, "containment.get-user") {
             Ok(response) => users::parse_user(&response.body),
             Err(Error::NotFound(mut failure)) => {
                 failure.hint = format!("Entra ID has no user '{}': check the object id or user principal name.", user.as_str());
@@ -182,14 +196,14 @@ impl Client {
         }
         if let Some(hidden) = groups.iter().find(|g| g.hides_membership()) {
             let permission = check::permission_for(PROTECTED_HIDDEN_GROUPS_CHECK).unwrap_or("Member.Read.Hidden");
-            if !check::covers(&self.graph_roles(transport.now_unix_secs()), permission) {
+            if !check::covers(&self.client.graph_roles(transport.now_unix_secs()), permission) {
                 return Err(containment::hidden_membership_error(&containment::shown_user(user), &hidden.shown(), permission));
             }
         }
         let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
         for (url, body) in users::check_member_groups(self.settings(), &user.id, &ids) {
-            let response = self.graph(transport, Method::Post, url, Some(body), PROTECTED_GROUPS_CHECK)?;
-            let member_of: GraphPage<String> = parse(&response.body, "group membership")?;
+            let response = self.call(transport, Method::Post, url, Some(body), PROTECTED_GROUPS_CHECK)?;
+            let member_of: Page<String> = parse(&response.body, "group membership")?;
             if let Some(group) = groups.iter().find(|g| member_of.value.iter().any(|id| id.eq_ignore_ascii_case(&g.id))) {
                 return Err(containment::protected_error(&containment::shown_user(user), &format!("it is a member of the protected group '{}'", group.shown())));
             }
@@ -214,7 +228,7 @@ impl Client {
 
     fn read_group(&mut self, transport: &mut impl Transport, id: &str) -> Result<GroupRef, Error> {
         let url = users::group_url(self.settings(), id);
-        match self.graph(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK) {
+        match self.call(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK) {
             // The id asked for is the one checked, whatever the answer says.
             Ok(response) => Ok(GroupRef { id: id.to_owned(), ..parse(&response.body, "group")? }),
             Err(Error::NotFound(_)) => {
@@ -226,7 +240,7 @@ impl Client {
 
     fn group_by_name(&mut self, transport: &mut impl Transport, name: &str) -> Result<GroupRef, Error> {
         let url = users::group_by_name_url(self.settings(), name);
-        let found: GraphPage<GroupRef> = parse(&self.graph(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK)?.body, "groups")?;
+        let found: Page<GroupRef> = parse(&self.call(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK)?.body, "groups")?;
         match <[GroupRef; 1]>::try_from(found.value) {
             Ok([one]) => Ok(one),
             Err(found) => {
@@ -236,13 +250,13 @@ impl Client {
         }
     }
 
-    fn security_page(&mut self, transport: &mut impl Transport, collection: Collection, options: &GraphListOptions) -> Result<GraphPage<Value>, Error> {
+    fn security_page(&mut self, transport: &mut impl Transport, collection: Collection, options: &GraphListOptions) -> Result<Page<Value>, Error> {
         security::validate_list(collection, options)?;
         let url = match &options.continuation {
             Some(link) => self.graph_link(link).map_err(|reason| Error::invalid("continuation", reason))?,
             None => security::list_url(self.settings(), collection, options),
         };
-        let response = self.graph(transport, Method::Get, url, None, collection.read_action())?;
+        let response = self.call(transport, Method::Get, url, None, collection.read_action())?;
         parse(&response.body, "Graph page")
     }
 
@@ -253,20 +267,15 @@ impl Client {
 
     /// Every item of a Graph collection from its first page's URL.
     fn graph_walk(&mut self, transport: &mut impl Transport, url: Url, max_pages: Option<u32>, action: &str) -> Result<Vec<Value>, Error> {
-        let first = parse(&self.graph(transport, Method::Get, url, None, action)?.body, "Graph page")?;
+        let first = parse(&self.call(transport, Method::Get, url, None, action)?.body, "Graph page")?;
         self.walk_from(transport, first, max_pages, action)
     }
 
     /// The first page's items and every later page's, each `@odata.nextLink`
     /// followed verbatim and only to the Graph endpoint's origin.
-    fn walk_from(&mut self, transport: &mut impl Transport, mut page: GraphPage<Value>, max_pages: Option<u32>, action: &str) -> Result<Vec<Value>, Error> {
-        let mut walk = PageWalk::new(self.settings().endpoints.graph.base.clone(), max_pages);
-        let mut all = std::mem::take(&mut page.value);
-        while let Some(link) = page.next_link.take() {
-            page = parse(&self.graph(transport, Method::Get, walk.next(&link)?, None, action)?.body, "Graph page")?;
-            all.append(&mut page.value);
-        }
-        Ok(all)
+    fn walk_from(&mut self, transport: &mut impl Transport, first: Page<Value>, max_pages: Option<u32>, action: &str) -> Result<Vec<Value>, Error> {
+        let walked = self.client.walk(transport, Api::Graph, first, max_pages, "Graph page");
+        self.hinted(transport, action, walked)
     }
 
     fn graph_link(&self, link: &str) -> Result<Url, String> {
@@ -275,16 +284,26 @@ impl Client {
 
     /// One Graph call made for `action` (its manifest entry); a 403 names the
     /// permission the manifest says it needs and whether the token carries it.
-    fn graph(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, action: &str) -> Result<Response, Error> {
-        self.graph_weighted(transport, method, url, body, action, 1)
+    fn call(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, action: &str) -> Result<Response, Error> {
+        self.call_weighted(transport, method, url, body, action, 1)
     }
 
-    /// [`Self::graph`] for an answer that takes `answer_weight` times its size once parsed.
-    fn graph_weighted(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, action: &str, answer_weight: u32) -> Result<Response, Error> {
-        match self.send_graph(transport, method, url, body, answer_weight) {
+    /// [`Self::call`] for an answer that takes `answer_weight` times its size once parsed.
+    fn call_weighted(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, action: &str, answer_weight: u32) -> Result<Response, Error> {
+        let mut request = Request::new(method, url).header("accept", "application/json").answer_weight(answer_weight);
+        if let Some(body) = body {
+            request = request.json_body(body);
+        }
+        let sent = self.client.send_request(transport, Api::Graph, request);
+        self.hinted(transport, action, sent)
+    }
+
+    /// A 403's hint names the permission `action` needs and what the token holds.
+    fn hinted<T>(&self, transport: &impl Transport, action: &str, result: Result<T, Error>) -> Result<T, Error> {
+        match result {
             Err(Error::Forbidden(mut failure)) => {
                 if let Some(permission) = check::permission_for(action) {
-                    failure.hint = permission_hint(permission, &self.graph_roles(transport.now_unix_secs()));
+                    failure.hint = permission_hint(permission, &self.client.graph_roles(transport.now_unix_secs()));
                 }
                 Err(Error::Forbidden(failure))
             }
@@ -322,7 +341,7 @@ mod tests {
     fn a_listed_account_is_refused_before_any_request() {
         let protected = ProtectedAccounts { user_principal_names: vec!["ALICE@contoso.com".into()], ..Default::default() };
         let mut script = Script::new(vec![]);
-        let error = client_protecting(protected).contain(&mut script, "alice@contoso.com", &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected).graph().contain(&mut script, "alice@contoso.com", &ContainmentAction::DisableAccount, false).unwrap_err();
         assert!(matches!(error, Error::Protected { .. }), "{error:?}");
         assert!(script.sent.is_empty(), "not even a token request");
     }
@@ -331,7 +350,7 @@ mod tests {
     fn an_account_listed_by_its_other_identifier_is_refused_after_the_read() {
         let protected = ProtectedAccounts { user_principal_names: vec!["alice@contoso.com".into()], ..Default::default() };
         let mut script = Script::new(vec![token(), alice()]);
-        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
         assert!(matches!(error, Error::Protected { .. }));
         assert_eq!(script.sent.len(), 2, "the token and the read; no PATCH");
     }
@@ -358,7 +377,7 @@ mod tests {
         let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
         let member = (200, format!(r#"{{"value":["{ADMINS}"]}}"#));
         let mut script = Script::new(vec![token(), alice(), group(ADMINS, "Tier 0", None), member]);
-        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::RevokeSessions, false).unwrap_err();
+        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::RevokeSessions, false).unwrap_err();
         let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
         assert!(reason.contains("Tier 0"), "{reason}");
         assert_eq!(script.sent[2].url.query(), Some("%24select=id%2CdisplayName%2Cvisibility"));
@@ -372,18 +391,18 @@ mod tests {
     fn a_protected_upn_written_with_stray_whitespace_still_protects() {
         let protected = ProtectedAccounts { user_principal_names: vec![" alice@contoso.com\u{a0}".into()], ..Default::default() };
         let mut script = Script::new(vec![]);
-        let error = client_protecting(protected.clone()).contain(&mut script, "\u{200b}ALICE@contoso.com\u{a0}", &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected.clone()).graph().contain(&mut script, "\u{200b}ALICE@contoso.com\u{a0}", &ContainmentAction::DisableAccount, false).unwrap_err();
         assert!(matches!(error, Error::Protected { .. }), "{error:?}");
         assert!(script.sent.is_empty(), "refused before any request");
         // Named by object id, the account is refused once read.
         let mut script = Script::new(vec![token(), alice()]);
-        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
         let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
         assert!(reason.contains("user-principal-names"), "{reason}");
         assert_eq!(script.sent.len(), 2, "the token and the read; no PATCH");
         let by_id = ProtectedAccounts { user_ids: vec!["\u{feff}29F270BB-4D23-4F68-8A57-DC73DC0D4CAF\u{200b}".into()], ..Default::default() };
         let mut script = Script::new(vec![]);
-        assert!(matches!(client_protecting(by_id).contain(&mut script, &format!(" {ALICE}"), &ContainmentAction::RevokeSessions, true), Err(Error::Protected { .. })));
+        assert!(matches!(client_protecting(by_id).graph().contain(&mut script, &format!(" {ALICE}"), &ContainmentAction::RevokeSessions, true), Err(Error::Protected { .. })));
         assert!(script.sent.is_empty());
     }
 
@@ -393,7 +412,7 @@ mod tests {
         let by_id = ProtectedAccounts { groups: vec![format!(" {}\u{a0}", ADMINS.to_uppercase())], ..Default::default() };
         for action in [ContainmentAction::AddToGroup(ADMINS.into()), ContainmentAction::RemoveFromGroup(ADMINS.to_uppercase())] {
             let mut script = Script::new(vec![]);
-            let error = client_protecting(by_id.clone()).contain(&mut script, ALICE, &action, false).unwrap_err();
+            let error = client_protecting(by_id.clone()).graph().contain(&mut script, ALICE, &action, false).unwrap_err();
             let Error::Protected { user, reason } = error else { panic!("{error:?}") };
             assert_eq!(user, format!("group '{ADMINS}'"));
             assert!(reason.contains("protected-accounts.groups") && reason.contains("off-limits"), "{reason}");
@@ -403,7 +422,7 @@ mod tests {
         let by_name = ProtectedAccounts { groups: vec!["Break Glass Admins".into()], ..Default::default() };
         let found = (200, format!(r#"{{"value":[{{"id":"{ADMINS}","displayName":"Break Glass Admins","visibility":null}}]}}"#));
         let mut script = Script::new(vec![token(), alice(), found]);
-        let error = client_protecting(by_name).contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false).unwrap_err();
+        let error = client_protecting(by_name).graph().contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false).unwrap_err();
         let Error::Protected { user, .. } = error else { panic!("{error:?}") };
         assert_eq!(user, "group 'Break Glass Admins'");
         assert_eq!(script.sent.len(), 3);
@@ -420,7 +439,7 @@ mod tests {
         answers.push((200, r#"{"value":[]}"#.into()));
         answers.push((200, format!(r#"{{"value":["{}"]}}"#, ids[23].to_uppercase())));
         let mut script = Script::new(answers);
-        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
         let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
         assert!(reason.contains(&ids[23]), "{reason}");
         let checks: Vec<usize> = script.sent.iter().filter(|r| r.url.path().ends_with("/checkMemberGroups")).map(|r| {
@@ -436,17 +455,17 @@ mod tests {
         let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
         let hidden = || group(ADMINS, "Executive Leadership", Some("HiddenMembership"));
         let mut script = Script::new(vec![token_with_roles(&["User.Read.All", "GroupMember.Read.All"]), alice(), hidden()]);
-        let error = client_protecting(protected.clone()).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected.clone()).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
         let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
         assert!(reason.contains("Executive Leadership") && reason.contains("hidden") && reason.contains("Member.Read.Hidden"), "{reason}");
         assert_eq!(script.sent.len(), 3, "no membership asked, nothing changed");
         // An opaque token shows no roles: refused the same way.
         let mut script = Script::new(vec![token(), alice(), hidden()]);
-        assert!(matches!(client_protecting(protected.clone()).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true), Err(Error::Protected { .. })));
+        assert!(matches!(client_protecting(protected.clone()).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true), Err(Error::Protected { .. })));
         // With the permission, the membership is asked and answered.
         let none = (200, r#"{"value":[]}"#.to_owned());
         let mut script = Script::new(vec![token_with_roles(&["User.Read.All", "GroupMember.Read.All", "Member.Read.Hidden"]), alice(), hidden(), none]);
-        let planned = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true).unwrap();
+        let planned = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true).unwrap();
         assert!(planned.dry_run);
         assert!(script.sent[3].url.path().ends_with("/checkMemberGroups"));
     }
@@ -456,7 +475,7 @@ mod tests {
         let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
         let missing = (404, r#"{"error":{"code":"Request_ResourceNotFound","message":"Resource does not exist."}}"#.to_owned());
         let mut script = Script::new(vec![token(), alice(), missing]);
-        let error = client_protecting(protected).contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
         assert!(matches!(error, Error::InvalidInput { ref field, .. } if field == "protected-accounts.groups"), "{error:?}");
         assert_eq!(script.sent.len(), 3);
     }
@@ -464,7 +483,7 @@ mod tests {
     #[test]
     fn a_dry_run_reads_but_sends_no_change() {
         let mut script = Script::new(vec![token(), alice()]);
-        let outcome = client().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true).unwrap();
+        let outcome = client().graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true).unwrap();
         assert!(outcome.dry_run);
         assert_eq!(outcome.request.method, Method::Patch);
         assert_eq!(outcome.request.url.as_str(), format!("{BASE}/v1.0/users/{ALICE}"));
@@ -475,7 +494,7 @@ mod tests {
     #[test]
     fn the_sent_request_is_the_planned_one_and_revoke_accepts_204() {
         let mut script = Script::new(vec![token(), alice(), (204, String::new())]);
-        let outcome = client().contain(&mut script, ALICE, &ContainmentAction::RevokeSessions, false).unwrap();
+        let outcome = client().graph().contain(&mut script, ALICE, &ContainmentAction::RevokeSessions, false).unwrap();
         assert_eq!(outcome.status, Some(204));
         let sent = &script.sent[2];
         assert_eq!((sent.method, sent.url.clone()), (outcome.request.method, outcome.request.url));
@@ -485,7 +504,7 @@ mod tests {
     fn a_forbidden_action_names_the_missing_permission() {
         let denied = (403, r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"request-id":"x"}}}"#.into());
         let mut script = Script::new(vec![token(), alice(), denied]);
-        let error = client().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client().graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
         let Error::Forbidden(failure) = error else { panic!("{error:?}") };
         assert_eq!(failure.code, "Authorization_RequestDenied");
         assert!(failure.hint.contains("User.EnableDisableAccount.All"), "{}", failure.hint);
@@ -497,12 +516,12 @@ mod tests {
         let first = (200, format!(r#"{{"value":[{{"id":"1"}}],"@odata.nextLink":"{next}"}}"#));
         let last = (200, r#"{"value":[{"id":"2"}]}"#.to_owned());
         let mut script = Script::new(vec![token(), first, last]);
-        let all = client().list_all_graph_incidents(&mut script, &GraphListOptions::default()).unwrap();
+        let all = client().graph().list_all_incidents(&mut script, &GraphListOptions::default()).unwrap();
         assert_eq!(all.iter().map(|i| i.fields.id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
         assert_eq!(script.sent[2].url.as_str(), next);
         let foreign = (200, r#"{"value":[],"@odata.nextLink":"https://evil.example/v1.0/x"}"#.to_owned());
         let mut script = Script::new(vec![token(), foreign]);
-        assert!(matches!(client().list_all_graph_incidents(&mut script, &GraphListOptions::default()), Err(Error::InvalidResponse(_))));
+        assert!(matches!(client().graph().list_all_incidents(&mut script, &GraphListOptions::default()), Err(Error::InvalidResponse(_))));
         assert_eq!(script.sent.len(), 2);
     }
 
@@ -542,7 +561,7 @@ mod tests {
     fn adding_a_member_twice_is_already_done() {
         let exists = (400, r#"{"error":{"code":"Request_BadRequest","message":"One or more added object references already exist for the following modified properties: 'members'."}}"#.into());
         let mut script = Script::new(vec![token(), alice(), exists]);
-        let outcome = client().contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false).unwrap();
+        let outcome = client().graph().contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false).unwrap();
         assert!(outcome.already_done);
     }
 }

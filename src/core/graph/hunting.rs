@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::url;
 use crate::core::config::Settings;
 use crate::core::error::Error;
-use crate::core::query::{self, Column, Table};
+use crate::core::kql::{self, Column, Table};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HuntingOptions {
@@ -18,9 +18,9 @@ pub struct HuntingOptions {
 }
 
 pub fn validate(text: &str, options: &HuntingOptions) -> Result<(), Error> {
-    query::validate_text(text)?;
+    kql::validate_text(text)?;
     match &options.timespan {
-        Some(span) if !query::is_timespan(span) && !query::is_time(span) => Err(Error::invalid(
+        Some(span) if !kql::is_timespan(span) && !kql::is_time(span) => Err(Error::invalid(
             "timespan",
             format!("'{}' is not an ISO 8601 duration (P30D), a start/end interval or a start time", crate::core::config::shown(span)),
         )),
@@ -48,7 +48,7 @@ pub fn parse(body: &[u8]) -> Result<Table, Error> {
         .collect();
     let rows = array(&value, "results")
         .iter()
-        .map(|row| columns.iter().map(|c| query::cell(kql_type(&c.column_type), field(row, &c.name).cloned().unwrap_or(Value::Null))).collect())
+        .map(|row| columns.iter().map(|c| kql::cell(kql_type(&c.column_type), field(row, &c.name).cloned().unwrap_or(Value::Null))).collect())
         .collect();
     Ok(Table { name: "results".into(), columns, rows })
 }
@@ -83,7 +83,7 @@ fn text(object: &Value, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::query::Cell;
+    use crate::core::kql::Cell;
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/azure-specs/graph");
 

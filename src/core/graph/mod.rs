@@ -8,7 +8,8 @@ pub mod hunting;
 pub mod security;
 pub mod users;
 
-use serde::Deserialize;
+pub use actions::Graph;
+
 use url::Url;
 
 use super::config::Settings;
@@ -34,14 +35,6 @@ impl PlannedRequest {
         }
         PlannedRequest { method, url, headers, body }
     }
-}
-
-/// One page of a Graph collection: `value` and, unless last, `@odata.nextLink`.
-#[derive(Deserialize)]
-pub struct GraphPage<T> {
-    pub value: Vec<T>,
-    #[serde(default, rename = "@odata.nextLink")]
-    pub next_link: Option<String>,
 }
 
 /// `{graph}/v1.0/{segments...}`; each segment percent-encoded as one segment.

@@ -3,7 +3,7 @@
 //! Enum values go out in Graph's camelCase and are read case-insensitively
 //! (Microsoft's own examples echo PascalCase).
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -11,7 +11,7 @@ use super::{url, validate_filter, validate_top, with_query};
 use crate::core::config::Settings;
 use crate::core::error::Error;
 use crate::core::ids::validate_id;
-use crate::core::incidents::open_enum;
+use crate::core::enums::open_enum;
 
 /// Graph's documented `$top` maximum for incidents.
 pub const MAX_INCIDENTS_TOP: u32 = 50;
@@ -461,7 +461,7 @@ mod tests {
 
     #[test]
     fn reads_microsofts_alert_list_with_typed_evidence() {
-        let page: super::super::GraphPage<Value> = serde_json::from_slice(&fixture("security-list-alerts_v2.response.json")).unwrap();
+        let page: crate::core::paging::Page<Value> = serde_json::from_slice(&fixture("security-list-alerts_v2.response.json")).unwrap();
         let alert = alert_from_value(page.value[0].clone()).unwrap();
         assert_eq!(alert.fields.status, Some(GraphAlertStatus::New));
         assert_eq!(alert.fields.incident_id.as_deref(), Some("28282"));

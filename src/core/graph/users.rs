@@ -1,13 +1,13 @@
 //! Entra ID users, groups and risky users: who a containment action targets,
 //! and the requests that read them.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Deserialize;
 use url::Url;
 
 use super::{url, validate_filter, with_query};
 use crate::core::config::{shown, validate_guid, Settings};
 use crate::core::error::Error;
-use crate::core::incidents::open_enum;
+use crate::core::enums::open_enum;
 
 open_enum!(RiskLevel { None => "none", Low => "low", Medium => "medium", High => "high", Hidden => "hidden" });
 open_enum!(RiskState {

@@ -6,9 +6,9 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::config::Settings;
-use super::error::Error;
-use super::ids::validate_id;
+use crate::core::config::Settings;
+use crate::core::error::Error;
+use crate::core::ids::validate_id;
 use super::incidents::workspace_url;
 
 pub const MAX_COMMENT_CHARS: usize = 30_000;

@@ -1,47 +1,14 @@
 //! Sentinel incidents (`Microsoft.SecurityInsights/incidents`, 2025-09-01):
 //! the wire model, request building and response parsing.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::config::Settings;
-use super::error::Error;
-use super::ids::validate_id;
+use crate::core::config::Settings;
+use crate::core::enums::open_enum;
+use crate::core::error::Error;
+use crate::core::ids::validate_id;
 
-/// Declares an enum Microsoft marks `modelAsString`: known values plus
-/// `Other` holding any value the service adds later. Read case-insensitively.
-macro_rules! open_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Debug, PartialEq, Eq)]
-        pub enum $name { $($variant,)+ Other(String) }
-
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                match self { $($name::$variant => $text,)+ $name::Other(text) => text }
-            }
-
-            pub fn parse(text: &str) -> Self {
-                $(if text.eq_ignore_ascii_case($text) { return $name::$variant; })+
-                $name::Other(text.to_owned())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(deserializer)?;
-                Ok($name::parse(&text))
-            }
-        }
-    };
-}
-pub(crate) use open_enum;
 
 open_enum!(Severity { High => "High", Medium => "Medium", Low => "Low", Informational => "Informational" });
 open_enum!(IncidentStatus { New => "New", Active => "Active", Closed => "Closed" });
@@ -188,7 +155,7 @@ pub struct AdditionalData {
 }
 
 /// `IncidentList`: `value` is required; `nextLink` is absent on the last page.
-pub type IncidentList = super::paging::Page<Incident>;
+pub type IncidentList = crate::core::paging::Page<Incident>;
 
 /// What the caller may ask of a list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -271,7 +238,7 @@ fn check_odata(field: &str, value: Option<&str>) -> Result<(), Error> {
 }
 
 pub fn parse_list(body: &[u8]) -> Result<IncidentList, Error> {
-    super::paging::parse(body, "incident list")
+    crate::core::paging::parse(body, "incident list")
 }
 
 pub fn parse_incident(body: &[u8]) -> Result<Incident, Error> {

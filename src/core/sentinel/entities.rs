@@ -9,37 +9,21 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::config::Settings;
-use super::error::Error;
-use super::ids::validate_id;
-use super::incidents::{workspace_url, Severity};
+use crate::core::config::Settings;
+use crate::core::enums::open_enum;
+use crate::core::error::Error;
+use crate::core::ids::validate_id;
+use super::incidents::workspace_url;
 
-/// Declares the entity kinds the 2025-09-01 spec defines, by service name.
-macro_rules! entity_kinds {
-    ($($kind:ident => $text:literal),+ $(,)?) => {
-        #[derive(Clone, Debug, PartialEq, Eq)]
-        pub enum EntityKind { $($kind,)+ Other(String) }
-
-        impl EntityKind {
-            pub fn parse(text: &str) -> Self {
-                $(if text.eq_ignore_ascii_case($text) { return EntityKind::$kind; })+
-                EntityKind::Other(text.to_owned())
-            }
-
-            pub fn as_str(&self) -> &str {
-                match self { $(EntityKind::$kind => $text,)+ EntityKind::Other(text) => text }
-            }
-        }
-    };
-}
-
-entity_kinds! {
+open_enum!(
+    /// The entity kinds the 2025-09-01 spec defines, by service name.
+    EntityKind {
     Account => "Account", Host => "Host", Ip => "Ip", Url => "Url", FileHash => "FileHash", File => "File",
     Process => "Process", Mailbox => "Mailbox", MailMessage => "MailMessage", CloudApplication => "CloudApplication",
     AzureResource => "AzureResource", DnsResolution => "DnsResolution", RegistryKey => "RegistryKey",
     RegistryValue => "RegistryValue", SecurityGroup => "SecurityGroup", Malware => "Malware", IoTDevice => "IoTDevice",
     MailCluster => "MailCluster", SubmissionMail => "SubmissionMail", SecurityAlert => "SecurityAlert", Bookmark => "Bookmark",
-}
+});
 
 /// An entity as the service sends it: `kind` discriminates `properties`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -134,20 +118,6 @@ pub fn parse_value_list(body: &[u8], what: &str) -> Result<Vec<Entity>, Error> {
     serde_json::from_slice::<ValueList>(body)
         .map(|list| list.value)
         .map_err(|e| Error::invalid_response(format!("the incident's {what} could not be read: {e}")))
-}
-
-/// A security alert, typed. (Alerts are entities of kind SecurityAlert.)
-#[derive(Clone, Debug, PartialEq)]
-pub struct Alert {
-    pub entity: Entity,
-    pub severity: Option<Severity>,
-}
-
-impl Alert {
-    pub fn from_entity(entity: Entity) -> Alert {
-        let severity = entity.text("severity").map(|s| Severity::parse(&s));
-        Alert { entity, severity }
-    }
 }
 
 /// One entity as a SOAR case wants it: one kind, one stable identifier, a
@@ -301,9 +271,8 @@ mod tests {
     #[test]
     fn alerts_and_bookmarks_fixtures_parse() {
         let body = fixture("incidents/GetAllIncidentAlerts.json")["responses"]["200"]["body"].to_string();
-        let alerts: Vec<Alert> = parse_value_list(body.as_bytes(), "alerts").unwrap().into_iter().map(Alert::from_entity).collect();
-        assert_eq!(alerts[0].severity, Some(Severity::Low));
-        assert_eq!(identifier(&alerts[0].entity), "baa8a239-6fde-4ab7-a093-d09f7b75c58c");
+        let alerts = parse_value_list(body.as_bytes(), "alerts").unwrap();
+        assert_eq!(identifier(&alerts[0]), "baa8a239-6fde-4ab7-a093-d09f7b75c58c");
         let body = fixture("incidents/GetAllIncidentBookmarks.json")["responses"]["200"]["body"].to_string();
         let bookmarks = parse_value_list(body.as_bytes(), "bookmarks").unwrap();
         assert_eq!(bookmarks[0].kind(), EntityKind::Bookmark);

@@ -25,7 +25,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::error::Error;
+use crate::core::error::Error;
 use super::incidents::{Incident, IncidentStatus, Severity};
 
 const CURSOR_PREFIX: &str = "sp1.";
@@ -363,7 +363,7 @@ fn incident_time(incident: &Incident, value: Option<&str>, field: &str) -> Resul
 /// RFC 3339 in UTC (`Z`), as the service sends it, to microseconds.
 pub fn parse_time(text: &str) -> Result<i64, String> {
     let time = humantime::parse_rfc3339_weak(text.trim().trim_end_matches(['Z', 'z']))
-        .map_err(|e| format!("'{}' is not an RFC 3339 UTC time ({e})", super::config::shown(text)))?;
+        .map_err(|e| format!("'{}' is not an RFC 3339 UTC time ({e})", crate::core::config::shown(text)))?;
     Ok(micros(time))
 }
 
@@ -388,7 +388,7 @@ pub fn format_time(micros: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::incidents::IncidentProperties;
+    use crate::core::sentinel::incidents::IncidentProperties;
 
     fn incident(name: &str, created: &str, modified: &str, severity: Severity) -> Incident {
         let mut properties = IncidentProperties::new(format!("Incident {name}"), severity, IncidentStatus::New);

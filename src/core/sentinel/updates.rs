@@ -6,8 +6,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::config::shown;
-use super::error::Error;
+use crate::core::config::shown;
+use crate::core::error::Error;
 use super::incidents::{Classification, ClassificationReason, Incident, IncidentProperties, IncidentStatus, Label, LabelType, Owner, OwnerType, Severity};
 
 const MAX_TITLE: usize = 256;
@@ -128,7 +128,7 @@ fn check_closing(status: Option<&IncidentStatus>, classification: Option<&Classi
 fn check_owner(owner: &OwnerChange) -> Result<(), Error> {
     match owner {
         OwnerChange::Unassign => Ok(()),
-        OwnerChange::ObjectId(id) => super::config::validate_guid("owner.object-id", id),
+        OwnerChange::ObjectId(id) => crate::core::config::validate_guid("owner.object-id", id),
         OwnerChange::UserPrincipalName(upn) if upn.contains('@') => check_text("owner.user-principal-name", upn, MAX_LABEL, true),
         OwnerChange::UserPrincipalName(_) => Err(Error::invalid("owner.user-principal-name", "is not a UPN like alice@contoso.com")),
         OwnerChange::Email(email) if email.contains('@') => check_text("owner.email", email, MAX_LABEL, true),

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::comments::Author;
-use super::config::{shown, Settings};
-use super::error::Error;
-use super::ids::validate_id;
+use crate::core::config::{shown, Settings};
+use crate::core::error::Error;
+use crate::core::ids::validate_id;
 use super::incidents::workspace_url;
 
 const RELATION_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2c6e_91aa_0f3d_4b7e_8d10_5a9c_77e1_b002);
@@ -125,6 +125,18 @@ pub fn validate_task_status(status: &str) -> Result<(), Error> {
         return Ok(());
     }
     Err(Error::invalid("status", format!("'{}' is not New or Completed", shown(status))))
+}
+
+/// An update must set something, and what it sets must be valid.
+pub fn validate_task_update(update: &TaskUpdate) -> Result<(), Error> {
+    if *update == TaskUpdate::default() {
+        return Err(Error::invalid("update", "sets nothing: give a title, description or status"));
+    }
+    validate_task_text(update.title.as_deref(), update.description.as_deref())?;
+    match &update.status {
+        Some(status) => validate_task_status(status),
+        None => Ok(()),
+    }
 }
 
 pub fn validate_task_text(title: Option<&str>, description: Option<&str>) -> Result<(), Error> {

@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::config::Settings;
-use super::error::{Error, ServiceFailure};
-use super::http::{Method, Request, TABLE_ANSWER_WEIGHT};
+use crate::core::config::{shown, Settings};
+use crate::core::error::{Error, ServiceFailure};
+use crate::core::http::{Method, Request, TABLE_ANSWER_WEIGHT};
+use crate::core::kql::{cell, is_timespan, validate_text, Column, Table};
 
-const MAX_QUERY_BYTES: usize = 64 * 1024;
 /// The service's own limit for `Prefer: wait`.
 pub const MAX_SERVER_TIMEOUT_SECS: u32 = 600;
 
@@ -22,35 +22,6 @@ pub struct QueryOptions {
     pub timespan: Option<String>,
     /// Sent as `Prefer: wait=N`.
     pub server_timeout_secs: Option<u32>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Cell {
-    Null,
-    Text(String),
-    Integer(i64),
-    Real(f64),
-    Boolean(bool),
-    Datetime(String),
-    Guid(String),
-    Timespan(String),
-    Decimal(String),
-    /// JSON text.
-    Dynamic(String),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Column {
-    pub name: String,
-    /// The declared type as the service sent it (`string`, `long`, `datetime`, ...).
-    pub column_type: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Table {
-    pub name: String,
-    pub columns: Vec<Column>,
-    pub rows: Vec<Vec<Cell>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -75,58 +46,17 @@ pub fn validate(settings: &Settings, query: &str, options: &QueryOptions) -> Res
     Ok(())
 }
 
-/// KQL text, for Log Analytics and advanced hunting alike: not empty, not huge.
-pub fn validate_text(query: &str) -> Result<(), Error> {
-    if query.trim().is_empty() {
-        return Err(Error::invalid("query", "is empty"));
-    }
-    if query.len() > MAX_QUERY_BYTES {
-        return Err(Error::invalid("query", format!("is longer than {MAX_QUERY_BYTES} bytes")));
-    }
-    Ok(())
-}
-
 /// An ISO 8601 duration such as `P1D` or `PT12H`, or two parts joined by `/`
 /// (times or a duration), as the query API takes.
 fn validate_timespan(span: &str) -> Result<(), Error> {
     if is_timespan(span) {
         return Ok(());
     }
-    Err(Error::invalid("timespan", format!("'{}' is not an ISO 8601 duration (P1D, PT12H) or a start/end interval", super::config::shown(span))))
+    Err(Error::invalid("timespan", format!("'{}' is not an ISO 8601 duration (P1D, PT12H) or a start/end interval", shown(span))))
 }
 
-/// A duration, or two parts (times or a duration) joined by `/`.
-pub fn is_timespan(span: &str) -> bool {
-    let part_ok = |part: &str| is_duration(part) || is_time(part);
-    match span.split_once('/') {
-        Some((start, end)) => part_ok(start) && part_ok(end),
-        None => is_duration(span),
-    }
-}
-
-/// An RFC 3339 time (the `Z` optional).
-pub fn is_time(text: &str) -> bool {
-    humantime::parse_rfc3339_weak(text.trim_end_matches(['Z', 'z'])).is_ok()
-}
-
-fn is_duration(text: &str) -> bool {
-    let Some(rest) = text.strip_prefix('P') else { return false };
-    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
-    let units_ok = |part: &str, units: &str| {
-        let mut digits = 0;
-        for c in part.chars() {
-            match c {
-                '0'..='9' | '.' => digits += 1,
-                c if units.contains(c) && digits > 0 => digits = 0,
-                _ => return false,
-            }
-        }
-        digits == 0
-    };
-    !(date.is_empty() && time.is_empty()) && units_ok(date, "YMWD") && units_ok(time, "HMS") && (!rest.contains('T') || !time.is_empty())
-}
-
-pub fn request(settings: &Settings, query: &str, options: &QueryOptions, token: &str) -> Result<Request, Error> {
+/// The query request, without its bearer token (the client adds it).
+pub fn request(settings: &Settings, query: &str, options: &QueryOptions) -> Result<Request, Error> {
     let workspace = settings.workspace_id.as_deref().ok_or_else(|| Error::invalid("workspace-id", "is needed for KQL queries"))?;
     let mut url: Url = settings.endpoints.log_analytics.base.clone();
     if let Ok(mut segments) = url.path_segments_mut() {
@@ -138,7 +68,6 @@ pub fn request(settings: &Settings, query: &str, options: &QueryOptions, token: 
     }
     let mut request = Request::new(Method::Post, url)
         .answer_weight(TABLE_ANSWER_WEIGHT)
-        .header("authorization", format!("Bearer {token}"))
         .header("accept", "application/json")
         .json_body(serde_json::to_vec(&body).unwrap_or_default());
     if let Some(wait) = options.server_timeout_secs {
@@ -218,43 +147,10 @@ fn typed_table(table: WireTable) -> Table {
     Table { name: table.name, columns, rows }
 }
 
-/// A cell by its column's type. A value that does not parse as its type is
-/// kept as text rather than dropped.
-pub fn cell(column_type: &str, value: Value) -> Cell {
-    let text = |value: Value| match value {
-        Value::String(s) => s,
-        other => other.to_string(),
-    };
-    match (column_type.to_ascii_lowercase().as_str(), value) {
-        (_, Value::Null) => Cell::Null,
-        ("int" | "long", Value::Number(n)) if n.is_i64() => Cell::Integer(n.as_i64().unwrap_or_default()),
-        ("int" | "long", Value::String(s)) if s.trim().parse::<i64>().is_ok() => Cell::Integer(s.trim().parse().unwrap_or_default()),
-        ("real", Value::Number(n)) => n.as_f64().map_or(Cell::Text(n.to_string()), Cell::Real),
-        ("real", Value::String(s)) if s.trim().parse::<f64>().is_ok() => Cell::Real(s.trim().parse().unwrap_or_default()),
-        ("bool", Value::Bool(b)) => Cell::Boolean(b),
-        ("bool", Value::Number(n)) if n.as_i64().is_some_and(|v| v == 0 || v == 1) => Cell::Boolean(n.as_i64() == Some(1)),
-        ("bool", Value::String(s)) if parse_bool(&s).is_some() => Cell::Boolean(parse_bool(&s).unwrap_or_default()),
-        ("datetime", value) => Cell::Datetime(text(value)),
-        ("guid", value) => Cell::Guid(text(value)),
-        ("timespan", value) => Cell::Timespan(text(value)),
-        ("decimal", value) => Cell::Decimal(text(value)),
-        ("dynamic", Value::String(s)) => Cell::Dynamic(s),
-        ("dynamic", value) => Cell::Dynamic(value.to_string()),
-        (_, value) => Cell::Text(text(value)),
-    }
-}
-
-fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" => Some(true),
-        "false" | "0" => Some(false),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::kql::Cell;
 
     fn fixture(name: &str) -> Value {
         let path = format!("{}/tests/fixtures/azure-specs/loganalytics/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -272,17 +168,6 @@ mod tests {
         let datetime = table.columns.iter().position(|c| c.column_type == "datetime").unwrap();
         assert!(matches!(table.rows[0][datetime], Cell::Datetime(_)));
         assert!(result.partial_error.is_none());
-    }
-
-    #[test]
-    fn cells_follow_their_declared_types() {
-        assert_eq!(cell("bool", Value::String("true".into())), Cell::Boolean(true));
-        assert_eq!(cell("bool", serde_json::json!(0)), Cell::Boolean(false));
-        assert_eq!(cell("real", Value::String("1.5".into())), Cell::Real(1.5));
-        assert_eq!(cell("int", serde_json::json!(7)), Cell::Integer(7));
-        assert_eq!(cell("long", Value::String("x".into())), Cell::Text("x".into()), "kept, not dropped");
-        assert_eq!(cell("dynamic", serde_json::json!({"a": 1})), Cell::Dynamic(r#"{"a":1}"#.into()));
-        assert_eq!(cell("string", Value::Null), Cell::Null);
     }
 
     #[test]
