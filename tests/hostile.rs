@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hostile_server::{head, incident, incident_page, incidents, mode, token_answer, HostileServer, Mode, Recorded, Reply, INCIDENT_NAMES};
-use sentinel_connector::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE, PUBLIC_LOG_ANALYTICS_SCOPE};
+use sentinel_connector::core::config::{ConnectionConfig, Credential, PUBLIC_ARM_SCOPE};
 use sentinel_connector::core::http::{Secret, Timeouts};
 use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_host::runtime::graph_security as gwit;
@@ -181,29 +181,19 @@ fn hostile_host() -> &'static ConnectorHost {
     })
 }
 
-/// Every endpoint on the hostile server; short timeouts and retry delays.
+/// Every endpoint on the hostile server (the tests' one fixture config,
+/// with the hostile server's names); short timeouts and retry delays.
 fn config_for(url: &str) -> ConnectionConfig {
     ConnectionConfig {
         tenant_id: hostile_server::TENANT.into(),
-        client_id: sentinel_emulator::DEFAULT_CLIENT_ID.into(),
         credential: Credential::ClientSecret(Secret::new(client_secret())),
         subscription_id: hostile_server::SUBSCRIPTION.into(),
         resource_group: hostile_server::RESOURCE_GROUP.into(),
         workspace_name: hostile_server::WORKSPACE.into(),
         workspace_id: Some(hostile_server::WORKSPACE_ID.into()),
-        cloud: Cloud::Custom(CustomCloud {
-            login_url: url.into(),
-            arm_url: url.into(),
-            log_analytics_url: url.into(),
-            graph_url: url.into(),
-            arm_scope: Some(PUBLIC_ARM_SCOPE.into()),
-            log_analytics_scope: Some(PUBLIC_LOG_ANALYTICS_SCOPE.into()),
-            graph_scope: Some(PUBLIC_GRAPH_SCOPE.into()),
-        }),
-        api_version: None,
         timeouts: Some(Timeouts { connect_ms: 2_000, first_byte_ms: 2_000, between_bytes_ms: 1_000 }),
         retry: Some(RetryPolicy { max_retries: 2, initial_delay_ms: 10, max_delay_ms: 50, total_budget_ms: 2_000 }),
-        protected_accounts: Default::default(),
+        ..common::config_for(url)
     }
 }
 

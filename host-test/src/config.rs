@@ -35,36 +35,11 @@ pub struct FileConfig {
     pub log_analytics_scope: Option<String>,
     pub graph_scope: Option<String>,
     pub api_version: Option<String>,
-    pub timeouts: Option<FileTimeouts>,
-    pub retry: Option<FileRetry>,
-    pub protected_accounts: Option<FileProtected>,
-}
-
-/// `[protected_accounts]`: accounts containment refuses to touch.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FileProtected {
-    pub user_ids: Vec<String>,
-    pub user_principal_names: Vec<String>,
-    /// Group object ids or exact display names.
-    pub groups: Vec<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileRetry {
-    pub max_retries: u32,
-    pub initial_delay_ms: u32,
-    pub max_delay_ms: u32,
-    pub total_budget_ms: u32,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileTimeouts {
-    pub connect_ms: u32,
-    pub first_byte_ms: u32,
-    pub between_bytes_ms: u32,
+    /// `[timeouts]`, `[retry]` and `[protected_accounts]` are the core's own
+    /// records, read as they are.
+    pub timeouts: Option<Timeouts>,
+    pub retry: Option<RetryPolicy>,
+    pub protected_accounts: Option<ProtectedAccounts>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,13 +128,8 @@ pub fn resolve(env: &dyn Fn(&str) -> Option<String>, file: &FileConfig, emulator
         workspace_id: look.get("SENTINEL_WORKSPACE_ID", &file.workspace_id).or_else(|| look.emulating.then(|| emulator::DEFAULT_WORKSPACE_ID.to_owned())),
         cloud: cloud(&look, emulator_url)?,
         api_version: look.get("SENTINEL_API_VERSION", &file.api_version),
-        timeouts: file.timeouts.as_ref().map(|t| Timeouts { connect_ms: t.connect_ms, first_byte_ms: t.first_byte_ms, between_bytes_ms: t.between_bytes_ms }),
-        retry: file.retry.as_ref().map(|r| RetryPolicy {
-            max_retries: r.max_retries,
-            initial_delay_ms: r.initial_delay_ms,
-            max_delay_ms: r.max_delay_ms,
-            total_budget_ms: r.total_budget_ms,
-        }),
+        timeouts: file.timeouts,
+        retry: file.retry,
         protected_accounts: protected_accounts(&look),
     })
 }
@@ -175,7 +145,7 @@ fn protected_accounts(look: &Lookup) -> ProtectedAccounts {
         if user.contains('@') { protected.user_principal_names.push(user) } else { protected.user_ids.push(user) }
     }
     protected.groups.extend(list("SENTINEL_PROTECTED_GROUPS"));
-    ProtectedAccounts { user_ids: protected.user_ids, user_principal_names: protected.user_principal_names, groups: protected.groups }
+    protected
 }
 
 fn cloud(look: &Lookup, emulator_url: Option<&str>) -> Result<Cloud, ConfigError> {

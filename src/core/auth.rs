@@ -187,24 +187,15 @@ fn usable_lifetime(lifetime: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::{Cloud, ConnectionConfig};
+    use crate::core::config::ConnectionConfig;
 
     fn settings() -> Settings {
-        Settings::from_config(ConnectionConfig {
+        let config = ConnectionConfig {
             tenant_id: "contoso.onmicrosoft.com".into(),
-            client_id: "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b".into(),
             credential: Credential::ClientSecret(Secret::new("a&b=c secret")),
-            subscription_id: "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0".into(),
-            resource_group: "myRg".into(),
-            workspace_name: "myWorkspace".into(),
-            workspace_id: None,
-            cloud: Cloud::Public,
-            api_version: None,
-            timeouts: None,
-            retry: None,
-            protected_accounts: Default::default(),
-        })
-        .unwrap()
+            ..crate::core::config::tests::sample_config()
+        };
+        Settings::from_config(config).unwrap()
     }
 
     #[test]

@@ -40,10 +40,55 @@ impl Secret {
     }
 }
 
-/// Read from configuration files; still never printed.
+/// Read from configuration files; still never printed. A value of the
+/// wrong type is refused without quoting it (serde's own message would).
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+struct SecretVisitor;
+
+const NOT_A_SECRET: &str = "expected a string; the value given is not shown, in case it is a secret";
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Secret, E> {
+        Ok(Secret(value.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Secret, E> {
+        Ok(Secret(value))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        Err(E::custom(NOT_A_SECRET))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+        Err(E::custom(NOT_A_SECRET))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+        Err(E::custom(NOT_A_SECRET))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        Err(E::custom(NOT_A_SECRET))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+        Err(serde::de::Error::custom(NOT_A_SECRET))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+        Err(serde::de::Error::custom(NOT_A_SECRET))
     }
 }
 
@@ -56,7 +101,8 @@ impl fmt::Debug for Secret {
 /// Outgoing request timeouts in milliseconds. A whole answer body must also
 /// arrive within `first_byte_ms + between_bytes_ms` of its headers, so a
 /// server that drips bytes cannot hold a call forever.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Timeouts {
     pub connect_ms: u32,
     pub first_byte_ms: u32,
@@ -143,5 +189,20 @@ impl Response {
 
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_refused_without_its_value() {
+        let secret: Secret = serde_json::from_str(r#""Abc8Q~value""#).unwrap();
+        assert_eq!(secret.expose(), "Abc8Q~value");
+        for wrong in ["918273645546372819", "[\"Abc8Q~hunter2\"]", "{\"v\":\"Abc8Q~hunter2\"}", "true", "1.5"] {
+            let error = serde_json::from_str::<Secret>(wrong).unwrap_err().to_string();
+            assert!(error.contains("not shown") && !error.contains("91827364") && !error.contains("hunter2"), "{error}");
+        }
     }
 }

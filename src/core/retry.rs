@@ -8,7 +8,10 @@ use std::time::{Duration, SystemTime};
 use super::http::Response;
 
 /// The azure-sdk defaults, with a shorter total so a playbook step stays responsive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Read from a configuration file's `[retry]` table as it is (every key
+/// needed, unknown keys refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     pub max_retries: u32,
     pub initial_delay_ms: u32,

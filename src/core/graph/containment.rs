@@ -18,7 +18,10 @@ const GROUPS: &str = "protected-accounts.groups";
 /// Groups are named by object id or exact display name; their members
 /// (transitive) are resolved at call time, so a new admin is protected at once,
 /// and their own membership is off-limits (no member is added or removed).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Read from a configuration file's `[protected_accounts]` table as it is
+/// (each list optional, unknown keys refused).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ProtectedAccounts {
     pub user_ids: Vec<String>,
     pub user_principal_names: Vec<String>,

@@ -248,8 +248,6 @@ pub fn parse_incident(body: &[u8]) -> Result<Incident, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::{Cloud, ConnectionConfig, Credential};
-    use crate::core::http::Secret;
     use serde_json::Value;
 
     fn fixture(name: &str) -> Value {
@@ -258,21 +256,7 @@ mod tests {
     }
 
     pub fn settings() -> Settings {
-        Settings::from_config(ConnectionConfig {
-            tenant_id: "8a1b4c2d-0e5f-4a6b-9c7d-1e2f3a4b5c6d".into(),
-            client_id: "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b".into(),
-            credential: Credential::ClientSecret(Secret::new("x-secret")),
-            subscription_id: "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0".into(),
-            resource_group: "myRg".into(),
-            workspace_name: "myWorkspace".into(),
-            workspace_id: None,
-            cloud: Cloud::Public,
-            api_version: None,
-            timeouts: None,
-            retry: None,
-            protected_accounts: Default::default(),
-        })
-        .unwrap()
+        Settings::from_config(crate::core::config::tests::sample_config()).unwrap()
     }
 
     #[test]
