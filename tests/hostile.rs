@@ -42,7 +42,8 @@ use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_host::runtime::graph_security as gwit;
 use sentinel_host::runtime::sandbox::AuditRecord;
 use sentinel_host::runtime::types::{self, Error};
-use sentinel_host::runtime::{graph_list_options, kind, list_options, poll_options, CallError, ConnectorHost, HostOptions, Limits, Session};
+use sentinel_host::cli::errors::kind;
+use sentinel_host::runtime::{graph_list_options, list_options, poll_options, CallError, ConnectorHost, HostOptions, Limits, Session};
 use serde_json::{json, Value};
 
 /// Case → the outcome it must have: a WIT error case, or `ok`.

@@ -1,5 +1,6 @@
 //! The WIT world `connector` bound to the core. One file per WIT interface,
-//! plus the one module that owns `wasi:http`.
+//! plus the one module that owns `wasi:http`; the bindings `wit-bindgen`
+//! generates for the world are in `bindings.rs`.
 
 /// Open enums have the same case names on both sides; only the paths differ.
 macro_rules! open_enum_to_wit {
@@ -24,26 +25,16 @@ macro_rules! open_enum_to_wit {
     };
 }
 
+mod bindings;
 mod containment;
 mod graph_security;
 mod sentinel_connector;
 mod transport;
 mod types;
 
-wit_bindgen::generate!({
-    world: "connector",
-    path: "wit",
-    // The wasi:http imports are used through the `wasip2` crate's bindings.
-    with: {
-        "wasi:http/types@0.2.12": wasip2::http::types,
-        "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
-        "wasi:io/error@0.2.12": wasip2::io::error,
-        "wasi:io/poll@0.2.12": wasip2::io::poll,
-        "wasi:io/streams@0.2.12": wasip2::io::streams,
-        "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
-    },
-});
+/// The exports' types, which every file here converts to and from.
+use bindings::exports;
 
 struct Component;
 
-export!(Component);
+bindings::export!(Component);

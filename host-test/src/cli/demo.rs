@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::errors::describe;
 use super::{exit, output, Failure};
 use crate::config::{self, FileConfig};
 use crate::emulator::{graph_seed, Emulator, EmulatorOptions};
@@ -12,7 +13,7 @@ use crate::runtime::egress::PrivateNetwork;
 use crate::runtime::sandbox::{AuditRecord, AuditSink};
 use crate::runtime::types::{self, ListIncidentsOptions};
 use crate::runtime::containment::Action;
-use crate::runtime::{describe, CallError, ConnectorHost, HostOptions, Session};
+use crate::runtime::{CallError, ConnectorHost, HostOptions, Session};
 
 const INCIDENTS: usize = 40;
 const SEED: u64 = 7;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+pub mod errors;
 mod graph;
 pub mod output;
 mod poll;

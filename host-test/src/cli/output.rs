@@ -424,7 +424,7 @@ pub fn check_json(check: &wit::ApiCheck) -> serde_json::Value {
         "api": api_name(&check.api),
         "token_ok": check.token_ok,
         "read_ok": check.read_ok,
-        "failure": check.failure.as_ref().map(crate::runtime::describe),
+        "failure": check.failure.as_ref().map(super::errors::describe),
         "roles": check.roles,
         "allowed_actions": check.allowed_actions,
         "missing_permissions": check.missing_permissions,
@@ -436,7 +436,7 @@ pub fn checks_table(checks: &[wit::ApiCheck]) -> String {
     table.set_header(["API", "Token", "Read", "Allowed", "Missing / problem"]);
     for check in checks {
         let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
-        let problem = check.failure.as_ref().map(crate::runtime::describe).unwrap_or_else(|| check.missing_permissions.join("\n"));
+        let problem = check.failure.as_ref().map(super::errors::describe).unwrap_or_else(|| check.missing_permissions.join("\n"));
         table.add_row(row([
             api_name(&check.api).to_owned(),
             mark(check.token_ok).to_owned(),

@@ -214,7 +214,7 @@ fn emit(events: &[types::IncidentEvent]) -> Result<(), Failure> {
             incident: output::incident_json(&event.incident),
             alerts: event.alerts.as_ref().map(|alerts| alerts.iter().map(output::alert_json).collect()),
             entities: event.entities.as_ref().map(|entities| entities.iter().map(output::entity_json).collect()),
-            details_error: event.details_error.as_ref().map(crate::runtime::describe),
+            details_error: event.details_error.as_ref().map(super::errors::describe),
         };
         let json = serde_json::to_string(&line).map_err(|e| Failure { code: exit::OTHER, message: format!("cannot render an event: {e}") })?;
         writeln!(stdout, "{json}").map_err(output_failed)?;

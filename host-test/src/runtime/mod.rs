@@ -10,11 +10,13 @@
 //! A guest computing yields to the runtime at every epoch tick (10 ms), so a
 //! CPU-bound tenant never holds a tokio worker; the deadline is a timer.
 
+mod bindings;
 pub mod cache;
 mod convert;
 pub mod egress;
 mod graph;
 pub mod sandbox;
+mod session;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -24,9 +26,8 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::Result;
-use sentinel_connector::core::error::sentence;
 use sentinel_connector::core::{ConnectionConfig, Settings};
-use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -36,22 +37,12 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use egress::{EgressPolicy, OutboundConnector, Resolve};
 use sandbox::{AuditSink, Origin, SandboxHooks};
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "connector",
-    imports: { default: async | trappable },
-    exports: { default: async },
-    with: {
-        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-        "wasi:io": wasmtime_wasi::p2::bindings::io,
-        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
-    },
-});
-
-pub use exports::soar::sentinel::types;
-pub use exports::soar::sentinel::{containment, graph_security};
+pub use bindings::{containment, graph_security, types};
 pub use graph::graph_list_options;
-use exports::soar::sentinel::types::Error as ConnectorError;
+pub use session::{list_options, poll_options, Session};
+
+use bindings::ConnectorPre;
+use types::Error as ConnectorError;
 
 /// The component this binary was built with.
 pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("SENTINEL_COMPONENT_PATH"));
@@ -139,54 +130,8 @@ pub enum CallError {
     Trap(String),
 }
 
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Connector(error) => write!(f, "{}", describe(error)),
-            CallError::Timeout(after) => write!(f, "the call was stopped after {} s (the host's call deadline)", after.as_secs_f64()),
-            CallError::Trap(reason) => write!(f, "the connector stopped abnormally: {reason}"),
-        }
-    }
-}
-
+// `Display`, the one line a person reads: `cli/errors.rs`.
 impl std::error::Error for CallError {}
-
-/// One line for a connector error: what happened and the hint.
-pub fn describe(error: &ConnectorError) -> String {
-    use ConnectorError as E;
-    match error {
-        E::InvalidInput(i) => format!("invalid input: {}: {}", i.field, i.reason),
-        E::Auth(f) | E::Forbidden(f) | E::NotFound(f) | E::Conflict(f) | E::BadRequest(f) | E::Service(f) => {
-            let status = if f.status == 0 { String::new() } else { format!("{} ", f.status) };
-            format!("{}: {status}{}. Hint: {}", kind(error), sentence(&f.code, &f.message), f.hint)
-        }
-        E::Throttled(t) => {
-            let after = t.retry_after_seconds.map(|s| format!(" (retry after {s} s)")).unwrap_or_default();
-            format!("throttled: {} {}{after}. Hint: {}", t.failure.status, sentence(&t.failure.code, &t.failure.message), t.failure.hint)
-        }
-        E::Transport(l) | E::InvalidResponse(l) => format!("{}: {}. Hint: {}", kind(error), l.message.trim_end_matches('.'), l.hint),
-        E::ProtectedAccount(p) => {
-            format!("protected-account: {} is protected ({}); nothing was sent to change it. Hint: {}", p.user, p.reason, sentinel_connector::core::error::PROTECTED_HINT)
-        }
-    }
-}
-
-pub fn kind(error: &ConnectorError) -> &'static str {
-    use ConnectorError as E;
-    match error {
-        E::InvalidInput(_) => "invalid-input",
-        E::Auth(_) => "auth",
-        E::Forbidden(_) => "forbidden",
-        E::NotFound(_) => "not-found",
-        E::Conflict(_) => "conflict",
-        E::Throttled(_) => "throttled",
-        E::BadRequest(_) => "bad-request",
-        E::Service(_) => "service",
-        E::Transport(_) => "transport",
-        E::InvalidResponse(_) => "invalid-response",
-        E::ProtectedAccount(_) => "protected-account",
-    }
-}
 
 /// Advances the engine's epoch so a computing guest yields to the runtime at
 /// every tick. Stops when the host is dropped.
@@ -282,13 +227,7 @@ impl ConnectorHost {
         let mut store = self.store(self.hooks(tenant, allowed, audit), |_| {});
         // Instantiation runs guest code too: it gets the same deadline as a call.
         let instance = within(self.limits.call_timeout, self.pre.instantiate_async(&mut store)).await?;
-        let wit_config = convert::wit_config(config);
-        let mut session = Session { store, instance, connection: None, call_timeout: self.limits.call_timeout, broken: false };
-        let connection = session.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_open(store, &wit_config).await
-        })).await?;
-        session.connection = Some(connection);
-        Ok(session)
+        Session::open(store, instance, self.limits.call_timeout, &convert::wit_config(config)).await
     }
 
     /// Compiles another component for [`ConnectorHost::run_command`].
@@ -397,215 +336,4 @@ async fn within<T>(budget: Duration, future: impl Future<Output = wasmtime::Resu
 
 fn trap(error: wasmtime::Error) -> CallError {
     CallError::Trap(format!("{error:#}"))
-}
-
-type CallFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, ConnectorError>>> + Send + 'a>>;
-
-/// One tenant's sandboxed connection.
-pub struct Session {
-    store: Store<TenantState>,
-    instance: Connector,
-    connection: Option<ResourceAny>,
-    call_timeout: Duration,
-    /// Set when a call was cut short: the instance may be mid-call, so it is
-    /// never entered again.
-    broken: bool,
-}
-
-impl Session {
-    /// Runs one export under the call deadline, computing or waiting.
-    async fn call<T>(
-        &mut self,
-        invoke: impl for<'a> FnOnce(&'a Connector, &'a mut Store<TenantState>) -> CallFuture<'a, T>,
-    ) -> Result<T, CallError> {
-        if self.broken {
-            return Err(CallError::Trap("an earlier call on this session was stopped; open a new session".into()));
-        }
-        let outcome = within(self.call_timeout, invoke(&self.instance, &mut self.store)).await;
-        self.broken = outcome.is_err();
-        outcome?.map_err(CallError::Connector)
-    }
-
-    fn connection(&self) -> Result<ResourceAny, CallError> {
-        self.connection.ok_or_else(|| CallError::Trap("the connection is not open".into()))
-    }
-
-    pub async fn list_incidents(&mut self, options: types::ListIncidentsOptions) -> Result<types::IncidentPage, CallError> {
-        let connection = self.connection()?;
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_list_incidents(store, connection, &options).await
-        }))
-        .await
-    }
-
-    pub async fn list_all_incidents(&mut self, options: types::ListIncidentsOptions) -> Result<Vec<types::Incident>, CallError> {
-        let connection = self.connection()?;
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_list_all_incidents(store, connection, &options).await
-        }))
-        .await
-    }
-}
-
-/// One-argument exports that take an incident id.
-macro_rules! incident_calls {
-    ($($name:ident => $call:ident -> $out:ty),+ $(,)?) => {
-        impl Session {
-            $(
-                pub async fn $name(&mut self, incident_id: &str) -> Result<$out, CallError> {
-                    let connection = self.connection()?;
-                    let id = incident_id.to_owned();
-                    self.call(|instance, store| Box::pin(async move {
-                        instance.soar_sentinel_sentinel_connector().connection().$call(store, connection, &id).await
-                    }))
-                    .await
-                }
-            )+
-        }
-    };
-}
-
-incident_calls! {
-    get_incident => call_get_incident -> types::Incident,
-    list_alerts => call_list_alerts -> Vec<types::Alert>,
-    list_entities => call_list_entities -> Vec<types::Entity>,
-    list_normalized_entities => call_list_normalized_entities -> Vec<types::NormalizedEntity>,
-    list_bookmarks => call_list_bookmarks -> Vec<types::Bookmark>,
-    list_comments => call_list_comments -> Vec<types::Comment>,
-    list_relations => call_list_relations -> Vec<types::Relation>,
-    list_tasks => call_list_tasks -> Vec<types::IncidentTask>,
-    delete_incident => call_delete_incident -> (),
-}
-
-impl Session {
-    pub async fn update_incident(&mut self, incident_id: &str, update: types::IncidentUpdate) -> Result<types::Incident, CallError> {
-        let connection = self.connection()?;
-        let id = incident_id.to_owned();
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_update_incident(store, connection, &id, &update).await
-        }))
-        .await
-    }
-
-    pub async fn create_incident(&mut self, incident: types::NewIncident, id: Option<String>) -> Result<types::Incident, CallError> {
-        let connection = self.connection()?;
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_create_incident(store, connection, &incident, id.as_deref()).await
-        }))
-        .await
-    }
-
-    pub async fn add_comment(&mut self, incident_id: &str, message: &str, key: Option<&str>) -> Result<Vec<types::Comment>, CallError> {
-        let connection = self.connection()?;
-        let (id, message, key) = (incident_id.to_owned(), message.to_owned(), key.map(str::to_owned));
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_add_comment(store, connection, &id, &message, key.as_deref()).await
-        }))
-        .await
-    }
-
-    pub async fn delete_comment(&mut self, incident_id: &str, comment_id: &str) -> Result<(), CallError> {
-        let connection = self.connection()?;
-        let (id, comment) = (incident_id.to_owned(), comment_id.to_owned());
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_delete_comment(store, connection, &id, &comment).await
-        }))
-        .await
-    }
-
-    pub async fn add_relation(&mut self, incident_id: &str, related_resource_id: &str, name: Option<&str>) -> Result<types::Relation, CallError> {
-        let connection = self.connection()?;
-        let (id, related, name) = (incident_id.to_owned(), related_resource_id.to_owned(), name.map(str::to_owned));
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_add_relation(store, connection, &id, &related, name.as_deref()).await
-        }))
-        .await
-    }
-
-    pub async fn delete_relation(&mut self, incident_id: &str, name: &str) -> Result<(), CallError> {
-        let connection = self.connection()?;
-        let (id, name) = (incident_id.to_owned(), name.to_owned());
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_delete_relation(store, connection, &id, &name).await
-        }))
-        .await
-    }
-
-    pub async fn add_task(&mut self, incident_id: &str, title: &str, description: Option<&str>, task_id: Option<&str>) -> Result<types::IncidentTask, CallError> {
-        let connection = self.connection()?;
-        let (id, title, description, task_id) = (incident_id.to_owned(), title.to_owned(), description.map(str::to_owned), task_id.map(str::to_owned));
-        self.call(|instance, store| Box::pin(async move {
-            instance
-                .soar_sentinel_sentinel_connector()
-                .connection()
-                .call_add_task(store, connection, &id, &title, description.as_deref(), task_id.as_deref())
-                .await
-        }))
-        .await
-    }
-
-    pub async fn update_task(&mut self, incident_id: &str, task_id: &str, update: types::TaskUpdate) -> Result<types::IncidentTask, CallError> {
-        let connection = self.connection()?;
-        let (id, task_id) = (incident_id.to_owned(), task_id.to_owned());
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_update_task(store, connection, &id, &task_id, &update).await
-        }))
-        .await
-    }
-
-    pub async fn delete_task(&mut self, incident_id: &str, task_id: &str) -> Result<(), CallError> {
-        let connection = self.connection()?;
-        let (id, task_id) = (incident_id.to_owned(), task_id.to_owned());
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_delete_task(store, connection, &id, &task_id).await
-        }))
-        .await
-    }
-
-    pub async fn check_connection(&mut self) -> Result<Vec<types::ApiCheck>, CallError> {
-        let connection = self.connection()?;
-        self.call(|instance, store| Box::pin(async move {
-            let checks = instance.soar_sentinel_sentinel_connector().connection().call_check_connection(store, connection).await?;
-            Ok(Ok(checks))
-        }))
-        .await
-    }
-
-    pub async fn search_events(&mut self, query: &str, options: types::QueryOptions) -> Result<types::QueryResult, CallError> {
-        let connection = self.connection()?;
-        let query = query.to_owned();
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_search_events(store, connection, &query, &options).await
-        }))
-        .await
-    }
-
-    /// The next batch after `cursor`; see the WIT `poll`.
-    pub async fn poll(&mut self, cursor: Option<String>, options: types::PollOptions) -> Result<types::PollBatch, CallError> {
-        let connection = self.connection()?;
-        self.call(|instance, store| Box::pin(async move {
-            instance.soar_sentinel_sentinel_connector().connection().call_poll(store, connection, cursor.as_deref(), &options).await
-        }))
-        .await
-    }
-}
-
-/// Poll options with every default: from now, no filters, no updates.
-pub fn poll_options() -> types::PollOptions {
-    types::PollOptions {
-        first_fetch: None,
-        look_back_seconds: None,
-        max_events: None,
-        include_updates: false,
-        min_severity: None,
-        statuses: Vec::new(),
-        title_includes: Vec::new(),
-        title_excludes: Vec::new(),
-        include_details: false,
-    }
-}
-
-/// Options that list everything with the service's defaults.
-pub fn list_options() -> types::ListIncidentsOptions {
-    types::ListIncidentsOptions { filter: None, orderby: None, top: None, continuation: None, max_pages: None }
 }
