@@ -25,8 +25,6 @@
 mod common;
 #[path = "common/hostile_server.rs"]
 mod hostile_server;
-#[path = "common/http1.rs"]
-mod http1;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1108,13 +1106,13 @@ async fn the_hostile_server_answers_normally_and_records_both_ports() {
     let server = HostileServer::start().await;
     let token_path = format!("/{}/oauth2/v2.0/token", hostile_server::TENANT);
     let form = format!("grant_type=client_credentials&scope={}", url::form_urlencoded::byte_serialize(PUBLIC_ARM_SCOPE.as_bytes()).collect::<String>());
-    let answer = http1::send(server.addr, "POST", &token_path, &[("content-type", "application/x-www-form-urlencoded")], form.as_bytes()).await.unwrap();
+    let answer = common::client::send("POST", &format!("{}{token_path}", server.url()), &[common::client::FORM], &form).await;
     assert_eq!(answer.status, 200);
-    assert_eq!(answer.json()["access_token"], server.tokens()[0].as_str(), "the token issued is recorded");
-    let list = http1::send(server.addr, "GET", &format!("{}?api-version=2025-09-01", list_path()), &[], b"").await.unwrap();
-    assert_eq!(list.json()["value"].as_array().unwrap().len(), INCIDENT_NAMES.len());
+    assert_eq!(answer.body["access_token"], server.tokens()[0].as_str(), "the token issued is recorded");
+    let list = common::client::send("GET", &format!("{}{}?api-version=2025-09-01", server.url(), list_path()), &[], "").await;
+    assert_eq!(list.body["value"].as_array().unwrap().len(), INCIDENT_NAMES.len());
     assert_eq!(server.foreign_connections(), 0);
-    let foreign = http1::send(server.foreign_addr, "GET", "/steal", &[], b"").await.unwrap();
+    let foreign = common::client::send("GET", &format!("{}/steal", server.foreign_url()), &[], "").await;
     assert_eq!(foreign.status, 500);
     assert_eq!(server.foreign_connections(), 1, "a connection to the foreign port is counted");
     let recorded: Vec<(hostile_server::Listener, String)> = server.requests().iter().map(|r| (r.listener, r.path().to_owned())).collect();

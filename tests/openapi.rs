@@ -9,8 +9,6 @@
 //! requests fail) live in `common/openapi.rs` and run in this binary.
 
 mod common;
-#[path = "common/http1.rs"]
-mod http1;
 #[path = "common/openapi.rs"]
 mod openapi;
 
@@ -18,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::ops::Range;
 
-use sentinel_emulator::{Emulator, RecordedRequest, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID};
+use sentinel_emulator::{Emulator, RecordedRequest};
 use sentinel_host::runtime::types::{
     Classification, ClassificationReason, IncidentStatus, IncidentUpdate, ListIncidentsOptions, NewIncident, OwnerChange, PollOptions, Severity,
     TaskStatus, TaskUpdate,
@@ -314,23 +312,7 @@ struct Direct<'a> {
 
 impl<'a> Direct<'a> {
     async fn new(emulator: &'a Emulator) -> Direct<'a> {
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "client_credentials")
-            .append_pair("client_id", DEFAULT_CLIENT_ID)
-            .append_pair("client_secret", DEFAULT_CLIENT_SECRET)
-            .append_pair("scope", "https://management.azure.com/.default")
-            .finish();
-        let answer = http1::send(
-            emulator.addr(),
-            "POST",
-            &format!("/{DEFAULT_TENANT_ID}/oauth2/v2.0/token"),
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            form.as_bytes(),
-        )
-        .await
-        .expect("the token endpoint answers");
-        assert_eq!(answer.status, 200, "token: {}", String::from_utf8_lossy(&answer.body));
-        let token = answer.json()["access_token"].as_str().expect("an access token").to_owned();
+        let token = common::client::token(emulator, "https://management.azure.com/.default").await;
         let incident = &emulator.incidents()[0];
         let id = incident["id"].as_str().expect("an id");
         let workspace = id[..id.find("/incidents/").expect("an incident id")].to_owned();
@@ -342,11 +324,10 @@ impl<'a> Direct<'a> {
     async fn call(&self, method: &str, rest: &str, query: &str) -> Value {
         let target = format!("{}/{rest}?api-version=2025-09-01{query}", self.workspace);
         let bearer = format!("Bearer {}", self.token);
-        let answer = http1::send(self.emulator.addr(), method, &target, &[("Authorization", &bearer), ("Accept", "application/json")], b"")
-            .await
-            .expect("the emulator answers");
-        assert_eq!(answer.status, 200, "{method} {target}: {}", String::from_utf8_lossy(&answer.body));
-        answer.json()
+        let url = format!("{}{target}", self.emulator.url());
+        let answer = common::client::send(method, &url, &[("Authorization", &bearer), ("Accept", "application/json")], "").await;
+        assert_eq!(answer.status, 200, "{method} {target}: {}", answer.body);
+        answer.body
     }
 }
 

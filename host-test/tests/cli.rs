@@ -511,3 +511,75 @@ async fn poll_refuses_an_interval_of_zero() {
     assert!(!state.exists(), "nothing was polled");
     assert!(emulator.requests().is_empty());
 }
+
+/// Values as Azure, the az CLI and the seeds spell them (PascalCase in
+/// Sentinel, camelCase in Graph), in any case, as well as the kebab-case
+/// `--help` lists.
+#[tokio::test(flavor = "multi_thread")]
+async fn enum_values_are_read_as_azure_spells_them() {
+    let emulator = emulator(12, 5).await;
+    let url = emulator.url();
+    let run = |list: &[&str]| {
+        let mut all = vec!["--emulator", url.as_str(), "--output", "JSON"];
+        all.extend_from_slice(list);
+        args(&all)
+    };
+    let id = emulator.incidents()[1]["name"].as_str().unwrap().to_owned();
+
+    let updated = json(&sentinel(run(&["incidents", "update", &id, "--status", "Active", "--severity", "High"]), vec![]).await);
+    assert_eq!((updated["status"].as_str(), updated["severity"].as_str()), (Some("Active"), Some("High")));
+
+    let closed = json(
+        &sentinel(run(&["incidents", "update", &id, "--status", "Closed", "--classification", "BenignPositive", "--reason", "SuspiciousButExpected"]), vec![])
+            .await,
+    );
+    assert_eq!(closed["status"], "Closed");
+    assert_eq!(closed["classification"], "BenignPositive");
+    assert_eq!(closed["classification_reason"], "SuspiciousButExpected");
+
+    let created = json(&sentinel(run(&["incidents", "create", "--title", "Spelled as Azure does", "--severity", "INFORMATIONAL", "--status", "new"]), vec![]).await);
+    assert_eq!((created["severity"].as_str(), created["status"].as_str()), (Some("Informational"), Some("New")));
+
+    let task = json(&sentinel(run(&["tasks", "add", &id, "Reset password"]), vec![]).await);
+    let task_id = task[0]["id"].as_str().unwrap().to_owned();
+    let done = json(&sentinel(run(&["tasks", "update", &id, &task_id, "--status", "Completed"]), vec![]).await);
+    assert_eq!(done[0]["status"], "Completed");
+
+    // Graph: camelCase, as its documents and answers spell it.
+    let graph = crate::emulator(0, 3).await;
+    let graph_url = graph.url();
+    let run = |list: &[&str]| {
+        let mut all = vec!["--emulator", graph_url.as_str(), "--output", "json"];
+        all.extend_from_slice(list);
+        args(&all)
+    };
+    let incidents = json(&sentinel(run(&["graph", "incidents", "list", "--top", "5"]), vec![]).await);
+    let graph_id = incidents[0]["id"].as_str().unwrap().to_owned();
+    let graph_updated = json(
+        &sentinel(run(&["graph", "incidents", "update", &graph_id, "--status", "Resolved", "--classification", "truePositive", "--determination", "MultiStagedAttack"]), vec![])
+            .await,
+    );
+    assert_eq!(graph_updated["status"], "resolved");
+    assert_eq!(graph_updated["classification"], "truePositive");
+    assert_eq!(graph_updated["determination"], "multiStagedAttack");
+    let alerts = json(&sentinel(run(&["graph", "alerts", "list", "--top", "1"]), vec![]).await);
+    let alert_id = alerts[0]["id"].as_str().unwrap().to_owned();
+    let alert = json(&sentinel(run(&["graph", "alerts", "update", &alert_id, "--status", "inProgress", "--determination", "notMalicious"]), vec![]).await);
+    assert_eq!((alert["status"].as_str(), alert["determination"].as_str()), (Some("inProgress"), Some("notMalicious")));
+
+    // Poll's filters read the same spellings.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor").to_string_lossy().into_owned();
+    let poll = args(&["--emulator", &url, "poll", "--state", &state, "--first-fetch", "40d", "--min-severity", "Medium", "--status", "New", "--status", "Active"]);
+    let events = lines(&sentinel(poll, vec![]).await);
+    assert!(!events.is_empty());
+    for event in &events {
+        assert!(["High", "Medium"].contains(&event["incident"]["severity"].as_str().unwrap()), "{event}");
+        assert!(["New", "Active"].contains(&event["incident"]["status"].as_str().unwrap()), "{event}");
+    }
+
+    // A value that is no spelling of any is still refused, with the list.
+    let refused = sentinel(run(&["graph", "incidents", "update", &graph_id, "--status", "Finished"]), vec![]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("possible values: active, resolved, in-progress"));
+}

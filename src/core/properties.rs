@@ -540,30 +540,6 @@ fn leak(shown: &str, secret: &str) -> Option<String> {
     None
 }
 
-/// `%XX` sequences decoded, everything else kept.
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
 /// A piece of one of the secrets as a server might echo it: one encoded
 /// form, whole or cut anywhere to at least [`MIN_PART`] characters.
 #[derive(Clone, Debug)]
@@ -2156,7 +2132,7 @@ proptest! {
                 let reparsed = Url::parse(url.as_str()).expect("a URL parses again");
                 let segments: Vec<&str> = reparsed.path_segments().expect("a base").collect();
                 prop_assert_eq!(segments.len(), base.path_segments().expect("a base").count() + 1);
-                let last = percent_decode(segments.last().expect("a segment"));
+                let last: Vec<u8> = percent_encoding::percent_decode_str(segments.last().expect("a segment")).collect();
                 prop_assert_eq!(String::from_utf8(last).ok(), Some(id.clone()));
                 for url in [
                     comments::comment_url(&settings, &id, &id),

@@ -11,6 +11,11 @@ use sentinel_emulator::{self as emulator, Emulator, EmulatorOptions};
 use sentinel_host::runtime::egress::{guard_loopback_only, EgressPolicy, PrivateNetwork};
 use sentinel_host::runtime::{ConnectorHost, HostOptions, Session};
 
+/// Asking a server directly, past the connector: the hyper client and the
+/// token helpers the emulator's own tests use (one copy, kept there).
+#[path = "../../host-test/emulator/tests/common/mod.rs"]
+pub mod client;
+
 pub fn host() -> &'static ConnectorHost {
     static HOST: OnceLock<ConnectorHost> = OnceLock::new();
     HOST.get_or_init(|| ConnectorHost::new(test_host_options()).expect("the embedded component loads"))

@@ -272,7 +272,10 @@ impl Spec {
         for parameter in operation.params_in("path") {
             let name = parameter["name"].as_str().unwrap_or_default();
             let raw = &raw_params[name];
-            let Some(value) = percent_decode(raw) else { return fail(format!("path parameter {name} '{raw}' is not valid percent-encoded UTF-8")) };
+            // Strict: every `%` starts an escape (percent-encoding keeps a stray one as is), and the bytes are UTF-8.
+            let escapes = raw.match_indices('%').all(|(at, _)| raw.get(at + 1..at + 3).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())));
+            let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().ok().filter(|_| escapes);
+            let Some(value) = decoded else { return fail(format!("path parameter {name} '{raw}' is not valid percent-encoded UTF-8")) };
             if value.is_empty() {
                 return fail(format!("path parameter {name} is empty"));
             }
@@ -606,7 +609,9 @@ fn check_simple(parameter: &Value, value: &str) -> Result<(), String> {
                     return Err(format!("'{value}' does not match the pattern {pattern}"));
                 }
             }
-            if parameter["format"] == "uuid" && !is_uuid(value) {
+            // The 8-4-4-4-12 hex form only (what ARM means by `format: uuid`):
+            // uuid also reads the simple, braced and URN forms, none 36 long.
+            if parameter["format"] == "uuid" && !(value.len() == 36 && uuid::Uuid::try_parse(value).is_ok()) {
                 return Err(format!("'{value}' is not a uuid"));
             }
         }
@@ -617,13 +622,6 @@ fn check_simple(parameter: &Value, value: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The 8-4-4-4-12 hex form (what ARM means by `format: uuid`).
-fn is_uuid(value: &str) -> bool {
-    let groups: Vec<&str> = value.split('-').collect();
-    groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, length)| group.len() == length && group.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -638,29 +636,10 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
-/// `%XX` decoding of a path segment (`+` stays `+`); `None` if malformed or not UTF-8.
-pub fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// Encodes everything but RFC 3986's unreserved characters.
 pub fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    percent_encoding::utf8_percent_encode(text, ESCAPED).to_string()
 }
 
 /// `application/x-www-form-urlencoded` decoding of one query key or value.

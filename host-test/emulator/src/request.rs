@@ -33,8 +33,8 @@ pub(crate) fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q
     query.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
-/// A path segment, percent-decoded.
+/// A path segment, percent-decoded (`+` stays a plus; bytes that are not
+/// UTF-8 become U+FFFD).
 pub(crate) fn percent_decode(segment: &str) -> String {
-    // form_urlencoded turns '+' into a space; in a path it is a plus.
-    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
 }

@@ -5,7 +5,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use super::output::{self, Format};
-use super::{print, Failure};
+use super::values::azure;
+use super::{list_pages, print, Failure};
 use crate::runtime::containment::{Action, Outcome, RiskyUser, User};
 use crate::runtime::graph_security::{self as g, Assignee, Determination};
 use crate::runtime::{types, Session};
@@ -121,11 +122,11 @@ pub struct AssignArgs {
 #[derive(Args, Debug)]
 pub struct IncidentUpdateArgs {
     id: String,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<IncidentStatusArg>())]
     status: Option<IncidentStatusArg>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<ClassificationArg>())]
     classification: Option<ClassificationArg>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<DeterminationArg>())]
     determination: Option<DeterminationArg>,
     #[command(flatten)]
     assign: AssignArgs,
@@ -143,11 +144,11 @@ pub struct IncidentUpdateArgs {
 #[derive(Args, Debug)]
 pub struct AlertUpdateArgs {
     id: String,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<AlertStatusArg>())]
     status: Option<AlertStatusArg>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<ClassificationArg>())]
     classification: Option<ClassificationArg>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<DeterminationArg>())]
     determination: Option<DeterminationArg>,
     #[command(flatten)]
     assign: AssignArgs,
@@ -209,15 +210,9 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
     match command {
         GraphCommand::Incidents(GraphIncidents::List(args)) => {
             let all = args.all;
-            let options = list_options(args);
-            let (incidents, continuation) = if all {
-                (session.graph_list_all_incidents(options).await?, None)
-            } else {
-                let page = session.graph_list_incidents(options).await?;
-                (page.incidents, page.continuation)
-            };
-            print(items(format, incidents.iter().map(incident_json).collect(), &["id", "severity", "status", "classification", "assignedTo", "displayName"]));
-            more(continuation);
+            let columns = ["id", "severity", "status", "classification", "assignedTo", "displayName"];
+            let show = |incidents: &[g::Incident]| items(format, incidents.iter().map(incident_json).collect(), &columns);
+            list_pages(session, list_options(args), all, Session::graph_list_all_incidents, Session::graph_list_incidents, show).await?;
         }
         GraphCommand::Incidents(GraphIncidents::Get { id, expand_alerts }) => {
             print(output::to_json(&incident_json(&session.graph_get_incident(&id, expand_alerts).await?)));
@@ -239,15 +234,9 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
         }
         GraphCommand::Alerts(GraphAlerts::List(args)) => {
             let all = args.all;
-            let options = list_options(args);
-            let (alerts, continuation) = if all {
-                (session.graph_list_all_alerts(options).await?, None)
-            } else {
-                let page = session.graph_list_alerts(options).await?;
-                (page.alerts, page.continuation)
-            };
-            print(items(format, alerts.iter().map(alert_json).collect(), &["id", "severity", "status", "incidentId", "serviceSource", "title"]));
-            more(continuation);
+            let columns = ["id", "severity", "status", "incidentId", "serviceSource", "title"];
+            let show = |alerts: &[g::Alert]| items(format, alerts.iter().map(alert_json).collect(), &columns);
+            list_pages(session, list_options(args), all, Session::graph_list_all_alerts, Session::graph_list_alerts, show).await?;
         }
         GraphCommand::Alerts(GraphAlerts::Get { id }) => print(output::to_json(&alert_json(&session.graph_get_alert(&id).await?))),
         GraphCommand::Alerts(GraphAlerts::Update(args)) => {
@@ -334,12 +323,6 @@ pub fn manifest_table(manifest: &[types::RequiredPermission], format: Format) ->
 
 fn list_options(args: GraphListArgs) -> g::ListOptions {
     g::ListOptions { filter: args.filter, top: args.top, expand_alerts: args.expand_alerts, continuation: args.continuation, max_pages: args.max_pages }
-}
-
-fn more(continuation: Option<String>) {
-    if let Some(link) = continuation {
-        eprintln!("more items: use --all, or --continuation '{}'", output::safe_line(&link));
-    }
 }
 
 /// JSON as an array, or a table of the named fields.

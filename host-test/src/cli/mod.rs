@@ -6,6 +6,7 @@ pub mod errors;
 mod graph;
 pub mod output;
 mod poll;
+mod values;
 mod writes;
 
 use std::io::Write;
@@ -22,6 +23,7 @@ use crate::runtime::sandbox::{AuditRecord, AuditSink};
 use crate::runtime::types::{self, ListIncidentsOptions};
 use crate::runtime::{CallError, ConnectorHost, HostOptions, Session};
 use output::Format;
+use values::azure;
 
 /// Exit codes a script can branch on.
 pub mod exit {
@@ -53,7 +55,7 @@ struct Global {
     #[arg(long, global = true, value_name = "URL")]
     emulator: Option<String>,
     /// Output format; a table on a terminal, JSON otherwise.
-    #[arg(long, short, global = true, value_enum)]
+    #[arg(long, short, global = true, value_parser = azure::<Format>())]
     output: Option<Format>,
     /// Log each outbound request (method, host, path, status, ms) to stderr.
     #[arg(long, short, global = true)]
@@ -366,18 +368,59 @@ async fn list(session: &mut Session, args: ListArgs, format: Format) -> Result<(
         continuation: args.continuation,
         max_pages: args.max_pages,
     };
-    let (incidents, continuation) = if args.all {
-        (session.list_all_incidents(options).await?, None)
-    } else {
-        let page = session.list_incidents(options).await?;
-        (page.incidents, page.continuation)
-    };
-    print(match format {
-        Format::Json => output::incidents_json(&incidents),
-        Format::Table => output::incidents_table(&incidents),
-    });
+    list_pages(session, options, args.all, Session::list_all_incidents, Session::list_incidents, |incidents| match format {
+        Format::Json => output::incidents_json(incidents),
+        Format::Table => output::incidents_table(incidents),
+    })
+    .await
+}
+
+/// A page a list verb reads: its items, and the continuation to the next one.
+trait Page {
+    type Item;
+    /// What the "more ..." hint calls the items.
+    const WHAT: &'static str;
+    fn split(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+impl Page for types::IncidentPage {
+    type Item = types::Incident;
+    const WHAT: &'static str = "incidents";
+    fn split(self) -> (Vec<Self::Item>, Option<String>) {
+        (self.incidents, self.continuation)
+    }
+}
+
+impl Page for crate::runtime::graph_security::IncidentPage {
+    type Item = crate::runtime::graph_security::Incident;
+    const WHAT: &'static str = "items";
+    fn split(self) -> (Vec<Self::Item>, Option<String>) {
+        (self.incidents, self.continuation)
+    }
+}
+
+impl Page for crate::runtime::graph_security::AlertPage {
+    type Item = crate::runtime::graph_security::Alert;
+    const WHAT: &'static str = "items";
+    fn split(self) -> (Vec<Self::Item>, Option<String>) {
+        (self.alerts, self.continuation)
+    }
+}
+
+/// Every list verb: one page, printed, with where the next one is on stderr;
+/// or with `--all`, every page.
+async fn list_pages<O, P: Page>(
+    session: &mut Session,
+    options: O,
+    all: bool,
+    every_page: impl AsyncFnOnce(&mut Session, O) -> Result<Vec<P::Item>, CallError>,
+    one_page: impl AsyncFnOnce(&mut Session, O) -> Result<P, CallError>,
+    show: impl FnOnce(&[P::Item]) -> String,
+) -> Result<(), Failure> {
+    let (items, continuation) = if all { (every_page(session, options).await?, None) } else { one_page(session, options).await?.split() };
+    print(show(&items));
     if let Some(link) = continuation {
-        eprintln!("more incidents: use --all, or --continuation '{}'", output::safe_line(&link));
+        eprintln!("more {}: use --all, or --continuation '{}'", P::WHAT, output::safe_line(&link));
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::output::{self, IncidentJson};
+use super::values::azure;
 use super::writes::{SeverityArg, StatusArg};
 use super::{exit, Failure};
 use crate::runtime::types::{self, EventKind, IncidentStatus, PollOptions, Severity};
@@ -42,10 +43,10 @@ pub struct PollArgs {
     #[arg(long)]
     updates: bool,
     /// Only incidents at least this severe.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<SeverityArg>())]
     min_severity: Option<SeverityArg>,
     /// Only incidents in these statuses (repeatable).
-    #[arg(long = "status", value_enum)]
+    #[arg(long = "status", value_parser = azure::<StatusArg>())]
     statuses: Vec<StatusArg>,
     /// Title must match one of these wildcard patterns (repeatable).
     #[arg(long = "title-include", value_name = "PATTERN")]

@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::{self, Format};
+use super::values::azure;
 use super::{exit, print, Failure};
 use crate::runtime::types::{self, Classification, ClassificationReason, IncidentStatus, OwnerChange, Severity};
 use crate::runtime::Session;
@@ -119,13 +120,13 @@ pub struct UpdateArgs {
     title: Option<String>,
     #[arg(long)]
     description: Option<String>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<SeverityArg>())]
     severity: Option<SeverityArg>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<StatusArg>())]
     status: Option<StatusArg>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<ClassificationArg>())]
     classification: Option<ClassificationArg>,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<ReasonArg>())]
     reason: Option<ReasonArg>,
     /// The classification comment.
     #[arg(long)]
@@ -142,9 +143,9 @@ pub struct UpdateArgs {
 pub struct CreateArgs {
     #[arg(long)]
     title: String,
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = azure::<SeverityArg>())]
     severity: SeverityArg,
-    #[arg(long, value_enum, default_value = "new")]
+    #[arg(long, value_parser = azure::<StatusArg>(), default_value = "new")]
     status: StatusArg,
     #[arg(long)]
     description: Option<String>,
@@ -277,7 +278,7 @@ pub enum TasksCommand {
         title: Option<String>,
         #[arg(long)]
         description: Option<String>,
-        #[arg(long, value_enum)]
+        #[arg(long, value_parser = azure::<TaskStatusArg>())]
         status: Option<TaskStatusArg>,
     },
     Delete { id: String, task_id: String },

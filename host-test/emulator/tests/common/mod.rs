@@ -1,5 +1,6 @@
 //! What the emulator's HTTP-level tests share: a tiny HTTP/1.1 client over
-//! real loopback, and the token helpers.
+//! real loopback (hyper's), and the token helpers. The repository's
+//! end-to-end tests use this same file as `common::client`.
 
 #![allow(dead_code)]
 
