@@ -44,7 +44,7 @@ async fn graph_paging_returns_every_incident_once() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
     let options = sentinel_host::runtime::graph_security::ListOptions { top: Some(10), ..graph_list_options() };
-    let all = session.graph_list_all_incidents(options.clone()).await.unwrap();
+    let all = session.graph().list_all_incidents(options.clone()).await.unwrap();
     let ids: HashSet<&str> = all.iter().map(|i| i.id.as_str()).collect();
     assert_eq!((all.len(), ids.len()), (seed::INCIDENT_COUNT, seed::INCIDENT_COUNT), "every incident, once");
     let pages = graph_requests(&emulator).iter().filter(|(_, p)| p == "/v1.0/security/incidents").count();
@@ -52,11 +52,11 @@ async fn graph_paging_returns_every_incident_once() {
 
     // Page by page with the continuation gives the same incidents in the same order.
     let mut walked = Vec::new();
-    let mut page = session.graph_list_incidents(options).await.unwrap();
+    let mut page = session.graph().list_incidents(options).await.unwrap();
     loop {
         walked.extend(page.incidents.iter().map(|i| i.id.clone()));
         let Some(link) = page.continuation else { break };
-        page = session.graph_list_incidents(sentinel_host::runtime::graph_security::ListOptions { continuation: Some(link), ..graph_list_options() }).await.unwrap();
+        page = session.graph().list_incidents(sentinel_host::runtime::graph_security::ListOptions { continuation: Some(link), ..graph_list_options() }).await.unwrap();
     }
     assert_eq!(walked, all.iter().map(|i| i.id.clone()).collect::<Vec<_>>());
 }
@@ -66,7 +66,7 @@ async fn a_continuation_to_another_origin_is_refused_before_sending() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
     let foreign = sentinel_host::runtime::graph_security::ListOptions { continuation: Some("https://evil.example/v1.0/security/incidents?$skiptoken=x".into()), ..graph_list_options() };
-    let error = connector_error(session.graph_list_incidents(foreign).await);
+    let error = connector_error(session.graph().list_incidents(foreign).await);
     assert!(matches!(error, Error::InvalidInput(ref i) if i.field == "continuation"), "{error:?}");
     assert!(graph_requests(&emulator).is_empty());
 }
@@ -76,7 +76,7 @@ async fn incidents_filter_expand_get_and_update_in_camel_case() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
     let active = sentinel_host::runtime::graph_security::ListOptions { filter: Some("status eq 'active'".into()), expand_alerts: true, ..graph_list_options() };
-    let incidents = session.graph_list_all_incidents(active).await.unwrap();
+    let incidents = session.graph().list_all_incidents(active).await.unwrap();
     assert!(!incidents.is_empty());
     assert!(incidents.iter().all(|i| matches!(i.status, Some(IncidentStatus::Active))));
     assert!(incidents.iter().any(|i| !i.alerts.is_empty()), "alerts expanded");
@@ -92,7 +92,7 @@ async fn incidents_filter_expand_get_and_update_in_camel_case() {
         ..no_incident_change()
     };
     let before_tags = emulator.graph_incident(&id).unwrap()["customTags"].as_array().cloned().unwrap_or_default();
-    let updated = session.graph_update_incident(&id, update).await.unwrap();
+    let updated = session.graph().update_incident(&id, update).await.unwrap();
     assert!(matches!(updated.status, Some(IncidentStatus::Resolved)));
     assert!(matches!(updated.determination, Some(Determination::MultiStagedAttack)));
     let stored = emulator.graph_incident(&id).unwrap();
@@ -107,9 +107,9 @@ async fn incidents_filter_expand_get_and_update_in_camel_case() {
     let body: serde_json::Value = serde_json::from_slice(&patch.body).unwrap();
     assert_eq!(body["status"], "resolved");
 
-    let fetched = session.graph_get_incident(&id, false).await.unwrap();
+    let fetched = session.graph().get_incident(&id, false).await.unwrap();
     assert_eq!(fetched.assigned_to.as_deref(), Some("soc@contoso.onmicrosoft.com"));
-    let missing = connector_error(session.graph_get_incident("1", false).await);
+    let missing = connector_error(session.graph().get_incident("1", false).await);
     assert!(matches!(missing, Error::NotFound(_)), "{missing:?}");
 }
 
@@ -120,10 +120,10 @@ async fn an_update_plan_is_the_patch_the_update_sends() {
     let id = (seed::FIRST_INCIDENT_ID + 3).to_string();
     let before = emulator.graph_incident(&id).unwrap();
     let update = || IncidentUpdate { status: Some(IncidentStatus::Active), add_tags: vec!["triage".into()], ..no_incident_change() };
-    let plan = session.graph_plan_incident_update(&id, update()).await.unwrap();
+    let plan = session.graph().plan_incident_update(&id, update()).await.unwrap();
     assert_eq!(emulator.graph_incident(&id).unwrap(), before, "the plan changed nothing");
     assert!(changes(&emulator).is_empty(), "and sent no change: {:?}", graph_requests(&emulator));
-    session.graph_update_incident(&id, update()).await.unwrap();
+    session.graph().update_incident(&id, update()).await.unwrap();
     let patch = emulator.requests().into_iter().find(|r| r.method == "PATCH").unwrap();
     assert_eq!((plan.method.as_str(), plan.url.clone()), ("PATCH", format!("{}{}", emulator.url(), patch.path)));
     assert_eq!(plan.body.as_deref().map(str::as_bytes), Some(patch.body.as_slice()), "the dry run showed the exact body");
@@ -131,7 +131,7 @@ async fn an_update_plan_is_the_patch_the_update_sends() {
     let alert_id = emulator.graph_alerts()[0]["id"].as_str().unwrap().to_owned();
     emulator.clear_requests();
     let alert_update = AlertUpdate { status: Some(AlertStatus::Resolved), classification: Some(Classification::FalsePositive), determination: None, assigned_to: None };
-    let plan = session.graph_plan_alert_update(&alert_id, alert_update).await.unwrap();
+    let plan = session.graph().plan_alert_update(&alert_id, alert_update).await.unwrap();
     assert_eq!(plan.body.as_deref(), Some(r#"{"classification":"falsePositive","status":"resolved"}"#));
     assert!(emulator.requests().is_empty(), "an alert plan needs no request at all");
 }
@@ -140,7 +140,7 @@ async fn an_update_plan_is_the_patch_the_update_sends() {
 async fn alerts_list_get_and_update_with_typed_evidence() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
-    let alerts = session.graph_list_all_alerts(sentinel_host::runtime::graph_security::ListOptions { top: Some(7), ..graph_list_options() }).await.unwrap();
+    let alerts = session.graph().list_all_alerts(sentinel_host::runtime::graph_security::ListOptions { top: Some(7), ..graph_list_options() }).await.unwrap();
     assert_eq!(alerts.len(), emulator.graph_alerts().len());
     let with_user = alerts.iter().find(|a| a.evidence.iter().any(|e| e.kind == "userEvidence")).expect("user evidence");
     let user_evidence = with_user.evidence.iter().find(|e| e.kind == "userEvidence").unwrap();
@@ -148,17 +148,17 @@ async fn alerts_list_get_and_update_with_typed_evidence() {
 
     let id = with_user.id.clone();
     let update = AlertUpdate { status: Some(AlertStatus::InProgress), classification: None, determination: None, assigned_to: Some(Assignee::Unassigned) };
-    let updated = session.graph_update_alert(&id, update).await.unwrap();
+    let updated = session.graph().update_alert(&id, update).await.unwrap();
     assert!(matches!(updated.status, Some(AlertStatus::InProgress)));
     assert_eq!(emulator.graph_alert(&id).unwrap()["status"], "inProgress");
-    assert_eq!(session.graph_get_alert(&id).await.unwrap().assigned_to, None);
+    assert_eq!(session.graph().get_alert(&id).await.unwrap().assigned_to, None);
 }
 
 #[tokio::test]
 async fn hunting_returns_typed_columns_and_rows() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
-    let table = session.run_hunting_query("DeviceProcessEvents | where FileName =~ 'cmd.exe' | take 3", HuntingOptions { timespan: Some("P7D".into()) }).await.unwrap();
+    let table = session.graph().run_hunting_query("DeviceProcessEvents | where FileName =~ 'cmd.exe' | take 3", HuntingOptions { timespan: Some("P7D".into()) }).await.unwrap();
     let columns: Vec<(&str, &str)> = table.columns.iter().map(|c| (c.name.as_str(), c.column_type.as_str())).collect();
     assert!(columns.contains(&("Timestamp", "DateTime")) && columns.contains(&("ProcessId", "Int64")), "{columns:?}");
     assert!(!table.rows.is_empty() && table.rows.len() <= 3);
@@ -171,7 +171,7 @@ async fn hunting_returns_typed_columns_and_rows() {
     let request = emulator.requests().into_iter().find(|r| r.path.ends_with("/runHuntingQuery")).unwrap();
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(body["Timespan"], "P7D", "Graph's PascalCase keys");
-    let unknown = connector_error(session.run_hunting_query("NoSuchTable | take 1", HuntingOptions { timespan: None }).await);
+    let unknown = connector_error(session.graph().run_hunting_query("NoSuchTable | take 1", HuntingOptions { timespan: None }).await);
     assert!(matches!(unknown, Error::BadRequest(ref f) if f.message.contains("NoSuchTable")), "{unknown:?}");
 }
 
@@ -181,7 +181,7 @@ async fn a_protected_account_is_refused_and_no_request_is_sent() {
     let protected = ProtectedAccounts { user_principal_names: vec![seed::ALICE_UPN.to_uppercase()], ..Default::default() };
     let mut session = protected_session(&emulator, protected).await;
     for action in [Action::DisableAccount, Action::RevokeSessions, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into())] {
-        let error = connector_error(session.contain(seed::ALICE_UPN, action, false).await);
+        let error = connector_error(session.graph().contain(seed::ALICE_UPN, action, false).await);
         let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
         assert!(refusal.reason.contains("user-principal-names"), "{}", refusal.reason);
     }
@@ -195,7 +195,7 @@ async fn a_protected_group_member_is_refused_whoever_names_them() {
     let protected = ProtectedAccounts { groups: vec![seed::BREAK_GLASS_GROUP_NAME.into()], ..Default::default() };
     let mut session = protected_session(&emulator, protected).await;
     for user in [seed::ALICE_ID, seed::ALICE_UPN] {
-        let error = connector_error(session.contain(user, Action::DisableAccount, false).await);
+        let error = connector_error(session.graph().contain(user, Action::DisableAccount, false).await);
         let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
         assert!(refusal.reason.contains(seed::BREAK_GLASS_GROUP_NAME), "{}", refusal.reason);
     }
@@ -203,10 +203,10 @@ async fn a_protected_group_member_is_refused_whoever_names_them() {
     assert_eq!(emulator.graph_user(seed::ALICE_ID).unwrap()["accountEnabled"], true);
 
     // Membership is resolved on every call: once bob joins the group, he is protected too.
-    session.contain(seed::BOB_UPN, Action::RevokeSessions, false).await.unwrap();
+    session.graph().contain(seed::BOB_UPN, Action::RevokeSessions, false).await.unwrap();
     let mut admin = common::session(&emulator).await;
-    admin.contain(seed::BOB_UPN, Action::AddToGroup(seed::BREAK_GLASS_GROUP_ID.into()), false).await.unwrap();
-    let error = connector_error(session.contain(seed::BOB_UPN, Action::DisableAccount, false).await);
+    admin.graph().contain(seed::BOB_UPN, Action::AddToGroup(seed::BREAK_GLASS_GROUP_ID.into()), false).await.unwrap();
+    let error = connector_error(session.graph().contain(seed::BOB_UPN, Action::DisableAccount, false).await);
     assert!(matches!(error, Error::ProtectedAccount(_)), "{error:?}");
 }
 
@@ -235,7 +235,7 @@ async fn protected_entries_and_input_with_stray_whitespace_still_match() {
     let shouted = format!("\u{a0}{}\u{200b}", seed::BOB_UPN.to_uppercase());
     for user in [seed::BOB_UPN, shouted.as_str(), seed::BOB_ID] {
         for dry_run in [false, true] {
-            let error = connector_error(session.contain(user, Action::DisableAccount, dry_run).await);
+            let error = connector_error(session.graph().contain(user, Action::DisableAccount, dry_run).await);
             let Error::ProtectedAccount(refusal) = error else { panic!("{user:?}: {error:?}") };
             assert!(refusal.reason.contains("user-principal-names"), "{}", refusal.reason);
         }
@@ -247,19 +247,19 @@ async fn protected_entries_and_input_with_stray_whitespace_still_match() {
     let mut session = protected_session(&emulator, by_id).await;
     let spaced = format!("\u{feff}{} ", seed::CAROL_ID);
     for user in [seed::CAROL_ID, spaced.as_str(), seed::CAROL_UPN] {
-        let error = connector_error(session.contain(user, Action::RevokeSessions, false).await);
+        let error = connector_error(session.graph().contain(user, Action::RevokeSessions, false).await);
         assert!(matches!(error, Error::ProtectedAccount(_)), "{user:?}: {error:?}");
     }
     assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
     // An unprotected user named with stray whitespace is found, trimmed.
-    let dave = session.contain(&format!(" {}\u{a0}", seed::DAVE_UPN), Action::DisableAccount, true).await.unwrap();
+    let dave = session.graph().contain(&format!(" {}\u{a0}", seed::DAVE_UPN), Action::DisableAccount, true).await.unwrap();
     assert_eq!(dave.user.id, seed::DAVE_ID);
 
     // Group entries too: a padded name is looked up trimmed, a padded id is an id.
     let groups = vec![format!("\u{a0}{} ", seed::BREAK_GLASS_GROUP_NAME), format!(" {}\u{200b}", seed::SOC_GROUP_ID.to_uppercase())];
     let mut session = protected_session(&emulator, ProtectedAccounts { groups, ..Default::default() }).await;
     for user in [seed::ALICE_UPN, seed::BOB_UPN] {
-        let error = connector_error(session.contain(user, Action::RevokeSessions, false).await);
+        let error = connector_error(session.graph().contain(user, Action::RevokeSessions, false).await);
         assert!(matches!(error, Error::ProtectedAccount(_)), "{user:?}: {error:?}");
     }
     assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
@@ -283,7 +283,7 @@ async fn a_protected_group_is_never_the_target_of_a_membership_change() {
     for dry_run in [false, true] {
         for (add, id, group) in cases {
             let action = if add { Action::AddToGroup(id.into()) } else { Action::RemoveFromGroup(id.into()) };
-            let error = connector_error(session.contain(seed::DAVE_UPN, action, dry_run).await);
+            let error = connector_error(session.graph().contain(seed::DAVE_UPN, action, dry_run).await);
             let Error::ProtectedAccount(refusal) = error else { panic!("{group}: {error:?}") };
             assert_eq!(refusal.user, format!("group '{group}'"));
             assert!(refusal.reason.contains("protected-accounts.groups") && refusal.reason.contains("off-limits"), "{}", refusal.reason);
@@ -293,7 +293,7 @@ async fn a_protected_group_is_never_the_target_of_a_membership_change() {
     assert_eq!(emulator.group_members(seed::BREAK_GLASS_GROUP_ID), [seed::ALICE_ID]);
     assert_eq!(emulator.group_members(seed::SOC_GROUP_ID), [seed::BOB_ID, seed::CAROL_ID]);
     // A group that is not protected still takes the user.
-    session.contain(seed::DAVE_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
+    session.graph().contain(seed::DAVE_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
     assert_eq!(emulator.group_members(seed::QUARANTINE_GROUP_ID), [seed::DAVE_ID]);
 }
 
@@ -306,7 +306,7 @@ async fn more_than_twenty_protected_groups_are_checked_twenty_at_a_time() {
     groups.push(seed::tier0_group_name(3)); // the same group by name: asked once
     let mut session = protected_session(&emulator, ProtectedAccounts { groups, ..Default::default() }).await;
     // Alice is in the last tier-0 group, through Break Glass Admins nested in it.
-    let error = connector_error(session.contain(seed::ALICE_UPN, Action::DisableAccount, false).await);
+    let error = connector_error(session.graph().contain(seed::ALICE_UPN, Action::DisableAccount, false).await);
     let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
     assert!(refusal.reason.contains(&seed::tier0_group_name(seed::TIER0_GROUP_COUNT)), "{}", refusal.reason);
     assert_eq!(member_checks(&emulator), [20, seed::TIER0_GROUP_COUNT - 20]);
@@ -314,7 +314,7 @@ async fn more_than_twenty_protected_groups_are_checked_twenty_at_a_time() {
     assert!(enabled(&emulator, seed::ALICE_ID));
 
     emulator.clear_requests();
-    let revoked = session.contain(seed::DAVE_UPN, Action::RevokeSessions, false).await.unwrap();
+    let revoked = session.graph().contain(seed::DAVE_UPN, Action::RevokeSessions, false).await.unwrap();
     assert_eq!(revoked.status, Some(200), "an unprotected user passes every chunk");
     assert_eq!(member_checks(&emulator), [20, seed::TIER0_GROUP_COUNT - 20]);
 }
@@ -331,7 +331,7 @@ async fn a_hidden_membership_group_fails_closed_without_member_read_hidden() {
     // Eve is a member (hidden); Dave is not, but that cannot be told either.
     for user in [seed::EVE_UPN, seed::DAVE_UPN] {
         for dry_run in [false, true] {
-            let error = connector_error(session.contain(user, Action::DisableAccount, dry_run).await);
+            let error = connector_error(session.graph().contain(user, Action::DisableAccount, dry_run).await);
             let Error::ProtectedAccount(refusal) = error else { panic!("{user}: {error:?}") };
             let reason = &refusal.reason;
             assert!(reason.contains(seed::HIDDEN_GROUP_NAME) && reason.contains("hidden") && reason.contains("lacks") && reason.contains("Member.Read.Hidden"), "{reason}");
@@ -346,11 +346,11 @@ async fn a_hidden_membership_group_fails_closed_without_member_read_hidden() {
     roles.push("Member.Read.Hidden".into());
     emulator.set_graph_roles(roles);
     let mut session = protected_session(&emulator, protected).await;
-    let error = connector_error(session.contain(seed::EVE_ID, Action::DisableAccount, false).await);
+    let error = connector_error(session.graph().contain(seed::EVE_ID, Action::DisableAccount, false).await);
     let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
     assert!(refusal.reason.contains(&format!("member of the protected group '{}'", seed::HIDDEN_GROUP_NAME)), "{}", refusal.reason);
     assert!(enabled(&emulator, seed::EVE_ID));
-    session.contain(seed::DAVE_UPN, Action::DisableAccount, false).await.unwrap();
+    session.graph().contain(seed::DAVE_UPN, Action::DisableAccount, false).await.unwrap();
     assert!(!enabled(&emulator, seed::DAVE_ID));
 
     let manifest = session.permission_manifest().await.unwrap();
@@ -362,13 +362,13 @@ async fn a_hidden_membership_group_fails_closed_without_member_read_hidden() {
 async fn a_dry_run_returns_the_exact_request_and_changes_nothing() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
-    let planned = session.contain(seed::BOB_UPN, Action::DisableAccount, true).await.unwrap();
+    let planned = session.graph().contain(seed::BOB_UPN, Action::DisableAccount, true).await.unwrap();
     assert!(planned.dry_run && planned.status.is_none());
     assert_eq!(planned.user.id, seed::BOB_ID);
     assert!(changes(&emulator).is_empty(), "nothing but reads was sent: {:?}", graph_requests(&emulator));
     assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true);
 
-    let done = session.contain(seed::BOB_UPN, Action::DisableAccount, false).await.unwrap();
+    let done = session.graph().contain(seed::BOB_UPN, Action::DisableAccount, false).await.unwrap();
     let shown = |r: &sentinel_host::runtime::types::PlannedRequest| (r.method.clone(), r.url.clone(), r.headers.clone(), r.body.clone());
     assert_eq!(shown(&done.request), shown(&planned.request), "the dry run showed exactly what is sent");
     let sent = emulator.requests().into_iter().find(|r| r.method == "PATCH").unwrap();
@@ -382,24 +382,24 @@ async fn containment_changes_state_and_its_compensation_undoes_it() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
 
-    let disabled = session.contain(seed::BOB_UPN, Action::DisableAccount, false).await.unwrap();
+    let disabled = session.graph().contain(seed::BOB_UPN, Action::DisableAccount, false).await.unwrap();
     assert_eq!(disabled.status, Some(204));
     assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], false);
     let undo = disabled.compensation.expect("disable can be undone");
     assert!(matches!(undo, Action::EnableAccount));
-    session.contain(&disabled.user.id, undo, false).await.unwrap();
+    session.graph().contain(&disabled.user.id, undo, false).await.unwrap();
     assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true);
 
-    let revoked = session.contain(seed::BOB_ID, Action::RevokeSessions, false).await.unwrap();
+    let revoked = session.graph().contain(seed::BOB_ID, Action::RevokeSessions, false).await.unwrap();
     assert_eq!(revoked.status, Some(200));
     assert!(revoked.compensation.is_none(), "revocation cannot be undone");
     assert!(emulator.graph_user(seed::BOB_ID).unwrap()["signInSessionsValidFromDateTime"].is_string());
 
-    let joined = session.contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
+    let joined = session.graph().contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
     assert!(emulator.group_members(seed::QUARANTINE_GROUP_ID).contains(&seed::CAROL_ID.to_owned()));
-    let again = session.contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
+    let again = session.graph().contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
     assert!(again.already_done, "adding twice is one membership");
-    session.contain(seed::CAROL_UPN, joined.compensation.unwrap(), false).await.unwrap();
+    session.graph().contain(seed::CAROL_UPN, joined.compensation.unwrap(), false).await.unwrap();
     assert!(emulator.group_members(seed::QUARANTINE_GROUP_ID).is_empty());
 }
 
@@ -407,17 +407,17 @@ async fn containment_changes_state_and_its_compensation_undoes_it() {
 async fn risky_users_are_confirmed_dismissed_and_listed() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
-    let high = session.list_risky_users(Some("riskLevel eq 'high'")).await.unwrap();
+    let high = session.graph().list_risky_users(Some("riskLevel eq 'high'")).await.unwrap();
     assert_eq!(high.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), [seed::EVE_ID]);
 
-    let confirmed = session.contain(seed::DAVE_UPN, Action::ConfirmCompromised, false).await.unwrap();
+    let confirmed = session.graph().contain(seed::DAVE_UPN, Action::ConfirmCompromised, false).await.unwrap();
     assert!(matches!(confirmed.compensation, Some(Action::DismissRisk)));
-    let dave = session.list_risky_users(None).await.unwrap().into_iter().find(|u| u.id == seed::DAVE_ID).unwrap();
+    let dave = session.graph().list_risky_users(None).await.unwrap().into_iter().find(|u| u.id == seed::DAVE_ID).unwrap();
     assert!(matches!((dave.risk_level, dave.risk_state), (Some(RiskLevel::High), Some(RiskState::ConfirmedCompromised))));
 
-    session.contain(seed::EVE_ID, Action::DismissRisk, false).await.unwrap();
+    session.graph().contain(seed::EVE_ID, Action::DismissRisk, false).await.unwrap();
     assert_eq!(emulator.risky_user(seed::EVE_ID).unwrap()["riskState"], "dismissed");
-    let user = session.get_user(seed::GUEST_UPN).await.unwrap();
+    let user = session.graph().get_user(seed::GUEST_UPN).await.unwrap();
     assert_eq!((user.id.as_str(), user.user_type.as_deref()), (seed::GUEST_ID, Some("Guest")), "a guest UPN with #EXT# resolves");
 }
 
@@ -427,7 +427,7 @@ async fn a_token_without_the_permission_gets_forbidden_naming_it() {
     let roles: Vec<String> = sentinel_emulator::DEFAULT_GRAPH_ROLES.iter().filter(|r| **r != "User.EnableDisableAccount.All").map(|r| (*r).to_owned()).collect();
     emulator.set_graph_roles(roles);
     let mut session = session(&emulator).await;
-    let error = connector_error(session.contain(seed::BOB_UPN, Action::DisableAccount, false).await);
+    let error = connector_error(session.graph().contain(seed::BOB_UPN, Action::DisableAccount, false).await);
     let Error::Forbidden(failure) = error else { panic!("{error:?}") };
     assert_eq!((failure.status, failure.code.as_str()), (403, "Authorization_RequestDenied"));
     assert!(failure.hint.contains("User.EnableDisableAccount.All"), "{}", failure.hint);
@@ -457,7 +457,7 @@ async fn graph_throttling_and_unavailability_honour_retry_after() {
     });
     let mut session = session(&emulator).await;
     let started = std::time::Instant::now();
-    session.graph_list_alerts(graph_list_options()).await.unwrap();
+    session.graph().list_alerts(graph_list_options()).await.unwrap();
     assert!(started.elapsed() >= std::time::Duration::from_millis(900), "waited the Retry-After");
     assert_eq!(graph_requests(&emulator).len(), 2, "one retry");
 
@@ -473,7 +473,7 @@ async fn graph_throttling_and_unavailability_honour_retry_after() {
     emulator.inject(answer(503, vec![("Retry-After".into(), "1".into())], r#"{"error":{"code":"serviceNotAvailable","message":"Try later."}}"#));
     emulator.inject(answer(204, vec![], ""));
     emulator.clear_requests();
-    let revoked = session.contain(seed::BOB_UPN, Action::RevokeSessions, false).await.unwrap();
+    let revoked = session.graph().contain(seed::BOB_UPN, Action::RevokeSessions, false).await.unwrap();
     assert_eq!(revoked.status, Some(204), "204 is accepted as well as the documented 200");
     let posts = graph_requests(&emulator).into_iter().filter(|(m, _)| m == "POST").count();
     assert_eq!(posts, 2, "the 503 was retried once");
@@ -487,11 +487,11 @@ async fn bad_input_is_refused_before_any_request() {
         Error::InvalidInput(i) => i.field,
         other => panic!("{other:?}"),
     };
-    assert_eq!(field(connector_error(session.contain("bob", Action::DisableAccount, false).await)), "user");
-    assert_eq!(field(connector_error(session.contain(seed::BOB_UPN, Action::AddToGroup("not-a-guid".into()), false).await)), "group-id");
-    assert_eq!(field(connector_error(session.graph_update_incident("1", no_incident_change()).await)), "update");
+    assert_eq!(field(connector_error(session.graph().contain("bob", Action::DisableAccount, false).await)), "user");
+    assert_eq!(field(connector_error(session.graph().contain(seed::BOB_UPN, Action::AddToGroup("not-a-guid".into()), false).await)), "group-id");
+    assert_eq!(field(connector_error(session.graph().update_incident("1", no_incident_change()).await)), "update");
     let too_many = sentinel_host::runtime::graph_security::ListOptions { top: Some(51), ..graph_list_options() };
-    assert_eq!(field(connector_error(session.graph_list_incidents(too_many).await)), "top");
-    assert_eq!(field(connector_error(session.run_hunting_query("  ", HuntingOptions { timespan: None }).await)), "query");
+    assert_eq!(field(connector_error(session.graph().list_incidents(too_many).await)), "top");
+    assert_eq!(field(connector_error(session.graph().run_hunting_query("  ", HuntingOptions { timespan: None }).await)), "query");
     assert!(emulator.requests().is_empty());
 }

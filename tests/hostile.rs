@@ -439,11 +439,11 @@ async fn search(session: &mut Session) -> Outcome {
 }
 
 async fn graph_list(session: &mut Session) -> Outcome {
-    session.graph_list_incidents(graph_list_options()).await.map(Observed::GraphPage)
+    session.graph().list_incidents(graph_list_options()).await.map(Observed::GraphPage)
 }
 
 async fn graph_list_all(session: &mut Session) -> Outcome {
-    session.graph_list_all_incidents(graph_list_options()).await.map(Observed::GraphIncidents)
+    session.graph().list_all_incidents(graph_list_options()).await.map(Observed::GraphIncidents)
 }
 
 fn poll_from_long_ago(include_details: bool) -> types::PollOptions {

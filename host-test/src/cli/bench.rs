@@ -194,13 +194,13 @@ async fn graph(session: &mut Session, runs: usize) -> Result<Vec<Row>, Failure> 
     let mut list_times = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        session.graph_list_all_incidents(GraphListOptions { top: Some(10), ..graph_list_options() }).await?;
+        session.graph().list_all_incidents(GraphListOptions { top: Some(10), ..graph_list_options() }).await?;
         list_times.push(started.elapsed());
     }
     let mut dry_runs = Vec::new();
     for _ in 0..runs.max(20) {
         let started = Instant::now();
-        session.contain("bob@contoso.onmicrosoft.com", Action::DisableAccount, true).await?;
+        session.graph().contain("bob@contoso.onmicrosoft.com", Action::DisableAccount, true).await?;
         dry_runs.push(started.elapsed());
     }
     Ok(vec![

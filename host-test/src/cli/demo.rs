@@ -70,10 +70,10 @@ pub async fn run(mut options: HostOptions, verbose: bool) -> Result<(), Failure>
 /// After triage: plan the containment of a user, and see a protected admin refused.
 async fn contain(session: &mut Session) -> Result<(), Failure> {
     println!("\nContainment through Microsoft Graph, with guardrails:");
-    let plan = session.contain(graph_seed::BOB_UPN, Action::DisableAccount, true).await?;
+    let plan = session.graph().contain(graph_seed::BOB_UPN, Action::DisableAccount, true).await?;
     let body = plan.request.body.as_deref().unwrap_or_default();
     println!("  dry run, nothing sent: {} {} {body}   (undo: enable-account)", plan.request.method, plan.request.url);
-    match session.contain(graph_seed::ALICE_UPN, Action::DisableAccount, false).await {
+    match session.graph().contain(graph_seed::ALICE_UPN, Action::DisableAccount, false).await {
         Err(CallError::Connector(error)) => println!("  refused: {}", describe(&error)),
         Err(other) => return Err(other.into()),
         Ok(_) => return Err(Failure { code: exit::OTHER, message: "the protected admin was not refused".into() }),

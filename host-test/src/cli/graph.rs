@@ -212,10 +212,11 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
             let all = args.all;
             let columns = ["id", "severity", "status", "classification", "assignedTo", "displayName"];
             let show = |incidents: &[g::Incident]| items(format, incidents.iter().map(incident_json).collect(), &columns);
-            list_pages(session, list_options(args), all, Session::graph_list_all_incidents, Session::graph_list_incidents, show).await?;
+            let (every, one) = (async |s: &mut Session, o| s.graph().list_all_incidents(o).await, async |s: &mut Session, o| s.graph().list_incidents(o).await);
+            list_pages(session, list_options(args), all, every, one, show).await?;
         }
         GraphCommand::Incidents(GraphIncidents::Get { id, expand_alerts }) => {
-            print(output::to_json(&incident_json(&session.graph_get_incident(&id, expand_alerts).await?)));
+            print(output::to_json(&incident_json(&session.graph().get_incident(&id, expand_alerts).await?)));
         }
         GraphCommand::Incidents(GraphIncidents::Update(args)) => {
             let update = g::IncidentUpdate {
@@ -227,18 +228,19 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
                 remove_tags: args.remove_tags,
             };
             if args.dry_run {
-                dry_run(&session.graph_plan_incident_update(&args.id, update).await?);
+                dry_run(&session.graph().plan_incident_update(&args.id, update).await?);
                 return Ok(());
             }
-            print(output::to_json(&incident_json(&session.graph_update_incident(&args.id, update).await?)));
+            print(output::to_json(&incident_json(&session.graph().update_incident(&args.id, update).await?)));
         }
         GraphCommand::Alerts(GraphAlerts::List(args)) => {
             let all = args.all;
             let columns = ["id", "severity", "status", "incidentId", "serviceSource", "title"];
             let show = |alerts: &[g::Alert]| items(format, alerts.iter().map(alert_json).collect(), &columns);
-            list_pages(session, list_options(args), all, Session::graph_list_all_alerts, Session::graph_list_alerts, show).await?;
+            let (every, one) = (async |s: &mut Session, o| s.graph().list_all_alerts(o).await, async |s: &mut Session, o| s.graph().list_alerts(o).await);
+            list_pages(session, list_options(args), all, every, one, show).await?;
         }
-        GraphCommand::Alerts(GraphAlerts::Get { id }) => print(output::to_json(&alert_json(&session.graph_get_alert(&id).await?))),
+        GraphCommand::Alerts(GraphAlerts::Get { id }) => print(output::to_json(&alert_json(&session.graph().get_alert(&id).await?))),
         GraphCommand::Alerts(GraphAlerts::Update(args)) => {
             let update = g::AlertUpdate {
                 status: args.status.map(alert_status),
@@ -247,17 +249,17 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
                 assigned_to: args.assign.change(),
             };
             if args.dry_run {
-                dry_run(&session.graph_plan_alert_update(&args.id, update).await?);
+                dry_run(&session.graph().plan_alert_update(&args.id, update).await?);
                 return Ok(());
             }
-            print(output::to_json(&alert_json(&session.graph_update_alert(&args.id, update).await?)));
+            print(output::to_json(&alert_json(&session.graph().update_alert(&args.id, update).await?)));
         }
     }
     Ok(())
 }
 
 pub async fn hunt(session: &mut Session, query: &str, timespan: Option<String>, format: Format) -> Result<(), Failure> {
-    let table = session.run_hunting_query(query, g::HuntingOptions { timespan }).await?;
+    let table = session.graph().run_hunting_query(query, g::HuntingOptions { timespan }).await?;
     let result = types::QueryResult { tables: vec![table], partial_error: None };
     print(match format {
         Format::Json => output::to_json(&output::query_json(&result)["tables"][0]),
@@ -269,11 +271,11 @@ pub async fn hunt(session: &mut Session, query: &str, timespan: Option<String>, 
 pub async fn users(session: &mut Session, command: UsersCommand, format: Format) -> Result<(), Failure> {
     let (args, action) = match command {
         UsersCommand::Get { user } => {
-            print(output::to_json(&user_json(&session.get_user(&user).await?)));
+            print(output::to_json(&user_json(&session.graph().get_user(&user).await?)));
             return Ok(());
         }
         UsersCommand::Risky { filter } => {
-            let users = session.list_risky_users(filter.as_deref()).await?;
+            let users = session.graph().list_risky_users(filter.as_deref()).await?;
             let rows = users.iter().map(risky_json).collect();
             print(items(format, rows, &["id", "userPrincipalName", "riskLevel", "riskState", "riskDetail"]));
             return Ok(());
@@ -302,7 +304,7 @@ pub async fn groups(session: &mut Session, command: GroupsCommand) -> Result<(),
 }
 
 async fn contain(session: &mut Session, user: &str, action: Action, dry_run: bool) -> Result<(), Failure> {
-    let outcome = session.contain(user, action, dry_run).await?;
+    let outcome = session.graph().contain(user, action, dry_run).await?;
     print(output::to_json(&outcome_json(&outcome)));
     if outcome.dry_run {
         eprintln!("dry run: nothing was changed; the request above was not sent");

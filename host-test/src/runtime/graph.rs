@@ -11,63 +11,75 @@ use super::bindings::types;
 use super::session::Answer;
 use super::{CallError, Session, TenantState};
 
+/// The `graph-security` and `containment` calls of a session, as
+/// `session.graph()` (the twin of the core's `client.graph()`).
+pub struct Graph<'a> {
+    session: &'a mut Session,
+}
+
 impl Session {
+    pub fn graph(&mut self) -> Graph<'_> {
+        Graph { session: self }
+    }
+}
+
+impl Graph<'_> {
     /// Calls a `graph-security` export on the open connection.
-    async fn graph<T>(&mut self, invoke: impl AsyncFnOnce(&gwit::Guest, &mut Store<TenantState>, ResourceAny) -> Answer<T>) -> Result<T, CallError> {
-        let connection = self.connection;
-        self.call(async |instance, store| invoke(instance.soar_sentinel_graph_security(), store, connection).await).await
+    async fn security<T>(&mut self, invoke: impl AsyncFnOnce(&gwit::Guest, &mut Store<TenantState>, ResourceAny) -> Answer<T>) -> Result<T, CallError> {
+        let connection = self.session.connection;
+        self.session.call(async |instance, store| invoke(instance.soar_sentinel_graph_security(), store, connection).await).await
     }
 
     /// Calls a `containment` export on the open connection.
     async fn containment<T>(&mut self, invoke: impl AsyncFnOnce(&cwit::Guest, &mut Store<TenantState>, ResourceAny) -> Answer<T>) -> Result<T, CallError> {
-        let connection = self.connection;
-        self.call(async |instance, store| invoke(instance.soar_sentinel_containment(), store, connection).await).await
+        let connection = self.session.connection;
+        self.session.call(async |instance, store| invoke(instance.soar_sentinel_containment(), store, connection).await).await
     }
 
-    pub async fn graph_list_incidents(&mut self, options: gwit::ListOptions) -> Result<gwit::IncidentPage, CallError> {
-        self.graph(async |api, store, connection| api.call_list_incidents(store, connection, &options).await).await
+    pub async fn list_incidents(&mut self, options: gwit::ListOptions) -> Result<gwit::IncidentPage, CallError> {
+        self.security(async |api, store, connection| api.call_list_incidents(store, connection, &options).await).await
     }
 
-    pub async fn graph_list_all_incidents(&mut self, options: gwit::ListOptions) -> Result<Vec<gwit::Incident>, CallError> {
-        self.graph(async |api, store, connection| api.call_list_all_incidents(store, connection, &options).await).await
+    pub async fn list_all_incidents(&mut self, options: gwit::ListOptions) -> Result<Vec<gwit::Incident>, CallError> {
+        self.security(async |api, store, connection| api.call_list_all_incidents(store, connection, &options).await).await
     }
 
-    pub async fn graph_get_incident(&mut self, incident_id: &str, expand_alerts: bool) -> Result<gwit::Incident, CallError> {
-        self.graph(async |api, store, connection| api.call_get_incident(store, connection, incident_id, expand_alerts).await).await
+    pub async fn get_incident(&mut self, incident_id: &str, expand_alerts: bool) -> Result<gwit::Incident, CallError> {
+        self.security(async |api, store, connection| api.call_get_incident(store, connection, incident_id, expand_alerts).await).await
     }
 
-    pub async fn graph_update_incident(&mut self, incident_id: &str, update: gwit::IncidentUpdate) -> Result<gwit::Incident, CallError> {
-        self.graph(async |api, store, connection| api.call_update_incident(store, connection, incident_id, &update).await).await
+    pub async fn update_incident(&mut self, incident_id: &str, update: gwit::IncidentUpdate) -> Result<gwit::Incident, CallError> {
+        self.security(async |api, store, connection| api.call_update_incident(store, connection, incident_id, &update).await).await
     }
 
-    /// The dry run of `graph_update_incident`.
-    pub async fn graph_plan_incident_update(&mut self, incident_id: &str, update: gwit::IncidentUpdate) -> Result<types::PlannedRequest, CallError> {
-        self.graph(async |api, store, connection| api.call_plan_incident_update(store, connection, incident_id, &update).await).await
+    /// The dry run of `update_incident`.
+    pub async fn plan_incident_update(&mut self, incident_id: &str, update: gwit::IncidentUpdate) -> Result<types::PlannedRequest, CallError> {
+        self.security(async |api, store, connection| api.call_plan_incident_update(store, connection, incident_id, &update).await).await
     }
 
-    pub async fn graph_list_alerts(&mut self, options: gwit::ListOptions) -> Result<gwit::AlertPage, CallError> {
-        self.graph(async |api, store, connection| api.call_list_alerts(store, connection, &options).await).await
+    pub async fn list_alerts(&mut self, options: gwit::ListOptions) -> Result<gwit::AlertPage, CallError> {
+        self.security(async |api, store, connection| api.call_list_alerts(store, connection, &options).await).await
     }
 
-    pub async fn graph_list_all_alerts(&mut self, options: gwit::ListOptions) -> Result<Vec<gwit::Alert>, CallError> {
-        self.graph(async |api, store, connection| api.call_list_all_alerts(store, connection, &options).await).await
+    pub async fn list_all_alerts(&mut self, options: gwit::ListOptions) -> Result<Vec<gwit::Alert>, CallError> {
+        self.security(async |api, store, connection| api.call_list_all_alerts(store, connection, &options).await).await
     }
 
-    pub async fn graph_get_alert(&mut self, alert_id: &str) -> Result<gwit::Alert, CallError> {
-        self.graph(async |api, store, connection| api.call_get_alert(store, connection, alert_id).await).await
+    pub async fn get_alert(&mut self, alert_id: &str) -> Result<gwit::Alert, CallError> {
+        self.security(async |api, store, connection| api.call_get_alert(store, connection, alert_id).await).await
     }
 
-    pub async fn graph_update_alert(&mut self, alert_id: &str, update: gwit::AlertUpdate) -> Result<gwit::Alert, CallError> {
-        self.graph(async |api, store, connection| api.call_update_alert(store, connection, alert_id, &update).await).await
+    pub async fn update_alert(&mut self, alert_id: &str, update: gwit::AlertUpdate) -> Result<gwit::Alert, CallError> {
+        self.security(async |api, store, connection| api.call_update_alert(store, connection, alert_id, &update).await).await
     }
 
-    /// The dry run of `graph_update_alert`.
-    pub async fn graph_plan_alert_update(&mut self, alert_id: &str, update: gwit::AlertUpdate) -> Result<types::PlannedRequest, CallError> {
-        self.graph(async |api, store, connection| api.call_plan_alert_update(store, connection, alert_id, &update).await).await
+    /// The dry run of `update_alert`.
+    pub async fn plan_alert_update(&mut self, alert_id: &str, update: gwit::AlertUpdate) -> Result<types::PlannedRequest, CallError> {
+        self.security(async |api, store, connection| api.call_plan_alert_update(store, connection, alert_id, &update).await).await
     }
 
     pub async fn run_hunting_query(&mut self, query: &str, options: gwit::HuntingOptions) -> Result<types::Table, CallError> {
-        self.graph(async |api, store, connection| api.call_run_hunting_query(store, connection, query, &options).await).await
+        self.security(async |api, store, connection| api.call_run_hunting_query(store, connection, query, &options).await).await
     }
 
     pub async fn get_user(&mut self, user: &str) -> Result<cwit::User, CallError> {
