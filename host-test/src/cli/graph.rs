@@ -119,17 +119,24 @@ pub struct AssignArgs {
     unassign: bool,
 }
 
+/// What incident and alert updates share: the verdict and the assignee.
 #[derive(Args, Debug)]
-pub struct IncidentUpdateArgs {
-    id: String,
-    #[arg(long, value_parser = azure::<IncidentStatusArg>())]
-    status: Option<IncidentStatusArg>,
+pub struct TriageArgs {
     #[arg(long, value_parser = azure::<ClassificationArg>())]
     classification: Option<ClassificationArg>,
     #[arg(long, value_parser = azure::<DeterminationArg>())]
     determination: Option<DeterminationArg>,
     #[command(flatten)]
     assign: AssignArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct IncidentUpdateArgs {
+    id: String,
+    #[arg(long, value_parser = azure::<IncidentStatusArg>())]
+    status: Option<IncidentStatusArg>,
+    #[command(flatten)]
+    triage: TriageArgs,
     /// Add a custom tag (repeatable).
     #[arg(long = "add-tag")]
     add_tags: Vec<String>,
@@ -146,12 +153,8 @@ pub struct AlertUpdateArgs {
     id: String,
     #[arg(long, value_parser = azure::<AlertStatusArg>())]
     status: Option<AlertStatusArg>,
-    #[arg(long, value_parser = azure::<ClassificationArg>())]
-    classification: Option<ClassificationArg>,
-    #[arg(long, value_parser = azure::<DeterminationArg>())]
-    determination: Option<DeterminationArg>,
     #[command(flatten)]
-    assign: AssignArgs,
+    triage: TriageArgs,
     /// Print the PATCH it would send; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -221,9 +224,9 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
         GraphCommand::Incidents(GraphIncidents::Update(args)) => {
             let update = g::IncidentUpdate {
                 status: args.status.map(incident_status),
-                classification: args.classification.map(classification),
-                determination: args.determination.map(determination),
-                assigned_to: args.assign.change(),
+                classification: args.triage.classification.map(classification),
+                determination: args.triage.determination.map(determination),
+                assigned_to: args.triage.assign.change(),
                 add_tags: args.add_tags,
                 remove_tags: args.remove_tags,
             };
@@ -244,9 +247,9 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
         GraphCommand::Alerts(GraphAlerts::Update(args)) => {
             let update = g::AlertUpdate {
                 status: args.status.map(alert_status),
-                classification: args.classification.map(classification),
-                determination: args.determination.map(determination),
-                assigned_to: args.assign.change(),
+                classification: args.triage.classification.map(classification),
+                determination: args.triage.determination.map(determination),
+                assigned_to: args.triage.assign.change(),
             };
             if args.dry_run {
                 dry_run(&session.graph().plan_alert_update(&args.id, update).await?);

@@ -51,11 +51,8 @@ open_enum!(Determination {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GraphComment {
-    #[serde(default)]
     pub comment: Option<String>,
-    #[serde(default)]
     pub created_by: Option<String>,
-    #[serde(default)]
     pub created_time: Option<String>,
 }
 
@@ -72,29 +69,17 @@ pub struct GraphIncident {
 #[serde(rename_all = "camelCase")]
 pub struct IncidentFields {
     pub id: String,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
     pub status: Option<GraphIncidentStatus>,
-    #[serde(default)]
     pub severity: Option<GraphSeverity>,
-    #[serde(default)]
     pub classification: Option<GraphClassification>,
-    #[serde(default)]
     pub determination: Option<Determination>,
-    #[serde(default)]
     pub assigned_to: Option<String>,
-    #[serde(default)]
     pub created_date_time: Option<String>,
-    #[serde(default)]
     pub last_update_date_time: Option<String>,
-    #[serde(default)]
     pub incident_web_url: Option<String>,
-    #[serde(default)]
     pub redirect_incident_id: Option<String>,
-    #[serde(default)]
     pub tenant_id: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub custom_tags: Vec<String>,
@@ -116,47 +101,27 @@ pub struct GraphAlert {
 #[serde(rename_all = "camelCase")]
 pub struct AlertFields {
     pub id: String,
-    #[serde(default)]
     pub provider_alert_id: Option<String>,
-    #[serde(default)]
     pub incident_id: Option<String>,
-    #[serde(default)]
     pub title: Option<String>,
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
     pub status: Option<GraphAlertStatus>,
-    #[serde(default)]
     pub severity: Option<GraphSeverity>,
-    #[serde(default)]
     pub classification: Option<GraphClassification>,
-    #[serde(default)]
     pub determination: Option<Determination>,
-    #[serde(default)]
     pub service_source: Option<String>,
-    #[serde(default)]
     pub detection_source: Option<String>,
-    #[serde(default)]
     pub category: Option<String>,
-    #[serde(default)]
     pub assigned_to: Option<String>,
-    #[serde(default)]
     pub alert_web_url: Option<String>,
-    #[serde(default)]
     pub incident_web_url: Option<String>,
-    #[serde(default)]
     pub created_date_time: Option<String>,
-    #[serde(default)]
     pub last_update_date_time: Option<String>,
-    #[serde(default)]
     pub resolved_date_time: Option<String>,
-    #[serde(default)]
     pub first_activity_date_time: Option<String>,
-    #[serde(default)]
     pub last_activity_date_time: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     pub mitre_techniques: Vec<String>,
-    #[serde(default)]
     pub recommended_actions: Option<String>,
 }
 
