@@ -50,7 +50,9 @@ fn build_component() -> PathBuf {
     // Cargo.toml, whatever CARGO_PROFILE_* says.
     for (name, _) in env::vars_os() {
         let name = name.to_string_lossy();
-        let outer = ["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_PROFILE_"].iter().any(|p| name.starts_with(p))
+        let outer = ["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_PROFILE_"]
+            .iter()
+            .any(|p| name.starts_with(p))
             || [
                 "RUSTFLAGS",
                 "CARGO_BUILD_RUSTFLAGS",

@@ -10,8 +10,8 @@ use common::{config_for, emulator, host, session};
 use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_emulator::{Emulator, EmulatorOptions, Injection};
 use sentinel_host::runtime::types::{
-    Api, Cell, Classification, ClassificationReason, EntityKind, Error, IncidentStatus, IncidentUpdate, ListIncidentsOptions, NewIncident,
-    OwnerChange, QueryOptions, Severity,
+    Api, Cell, Classification, ClassificationReason, EntityKind, Error, IncidentStatus, IncidentUpdate,
+    ListIncidentsOptions, NewIncident, OwnerChange, QueryOptions, Severity,
 };
 use sentinel_host::runtime::{list_options, CallError, Session};
 use serde_json::Value;
@@ -36,7 +36,12 @@ fn stored(emulator: &Emulator, id: &str) -> Value {
 }
 
 fn labels(incident: &Value) -> Vec<String> {
-    incident["properties"]["labels"].as_array().unwrap().iter().map(|l| l["labelName"].as_str().unwrap().to_owned()).collect()
+    incident["properties"]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["labelName"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn puts(emulator: &Emulator) -> usize {
@@ -63,14 +68,20 @@ async fn an_update_changes_only_what_it_sets() {
 
 #[tokio::test]
 async fn two_racing_updates_both_survive() {
-    let emulator = Emulator::start(EmulatorOptions { incidents: 3, seed: 5, latency: Duration::from_millis(150), ..EmulatorOptions::default() })
-        .await
-        .unwrap();
+    let emulator = Emulator::start(EmulatorOptions {
+        incidents: 3,
+        seed: 5,
+        latency: Duration::from_millis(150),
+        ..EmulatorOptions::default()
+    })
+    .await
+    .unwrap();
     let id = emulator.incidents()[0]["name"].as_str().unwrap().to_owned();
     let mut first = host().open("a", config_for(&emulator.url()), None).await.unwrap();
     let mut second = host().open("b", config_for(&emulator.url()), None).await.unwrap();
     let label = IncidentUpdate { add_labels: vec!["from-first".into()], ..no_change() };
-    let owner = IncidentUpdate { owner: Some(OwnerChange::UserPrincipalName("analyst@contoso.com".into())), ..no_change() };
+    let owner =
+        IncidentUpdate { owner: Some(OwnerChange::UserPrincipalName("analyst@contoso.com".into())), ..no_change() };
     let (a, b) = tokio::join!(first.update_incident(&id, label), second.update_incident(&id, owner));
     a.unwrap();
     b.unwrap();
@@ -95,7 +106,10 @@ async fn closing_rules_are_enforced_before_any_request() {
     for (update, field) in [
         (close(None, None), "classification"),
         (close(Some(Classification::BenignPositive), None), "classification-reason"),
-        (close(Some(Classification::TruePositive), Some(ClassificationReason::IncorrectAlertLogic)), "classification-reason"),
+        (
+            close(Some(Classification::TruePositive), Some(ClassificationReason::IncorrectAlertLogic)),
+            "classification-reason",
+        ),
     ] {
         let error = session.update_incident(&id, update).await.unwrap_err();
         let CallError::Connector(Error::InvalidInput(input)) = error else { panic!("{error}") };
@@ -181,7 +195,8 @@ async fn retry_after_is_honoured() {
 async fn a_spent_retry_budget_reports_throttled_with_retry_after() {
     let emulator = emulator(4, 2).await;
     let mut config = config_for(&emulator.url());
-    config.retry = Some(RetryPolicy { max_retries: 2, initial_delay_ms: 50, max_delay_ms: 1_000, total_budget_ms: 10_000 });
+    config.retry =
+        Some(RetryPolicy { max_retries: 2, initial_delay_ms: 50, max_delay_ms: 1_000, total_budget_ms: 10_000 });
     let mut session = host().open("t", config, None).await.unwrap();
     emulator.inject(throttle(10, "1"));
     let error = session.list_incidents(list_options()).await.unwrap_err();
@@ -200,13 +215,21 @@ async fn kql_results_are_typed_by_column() {
     let table = &result.tables[0];
     assert!(!table.rows.is_empty());
     let attempts = table.columns.iter().position(|c| c.column_type == "long").expect("a long column");
-    assert!(table.rows.iter().all(|row| matches!(row[attempts], Cell::Integer(_) | Cell::Null)), "longs parsed, even when sent as strings");
+    assert!(
+        table.rows.iter().all(|row| matches!(row[attempts], Cell::Integer(_) | Cell::Null)),
+        "longs parsed, even when sent as strings"
+    );
     let request = emulator.requests().into_iter().rfind(|r| r.path.ends_with("/query")).unwrap();
     assert!(request.headers.iter().any(|(k, v)| k == "prefer" && v == "wait=60"));
 
-    let bad = session.search_events("SigninLogs", QueryOptions { timespan: Some("12 hours".into()), server_timeout_seconds: None }).await;
+    let bad = session
+        .search_events("SigninLogs", QueryOptions { timespan: Some("12 hours".into()), server_timeout_seconds: None })
+        .await;
     assert!(matches!(bad, Err(CallError::Connector(Error::InvalidInput(_)))));
-    let empty = session.search_events("EmptyTable", QueryOptions { timespan: None, server_timeout_seconds: None }).await.unwrap();
+    let empty = session
+        .search_events("EmptyTable", QueryOptions { timespan: None, server_timeout_seconds: None })
+        .await
+        .unwrap();
     assert!(empty.tables.iter().all(|t| t.rows.is_empty()), "204: no data");
 }
 
@@ -223,7 +246,8 @@ async fn the_connection_check_reports_each_api() {
     assert_eq!(graph.read_ok, Some(true), "one Graph security incident read");
 
     let mut wrong = config_for(&emulator.url());
-    wrong.credential = sentinel_connector::core::Credential::ClientSecret(sentinel_connector::core::http::Secret::new("nope"));
+    wrong.credential =
+        sentinel_connector::core::Credential::ClientSecret(sentinel_connector::core::http::Secret::new("nope"));
     let checks = host().open("w", wrong, None).await.unwrap().check_connection().await.unwrap();
     for check in &checks {
         assert!(!check.token_ok);
@@ -253,12 +277,19 @@ async fn a_playbook_from_triage_to_closure() {
     let account = entities.iter().find(|e| matches!(e.kind, EntityKind::Account)).expect("an account entity");
 
     let query = format!("SigninLogs | where UserPrincipalName == '{}' | take 20", account.identifier);
-    let sign_ins = session.search_events(&query, QueryOptions { timespan: Some("P7D".into()), server_timeout_seconds: None }).await.unwrap();
+    let sign_ins = session
+        .search_events(&query, QueryOptions { timespan: Some("P7D".into()), server_timeout_seconds: None })
+        .await
+        .unwrap();
 
     let rows = sign_ins.tables.first().map_or(0, |t| t.rows.len());
     let note = format!("Triage: {} alerts; account {}; {rows} sign-ins in 7 days.", alerts.len(), account.identifier);
     session.add_comment(&incident.id, &note, Some("playbook-run-1")).await.unwrap();
-    let assign = IncidentUpdate { owner: Some(OwnerChange::Email("tier2@contoso.com".into())), status: Some(IncidentStatus::Active), ..no_change() };
+    let assign = IncidentUpdate {
+        owner: Some(OwnerChange::Email("tier2@contoso.com".into())),
+        status: Some(IncidentStatus::Active),
+        ..no_change()
+    };
     session.update_incident(&incident.id, assign).await.unwrap();
     let close = IncidentUpdate {
         status: Some(IncidentStatus::Closed),
@@ -304,7 +335,11 @@ async fn relations_and_tasks() {
     session.add_task(&id, "Reset the user's password", Some("Then revoke sessions"), None).await.unwrap();
     let tasks = session.list_tasks(&id).await.unwrap();
     assert_eq!(tasks.iter().filter(|t| t.title == "Reset the user's password").count(), 1, "a retried add is one task");
-    let update = sentinel_host::runtime::types::TaskUpdate { title: None, description: None, status: Some(sentinel_host::runtime::types::TaskStatus::Completed) };
+    let update = sentinel_host::runtime::types::TaskUpdate {
+        title: None,
+        description: None,
+        status: Some(sentinel_host::runtime::types::TaskStatus::Completed),
+    };
     let done = session.update_task(&id, &task.id, update).await.unwrap();
     assert!(matches!(done.status, sentinel_host::runtime::types::TaskStatus::Completed));
     assert_eq!(done.description.as_deref(), Some("Then revoke sessions"), "the description was kept");
@@ -317,7 +352,10 @@ async fn a_partial_error_comes_beside_the_data() {
     let emulator = emulator(1, 2).await;
     let mut session = session(&emulator).await;
     emulator.set_query_partial_error("Query exceeded the memory limit on one shard");
-    let result = session.search_events("SigninLogs | take 2", QueryOptions { timespan: None, server_timeout_seconds: None }).await.unwrap();
+    let result = session
+        .search_events("SigninLogs | take 2", QueryOptions { timespan: None, server_timeout_seconds: None })
+        .await
+        .unwrap();
     assert_eq!(result.tables[0].rows.len(), 2, "the data that could be read");
     let partial = result.partial_error.expect("the partial error");
     assert_eq!(partial.code, "PartialError");

@@ -30,7 +30,12 @@ const NEW: &str = "0d1c9a6e-5b1f-4c3e-9d0a-000000000010";
 const LATE: &str = "0d1c9a6e-5b1f-4c3e-9d0a-000000000011";
 
 fn options() -> PollOptions {
-    PollOptions { first_fetch: Some("2026-01-15T08:00:00Z".into()), include_updates: true, max_events: Some(100), ..poll_options() }
+    PollOptions {
+        first_fetch: Some("2026-01-15T08:00:00Z".into()),
+        include_updates: true,
+        max_events: Some(100),
+        ..poll_options()
+    }
 }
 
 fn create(emulator: &Emulator, name: &str, number: i64, created: &str) {
@@ -70,7 +75,9 @@ fn events(batch: &PollBatch) -> BTreeSet<(&'static str, String)> {
     batch
         .events
         .iter()
-        .map(|event| (if matches!(event.kind, EventKind::Created) { "created" } else { "updated" }, event.incident.id.clone()))
+        .map(|event| {
+            (if matches!(event.kind, EventKind::Created) { "created" } else { "updated" }, event.incident.id.clone())
+        })
         .collect()
 }
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::{config_for, host, session};
 use sentinel_emulator::{Emulator, EmulatorOptions};
-use sentinel_host::runtime::types::{EntityDetails, EntityKind, PollOptions};
 use sentinel_host::runtime::poll_options;
+use sentinel_host::runtime::types::{EntityDetails, EntityKind, PollOptions};
 
 fn first_incident(emulator: &Emulator) -> (String, serde_json::Value) {
     let incident = emulator.incidents()[0].clone();
@@ -40,14 +40,16 @@ async fn alerts_entities_and_bookmarks_of_an_incident() {
     let hash = normalized.iter().find(|e| matches!(e.kind, EntityKind::FileHash)).unwrap();
     assert!(hash.identifier.starts_with("sha256:"));
     let process = normalized.iter().find(|e| matches!(e.kind, EntityKind::Process)).unwrap();
-    let roles: Vec<(&str, &str)> = process.references.iter().map(|r| (r.role.as_str(), r.identifier.as_str())).collect();
+    let roles: Vec<(&str, &str)> =
+        process.references.iter().map(|r| (r.role.as_str(), r.identifier.as_str())).collect();
     assert!(roles.contains(&("host", host.identifier.as_str())), "{roles:?}");
     assert!(roles.contains(&("account", account.identifier.as_str())), "{roles:?}");
 
     let bookmarks = session.list_bookmarks(&id).await.unwrap();
     assert_eq!(bookmarks.len() as u64, incident["properties"]["additionalData"]["bookmarksCount"].as_u64().unwrap());
 
-    let posts: Vec<_> = emulator.requests().into_iter().filter(|r| r.method == "POST" && r.path.contains("/incidents/")).collect();
+    let posts: Vec<_> =
+        emulator.requests().into_iter().filter(|r| r.method == "POST" && r.path.contains("/incidents/")).collect();
     assert_eq!(posts.len(), 4, "alerts, entities (twice: typed and normalized), bookmarks: each a POST");
     assert!(posts.iter().all(|r| r.body.is_empty()), "sent without a body");
 }
@@ -55,9 +57,16 @@ async fn alerts_entities_and_bookmarks_of_an_incident() {
 #[tokio::test]
 async fn a_poll_fetches_each_events_details_concurrently() {
     let latency = Duration::from_millis(150);
-    let emulator = Emulator::start(EmulatorOptions { incidents: 12, seed: 9, latency, ..EmulatorOptions::default() }).await.unwrap();
+    let emulator = Emulator::start(EmulatorOptions { incidents: 12, seed: 9, latency, ..EmulatorOptions::default() })
+        .await
+        .unwrap();
     let mut session = host().open("test", config_for(&emulator.url()), None).await.unwrap();
-    let options = PollOptions { first_fetch: Some("2020-01-01T00:00:00Z".into()), include_details: true, max_events: Some(100), ..poll_options() };
+    let options = PollOptions {
+        first_fetch: Some("2020-01-01T00:00:00Z".into()),
+        include_details: true,
+        max_events: Some(100),
+        ..poll_options()
+    };
     let started = Instant::now();
     let batch = session.poll(None, options).await.unwrap();
     let elapsed = started.elapsed();

@@ -53,8 +53,13 @@ async fn the_library_default_refuses_a_custom_cloud_before_anything_is_sent() {
 async fn an_operator_can_allow_a_custom_cloud_by_its_origins() {
     let emulator = emulator(3, 1).await;
     let origin = sentinel_host::runtime::sandbox::Origin::of_url(&url::Url::parse(&emulator.url()).unwrap()).unwrap();
-    let policy = EgressPolicy { extra_origins: vec![origin], private_network: PrivateNetwork::LoopbackOnly, ..EgressPolicy::default() };
-    let mut session = host(policy).open("tenant", config_for(&emulator.url()), None).await.expect("its origins are listed");
+    let policy = EgressPolicy {
+        extra_origins: vec![origin],
+        private_network: PrivateNetwork::LoopbackOnly,
+        ..EgressPolicy::default()
+    };
+    let mut session =
+        host(policy).open("tenant", config_for(&emulator.url()), None).await.expect("its origins are listed");
     assert_eq!(session.list_incidents(list_options()).await.unwrap().incidents.len(), 3);
 }
 
@@ -63,7 +68,14 @@ async fn loopback_in_any_spelling_is_refused_unless_the_operator_allows_it() {
     let emulator = emulator(3, 1).await;
     let url = emulator.url();
     let no_private = host(EgressPolicy::operator(PrivateNetwork::Refuse));
-    let spellings = [url.clone(), spelled(&url, "127.1"), spelled(&url, "0x7f.0.0.1"), spelled(&url, "LOCALHOST"), spelled(&url, "[::ffff:127.0.0.1]"), spelled(&url, "2130706433")];
+    let spellings = [
+        url.clone(),
+        spelled(&url, "127.1"),
+        spelled(&url, "0x7f.0.0.1"),
+        spelled(&url, "LOCALHOST"),
+        spelled(&url, "[::ffff:127.0.0.1]"),
+        spelled(&url, "2130706433"),
+    ];
     for target in spellings {
         let mut session = match no_private.open("tenant", config_for(&target), None).await {
             Ok(session) => session,
@@ -76,15 +88,29 @@ async fn loopback_in_any_spelling_is_refused_unless_the_operator_allows_it() {
         assert!(failure.message.contains("policy does not allow"), "{target}: {}", failure.message);
     }
     assert!(emulator.requests().is_empty(), "no spelling reached the emulator: {:?}", emulator.requests());
-    let mut allowed = host(EgressPolicy::operator(PrivateNetwork::LoopbackOnly)).open("tenant", config_for(&url), None).await.unwrap();
-    assert_eq!(allowed.list_incidents(list_options()).await.unwrap().incidents.len(), 3, "allowed when the operator opts in");
+    let mut allowed = host(EgressPolicy::operator(PrivateNetwork::LoopbackOnly))
+        .open("tenant", config_for(&url), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.list_incidents(list_options()).await.unwrap().incidents.len(),
+        3,
+        "allowed when the operator opts in"
+    );
 }
 
 #[tokio::test]
 async fn metadata_and_private_addresses_are_refused_without_a_connection() {
     // Every target here is refused before a connect; the loopback guard
     // would abort the run if one were attempted.
-    let targets = ["https://169.254.169.254", "http://169.254.169.254:80", "https://[fe80::1]", "https://10.0.0.1", "https://[fd00:ec2::254]", "https://0.0.0.0"];
+    let targets = [
+        "https://169.254.169.254",
+        "http://169.254.169.254:80",
+        "https://[fe80::1]",
+        "https://10.0.0.1",
+        "https://[fd00:ec2::254]",
+        "https://0.0.0.0",
+    ];
     let loopback_only = host(EgressPolicy::operator(PrivateNetwork::LoopbackOnly));
     for target in targets {
         let config = config_for(target);
@@ -100,7 +126,10 @@ async fn metadata_and_private_addresses_are_refused_without_a_connection() {
     let private_allowed = host(EgressPolicy::operator(PrivateNetwork::Allow));
     let mut session = private_allowed.open("tenant", config_for("https://169.254.169.254"), None).await.unwrap();
     let error = connector_error(session.list_incidents(list_options()).await);
-    assert!(matches!(error, Error::Transport(ref f) if f.message.contains("policy does not allow")), "metadata stays refused: {error:?}");
+    assert!(
+        matches!(error, Error::Transport(ref f) if f.message.contains("policy does not allow")),
+        "metadata stays refused: {error:?}"
+    );
 }
 
 /// Answers with a loopback address the first time and with other answers
@@ -113,7 +142,11 @@ struct Rebinding {
 }
 
 impl Resolve for Rebinding {
-    fn resolve(&self, host: &str, _port: u16) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'static>> {
+    fn resolve(
+        &self,
+        host: &str,
+        _port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'static>> {
         assert_eq!(host, "localhost");
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut answers = self.answers.lock().unwrap();
@@ -123,7 +156,10 @@ impl Resolve for Rebinding {
 }
 
 fn rebinding_host(port: u16, answers: Vec<Vec<&str>>) -> (ConnectorHost, Arc<Rebinding>) {
-    let answers = answers.into_iter().map(|ips| ips.into_iter().map(|ip| SocketAddr::new(ip.parse().unwrap(), port)).collect()).collect();
+    let answers = answers
+        .into_iter()
+        .map(|ips| ips.into_iter().map(|ip| SocketAddr::new(ip.parse().unwrap(), port)).collect())
+        .collect();
     let resolver = Arc::new(Rebinding { answers: Mutex::new(answers), calls: AtomicUsize::new(0) });
     let mut host = host(EgressPolicy::operator(PrivateNetwork::LoopbackOnly));
     host.set_resolver(resolver.clone());
@@ -148,7 +184,11 @@ async fn a_name_is_resolved_once_per_request_and_the_checked_address_is_the_one_
     let error = connector_error(session.list_incidents(list_options()).await);
     assert!(matches!(error, Error::Transport(ref f) if f.message.contains("policy does not allow")), "{error:?}");
     let outcomes: Vec<AuditOutcome> = log.lock().unwrap().iter().map(|r| r.outcome.clone()).collect();
-    assert_eq!(outcomes, [AuditOutcome::Status(200), AuditOutcome::Denied], "the token request went to the checked loopback address; the list was refused");
+    assert_eq!(
+        outcomes,
+        [AuditOutcome::Status(200), AuditOutcome::Denied],
+        "the token request went to the checked loopback address; the list was refused"
+    );
     assert_eq!(resolver.calls.load(Ordering::SeqCst), 2, "one lookup per request, none at connect time");
     assert_eq!(emulator.requests().len(), 1, "only the token request arrived");
 }
@@ -171,7 +211,10 @@ async fn a_public_cloud_tenant_is_confined_to_that_cloud() {
     let host = host(EgressPolicy::default());
     let config = ConnectionConfig { cloud: Cloud::Public, ..config_for("http://127.0.0.1:9") };
     let mut session = host.open("tenant", config, None).await.expect("the public cloud is allowed");
-    let options = sentinel_host::runtime::types::ListIncidentsOptions { continuation: Some("http://127.0.0.1:9/x".into()), ..list_options() };
+    let options = sentinel_host::runtime::types::ListIncidentsOptions {
+        continuation: Some("http://127.0.0.1:9/x".into()),
+        ..list_options()
+    };
     let error = connector_error(session.list_incidents(options).await);
     assert!(matches!(error, Error::InvalidInput(ref i) if i.field == "continuation"), "{error:?}");
 }

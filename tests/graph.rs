@@ -10,16 +10,26 @@ use common::{config_for, emulator, host, session};
 use sentinel_connector::core::config::ProtectedAccounts;
 use sentinel_emulator::{graph_seed as seed, Emulator, Injection};
 use sentinel_host::runtime::containment::{Action, RiskLevel, RiskState};
-use sentinel_host::runtime::graph_security::{AlertStatus, AlertUpdate, Assignee, Classification, Determination, HuntingOptions, IncidentStatus, IncidentUpdate};
+use sentinel_host::runtime::graph_security::{
+    AlertStatus, AlertUpdate, Assignee, Classification, Determination, HuntingOptions, IncidentStatus, IncidentUpdate,
+};
 use sentinel_host::runtime::types::{Api, Cell, Error};
 use sentinel_host::runtime::{graph_list_options, CallError, Session};
 
 fn no_incident_change() -> IncidentUpdate {
-    IncidentUpdate { status: None, classification: None, determination: None, assigned_to: None, add_tags: Vec::new(), remove_tags: Vec::new() }
+    IncidentUpdate {
+        status: None,
+        classification: None,
+        determination: None,
+        assigned_to: None,
+        add_tags: Vec::new(),
+        remove_tags: Vec::new(),
+    }
 }
 
 async fn protected_session(emulator: &Emulator, protected: ProtectedAccounts) -> Session {
-    let config = sentinel_connector::core::ConnectionConfig { protected_accounts: protected, ..config_for(&emulator.url()) };
+    let config =
+        sentinel_connector::core::ConnectionConfig { protected_accounts: protected, ..config_for(&emulator.url()) };
     host().open("test", config, None).await.expect("the connection opens")
 }
 
@@ -29,7 +39,10 @@ fn graph_requests(emulator: &Emulator) -> Vec<(String, String)> {
 }
 
 fn changes(emulator: &Emulator) -> Vec<(String, String)> {
-    graph_requests(emulator).into_iter().filter(|(method, path)| method != "GET" && !path.ends_with("/checkMemberGroups")).collect()
+    graph_requests(emulator)
+        .into_iter()
+        .filter(|(method, path)| method != "GET" && !path.ends_with("/checkMemberGroups"))
+        .collect()
 }
 
 fn connector_error(result: Result<impl std::fmt::Debug, CallError>) -> Error {
@@ -56,7 +69,14 @@ async fn graph_paging_returns_every_incident_once() {
     loop {
         walked.extend(page.incidents.iter().map(|i| i.id.clone()));
         let Some(link) = page.continuation else { break };
-        page = session.graph().list_incidents(sentinel_host::runtime::graph_security::ListOptions { continuation: Some(link), ..graph_list_options() }).await.unwrap();
+        page = session
+            .graph()
+            .list_incidents(sentinel_host::runtime::graph_security::ListOptions {
+                continuation: Some(link),
+                ..graph_list_options()
+            })
+            .await
+            .unwrap();
     }
     assert_eq!(walked, all.iter().map(|i| i.id.clone()).collect::<Vec<_>>());
 }
@@ -65,7 +85,10 @@ async fn graph_paging_returns_every_incident_once() {
 async fn a_continuation_to_another_origin_is_refused_before_sending() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
-    let foreign = sentinel_host::runtime::graph_security::ListOptions { continuation: Some("https://evil.example/v1.0/security/incidents?$skiptoken=x".into()), ..graph_list_options() };
+    let foreign = sentinel_host::runtime::graph_security::ListOptions {
+        continuation: Some("https://evil.example/v1.0/security/incidents?$skiptoken=x".into()),
+        ..graph_list_options()
+    };
     let error = connector_error(session.graph().list_incidents(foreign).await);
     assert!(matches!(error, Error::InvalidInput(ref i) if i.field == "continuation"), "{error:?}");
     assert!(graph_requests(&emulator).is_empty());
@@ -75,7 +98,11 @@ async fn a_continuation_to_another_origin_is_refused_before_sending() {
 async fn incidents_filter_expand_get_and_update_in_camel_case() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
-    let active = sentinel_host::runtime::graph_security::ListOptions { filter: Some("status eq 'active'".into()), expand_alerts: true, ..graph_list_options() };
+    let active = sentinel_host::runtime::graph_security::ListOptions {
+        filter: Some("status eq 'active'".into()),
+        expand_alerts: true,
+        ..graph_list_options()
+    };
     let incidents = session.graph().list_all_incidents(active).await.unwrap();
     assert!(!incidents.is_empty());
     assert!(incidents.iter().all(|i| matches!(i.status, Some(IncidentStatus::Active))));
@@ -119,18 +146,31 @@ async fn an_update_plan_is_the_patch_the_update_sends() {
     let mut session = session(&emulator).await;
     let id = (seed::FIRST_INCIDENT_ID + 3).to_string();
     let before = emulator.graph_incident(&id).unwrap();
-    let update = || IncidentUpdate { status: Some(IncidentStatus::Active), add_tags: vec!["triage".into()], ..no_incident_change() };
+    let update = || IncidentUpdate {
+        status: Some(IncidentStatus::Active),
+        add_tags: vec!["triage".into()],
+        ..no_incident_change()
+    };
     let plan = session.graph().plan_incident_update(&id, update()).await.unwrap();
     assert_eq!(emulator.graph_incident(&id).unwrap(), before, "the plan changed nothing");
     assert!(changes(&emulator).is_empty(), "and sent no change: {:?}", graph_requests(&emulator));
     session.graph().update_incident(&id, update()).await.unwrap();
     let patch = emulator.requests().into_iter().find(|r| r.method == "PATCH").unwrap();
     assert_eq!((plan.method.as_str(), plan.url.clone()), ("PATCH", format!("{}{}", emulator.url(), patch.path)));
-    assert_eq!(plan.body.as_deref().map(str::as_bytes), Some(patch.body.as_slice()), "the dry run showed the exact body");
+    assert_eq!(
+        plan.body.as_deref().map(str::as_bytes),
+        Some(patch.body.as_slice()),
+        "the dry run showed the exact body"
+    );
 
     let alert_id = emulator.graph_alerts()[0]["id"].as_str().unwrap().to_owned();
     emulator.clear_requests();
-    let alert_update = AlertUpdate { status: Some(AlertStatus::Resolved), classification: Some(Classification::FalsePositive), determination: None, assigned_to: None };
+    let alert_update = AlertUpdate {
+        status: Some(AlertStatus::Resolved),
+        classification: Some(Classification::FalsePositive),
+        determination: None,
+        assigned_to: None,
+    };
     let plan = session.graph().plan_alert_update(&alert_id, alert_update).await.unwrap();
     assert_eq!(plan.body.as_deref(), Some(r#"{"classification":"falsePositive","status":"resolved"}"#));
     assert!(emulator.requests().is_empty(), "an alert plan needs no request at all");
@@ -140,14 +180,23 @@ async fn an_update_plan_is_the_patch_the_update_sends() {
 async fn alerts_list_get_and_update_with_typed_evidence() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
-    let alerts = session.graph().list_all_alerts(sentinel_host::runtime::graph_security::ListOptions { top: Some(7), ..graph_list_options() }).await.unwrap();
+    let alerts = session
+        .graph()
+        .list_all_alerts(sentinel_host::runtime::graph_security::ListOptions { top: Some(7), ..graph_list_options() })
+        .await
+        .unwrap();
     assert_eq!(alerts.len(), emulator.graph_alerts().len());
     let with_user = alerts.iter().find(|a| a.evidence.iter().any(|e| e.kind == "userEvidence")).expect("user evidence");
     let user_evidence = with_user.evidence.iter().find(|e| e.kind == "userEvidence").unwrap();
     assert!(user_evidence.identifier.as_deref().is_some_and(|upn| upn.ends_with(seed::DOMAIN)), "{user_evidence:?}");
 
     let id = with_user.id.clone();
-    let update = AlertUpdate { status: Some(AlertStatus::InProgress), classification: None, determination: None, assigned_to: Some(Assignee::Unassigned) };
+    let update = AlertUpdate {
+        status: Some(AlertStatus::InProgress),
+        classification: None,
+        determination: None,
+        assigned_to: Some(Assignee::Unassigned),
+    };
     let updated = session.graph().update_alert(&id, update).await.unwrap();
     assert!(matches!(updated.status, Some(AlertStatus::InProgress)));
     assert_eq!(emulator.graph_alert(&id).unwrap()["status"], "inProgress");
@@ -158,7 +207,14 @@ async fn alerts_list_get_and_update_with_typed_evidence() {
 async fn hunting_returns_typed_columns_and_rows() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
-    let table = session.graph().run_hunting_query("DeviceProcessEvents | where FileName =~ 'cmd.exe' | take 3", HuntingOptions { timespan: Some("P7D".into()) }).await.unwrap();
+    let table = session
+        .graph()
+        .run_hunting_query(
+            "DeviceProcessEvents | where FileName =~ 'cmd.exe' | take 3",
+            HuntingOptions { timespan: Some("P7D".into()) },
+        )
+        .await
+        .unwrap();
     let columns: Vec<(&str, &str)> = table.columns.iter().map(|c| (c.name.as_str(), c.column_type.as_str())).collect();
     assert!(columns.contains(&("Timestamp", "DateTime")) && columns.contains(&("ProcessId", "Int64")), "{columns:?}");
     assert!(!table.rows.is_empty() && table.rows.len() <= 3);
@@ -171,16 +227,20 @@ async fn hunting_returns_typed_columns_and_rows() {
     let request = emulator.requests().into_iter().find(|r| r.path.ends_with("/runHuntingQuery")).unwrap();
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(body["Timespan"], "P7D", "Graph's PascalCase keys");
-    let unknown = connector_error(session.graph().run_hunting_query("NoSuchTable | take 1", HuntingOptions { timespan: None }).await);
+    let unknown = connector_error(
+        session.graph().run_hunting_query("NoSuchTable | take 1", HuntingOptions { timespan: None }).await,
+    );
     assert!(matches!(unknown, Error::BadRequest(ref f) if f.message.contains("NoSuchTable")), "{unknown:?}");
 }
 
 #[tokio::test]
 async fn a_protected_account_is_refused_and_no_request_is_sent() {
     let emulator = emulator(0, 1).await;
-    let protected = ProtectedAccounts { user_principal_names: vec![seed::ALICE_UPN.to_uppercase()], ..Default::default() };
+    let protected =
+        ProtectedAccounts { user_principal_names: vec![seed::ALICE_UPN.to_uppercase()], ..Default::default() };
     let mut session = protected_session(&emulator, protected).await;
-    for action in [Action::DisableAccount, Action::RevokeSessions, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into())] {
+    for action in [Action::DisableAccount, Action::RevokeSessions, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into())]
+    {
         let error = connector_error(session.graph().contain(seed::ALICE_UPN, action, false).await);
         let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
         assert!(refusal.reason.contains("user-principal-names"), "{}", refusal.reason);
@@ -216,7 +276,9 @@ fn member_checks(emulator: &Emulator) -> Vec<usize> {
         .requests()
         .into_iter()
         .filter(|r| r.path.ends_with("/checkMemberGroups"))
-        .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["groupIds"].as_array().map_or(0, Vec::len))
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["groupIds"].as_array().map_or(0, Vec::len)
+        })
         .collect()
 }
 
@@ -230,7 +292,8 @@ fn enabled(emulator: &Emulator, user: &str) -> bool {
 #[tokio::test]
 async fn protected_entries_and_input_with_stray_whitespace_still_match() {
     let emulator = emulator(0, 1).await;
-    let by_upn = ProtectedAccounts { user_principal_names: vec![format!(" {}\u{a0}", seed::BOB_UPN)], ..Default::default() };
+    let by_upn =
+        ProtectedAccounts { user_principal_names: vec![format!(" {}\u{a0}", seed::BOB_UPN)], ..Default::default() };
     let mut session = protected_session(&emulator, by_upn).await;
     let shouted = format!("\u{a0}{}\u{200b}", seed::BOB_UPN.to_uppercase());
     for user in [seed::BOB_UPN, shouted.as_str(), seed::BOB_ID] {
@@ -243,7 +306,10 @@ async fn protected_entries_and_input_with_stray_whitespace_still_match() {
     assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
     assert!(enabled(&emulator, seed::BOB_ID));
 
-    let by_id = ProtectedAccounts { user_ids: vec![format!("\u{200b}{}\t", seed::CAROL_ID.to_uppercase())], ..Default::default() };
+    let by_id = ProtectedAccounts {
+        user_ids: vec![format!("\u{200b}{}\t", seed::CAROL_ID.to_uppercase())],
+        ..Default::default()
+    };
     let mut session = protected_session(&emulator, by_id).await;
     let spaced = format!("\u{feff}{} ", seed::CAROL_ID);
     for user in [seed::CAROL_ID, spaced.as_str(), seed::CAROL_UPN] {
@@ -252,11 +318,15 @@ async fn protected_entries_and_input_with_stray_whitespace_still_match() {
     }
     assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
     // An unprotected user named with stray whitespace is found, trimmed.
-    let dave = session.graph().contain(&format!(" {}\u{a0}", seed::DAVE_UPN), Action::DisableAccount, true).await.unwrap();
+    let dave =
+        session.graph().contain(&format!(" {}\u{a0}", seed::DAVE_UPN), Action::DisableAccount, true).await.unwrap();
     assert_eq!(dave.user.id, seed::DAVE_ID);
 
     // Group entries too: a padded name is looked up trimmed, a padded id is an id.
-    let groups = vec![format!("\u{a0}{} ", seed::BREAK_GLASS_GROUP_NAME), format!(" {}\u{200b}", seed::SOC_GROUP_ID.to_uppercase())];
+    let groups = vec![
+        format!("\u{a0}{} ", seed::BREAK_GLASS_GROUP_NAME),
+        format!(" {}\u{200b}", seed::SOC_GROUP_ID.to_uppercase()),
+    ];
     let mut session = protected_session(&emulator, ProtectedAccounts { groups, ..Default::default() }).await;
     for user in [seed::ALICE_UPN, seed::BOB_UPN] {
         let error = connector_error(session.graph().contain(user, Action::RevokeSessions, false).await);
@@ -270,7 +340,10 @@ async fn protected_entries_and_input_with_stray_whitespace_still_match() {
 #[tokio::test]
 async fn a_protected_group_is_never_the_target_of_a_membership_change() {
     let emulator = emulator(0, 1).await;
-    let protected = ProtectedAccounts { groups: vec![seed::BREAK_GLASS_GROUP_NAME.into(), seed::SOC_GROUP_ID.to_uppercase()], ..Default::default() };
+    let protected = ProtectedAccounts {
+        groups: vec![seed::BREAK_GLASS_GROUP_NAME.into(), seed::SOC_GROUP_ID.to_uppercase()],
+        ..Default::default()
+    };
     let mut session = protected_session(&emulator, protected).await;
     // By name (resolved, reads only) and by id (refused before any request).
     let soc_shouted = seed::SOC_GROUP_ID.to_uppercase();
@@ -286,7 +359,11 @@ async fn a_protected_group_is_never_the_target_of_a_membership_change() {
             let error = connector_error(session.graph().contain(seed::DAVE_UPN, action, dry_run).await);
             let Error::ProtectedAccount(refusal) = error else { panic!("{group}: {error:?}") };
             assert_eq!(refusal.user, format!("group '{group}'"));
-            assert!(refusal.reason.contains("protected-accounts.groups") && refusal.reason.contains("off-limits"), "{}", refusal.reason);
+            assert!(
+                refusal.reason.contains("protected-accounts.groups") && refusal.reason.contains("off-limits"),
+                "{}",
+                refusal.reason
+            );
         }
     }
     assert!(changes(&emulator).is_empty(), "reads only: {:?}", graph_requests(&emulator));
@@ -326,7 +403,10 @@ async fn more_than_twenty_protected_groups_are_checked_twenty_at_a_time() {
 async fn a_hidden_membership_group_fails_closed_without_member_read_hidden() {
     let emulator = emulator(0, 1).await;
     assert!(!sentinel_emulator::DEFAULT_GRAPH_ROLES.contains(&"Member.Read.Hidden"));
-    let protected = ProtectedAccounts { groups: vec![seed::HIDDEN_GROUP_NAME.into(), seed::BREAK_GLASS_GROUP_ID.into()], ..Default::default() };
+    let protected = ProtectedAccounts {
+        groups: vec![seed::HIDDEN_GROUP_NAME.into(), seed::BREAK_GLASS_GROUP_ID.into()],
+        ..Default::default()
+    };
     let mut session = protected_session(&emulator, protected.clone()).await;
     // Eve is a member (hidden); Dave is not, but that cannot be told either.
     for user in [seed::EVE_UPN, seed::DAVE_UPN] {
@@ -334,7 +414,13 @@ async fn a_hidden_membership_group_fails_closed_without_member_read_hidden() {
             let error = connector_error(session.graph().contain(user, Action::DisableAccount, dry_run).await);
             let Error::ProtectedAccount(refusal) = error else { panic!("{user}: {error:?}") };
             let reason = &refusal.reason;
-            assert!(reason.contains(seed::HIDDEN_GROUP_NAME) && reason.contains("hidden") && reason.contains("lacks") && reason.contains("Member.Read.Hidden"), "{reason}");
+            assert!(
+                reason.contains(seed::HIDDEN_GROUP_NAME)
+                    && reason.contains("hidden")
+                    && reason.contains("lacks")
+                    && reason.contains("Member.Read.Hidden"),
+                "{reason}"
+            );
         }
     }
     assert!(member_checks(&emulator).is_empty(), "not asked: the answer could not be trusted");
@@ -348,13 +434,18 @@ async fn a_hidden_membership_group_fails_closed_without_member_read_hidden() {
     let mut session = protected_session(&emulator, protected).await;
     let error = connector_error(session.graph().contain(seed::EVE_ID, Action::DisableAccount, false).await);
     let Error::ProtectedAccount(refusal) = error else { panic!("{error:?}") };
-    assert!(refusal.reason.contains(&format!("member of the protected group '{}'", seed::HIDDEN_GROUP_NAME)), "{}", refusal.reason);
+    assert!(
+        refusal.reason.contains(&format!("member of the protected group '{}'", seed::HIDDEN_GROUP_NAME)),
+        "{}",
+        refusal.reason
+    );
     assert!(enabled(&emulator, seed::EVE_ID));
     session.graph().contain(seed::DAVE_UPN, Action::DisableAccount, false).await.unwrap();
     assert!(!enabled(&emulator, seed::DAVE_ID));
 
     let manifest = session.permission_manifest().await.unwrap();
-    let hidden = manifest.iter().find(|p| p.action == "containment protected-hidden-groups check").expect("in the manifest");
+    let hidden =
+        manifest.iter().find(|p| p.action == "containment protected-hidden-groups check").expect("in the manifest");
     assert_eq!(hidden.permissions, ["Member.Read.Hidden"]);
 }
 
@@ -369,12 +460,17 @@ async fn a_dry_run_returns_the_exact_request_and_changes_nothing() {
     assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true);
 
     let done = session.graph().contain(seed::BOB_UPN, Action::DisableAccount, false).await.unwrap();
-    let shown = |r: &sentinel_host::runtime::types::PlannedRequest| (r.method.clone(), r.url.clone(), r.headers.clone(), r.body.clone());
+    let shown = |r: &sentinel_host::runtime::types::PlannedRequest| {
+        (r.method.clone(), r.url.clone(), r.headers.clone(), r.body.clone())
+    };
     assert_eq!(shown(&done.request), shown(&planned.request), "the dry run showed exactly what is sent");
     let sent = emulator.requests().into_iter().find(|r| r.method == "PATCH").unwrap();
     assert_eq!(format!("{}{}", emulator.url(), sent.path), planned.request.url);
     assert_eq!(Some(String::from_utf8(sent.body).unwrap()), planned.request.body);
-    assert!(!planned.request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")), "no token in the plan");
+    assert!(
+        !planned.request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")),
+        "no token in the plan"
+    );
 }
 
 #[tokio::test]
@@ -395,9 +491,17 @@ async fn containment_changes_state_and_its_compensation_undoes_it() {
     assert!(revoked.compensation.is_none(), "revocation cannot be undone");
     assert!(emulator.graph_user(seed::BOB_ID).unwrap()["signInSessionsValidFromDateTime"].is_string());
 
-    let joined = session.graph().contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
+    let joined = session
+        .graph()
+        .contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false)
+        .await
+        .unwrap();
     assert!(emulator.group_members(seed::QUARANTINE_GROUP_ID).contains(&seed::CAROL_ID.to_owned()));
-    let again = session.graph().contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false).await.unwrap();
+    let again = session
+        .graph()
+        .contain(seed::CAROL_UPN, Action::AddToGroup(seed::QUARANTINE_GROUP_ID.into()), false)
+        .await
+        .unwrap();
     assert!(again.already_done, "adding twice is one membership");
     session.graph().contain(seed::CAROL_UPN, joined.compensation.unwrap(), false).await.unwrap();
     assert!(emulator.group_members(seed::QUARANTINE_GROUP_ID).is_empty());
@@ -412,19 +516,31 @@ async fn risky_users_are_confirmed_dismissed_and_listed() {
 
     let confirmed = session.graph().contain(seed::DAVE_UPN, Action::ConfirmCompromised, false).await.unwrap();
     assert!(matches!(confirmed.compensation, Some(Action::DismissRisk)));
-    let dave = session.graph().list_risky_users(None).await.unwrap().into_iter().find(|u| u.id == seed::DAVE_ID).unwrap();
-    assert!(matches!((dave.risk_level, dave.risk_state), (Some(RiskLevel::High), Some(RiskState::ConfirmedCompromised))));
+    let dave =
+        session.graph().list_risky_users(None).await.unwrap().into_iter().find(|u| u.id == seed::DAVE_ID).unwrap();
+    assert!(matches!(
+        (dave.risk_level, dave.risk_state),
+        (Some(RiskLevel::High), Some(RiskState::ConfirmedCompromised))
+    ));
 
     session.graph().contain(seed::EVE_ID, Action::DismissRisk, false).await.unwrap();
     assert_eq!(emulator.risky_user(seed::EVE_ID).unwrap()["riskState"], "dismissed");
     let user = session.graph().get_user(seed::GUEST_UPN).await.unwrap();
-    assert_eq!((user.id.as_str(), user.user_type.as_deref()), (seed::GUEST_ID, Some("Guest")), "a guest UPN with #EXT# resolves");
+    assert_eq!(
+        (user.id.as_str(), user.user_type.as_deref()),
+        (seed::GUEST_ID, Some("Guest")),
+        "a guest UPN with #EXT# resolves"
+    );
 }
 
 #[tokio::test]
 async fn a_token_without_the_permission_gets_forbidden_naming_it() {
     let emulator = emulator(0, 1).await;
-    let roles: Vec<String> = sentinel_emulator::DEFAULT_GRAPH_ROLES.iter().filter(|r| **r != "User.EnableDisableAccount.All").map(|r| (*r).to_owned()).collect();
+    let roles: Vec<String> = sentinel_emulator::DEFAULT_GRAPH_ROLES
+        .iter()
+        .filter(|r| **r != "User.EnableDisableAccount.All")
+        .map(|r| (*r).to_owned())
+        .collect();
     emulator.set_graph_roles(roles);
     let mut session = session(&emulator).await;
     let error = connector_error(session.graph().contain(seed::BOB_UPN, Action::DisableAccount, false).await);
@@ -437,7 +553,14 @@ async fn a_token_without_the_permission_gets_forbidden_naming_it() {
     // The check reads the same lack from the token, before any action is tried.
     let checks = session.check_connection().await.unwrap();
     let graph = checks.iter().find(|c| c.api == Api::Graph).unwrap();
-    assert!(graph.missing_permissions.iter().any(|m| m == "containment.disable-account needs User.EnableDisableAccount.All"), "{:?}", graph.missing_permissions);
+    assert!(
+        graph
+            .missing_permissions
+            .iter()
+            .any(|m| m == "containment.disable-account needs User.EnableDisableAccount.All"),
+        "{:?}",
+        graph.missing_permissions
+    );
     assert!(graph.allowed_actions.iter().any(|a| a == "containment.revoke-sessions"));
     let manifest = session.permission_manifest().await.unwrap();
     let disable = manifest.iter().find(|p| p.action == "containment.disable-account").unwrap();
@@ -453,7 +576,8 @@ async fn graph_throttling_and_unavailability_honour_retry_after() {
         times: 1,
         status: 429,
         headers: vec![("Retry-After".into(), "1".into())],
-        body: r#"{"error":{"code":"TooManyRequests","message":"Too many requests.","innerError":{"request-id":"x"}}}"#.into(),
+        body: r#"{"error":{"code":"TooManyRequests","message":"Too many requests.","innerError":{"request-id":"x"}}}"#
+            .into(),
     });
     let mut session = session(&emulator).await;
     let started = std::time::Instant::now();
@@ -470,7 +594,11 @@ async fn graph_throttling_and_unavailability_honour_retry_after() {
         headers,
         body: body.into(),
     };
-    emulator.inject(answer(503, vec![("Retry-After".into(), "1".into())], r#"{"error":{"code":"serviceNotAvailable","message":"Try later."}}"#));
+    emulator.inject(answer(
+        503,
+        vec![("Retry-After".into(), "1".into())],
+        r#"{"error":{"code":"serviceNotAvailable","message":"Try later."}}"#,
+    ));
     emulator.inject(answer(204, vec![], ""));
     emulator.clear_requests();
     let revoked = session.graph().contain(seed::BOB_UPN, Action::RevokeSessions, false).await.unwrap();
@@ -488,10 +616,18 @@ async fn bad_input_is_refused_before_any_request() {
         other => panic!("{other:?}"),
     };
     assert_eq!(field(connector_error(session.graph().contain("bob", Action::DisableAccount, false).await)), "user");
-    assert_eq!(field(connector_error(session.graph().contain(seed::BOB_UPN, Action::AddToGroup("not-a-guid".into()), false).await)), "group-id");
+    assert_eq!(
+        field(connector_error(
+            session.graph().contain(seed::BOB_UPN, Action::AddToGroup("not-a-guid".into()), false).await
+        )),
+        "group-id"
+    );
     assert_eq!(field(connector_error(session.graph().update_incident("1", no_incident_change()).await)), "update");
     let too_many = sentinel_host::runtime::graph_security::ListOptions { top: Some(51), ..graph_list_options() };
     assert_eq!(field(connector_error(session.graph().list_incidents(too_many).await)), "top");
-    assert_eq!(field(connector_error(session.graph().run_hunting_query("  ", HuntingOptions { timespan: None }).await)), "query");
+    assert_eq!(
+        field(connector_error(session.graph().run_hunting_query("  ", HuntingOptions { timespan: None }).await)),
+        "query"
+    );
     assert!(emulator.requests().is_empty());
 }

@@ -33,15 +33,19 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hostile_server::{head, incident, incident_page, incidents, mode, token_answer, HostileServer, Mode, Recorded, Reply, INCIDENT_NAMES};
+use hostile_server::{
+    head, incident, incident_page, incidents, mode, token_answer, HostileServer, Mode, Recorded, Reply, INCIDENT_NAMES,
+};
 use sentinel_connector::core::config::{ConnectionConfig, Credential, PUBLIC_ARM_SCOPE};
 use sentinel_connector::core::http::{Secret, Timeouts};
 use sentinel_connector::core::retry::RetryPolicy;
+use sentinel_host::cli::errors::kind;
 use sentinel_host::runtime::graph_security as gwit;
 use sentinel_host::runtime::sandbox::AuditRecord;
 use sentinel_host::runtime::types::{self, Error};
-use sentinel_host::cli::errors::kind;
-use sentinel_host::runtime::{graph_list_options, list_options, poll_options, CallError, ConnectorHost, HostOptions, Limits, Session};
+use sentinel_host::runtime::{
+    graph_list_options, list_options, poll_options, CallError, ConnectorHost, HostOptions, Limits, Session,
+};
 use serde_json::{json, Value};
 
 /// Case → the outcome it must have: a WIT error case, or `ok`.
@@ -136,7 +140,11 @@ const EXPECTED: &[(&str, &str)] = &[
 ];
 
 fn expected(case: &str) -> &'static str {
-    EXPECTED.iter().find(|(name, _)| *name == case).map(|(_, outcome)| *outcome).unwrap_or_else(|| panic!("{case} is not in EXPECTED"))
+    EXPECTED
+        .iter()
+        .find(|(name, _)| *name == case)
+        .map(|(_, outcome)| *outcome)
+        .unwrap_or_else(|| panic!("{case} is not in EXPECTED"))
 }
 
 // ---------------------------------------------------------------------------
@@ -199,7 +207,8 @@ fn config_for(url: &str) -> ConnectionConfig {
 /// The one place a session is opened (an operator's loopback opt-in, when
 /// the host needs one, goes here).
 async fn open(config: ConnectionConfig, audit: Arc<Mutex<Vec<AuditRecord>>>) -> Result<Session, CallError> {
-    let sink: sentinel_host::runtime::sandbox::AuditSink = Arc::new(move |record: &AuditRecord| audit.lock().unwrap().push(record.clone()));
+    let sink: sentinel_host::runtime::sandbox::AuditSink =
+        Arc::new(move |record: &AuditRecord| audit.lock().unwrap().push(record.clone()));
     hostile_host().open("hostile", config, Some(sink)).await
 }
 
@@ -272,7 +281,17 @@ fn encoded_forms(secret: &str) -> Vec<String> {
 
 /// Lower-case percent-encoding of every byte but letters, digits and `kept`.
 fn percent_encoded(text: &str, kept: &[u8]) -> String {
-    text.bytes().map(|b| if b.is_ascii_alphanumeric() || kept.contains(&b) { (b as char).to_string() } else { format!("%{b:02x}") }).collect()
+    text.bytes()
+        .map(
+            |b| {
+                if b.is_ascii_alphanumeric() || kept.contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02x}")
+                }
+            },
+        )
+        .collect()
 }
 
 /// Every 8-byte window of every form of every secret.
@@ -320,7 +339,12 @@ impl Checked {
     fn message(&self) -> String {
         match self.error() {
             Error::Transport(f) | Error::InvalidResponse(f) => f.message.clone(),
-            Error::Auth(f) | Error::Forbidden(f) | Error::NotFound(f) | Error::Conflict(f) | Error::BadRequest(f) | Error::Service(f) => f.message.clone(),
+            Error::Auth(f)
+            | Error::Forbidden(f)
+            | Error::NotFound(f)
+            | Error::Conflict(f)
+            | Error::BadRequest(f)
+            | Error::Service(f) => f.message.clone(),
             Error::Throttled(t) => t.failure.message.clone(),
             Error::InvalidInput(i) => i.reason.clone(),
             Error::ProtectedAccount(p) => p.reason.clone(),
@@ -332,7 +356,12 @@ impl Checked {
     }
 
     fn assert_foreign_untouched(&self) {
-        assert_eq!(self.server.foreign_connections(), 0, "the other port was never connected to: {:?}", self.server.requests());
+        assert_eq!(
+            self.server.foreign_connections(),
+            0,
+            "the other port was never connected to: {:?}",
+            self.server.requests()
+        );
     }
 
     fn count(&self, which: impl Fn(&Recorded) -> bool) -> usize {
@@ -390,7 +419,11 @@ where
     }
     if matches!(outcome, Err(CallError::Connector(_))) {
         if let Some(c) = shown.chars().find(|c| c.is_control()) {
-            problems.push(format!("the error text holds the control character U+{:04X}: {}", c as u32, excerpt(&shown.escape_debug().to_string())));
+            problems.push(format!(
+                "the error text holds the control character U+{:04X}: {}",
+                c as u32,
+                excerpt(&shown.escape_debug().to_string())
+            ));
         }
     }
 
@@ -398,7 +431,9 @@ where
     server.normal();
     match session.list_incidents(list_options()).await {
         Ok(after) if format!("{after:?}") == format!("{baseline:?}") => {}
-        Ok(after) => problems.push(format!("the next normal call differs from the baseline: {}", excerpt(&format!("{after:?}")))),
+        Ok(after) => {
+            problems.push(format!("the next normal call differs from the baseline: {}", excerpt(&format!("{after:?}"))))
+        }
         Err(error) => problems.push(format!("the next normal call failed: {}", excerpt(&format!("{error:?}")))),
     }
     assert!(problems.is_empty(), "{case}:\n  - {}", problems.join("\n  - "));
@@ -412,7 +447,11 @@ fn excerpt(text: &str) -> String {
     let text: Vec<&str> = text.lines().filter(|line| !line.contains("<wasm function")).collect();
     let text = text.join("\n");
     let cut: String = text.chars().take(600).collect();
-    if cut.len() < text.len() { format!("{cut}...") } else { cut }
+    if cut.len() < text.len() {
+        format!("{cut}...")
+    } else {
+        cut
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -447,7 +486,12 @@ async fn graph_list_all(session: &mut Session) -> Outcome {
 }
 
 fn poll_from_long_ago(include_details: bool) -> types::PollOptions {
-    types::PollOptions { first_fetch: Some("2020-01-01T00:00:00Z".into()), include_details, max_events: Some(100), ..poll_options() }
+    types::PollOptions {
+        first_fetch: Some("2020-01-01T00:00:00Z".into()),
+        include_details,
+        max_events: Some(100),
+        ..poll_options()
+    }
 }
 
 async fn poll(session: &mut Session) -> Outcome {
@@ -509,7 +553,8 @@ fn list_path() -> String {
 fn token_answer_with(server: &HostileServer, fields: Value) -> Option<Mode> {
     let issuer = server.issuer();
     on_each(la_token, move |request| {
-        let mut answer: Value = serde_json::from_str(&token_answer(&issuer.token(&request.token_scope().unwrap_or_default()))).unwrap();
+        let mut answer: Value =
+            serde_json::from_str(&token_answer(&issuer.token(&request.token_scope().unwrap_or_default()))).unwrap();
         for (key, value) in fields.as_object().unwrap() {
             answer[key] = value.clone();
         }
@@ -542,7 +587,11 @@ fn retry_after_then_huge(which: fn(&Recorded) -> bool, status: u16, body: &'stat
 /// Waited the one second asked first, then refused the huge wait at once.
 fn assert_waited_once_then_gave_up(c: &Checked, which: fn(&Recorded) -> bool) {
     assert_eq!(c.count(which), 2, "the first answer was retried once");
-    assert!(c.elapsed >= Duration::from_secs(1) && c.elapsed < Duration::from_secs(3), "one 1 s wait, then no more: {:?}", c.elapsed);
+    assert!(
+        c.elapsed >= Duration::from_secs(1) && c.elapsed < Duration::from_secs(3),
+        "one 1 s wait, then no more: {:?}",
+        c.elapsed
+    );
 }
 
 const MB_40: usize = 40 * 1024 * 1024;
@@ -911,22 +960,36 @@ async fn edited_cursor(session: &mut Session, edit: impl FnOnce(&mut Value)) -> 
 fn check_poison_poll(c: &Checked) {
     let Ok(Observed::Many(polls)) = &c.outcome else { panic!() };
     let Observed::Poll(batch) = &polls[0] else { panic!() };
-    let by_id: Vec<(&str, bool, bool)> =
-        batch.events.iter().map(|e| (e.incident.id.as_str(), e.details_error.is_some(), e.alerts.is_some() && e.entities.is_some())).collect();
+    let by_id: Vec<(&str, bool, bool)> = batch
+        .events
+        .iter()
+        .map(|e| (e.incident.id.as_str(), e.details_error.is_some(), e.alerts.is_some() && e.entities.is_some()))
+        .collect();
     assert_eq!(batch.events.len(), 5, "every incident is delivered: {by_id:?}");
     for event in &batch.events {
         let poison = matches!(event.incident.id.as_str(), "../x" | "a/b");
         if poison {
-            assert!(event.details_error.is_some() && event.alerts.is_none(), "{} carries its details error: {by_id:?}", event.incident.id);
+            assert!(
+                event.details_error.is_some() && event.alerts.is_none(),
+                "{} carries its details error: {by_id:?}",
+                event.incident.id
+            );
         } else {
             assert!(event.details_error.is_none(), "{}: {:?}", event.incident.id, event.details_error);
             assert_eq!(event.alerts.as_ref().map(Vec::len), Some(1), "{} has its alerts", event.incident.id);
             assert_eq!(event.entities.as_ref().map(Vec::len), Some(1), "{} has its entities", event.incident.id);
         }
     }
-    assert!(c.during.iter().all(|r| !r.path().contains("/x/") && !r.path().contains("/a/b") && !r.path().contains("..")), "no request for a poison name");
+    assert!(
+        c.during.iter().all(|r| !r.path().contains("/x/") && !r.path().contains("/a/b") && !r.path().contains("..")),
+        "no request for a poison name"
+    );
     let Observed::Poll(again) = &polls[1] else { panic!() };
-    assert!(again.events.is_empty(), "the cursor moved past them: {:?}", again.events.iter().map(|e| &e.incident.id).collect::<Vec<_>>());
+    assert!(
+        again.events.is_empty(),
+        "the cursor moved past them: {:?}",
+        again.events.iter().map(|e| &e.incident.id).collect::<Vec<_>>()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -963,9 +1026,15 @@ struct CliChecked {
 /// the environment, loopback allowed by the person running it) and checks
 /// the exit code, that no part of a secret or token reaches stdout or
 /// stderr, and that neither holds a control character but newlines.
-async fn check_cli(case: &'static str, make_mode: impl FnOnce(&HostileServer) -> Option<Mode>, args: &[&str]) -> Option<CliChecked> {
+async fn check_cli(
+    case: &'static str,
+    make_mode: impl FnOnce(&HostileServer) -> Option<Mode>,
+    args: &[&str],
+) -> Option<CliChecked> {
     let Some(binary) = sentinel_binary() else {
-        eprintln!("{case}: skipped, no sentinel binary next to this test (cargo build -p sentinel-host --bin sentinel)");
+        eprintln!(
+            "{case}: skipped, no sentinel binary next to this test (cargo build -p sentinel-host --bin sentinel)"
+        );
         return None;
     };
     let server = HostileServer::start().await;
@@ -1001,13 +1070,19 @@ async fn check_cli(case: &'static str, make_mode: impl FnOnce(&HostileServer) ->
     })
     .await
     .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned());
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned());
     eprintln!("{case}: exit {:?}: {}", output.status.code(), excerpt(&stderr));
 
     let mut problems = Vec::new();
     let want = expected(case);
     if output.status.code() != Some(exit_code(want)) {
-        problems.push(format!("expected {want} (exit {}), got exit {:?}; stderr: {}", exit_code(want), output.status.code(), excerpt(&stderr)));
+        problems.push(format!(
+            "expected {want} (exit {}), got exit {:?}; stderr: {}",
+            exit_code(want),
+            output.status.code(),
+            excerpt(&stderr)
+        ));
     }
     let tokens = server.tokens();
     let secrets = Secrets::of(std::iter::once(client_secret()).chain(tokens.iter().map(String::as_str)));
@@ -1016,7 +1091,11 @@ async fn check_cli(case: &'static str, make_mode: impl FnOnce(&HostileServer) ->
             problems.push(format!("{what} shows part of a secret ({part:?}): {}", excerpt(text)));
         }
         if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\n') {
-            problems.push(format!("{what} holds the control character U+{:04X}: {}", c as u32, excerpt(&text.escape_debug().to_string())));
+            problems.push(format!(
+                "{what} holds the control character U+{:04X}: {}",
+                c as u32,
+                excerpt(&text.escape_debug().to_string())
+            ));
         }
     }
     assert!(problems.is_empty(), "{case}:\n  - {}", problems.join("\n  - "));
@@ -1095,7 +1174,20 @@ fn the_table_and_the_cases_match() {
     assert_eq!(table.len(), EXPECTED.len(), "no case twice in the table");
     assert_eq!(table, defined, "every case in the table is a test, and every test is in the table");
     assert!(defined.len() >= 40, "{} cases", defined.len());
-    let variants = ["invalid-input", "auth", "forbidden", "not-found", "conflict", "throttled", "bad-request", "service", "transport", "invalid-response", "protected-account", "ok"];
+    let variants = [
+        "invalid-input",
+        "auth",
+        "forbidden",
+        "not-found",
+        "conflict",
+        "throttled",
+        "bad-request",
+        "service",
+        "transport",
+        "invalid-response",
+        "protected-account",
+        "ok",
+    ];
     assert!(EXPECTED.iter().all(|(_, outcome)| variants.contains(outcome)));
 }
 
@@ -1105,17 +1197,23 @@ fn the_table_and_the_cases_match() {
 async fn the_hostile_server_answers_normally_and_records_both_ports() {
     let server = HostileServer::start().await;
     let token_path = format!("/{}/oauth2/v2.0/token", hostile_server::TENANT);
-    let form = format!("grant_type=client_credentials&scope={}", url::form_urlencoded::byte_serialize(PUBLIC_ARM_SCOPE.as_bytes()).collect::<String>());
-    let answer = common::client::send("POST", &format!("{}{token_path}", server.url()), &[common::client::FORM], &form).await;
+    let form = format!(
+        "grant_type=client_credentials&scope={}",
+        url::form_urlencoded::byte_serialize(PUBLIC_ARM_SCOPE.as_bytes()).collect::<String>()
+    );
+    let answer =
+        common::client::send("POST", &format!("{}{token_path}", server.url()), &[common::client::FORM], &form).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body["access_token"], server.tokens()[0].as_str(), "the token issued is recorded");
-    let list = common::client::send("GET", &format!("{}{}?api-version=2025-09-01", server.url(), list_path()), &[], "").await;
+    let list =
+        common::client::send("GET", &format!("{}{}?api-version=2025-09-01", server.url(), list_path()), &[], "").await;
     assert_eq!(list.body["value"].as_array().unwrap().len(), INCIDENT_NAMES.len());
     assert_eq!(server.foreign_connections(), 0);
     let foreign = common::client::send("GET", &format!("{}/steal", server.foreign_url()), &[], "").await;
     assert_eq!(foreign.status, 500);
     assert_eq!(server.foreign_connections(), 1, "a connection to the foreign port is counted");
-    let recorded: Vec<(hostile_server::Listener, String)> = server.requests().iter().map(|r| (r.listener, r.path().to_owned())).collect();
+    let recorded: Vec<(hostile_server::Listener, String)> =
+        server.requests().iter().map(|r| (r.listener, r.path().to_owned())).collect();
     assert_eq!(recorded.len(), 3, "{recorded:?}");
     assert_eq!(recorded[2], (hostile_server::Listener::Foreign, "/steal".to_owned()));
     assert!(server.requests()[0].is_token() && server.requests()[1].is_incident_list());
@@ -1129,6 +1227,9 @@ fn the_leak_check_finds_every_form_of_a_secret() {
     for form in encoded_forms(secret) {
         assert!(secrets.found_in(&format!("echo {}...", &form[10..19])).is_some(), "{form}");
     }
-    assert!(encoded_forms(secret).iter().any(|f| f.contains("%7E")) && encoded_forms(secret).iter().any(|f| f.contains("%7e")));
+    assert!(
+        encoded_forms(secret).iter().any(|f| f.contains("%7E"))
+            && encoded_forms(secret).iter().any(|f| f.contains("%7e"))
+    );
     assert!(secrets.found_in("invalid input: client-id: is not a GUID [redacted]").is_none());
 }

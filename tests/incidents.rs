@@ -41,7 +41,10 @@ async fn next_links_are_followed_exactly_as_given() {
     let mut session = session(&emulator).await;
     let first = session.list_incidents(top(10)).await.unwrap();
     let link = first.continuation.clone().expect("a second page");
-    let second = session.list_incidents(ListIncidentsOptions { continuation: Some(link.clone()), ..list_options() }).await.unwrap();
+    let second = session
+        .list_incidents(ListIncidentsOptions { continuation: Some(link.clone()), ..list_options() })
+        .await
+        .unwrap();
     assert_eq!(second.incidents.len(), 10);
     let sent = arm_requests(&emulator).pop().unwrap();
     let sent_url = format!("{}{}?{}", emulator.url(), sent.path, sent.query.unwrap_or_default());
@@ -148,7 +151,14 @@ async fn a_next_link_to_another_origin_is_never_followed() {
     let emulator = emulator(3, 1).await;
     let decoy = common::emulator(3, 2).await;
     let body = format!(r#"{{"value":[],"nextLink":"{}/steal?$skipToken=1"}}"#, decoy.url());
-    emulator.inject(Injection { method: Some("GET".into()), path_contains: "/incidents".into(), times: 1, status: 200, headers: vec![], body });
+    emulator.inject(Injection {
+        method: Some("GET".into()),
+        path_contains: "/incidents".into(),
+        times: 1,
+        status: 200,
+        headers: vec![],
+        body,
+    });
     let mut session = session(&emulator).await;
     let error = session.list_all_incidents(list_options()).await.unwrap_err();
     assert!(matches!(error, CallError::Connector(Error::InvalidResponse(_))), "{error}");

@@ -44,7 +44,9 @@ fn host() -> Arc<ConnectorHost> {
     static HOST: OnceLock<Arc<ConnectorHost>> = OnceLock::new();
     HOST.get_or_init(|| {
         let limits = Limits { call_timeout: DEADLINE, ..Limits::default() };
-        Arc::new(ConnectorHost::new(HostOptions { limits, ..common::test_host_options() }).expect("the component loads"))
+        Arc::new(
+            ConnectorHost::new(HostOptions { limits, ..common::test_host_options() }).expect("the component loads"),
+        )
     })
     .clone()
 }
@@ -64,15 +66,25 @@ fn hostile_guest() -> &'static [u8] {
             .arg(&target_dir);
         for (name, _) in env::vars_os() {
             let name = name.to_string_lossy();
-            let outer = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_PROFILE_", "CARGO_BUILD_"].iter().any(|p| name.starts_with(p))
-                || ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_PRIMARY_PACKAGE", "CARGO_CRATE_NAME"].contains(&name.as_ref());
+            let outer = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_PROFILE_", "CARGO_BUILD_"]
+                .iter()
+                .any(|p| name.starts_with(p))
+                || [
+                    "RUSTFLAGS",
+                    "CARGO_ENCODED_RUSTFLAGS",
+                    "CARGO_TARGET_DIR",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_CRATE_NAME",
+                ]
+                .contains(&name.as_ref());
             if outer {
                 command.env_remove(name.as_ref());
             }
         }
         let status = command.status().expect("cargo runs");
         assert!(status.success(), "building tests/hostile-guest failed (is the wasm32-wasip2 target installed?)");
-        std::fs::read(target_dir.join("wasm32-wasip2").join("release").join("hostile-guest.wasm")).expect("the guest was built")
+        std::fs::read(target_dir.join("wasm32-wasip2").join("release").join("hostile-guest.wasm"))
+            .expect("the guest was built")
     })
 }
 
@@ -111,14 +123,22 @@ fn tenant_b(host: &Arc<ConnectorHost>, url: &str, names: &[String], after: Durat
 
 async fn baseline(host: &Arc<ConnectorHost>, url: &str, names: &[String]) -> Run {
     let alone = tenant_b(host, url, names, Duration::ZERO).await.unwrap();
-    assert!(alone.results.iter().all(|r| r.starts_with("Ok(")), "B alone: {:?}", alone.results.iter().find(|r| !r.starts_with("Ok(")));
+    assert!(
+        alone.results.iter().all(|r| r.starts_with("Ok(")),
+        "B alone: {:?}",
+        alone.results.iter().find(|r| !r.starts_with("Ok("))
+    );
     eprintln!("B alone: {CALLS} calls in {} ms", alone.took.as_millis());
     alone
 }
 
 /// B beside a hostile tenant: the same answers, within the bound.
 fn assert_unaffected(label: &str, alone: &Run, beside: &Run) {
-    eprintln!("B beside A {label}: {CALLS} calls in {} ms (alone: {} ms)", beside.took.as_millis(), alone.took.as_millis());
+    eprintln!(
+        "B beside A {label}: {CALLS} calls in {} ms (alone: {} ms)",
+        beside.took.as_millis(),
+        alone.took.as_millis()
+    );
     assert_eq!(beside.results, alone.results, "B's answers changed beside A {label}");
     assert!(beside.took < BOUND, "B's {CALLS} calls took {:?} beside A {label} (bound {BOUND:?})", beside.took);
 }
@@ -152,7 +172,8 @@ async fn a_hostile_guest_spinning_allocating_or_reaching_out_neither_changes_nor
     let a_allowed = vec![origin("http://127.0.0.1:9")];
     let run_a = |args: &[&str], allowed: Vec<Origin>, audit: Option<AuditSink>| {
         let (host, guest) = (host.clone(), guest.clone());
-        let argv: Vec<String> = std::iter::once("hostile-guest").chain(args.iter().copied()).map(str::to_owned).collect();
+        let argv: Vec<String> =
+            std::iter::once("hostile-guest").chain(args.iter().copied()).map(str::to_owned).collect();
         // From the spawn: time waiting for the worker counts.
         let started = Instant::now();
         tokio::spawn(async move {
@@ -176,12 +197,26 @@ async fn a_hostile_guest_spinning_allocating_or_reaching_out_neither_changes_nor
     let (spun, stopped_after, spin_ended) = spin.await.unwrap();
     let beside = beside.await.unwrap();
     let (other_done, work_beside, _) = other.await.unwrap();
-    eprintln!("A spin: stopped after {} ms (deadline {} ms): {spun:?}", stopped_after.as_millis(), DEADLINE.as_millis());
-    eprintln!("work guest: {} ms alone, {} ms beside the spinning guest", work_alone.as_millis(), work_beside.as_millis());
-    let margin = |ended: Instant| spin_ended.saturating_duration_since(ended).as_millis() as i128 - ended.saturating_duration_since(spin_ended).as_millis() as i128;
+    eprintln!(
+        "A spin: stopped after {} ms (deadline {} ms): {spun:?}",
+        stopped_after.as_millis(),
+        DEADLINE.as_millis()
+    );
+    eprintln!(
+        "work guest: {} ms alone, {} ms beside the spinning guest",
+        work_alone.as_millis(),
+        work_beside.as_millis()
+    );
+    let margin = |ended: Instant| {
+        spin_ended.saturating_duration_since(ended).as_millis() as i128
+            - ended.saturating_duration_since(spin_ended).as_millis() as i128
+    };
     eprintln!("B's calls ended {} ms before A's spin was stopped", margin(beside.ended));
     assert!(matches!(spun, Err(CallError::Timeout(after)) if after == DEADLINE), "{spun:?}");
-    assert!(stopped_after >= DEADLINE && stopped_after < DEADLINE + STOP_SLACK, "A's spin stopped after {stopped_after:?}");
+    assert!(
+        stopped_after >= DEADLINE && stopped_after < DEADLINE + STOP_SLACK,
+        "A's spin stopped after {stopped_after:?}"
+    );
     assert_eq!(other_done.expect("work ends beside the spin").stdout, done.stdout);
     assert!(work_beside < DEADLINE, "the work guest finished while the other spun, not after: {work_beside:?}");
     assert!(beside.ended < spin_ended, "B's calls ran while A spun, not after");
@@ -196,7 +231,13 @@ async fn a_hostile_guest_spinning_allocating_or_reaching_out_neither_changes_nor
     eprintln!("A allocate: {allocated:?} after {} ms", took.as_millis());
     match &allocated {
         Ok(output) => {
-            let mib: usize = output.stdout.trim().strip_prefix("allocated ").and_then(|s| s.strip_suffix(" MiB")).and_then(|s| s.parse().ok()).expect("reported");
+            let mib: usize = output
+                .stdout
+                .trim()
+                .strip_prefix("allocated ")
+                .and_then(|s| s.strip_suffix(" MiB"))
+                .and_then(|s| s.parse().ok())
+                .expect("reported");
             assert!((32..64).contains(&mib), "{mib} MiB in a 64 MiB store");
         }
         Err(CallError::Trap(reason)) => assert!(reason.contains("memory"), "{reason}"),
@@ -216,7 +257,10 @@ async fn a_hostile_guest_spinning_allocating_or_reaching_out_neither_changes_nor
     eprintln!("A fetch of B's emulator: {}", fetched.stdout.trim());
     assert!(fetched.stdout.contains("HttpRequestDenied"), "{}", fetched.stdout);
     let records = records.lock().unwrap().clone();
-    assert!(matches!(records.as_slice(), [record] if record.outcome == AuditOutcome::Denied && record.tenant == "tenant-a"), "{records:?}");
+    assert!(
+        matches!(records.as_slice(), [record] if record.outcome == AuditOutcome::Denied && record.tenant == "tenant-a"),
+        "{records:?}"
+    );
     assert!(emulator.requests().iter().all(|r| !r.path.contains(marker)), "A's request reached the emulator");
     assert_unaffected("fetching outside its allow-list", &alone, &beside);
 }
@@ -254,7 +298,11 @@ async fn hostile_server(answer: Answer) -> (String, Arc<Mutex<Vec<String>>>) {
                 loop {
                     if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
                         let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
-                        let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
                         if request.len() >= end + 4 + length {
                             break;
                         }
@@ -266,7 +314,9 @@ async fn hostile_server(answer: Answer) -> (String, Arc<Mutex<Vec<String>>>) {
                 }
                 let text = String::from_utf8_lossy(&request).into_owned();
                 log.lock().unwrap().push(text.lines().next().unwrap_or_default().to_owned());
-                let json = |body: &str| format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let json = |body: &str| {
+                    format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+                };
                 if text.starts_with("POST /") && text.contains("/oauth2/v2.0/token") {
                     let _ = socket.write_all(json(r#"{"token_type":"Bearer","expires_in":3599,"access_token":"isolation-token-0123456789"}"#).as_bytes()).await;
                     return;
@@ -288,7 +338,8 @@ async fn hostile_server(answer: Answer) -> (String, Arc<Mutex<Vec<String>>>) {
                         }
                     }
                     Answer::NextLink(link) => {
-                        let _ = socket.write_all(json(&format!(r#"{{"value":[],"nextLink":"{link}"}}"#)).as_bytes()).await;
+                        let _ =
+                            socket.write_all(json(&format!(r#"{{"value":[],"nextLink":"{link}"}}"#)).as_bytes()).await;
                     }
                 }
             });
@@ -318,7 +369,11 @@ async fn a_tenant_stuck_on_a_slow_or_huge_answer_neither_changes_nor_delays_anot
         let beside = tenant_b(&host, &emulator.url(), &names, Duration::from_millis(50));
         let (outcome, took, a_ended) = a.await.unwrap();
         let beside = beside.await.unwrap();
-        eprintln!("A {label}: {} after {} ms", outcome.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into()), took.as_millis());
+        eprintln!(
+            "A {label}: {} after {} ms",
+            outcome.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into()),
+            took.as_millis()
+        );
         match answer {
             Answer::Slow => {
                 assert!(matches!(outcome, Err(CallError::Timeout(_))), "{outcome:?}");
@@ -326,11 +381,16 @@ async fn a_tenant_stuck_on_a_slow_or_huge_answer_neither_changes_nor_delays_anot
                 assert!(beside.ended < a_ended, "B's calls ran while A waited, not after");
             }
             _ => {
-                let Err(CallError::Connector(Error::InvalidResponse(failure))) = &outcome else { panic!("a 40 MB answer: {outcome:?}") };
+                let Err(CallError::Connector(Error::InvalidResponse(failure))) = &outcome else {
+                    panic!("a 40 MB answer: {outcome:?}")
+                };
                 assert!(failure.message.contains("larger than 16 MiB"), "{}", failure.message);
             }
         }
-        assert!(seen.lock().unwrap().iter().any(|line| line.starts_with("GET /subscriptions/")), "A asked its own server");
+        assert!(
+            seen.lock().unwrap().iter().any(|line| line.starts_with("GET /subscriptions/")),
+            "A asked its own server"
+        );
         assert_unaffected(label, &alone, &beside);
     }
 }
@@ -348,14 +408,24 @@ async fn neither_tenant_can_reach_the_others_endpoints() {
 
     // A's connector: a continuation to B's origin is refused before sending.
     let mut a = host.open("tenant-a", config_for(&a_url), None).await.expect("A opens");
-    let outcome = a.list_incidents(ListIncidentsOptions { continuation: Some(foreign.clone()), ..list_options() }).await;
-    assert!(matches!(&outcome, Err(CallError::Connector(Error::InvalidInput(i))) if i.field == "continuation"), "{outcome:?}");
+    let outcome =
+        a.list_incidents(ListIncidentsOptions { continuation: Some(foreign.clone()), ..list_options() }).await;
+    assert!(
+        matches!(&outcome, Err(CallError::Connector(Error::InvalidInput(i))) if i.field == "continuation"),
+        "{outcome:?}"
+    );
     // A's server answers with a nextLink to B's origin: not followed.
     let outcome = a.list_all_incidents(list_options()).await;
-    eprintln!("A following a nextLink to B's emulator: {}", outcome.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into()));
+    eprintln!(
+        "A following a nextLink to B's emulator: {}",
+        outcome.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into())
+    );
     let Err(CallError::Connector(Error::InvalidResponse(failure))) = &outcome else { panic!("{outcome:?}") };
     assert!(failure.message.contains("nextLink was not followed"), "{}", failure.message);
-    assert!(a_seen.lock().unwrap().iter().any(|line| line.starts_with("GET /subscriptions/")), "A's own server gave the nextLink");
+    assert!(
+        a_seen.lock().unwrap().iter().any(|line| line.starts_with("GET /subscriptions/")),
+        "A's own server gave the nextLink"
+    );
 
     // Below the connector, the store's allow-list (what `open` derives from
     // A's own endpoints) refuses B's origin, and B's refuses A's; each
@@ -365,7 +435,10 @@ async fn neither_tenant_can_reach_the_others_endpoints() {
         let (host, guest) = (&host, &guest);
         async move {
             let (records, sink) = audit();
-            let output = host.run_command(tenant, guest, &["hostile-guest", "fetch", &url], allowed, Some(sink)).await.expect("fetch runs");
+            let output = host
+                .run_command(tenant, guest, &["hostile-guest", "fetch", &url], allowed, Some(sink))
+                .await
+                .expect("fetch runs");
             let records = records.lock().unwrap().clone();
             eprintln!("{tenant} fetch {url}: {}", output.stdout.trim());
             (output.stdout, records)

@@ -18,8 +18,8 @@ use std::ops::Range;
 
 use sentinel_emulator::{Emulator, RecordedRequest};
 use sentinel_host::runtime::types::{
-    Classification, ClassificationReason, IncidentStatus, IncidentUpdate, ListIncidentsOptions, NewIncident, OwnerChange, PollOptions, Severity,
-    TaskStatus, TaskUpdate,
+    Classification, ClassificationReason, IncidentStatus, IncidentUpdate, ListIncidentsOptions, NewIncident,
+    OwnerChange, PollOptions, Severity, TaskStatus, TaskUpdate,
 };
 use sentinel_host::runtime::{list_options, poll_options, CallError};
 use serde_json::Value;
@@ -53,9 +53,8 @@ const EXPECTED_OPERATIONS: &[&str] = &[
 /// Connection functions of the WIT (`wit/sentinel-connector.wit`) that this
 /// test does not run yet. Every other one must be run below, so a new
 /// function in the WIT fails this test until it is exercised or listed here.
-const NOT_YET_EXERCISED: &[(&str, &str)] = &[
-    ("search-events", "Log Analytics query API (/v1/workspaces/.../query): not an operation of Incidents.json"),
-];
+const NOT_YET_EXERCISED: &[(&str, &str)] =
+    &[("search-events", "Log Analytics query API (/v1/workspaces/.../query): not an operation of Incidents.json")];
 
 /// The actions run so far, and which of the emulator's recorded requests each sent.
 struct Log<'a> {
@@ -85,12 +84,21 @@ fn is_arm(request: &RecordedRequest) -> bool {
 
 fn shown(request: &RecordedRequest) -> String {
     let query = request.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
-    let body = if request.body.is_empty() { String::new() } else { format!("\n    body: {}", String::from_utf8_lossy(&request.body)) };
+    let body = if request.body.is_empty() {
+        String::new()
+    } else {
+        format!("\n    body: {}", String::from_utf8_lossy(&request.body))
+    };
     format!("{} {}{query}{body}", request.method, request.path)
 }
 
 fn as_request(recorded: &RecordedRequest) -> Request {
-    Request { method: recorded.method.clone(), path: recorded.path.clone(), query: recorded.query.clone(), body: recorded.body.clone() }
+    Request {
+        method: recorded.method.clone(),
+        path: recorded.path.clone(),
+        query: recorded.query.clone(),
+        body: recorded.body.clone(),
+    }
 }
 
 /// The functions of the WIT's `connection` resource, less the static `open`.
@@ -135,17 +143,30 @@ async fn every_request_the_connector_sends_conforms_to_the_openapi() {
         ..list_options()
     };
     log.run("list-incidents", session.list_incidents(filtered)).await;
-    let first = log.run("list-incidents", session.list_incidents(ListIncidentsOptions { top: Some(7), ..list_options() })).await;
+    let first = log
+        .run("list-incidents", session.list_incidents(ListIncidentsOptions { top: Some(7), ..list_options() }))
+        .await;
     let continuation = first.continuation.expect("30 incidents by 7 leave a next page");
-    log.run("list-incidents (next page)", session.list_incidents(ListIncidentsOptions { continuation: Some(continuation), ..list_options() })).await;
-    let all = log.run("list-all-incidents", session.list_all_incidents(ListIncidentsOptions { top: Some(10), ..list_options() })).await;
+    log.run(
+        "list-incidents (next page)",
+        session.list_incidents(ListIncidentsOptions { continuation: Some(continuation), ..list_options() }),
+    )
+    .await;
+    let all = log
+        .run("list-all-incidents", session.list_all_incidents(ListIncidentsOptions { top: Some(10), ..list_options() }))
+        .await;
     assert_eq!(all.len(), 30, "list-all-incidents walked every page");
     log.run("get-incident", session.get_incident(&id)).await;
     log.run("list-alerts", session.list_alerts(&id)).await;
     log.run("list-entities", session.list_entities(&id)).await;
     log.run("list-normalized-entities", session.list_normalized_entities(&id)).await;
     log.run("list-bookmarks", session.list_bookmarks(&id)).await;
-    let poll = PollOptions { first_fetch: Some("2020-01-01T00:00:00Z".into()), include_details: true, include_updates: true, ..poll_options() };
+    let poll = PollOptions {
+        first_fetch: Some("2020-01-01T00:00:00Z".into()),
+        include_details: true,
+        include_updates: true,
+        ..poll_options()
+    };
     let batch = log.run("poll", session.poll(None, poll)).await;
     let poll = PollOptions { include_details: true, include_updates: true, ..poll_options() };
     log.run("poll (from the cursor)", session.poll(Some(batch.cursor.clone()), poll)).await;
@@ -181,7 +202,13 @@ async fn every_request_the_connector_sends_conforms_to_the_openapi() {
     let comment = log.run("add-comment", session.add_comment(&id, "conformance", None)).await;
     log.run("list-comments", session.list_comments(&id)).await;
     log.run("delete-comment", session.delete_comment(&id, &comment[0].id)).await;
-    let workspace = emulator.incidents()[0]["id"].as_str().expect("an ARM id").split("/incidents/").next().unwrap_or_default().to_owned();
+    let workspace = emulator.incidents()[0]["id"]
+        .as_str()
+        .expect("an ARM id")
+        .split("/incidents/")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let related = format!("{workspace}/bookmarks/2216d0e1-91e3-4902-89fd-d2df8c535096");
     let relation = log.run("add-relation", session.add_relation(&id, &related, None)).await;
     log.run("list-relations", session.list_relations(&id)).await;
@@ -196,7 +223,8 @@ async fn every_request_the_connector_sends_conforms_to_the_openapi() {
     // Every ARM request, whichever action sent it, against the spec.
     let spec = Spec::load();
     let requests = emulator.requests();
-    let action_of = |index: usize| log.steps.iter().find(|(_, range)| range.contains(&index)).map_or("(no action)", |(a, _)| *a);
+    let action_of =
+        |index: usize| log.steps.iter().find(|(_, range)| range.contains(&index)).map_or("(no action)", |(a, _)| *a);
     let mut failures = Vec::new();
     let mut covered: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     let mut checked_per_action: BTreeMap<&str, usize> = BTreeMap::new();
@@ -210,30 +238,53 @@ async fn every_request_the_connector_sends_conforms_to_the_openapi() {
             Err(reason) => failures.push(format!("[{action}] {}\n    -> {reason}", shown(request))),
         }
     }
-    assert!(failures.is_empty(), "{} request(s) do not conform to Incidents.json:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} request(s) do not conform to Incidents.json:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 
     // Every action sent at least one ARM request, and paging followed nextLink.
     for (action, _) in &log.steps {
-        assert!(checked_per_action.get(action).copied().unwrap_or(0) > 0, "{action} sent no ARM request: nothing of it was checked");
+        assert!(
+            checked_per_action.get(action).copied().unwrap_or(0) > 0,
+            "{action} sent no ARM request: nothing of it was checked"
+        );
     }
-    let followed_next_link = requests.iter().filter(|r| is_arm(r)).any(|r| r.query.as_deref().is_some_and(|q| q.to_ascii_lowercase().contains("%24skiptoken=") || q.to_ascii_lowercase().contains("$skiptoken=")));
+    let followed_next_link = requests.iter().filter(|r| is_arm(r)).any(|r| {
+        r.query.as_deref().is_some_and(|q| {
+            q.to_ascii_lowercase().contains("%24skiptoken=") || q.to_ascii_lowercase().contains("$skiptoken=")
+        })
+    });
     assert!(followed_next_link, "no request carried a $skipToken: the nextLink was never followed");
 
     // The operations covered.
     let got: BTreeSet<&str> = covered.keys().map(String::as_str).collect();
     let expected: BTreeSet<&str> = EXPECTED_OPERATIONS.iter().copied().collect();
-    let by_action: Vec<String> = covered.iter().map(|(op, actions)| format!("{op} <- {}", actions.iter().copied().collect::<Vec<_>>().join(", "))).collect();
+    let by_action: Vec<String> = covered
+        .iter()
+        .map(|(op, actions)| format!("{op} <- {}", actions.iter().copied().collect::<Vec<_>>().join(", ")))
+        .collect();
     assert_eq!(got, expected, "the operations the actions sent:\n{}", by_action.join("\n"));
     let untouched: Vec<String> = spec.operation_ids().into_iter().filter(|op| !got.contains(op.as_str())).collect();
     let checked: usize = checked_per_action.values().sum();
-    println!("{checked} ARM requests conform; covered: {}\nnot sent by any action run here: {}", by_action.join("; "), untouched.join(", "));
+    println!(
+        "{checked} ARM requests conform; covered: {}\nnot sent by any action run here: {}",
+        by_action.join("; "),
+        untouched.join(", ")
+    );
 
     // Every connection function of the WIT is run here or listed as not yet.
-    let ran: BTreeSet<String> = log.steps.iter().map(|(action, _)| action.split(' ').next().unwrap_or_default().to_owned()).collect();
+    let ran: BTreeSet<String> =
+        log.steps.iter().map(|(action, _)| action.split(' ').next().unwrap_or_default().to_owned()).collect();
     let pending: BTreeSet<String> = NOT_YET_EXERCISED.iter().map(|(name, _)| (*name).to_owned()).collect();
     let wit = wit_connection_functions();
     let forgotten: Vec<&String> = wit.iter().filter(|f| !ran.contains(*f) && !pending.contains(*f)).collect();
-    assert!(forgotten.is_empty(), "connection functions neither run by this test nor in NOT_YET_EXERCISED: {forgotten:?}");
+    assert!(
+        forgotten.is_empty(),
+        "connection functions neither run by this test nor in NOT_YET_EXERCISED: {forgotten:?}"
+    );
     let stale: Vec<&String> = pending.iter().filter(|f| ran.contains(*f) || !wit.contains(*f)).collect();
     assert!(stale.is_empty(), "NOT_YET_EXERCISED lists functions that are run here or no longer in the WIT: {stale:?}");
 }
@@ -325,7 +376,8 @@ impl<'a> Direct<'a> {
         let target = format!("{}/{rest}?api-version=2025-09-01{query}", self.workspace);
         let bearer = format!("Bearer {}", self.token);
         let url = format!("{}{target}", self.emulator.url());
-        let answer = common::client::send(method, &url, &[("Authorization", &bearer), ("Accept", "application/json")], "").await;
+        let answer =
+            common::client::send(method, &url, &[("Authorization", &bearer), ("Accept", "application/json")], "").await;
         assert_eq!(answer.status, 200, "{method} {target}: {}", answer.body);
         answer.body
     }
@@ -360,7 +412,10 @@ async fn the_emulators_answers_have_the_shape_of_microsofts_examples() {
     let list = direct.call("GET", "incidents", "&%24orderby=properties%2FcreatedTimeUtc+desc&%24top=1000").await;
     let example = example_body("incidents/GetIncidents.json");
     shape(&example, &list, "list", 0, &mut problems);
-    let ours = list["value"].as_array().and_then(|items| items.iter().find(|i| i["name"] == name.as_str())).expect("the incident is listed");
+    let ours = list["value"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["name"] == name.as_str()))
+        .expect("the incident is listed");
     shape(&example["value"][0], ours, "incident", 1, &mut problems);
 
     // Get.
@@ -378,9 +433,15 @@ async fn the_emulators_answers_have_the_shape_of_microsofts_examples() {
     let entities = direct.call("POST", &format!("incidents/{name}/entities"), "").await;
     let example = example_body("incidents/GetAllIncidentEntities.json");
     shape(&example, &entities, "entities", 0, &mut problems);
-    let account = entities["entities"].as_array().and_then(|e| e.iter().find(|e| e["kind"] == "Account")).expect("an Account entity");
+    let account = entities["entities"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["kind"] == "Account"))
+        .expect("an Account entity");
     shape(&example["entities"][0], account, "entity", 1, &mut problems);
-    let meta = entities["metaData"].as_array().and_then(|m| m.iter().find(|m| m["entityKind"] == "Account")).expect("Account metadata");
+    let meta = entities["metaData"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["entityKind"] == "Account"))
+        .expect("Account metadata");
     shape(&example["metaData"][0], meta, "metaData", 0, &mut problems);
 
     // Bookmarks.
@@ -390,7 +451,11 @@ async fn the_emulators_answers_have_the_shape_of_microsofts_examples() {
     let first = bookmarks["value"].as_array().and_then(|b| b.first()).expect("the incident has bookmarks");
     shape(&example["value"][0], first, "bookmark", 1, &mut problems);
 
-    assert!(problems.is_empty(), "the emulator's answers differ in shape from Microsoft's examples:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "the emulator's answers differ in shape from Microsoft's examples:\n{}",
+        problems.join("\n")
+    );
 
     // The requests made here are Microsoft's operations too.
     let spec = Spec::load();
@@ -405,7 +470,10 @@ async fn the_emulators_answers_have_the_shape_of_microsofts_examples() {
 // The emulator's stored incidents, comments, relations and tasks against the examples.
 
 fn fixture_body(path: &str, status: &str) -> Value {
-    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/azure-specs").join(path)).unwrap();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/azure-specs").join(path),
+    )
+    .unwrap();
     serde_json::from_str::<Value>(&text).unwrap()["responses"][status]["body"].clone()
 }
 
@@ -424,23 +492,41 @@ fn same_shape(example: &Value, answer: &Value, optional: &[&str], what: &str) {
         }
         let got = &answer["properties"][key];
         assert!(!got.is_null(), "{what}: properties.{key} is missing");
-        assert_eq!(std::mem::discriminant(got), std::mem::discriminant(value), "{what}: properties.{key} has another type");
+        assert_eq!(
+            std::mem::discriminant(got),
+            std::mem::discriminant(value),
+            "{what}: properties.{key} has another type"
+        );
     }
 }
 
 #[tokio::test]
 async fn stored_incidents_comments_relations_and_tasks_have_the_shape_of_the_examples() {
     let emulator = emulator(20, 4).await;
-    let incident = emulator.incidents().into_iter().find(|i| i["properties"]["status"] == "Closed").expect("a closed incident");
+    let incident =
+        emulator.incidents().into_iter().find(|i| i["properties"]["status"] == "Closed").expect("a closed incident");
     let id = incident["name"].as_str().unwrap().to_owned();
     same_shape(&fixture_body("incidents/GetIncidentById.json", "200"), &incident, &["owner"], "incident");
 
     let mut session = session(&emulator).await;
     session.add_comment(&id, "shape", None).await.unwrap();
-    same_shape(&fixture_body("incident-comments/GetIncidentCommentById.json", "200"), &emulator.comments(&id)[0], &[], "comment");
-    let related = format!("{}/bookmarks/2216d0e1-91e3-4902-89fd-d2df8c535096", incident["id"].as_str().unwrap().split("/incidents/").next().unwrap());
+    same_shape(
+        &fixture_body("incident-comments/GetIncidentCommentById.json", "200"),
+        &emulator.comments(&id)[0],
+        &[],
+        "comment",
+    );
+    let related = format!(
+        "{}/bookmarks/2216d0e1-91e3-4902-89fd-d2df8c535096",
+        incident["id"].as_str().unwrap().split("/incidents/").next().unwrap()
+    );
     session.add_relation(&id, &related, None).await.unwrap();
-    same_shape(&fixture_body("incident-relations/GetIncidentRelationByName.json", "200"), &emulator.relations(&id)[0], &["relatedResourceKind"], "relation");
+    same_shape(
+        &fixture_body("incident-relations/GetIncidentRelationByName.json", "200"),
+        &emulator.relations(&id)[0],
+        &["relatedResourceKind"],
+        "relation",
+    );
     session.add_task(&id, "shape", Some("d"), None).await.unwrap();
     same_shape(&fixture_body("incident-tasks/IncidentTasks_Get.json", "200"), &emulator.tasks(&id)[0], &[], "task");
 }

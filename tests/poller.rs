@@ -94,7 +94,11 @@ async fn many_incidents_on_one_timestamp_across_page_boundaries() {
     let emulator = emulator(0, 1).await;
     let same = minutes_ago(30);
     for n in 0..230 {
-        emulator.apply(Mutation::Create(NewIncident { created_time_utc: Some(same.clone()), incident_number: Some(5000 - n), ..NewIncident::default() }));
+        emulator.apply(Mutation::Create(NewIncident {
+            created_time_utc: Some(same.clone()),
+            incident_number: Some(5000 - n),
+            ..NewIncident::default()
+        }));
     }
     let mut session = session(&emulator).await;
     let mut ledger = Ledger::default();
@@ -116,7 +120,8 @@ async fn new_and_modified_incidents_between_polls() {
     emulator.apply(Mutation::Update { name: existing.clone(), properties, modified_at: None });
 
     let batch = ledger.poll(&mut session, &with_updates(100)).await;
-    let kinds: HashMap<String, bool> = batch.events.iter().map(|e| (e.incident.id.clone(), matches!(e.kind, EventKind::Created))).collect();
+    let kinds: HashMap<String, bool> =
+        batch.events.iter().map(|e| (e.incident.id.clone(), matches!(e.kind, EventKind::Created))).collect();
     assert_eq!(kinds.len(), 2, "the new one and the changed one");
     assert!(kinds[fresh["name"].as_str().unwrap()], "new → created");
     assert!(!kinds[&existing], "changed → updated");
@@ -166,7 +171,11 @@ async fn a_late_incident_behind_the_watermark_is_delivered_once() {
     let mut ledger = Ledger::default();
     ledger.drain(&mut session, &options(100)).await;
     let late = emulator
-        .apply(Mutation::Create(NewIncident { created_time_utc: Some(minutes_ago(3)), visible_after_seconds: Some(0.5), ..NewIncident::default() }))
+        .apply(Mutation::Create(NewIncident {
+            created_time_utc: Some(minutes_ago(3)),
+            visible_after_seconds: Some(0.5),
+            ..NewIncident::default()
+        }))
         .unwrap();
     assert!(ledger.poll(&mut session, &options(100)).await.events.is_empty(), "not visible yet");
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -197,11 +206,20 @@ async fn filtered_incidents_never_stall_the_cursor() {
     let emulator = emulator(0, 1).await;
     for n in 0..120 {
         let severity = if n == 119 { "High" } else { "Low" };
-        emulator.apply(Mutation::Create(NewIncident { severity: Some(severity.into()), created_time_utc: Some(minutes_ago(200 - n)), ..NewIncident::default() }));
+        emulator.apply(Mutation::Create(NewIncident {
+            severity: Some(severity.into()),
+            created_time_utc: Some(minutes_ago(200 - n)),
+            ..NewIncident::default()
+        }));
     }
-    emulator.apply(Mutation::Create(NewIncident { title: Some("Test drill: ignore".into()), severity: Some("High".into()), ..NewIncident::default() }));
+    emulator.apply(Mutation::Create(NewIncident {
+        title: Some("Test drill: ignore".into()),
+        severity: Some("High".into()),
+        ..NewIncident::default()
+    }));
     let mut session = session(&emulator).await;
-    let options = PollOptions { min_severity: Some(Severity::High), title_excludes: vec!["test drill*".into()], ..options(10) };
+    let options =
+        PollOptions { min_severity: Some(Severity::High), title_excludes: vec!["test drill*".into()], ..options(10) };
     let batch = session.poll(None, options.clone()).await.unwrap();
     assert_eq!(batch.events.len(), 1, "only the High one that is not a drill");
     let requests = emulator.requests();

@@ -77,7 +77,10 @@ fn run_python(python: &Path, wasm: &Path, url: &str) -> Run {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the Python host did not finish within {PYTHON_TIMEOUT:?}; stderr: {}", stderr.join().unwrap_or_default());
+            panic!(
+                "the Python host did not finish within {PYTHON_TIMEOUT:?}; stderr: {}",
+                stderr.join().unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -93,7 +96,9 @@ async fn wasmtime_py_lists_every_incident_and_plans_a_containment() {
     let url = emulator.url();
     let run = {
         let wasm = wasm.clone();
-        tokio::task::spawn_blocking(move || run_python(&python, &wasm, &url)).await.expect("the Python host's runner panicked")
+        tokio::task::spawn_blocking(move || run_python(&python, &wasm, &url))
+            .await
+            .expect("the Python host's runner panicked")
     };
     let _ = std::fs::remove_file(&wasm);
 

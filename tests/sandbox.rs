@@ -22,9 +22,14 @@ async fn an_answer_larger_than_the_store_can_hold_is_refused_and_the_session_liv
     let host = host_with(Limits { memory_bytes: 2 << 20, ..Limits::default() });
     let mut session = host.open("tight", config_for(&emulator.url()), None).await.expect("opens in 2 MiB");
     let outcome = session.list_incidents(ListIncidentsOptions { top: Some(1000), ..list_options() }).await;
-    let Err(CallError::Connector(Error::InvalidResponse(failure))) = outcome else { panic!("1000 incidents read in 2 MiB? {outcome:?}") };
+    let Err(CallError::Connector(Error::InvalidResponse(failure))) = outcome else {
+        panic!("1000 incidents read in 2 MiB? {outcome:?}")
+    };
     assert!(failure.message.contains("larger than 1 MiB"), "{}", failure.message);
-    let page = session.list_incidents(ListIncidentsOptions { top: Some(5), ..list_options() }).await.expect("the same session serves the next call");
+    let page = session
+        .list_incidents(ListIncidentsOptions { top: Some(5), ..list_options() })
+        .await
+        .expect("the same session serves the next call");
     assert_eq!(page.incidents.len(), 5);
 }
 
@@ -68,7 +73,9 @@ async fn serve_query_answer(answer: Vec<u8>) -> String {
                         Ok(n) => request.extend_from_slice(&buffer[..n]),
                     }
                 }
-                let body: &[u8] = if request.starts_with(b"POST /") && String::from_utf8_lossy(&request).contains("/oauth2/v2.0/token") {
+                let body: &[u8] = if request.starts_with(b"POST /")
+                    && String::from_utf8_lossy(&request).contains("/oauth2/v2.0/token")
+                {
                     br#"{"token_type":"Bearer","expires_in":3599,"access_token":"query-token-0123456789"}"#
                 } else {
                     &answer
@@ -88,7 +95,8 @@ fn tiny_cell_table(bytes: usize) -> Vec<u8> {
     let columns: Vec<String> = (0..8).map(|i| format!(r#"{{"name":"c{i}","type":"long"}}"#)).collect();
     let row = "[1,2,3,4,5,6,7,8]";
     let rows = vec![row; bytes / (row.len() + 1)].join(",");
-    format!(r#"{{"tables":[{{"name":"PrimaryResult","columns":[{}],"rows":[{rows}]}}]}}"#, columns.join(",")).into_bytes()
+    format!(r#"{{"tables":[{{"name":"PrimaryResult","columns":[{}],"rows":[{rows}]}}]}}"#, columns.join(","))
+        .into_bytes()
 }
 
 #[tokio::test]
@@ -102,8 +110,12 @@ async fn a_query_answer_is_either_parsed_or_refused_typed_never_a_trap() {
         let options = sentinel_host::runtime::types::QueryOptions { timespan: None, server_timeout_seconds: None };
         let outcome = session.search_events("T | take 1", options).await;
         match (fits, outcome) {
-            (true, Ok(result)) => assert!(result.tables[0].rows.len() > 200_000, "{} rows", result.tables[0].rows.len()),
-            (false, Err(CallError::Connector(Error::InvalidResponse(failure)))) => assert!(failure.message.contains("larger than 4 MiB"), "{}", failure.message),
+            (true, Ok(result)) => {
+                assert!(result.tables[0].rows.len() > 200_000, "{} rows", result.tables[0].rows.len())
+            }
+            (false, Err(CallError::Connector(Error::InvalidResponse(failure)))) => {
+                assert!(failure.message.contains("larger than 4 MiB"), "{}", failure.message)
+            }
             (fits, outcome) => panic!("{size} bytes (fits: {fits}): {:?}", outcome.map(|r| r.tables.len())),
         }
     }

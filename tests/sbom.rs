@@ -57,12 +57,15 @@ struct Tree {
 }
 
 fn tree(edges: &str) -> Tree {
-    let text = cargo_output(&["tree", "--locked", "-p", COMPONENT, "--target", TARGET, "-e", edges, "--prefix", "depth", "--format", "{p}"]);
+    let text = cargo_output(&[
+        "tree", "--locked", "-p", COMPONENT, "--target", TARGET, "-e", edges, "--prefix", "depth", "--format", "{p}",
+    ]);
     let mut tree = Tree { root: String::new(), edges: BTreeMap::new(), proc_macros: BTreeSet::new() };
     let mut path: Vec<String> = Vec::new();
     for line in text.lines().filter(|line| !line.trim().is_empty()) {
         let digits = line.bytes().take_while(u8::is_ascii_digit).count();
-        let depth: usize = line[..digits].parse().unwrap_or_else(|_| panic!("a cargo tree line without its depth: {line:?}"));
+        let depth: usize =
+            line[..digits].parse().unwrap_or_else(|_| panic!("a cargo tree line without its depth: {line:?}"));
         let mut words = line[digits..].split_whitespace();
         let (name, version) = (words.next().unwrap(), words.next().unwrap().trim_start_matches('v'));
         let key = format!("{name}@{version}");
@@ -86,7 +89,9 @@ fn lockfile_checksums() -> HashMap<String, String> {
     let mut checksums = HashMap::new();
     for block in lock.split("[[package]]").skip(1) {
         let field = |key: &str| {
-            block.lines().find_map(|line| line.strip_prefix(key)?.trim().strip_prefix("= \"")?.strip_suffix('"').map(str::to_owned))
+            block.lines().find_map(|line| {
+                line.strip_prefix(key)?.trim().strip_prefix("= \"")?.strip_suffix('"').map(str::to_owned)
+            })
         };
         if let (Some(name), Some(version), Some(checksum)) = (field("name "), field("version "), field("checksum ")) {
             checksums.insert(format!("{name}@{version}"), checksum);
@@ -96,9 +101,13 @@ fn lockfile_checksums() -> HashMap<String, String> {
 }
 
 fn committed_hash() -> String {
-    let text = std::fs::read_to_string(root().join("release/component.sha256")).expect("release/component.sha256 is committed");
+    let text = std::fs::read_to_string(root().join("release/component.sha256"))
+        .expect("release/component.sha256 is committed");
     let hash = text.split_whitespace().next().unwrap_or_default().to_owned();
-    assert!(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()), "release/component.sha256 holds a SHA-256: {text:?}");
+    assert!(
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "release/component.sha256 holds a SHA-256: {text:?}"
+    );
     hash
 }
 
@@ -213,24 +222,33 @@ fn the_committed_sbom_lists_exactly_the_components_crates() {
         eprintln!("wrote {}", sbom_path().display());
         return;
     }
-    let regenerate = "regenerate with `SENTINEL_WRITE_SBOM=1 cargo test --test sbom` (or `scripts/component-hash --write`)";
-    let text = std::fs::read_to_string(sbom_path()).unwrap_or_else(|_| panic!("release/sbom.cdx.json is missing; {regenerate}"));
+    let regenerate =
+        "regenerate with `SENTINEL_WRITE_SBOM=1 cargo test --test sbom` (or `scripts/component-hash --write`)";
+    let text = std::fs::read_to_string(sbom_path())
+        .unwrap_or_else(|_| panic!("release/sbom.cdx.json is missing; {regenerate}"));
     let committed: Value = serde_json::from_str(&text).expect("release/sbom.cdx.json is JSON");
     assert_eq!(committed["bomFormat"], "CycloneDX");
     assert_eq!(committed["specVersion"], "1.5");
 
     let crates = |bom: &Value| -> BTreeMap<String, String> {
-        bom["components"].as_array().unwrap().iter().map(|c| (c["purl"].as_str().unwrap().to_owned(), c["scope"].as_str().unwrap().to_owned())).collect()
+        bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["purl"].as_str().unwrap().to_owned(), c["scope"].as_str().unwrap().to_owned()))
+            .collect()
     };
     let (want, have) = (crates(&generated), crates(&committed));
     let missing: Vec<_> = want.iter().filter(|(purl, scope)| have.get(*purl) != Some(scope)).collect();
     let extra: Vec<_> = have.iter().filter(|(purl, scope)| want.get(*purl) != Some(scope)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "the SBOM is stale: missing or changed {missing:?}, not in the build {extra:?}; {regenerate}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "the SBOM is stale: missing or changed {missing:?}, not in the build {extra:?}; {regenerate}"
+    );
     assert_eq!(committed["components"], generated["components"], "a crate's details changed; {regenerate}");
     assert_eq!(committed["dependencies"], generated["dependencies"], "the dependency graph changed; {regenerate}");
     assert_eq!(
-        committed["metadata"]["component"],
-        generated["metadata"]["component"],
+        committed["metadata"]["component"], generated["metadata"]["component"],
         "the SBOM names another component hash than release/component.sha256; {regenerate}"
     );
 }

@@ -8,11 +8,14 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
-use sentinel_connector::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE, PUBLIC_LOG_ANALYTICS_SCOPE};
+use sentinel_connector::core::config::{
+    Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE,
+    PUBLIC_LOG_ANALYTICS_SCOPE,
+};
 use sentinel_connector::core::http::{Secret, Timeouts};
 use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_emulator as emulator;
+use serde::Deserialize;
 
 /// The TOML file's keys; unknown keys are refused so a typo is not ignored.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -54,7 +57,8 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", path.display())))?;
     // toml's full messages quote the offending line, and its type errors the
     // value, either of which may be the secret: report where the problem is,
     // which key, and what was expected, never the value.
@@ -82,7 +86,11 @@ fn without_values(message: &str) -> String {
     for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "another value"));
-            let kind = found.split([' ', '`', '"']).next().filter(|kind| kind.chars().all(char::is_alphabetic)).unwrap_or("value");
+            let kind = found
+                .split([' ', '`', '"'])
+                .next()
+                .filter(|kind| kind.chars().all(char::is_alphabetic))
+                .unwrap_or("value");
             return format!("{prefix}{kind} (the value is not shown), expected {expected}");
         }
     }
@@ -101,7 +109,13 @@ impl Lookup<'_> {
         (self.env)(env_name).filter(|v| !v.is_empty()).or_else(|| from_file.clone())
     }
 
-    fn required(&self, env_name: &str, file_key: &str, from_file: &Option<String>, emulator_default: &str) -> Result<String, ConfigError> {
+    fn required(
+        &self,
+        env_name: &str,
+        file_key: &str,
+        from_file: &Option<String>,
+        emulator_default: &str,
+    ) -> Result<String, ConfigError> {
         match self.get(env_name, from_file) {
             Some(value) => Ok(value),
             None if self.emulating => Ok(emulator_default.to_owned()),
@@ -110,22 +124,48 @@ impl Lookup<'_> {
     }
 }
 
-pub fn resolve(env: &dyn Fn(&str) -> Option<String>, file: &FileConfig, emulator_url: Option<&str>) -> Result<ConnectionConfig, ConfigError> {
+pub fn resolve(
+    env: &dyn Fn(&str) -> Option<String>,
+    file: &FileConfig,
+    emulator_url: Option<&str>,
+) -> Result<ConnectionConfig, ConfigError> {
     let look = Lookup { env, file, emulating: emulator_url.is_some() };
-    let secret = (look.env)("AZURE_CLIENT_SECRET").filter(|v| !v.is_empty()).map(Secret::new).or_else(|| file.client_secret.clone());
+    let secret = (look.env)("AZURE_CLIENT_SECRET")
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+        .or_else(|| file.client_secret.clone());
     let secret = match secret {
         Some(secret) => secret,
         None if look.emulating => Secret::new(emulator::DEFAULT_CLIENT_SECRET),
-        None => return Err(ConfigError("AZURE_CLIENT_SECRET is not set (or client_secret in the --config file)".into())),
+        None => {
+            return Err(ConfigError("AZURE_CLIENT_SECRET is not set (or client_secret in the --config file)".into()))
+        }
     };
     Ok(ConnectionConfig {
         tenant_id: look.required("AZURE_TENANT_ID", "tenant_id", &file.tenant_id, emulator::DEFAULT_TENANT_ID)?,
         client_id: look.required("AZURE_CLIENT_ID", "client_id", &file.client_id, emulator::DEFAULT_CLIENT_ID)?,
         credential: Credential::ClientSecret(secret),
-        subscription_id: look.required("SENTINEL_SUBSCRIPTION_ID", "subscription_id", &file.subscription_id, emulator::DEFAULT_SUBSCRIPTION_ID)?,
-        resource_group: look.required("SENTINEL_RESOURCE_GROUP", "resource_group", &file.resource_group, emulator::DEFAULT_RESOURCE_GROUP)?,
-        workspace_name: look.required("SENTINEL_WORKSPACE_NAME", "workspace_name", &file.workspace_name, emulator::DEFAULT_WORKSPACE_NAME)?,
-        workspace_id: look.get("SENTINEL_WORKSPACE_ID", &file.workspace_id).or_else(|| look.emulating.then(|| emulator::DEFAULT_WORKSPACE_ID.to_owned())),
+        subscription_id: look.required(
+            "SENTINEL_SUBSCRIPTION_ID",
+            "subscription_id",
+            &file.subscription_id,
+            emulator::DEFAULT_SUBSCRIPTION_ID,
+        )?,
+        resource_group: look.required(
+            "SENTINEL_RESOURCE_GROUP",
+            "resource_group",
+            &file.resource_group,
+            emulator::DEFAULT_RESOURCE_GROUP,
+        )?,
+        workspace_name: look.required(
+            "SENTINEL_WORKSPACE_NAME",
+            "workspace_name",
+            &file.workspace_name,
+            emulator::DEFAULT_WORKSPACE_NAME,
+        )?,
+        workspace_id: look
+            .get("SENTINEL_WORKSPACE_ID", &file.workspace_id)
+            .or_else(|| look.emulating.then(|| emulator::DEFAULT_WORKSPACE_ID.to_owned())),
         cloud: cloud(&look, emulator_url)?,
         api_version: look.get("SENTINEL_API_VERSION", &file.api_version),
         timeouts: file.timeouts,
@@ -139,10 +179,16 @@ pub fn resolve(env: &dyn Fn(&str) -> Option<String>, file: &FileConfig, emulator
 fn protected_accounts(look: &Lookup) -> ProtectedAccounts {
     let mut protected = look.file.protected_accounts.clone().unwrap_or_default();
     let list = |name: &str| -> Vec<String> {
-        (look.env)(name).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+        (look.env)(name)
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
     };
     for user in list("SENTINEL_PROTECTED_USERS") {
-        if user.contains('@') { protected.user_principal_names.push(user) } else { protected.user_ids.push(user) }
+        if user.contains('@') {
+            protected.user_principal_names.push(user)
+        } else {
+            protected.user_ids.push(user)
+        }
     }
     protected.groups.extend(list("SENTINEL_PROTECTED_GROUPS"));
     protected
@@ -170,7 +216,9 @@ fn cloud(look: &Lookup, emulator_url: Option<&str>) -> Result<Cloud, ConfigError
         "china" | "azurechinacloud" => Ok(Cloud::China),
         "custom" => {
             let url = |env: &str, key: &str, value: &Option<String>| {
-                look.get(env, value).ok_or_else(|| ConfigError(format!("AZURE_CLOUD=custom needs {env} (or {key} in the --config file)")))
+                look.get(env, value).ok_or_else(|| {
+                    ConfigError(format!("AZURE_CLOUD=custom needs {env} (or {key} in the --config file)"))
+                })
             };
             Ok(Cloud::Custom(CustomCloud {
                 login_url: url("SENTINEL_LOGIN_URL", "login_url", &file.login_url)?,
@@ -215,7 +263,10 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let file: FileConfig = toml::from_str("resource_group = \"file-rg\"\nworkspace_id = \"63c5ed4c-3d9d-4a46-9f5e-0b7c2b3a1f10\"\ncloud = \"usgov\"").unwrap();
+        let file: FileConfig = toml::from_str(
+            "resource_group = \"file-rg\"\nworkspace_id = \"63c5ed4c-3d9d-4a46-9f5e-0b7c2b3a1f10\"\ncloud = \"usgov\"",
+        )
+        .unwrap();
         let config = resolve(&env(FULL), &file, None).unwrap();
         assert_eq!(config.resource_group, "soc-rg");
         assert_eq!(config.workspace_id.as_deref(), Some("63c5ed4c-3d9d-4a46-9f5e-0b7c2b3a1f10"));
@@ -252,7 +303,9 @@ mod tests {
 
     #[test]
     fn emulator_fills_defaults_but_keeps_what_is_set() {
-        let config = resolve(&env(&[("AZURE_CLIENT_SECRET", "mine")]), &FileConfig::default(), Some("http://127.0.0.1:4000/")).unwrap();
+        let config =
+            resolve(&env(&[("AZURE_CLIENT_SECRET", "mine")]), &FileConfig::default(), Some("http://127.0.0.1:4000/"))
+                .unwrap();
         assert_eq!(config.tenant_id, emulator::DEFAULT_TENANT_ID);
         assert_eq!(config.credential, Credential::ClientSecret(Secret::new("mine")));
         let Cloud::Custom(cloud) = config.cloud else { panic!() };

@@ -38,7 +38,9 @@ fn json(output: &Output) -> Value {
 async fn list_all_returns_every_incident_once_as_json() {
     let emulator = emulator(120, 7).await;
     let url = emulator.url();
-    let output = sentinel(args(&["--emulator", &url, "incidents", "list", "--all", "--top", "50", "--output", "json"]), vec![]).await;
+    let output =
+        sentinel(args(&["--emulator", &url, "incidents", "list", "--all", "--top", "50", "--output", "json"]), vec![])
+            .await;
     let list = json(&output);
     let incidents = list.as_array().unwrap();
     assert_eq!(incidents.len(), 120);
@@ -47,7 +49,9 @@ async fn list_all_returns_every_incident_once_as_json() {
     ids.dedup();
     assert_eq!(ids.len(), 120, "each once");
     let first = &incidents[0];
-    for field in ["number", "title", "severity", "status", "owner", "labels", "created_time", "last_modified_time", "etag"] {
+    for field in
+        ["number", "title", "severity", "status", "owner", "labels", "created_time", "last_modified_time", "etag"]
+    {
         assert!(first.get(field).is_some(), "JSON incident has {field}");
     }
 }
@@ -66,7 +70,8 @@ async fn exit_codes_tell_failures_apart() {
     let emulator = emulator(3, 1).await;
     let url = emulator.url();
 
-    let not_found = sentinel(args(&["--emulator", &url, "incidents", "get", "00000000-0000-0000-0000-000000000000"]), vec![]).await;
+    let not_found =
+        sentinel(args(&["--emulator", &url, "incidents", "get", "00000000-0000-0000-0000-000000000000"]), vec![]).await;
     assert_eq!(not_found.status.code(), Some(4));
 
     let traversal = sentinel(args(&["--emulator", &url, "incidents", "get", "../x"]), vec![]).await;
@@ -77,7 +82,9 @@ async fn exit_codes_tell_failures_apart() {
     assert_eq!(usage.status.code(), Some(2));
 
     emulator.clear_requests();
-    let wrong = sentinel(args(&["--emulator", &url, "incidents", "list"]), vec![("AZURE_CLIENT_SECRET", "wrong-secret-value")]).await;
+    let wrong =
+        sentinel(args(&["--emulator", &url, "incidents", "list"]), vec![("AZURE_CLIENT_SECRET", "wrong-secret-value")])
+            .await;
     assert_eq!(wrong.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(stderr.contains("AADSTS7000215"), "{stderr}");
@@ -129,7 +136,10 @@ async fn the_emulator_command_prints_its_address_first() {
 
 fn lines(output: &Output) -> Vec<Value> {
     assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).lines().map(|line| serde_json::from_str(line).expect("one JSON event per line")).collect()
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON event per line"))
+        .collect()
 }
 
 fn ids(events: &[Value]) -> Vec<String> {
@@ -190,17 +200,54 @@ async fn every_action_runs_from_the_cli() {
         args(&all)
     };
 
-    let updated = json(&sentinel(run(&["incidents", "update", &id, "--severity", "high", "--add-label", "cli", "--owner-upn", "soc@contoso.com"]), vec![]).await);
+    let updated = json(
+        &sentinel(
+            run(&[
+                "incidents",
+                "update",
+                &id,
+                "--severity",
+                "high",
+                "--add-label",
+                "cli",
+                "--owner-upn",
+                "soc@contoso.com",
+            ]),
+            vec![],
+        )
+        .await,
+    );
     assert_eq!(updated["severity"], "High");
     assert!(updated["labels"].as_array().unwrap().iter().any(|l| l == "cli"));
 
-    let refused = sentinel(run(&["incidents", "update", &id, "--status", "closed", "--classification", "benign-positive"]), vec![]).await;
+    let refused = sentinel(
+        run(&["incidents", "update", &id, "--status", "closed", "--classification", "benign-positive"]),
+        vec![],
+    )
+    .await;
     assert_eq!(refused.status.code(), Some(2), "BenignPositive without a reason is refused before any request");
 
-    let closed = json(&sentinel(run(&["incidents", "update", &id, "--status", "closed", "--classification", "true-positive", "--reason", "suspicious-activity"]), vec![]).await);
+    let closed = json(
+        &sentinel(
+            run(&[
+                "incidents",
+                "update",
+                &id,
+                "--status",
+                "closed",
+                "--classification",
+                "true-positive",
+                "--reason",
+                "suspicious-activity",
+            ]),
+            vec![],
+        )
+        .await,
+    );
     assert_eq!(closed["status"], "Closed");
 
-    let created = json(&sentinel(run(&["incidents", "create", "--title", "From the CLI", "--severity", "low"]), vec![]).await);
+    let created =
+        json(&sentinel(run(&["incidents", "create", "--title", "From the CLI", "--severity", "low"]), vec![]).await);
     let new_id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(sentinel(run(&["incidents", "delete", &new_id]), vec![]).await.status.code(), Some(2), "needs --yes");
     assert!(sentinel(run(&["incidents", "delete", &new_id, "--yes"]), vec![]).await.status.success());
@@ -259,18 +306,52 @@ async fn every_graph_action_runs_from_the_cli() {
     let with_alerts = json(&sentinel(run(&["graph", "incidents", "get", &id, "--expand-alerts"]), vec![]).await);
     assert!(with_alerts["alerts"].is_array());
     let before = emulator.graph_incident(&id).unwrap();
-    let planned = json(&sentinel(run(&["graph", "incidents", "update", &id, "--status", "resolved", "--dry-run"]), vec![]).await);
-    assert_eq!((planned["dry_run"].as_bool(), planned["request"]["body"]["status"].as_str()), (Some(true), Some("resolved")));
+    let planned =
+        json(&sentinel(run(&["graph", "incidents", "update", &id, "--status", "resolved", "--dry-run"]), vec![]).await);
+    assert_eq!(
+        (planned["dry_run"].as_bool(), planned["request"]["body"]["status"].as_str()),
+        (Some(true), Some("resolved"))
+    );
     assert_eq!(emulator.graph_incident(&id).unwrap(), before, "the dry run changed nothing");
-    let updated = json(&sentinel(run(&["graph", "incidents", "update", &id, "--status", "resolved", "--classification", "true-positive", "--determination", "multi-staged-attack", "--add-tag", "cli"]), vec![]).await);
-    assert_eq!((updated["status"].as_str(), updated["determination"].as_str()), (Some("resolved"), Some("multiStagedAttack")));
+    let updated = json(
+        &sentinel(
+            run(&[
+                "graph",
+                "incidents",
+                "update",
+                &id,
+                "--status",
+                "resolved",
+                "--classification",
+                "true-positive",
+                "--determination",
+                "multi-staged-attack",
+                "--add-tag",
+                "cli",
+            ]),
+            vec![],
+        )
+        .await,
+    );
+    assert_eq!(
+        (updated["status"].as_str(), updated["determination"].as_str()),
+        (Some("resolved"), Some("multiStagedAttack"))
+    );
 
     let alerts = json(&sentinel(run(&["graph", "alerts", "list", "--top", "5"]), vec![]).await);
     let alert_id = alerts[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(json(&sentinel(run(&["graph", "alerts", "get", &alert_id]), vec![]).await)["id"], alert_id.as_str());
-    let planned = json(&sentinel(run(&["graph", "alerts", "update", &alert_id, "--status", "resolved", "--dry-run"]), vec![]).await);
+    let planned = json(
+        &sentinel(run(&["graph", "alerts", "update", &alert_id, "--status", "resolved", "--dry-run"]), vec![]).await,
+    );
     assert_eq!(planned["request"]["method"], "PATCH");
-    let alert = json(&sentinel(run(&["graph", "alerts", "update", &alert_id, "--status", "in-progress", "--assign-to", "soc@contoso.com"]), vec![]).await);
+    let alert = json(
+        &sentinel(
+            run(&["graph", "alerts", "update", &alert_id, "--status", "in-progress", "--assign-to", "soc@contoso.com"]),
+            vec![],
+        )
+        .await,
+    );
     assert_eq!(alert["status"], "inProgress");
 
     let hunt = json(&sentinel(run(&["hunt", "DeviceProcessEvents | take 2", "--timespan", "P1D"]), vec![]).await);
@@ -298,7 +379,9 @@ async fn every_graph_action_runs_from_the_cli() {
 
     // A protected account: exit code 5, one line naming why, nothing sent to Graph.
     emulator.clear_requests();
-    let refused = sentinel(run(&["users", "disable", seed::ALICE_UPN]), vec![("SENTINEL_PROTECTED_USERS", seed::ALICE_UPN)]).await;
+    let refused =
+        sentinel(run(&["users", "disable", seed::ALICE_UPN]), vec![("SENTINEL_PROTECTED_USERS", seed::ALICE_UPN)])
+            .await;
     assert_eq!(refused.status.code(), Some(5));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("protected-account") && stderr.contains(seed::ALICE_UPN), "{stderr}");
@@ -312,10 +395,22 @@ async fn every_graph_action_runs_from_the_cli() {
 async fn the_benchmark_writes_its_table() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results.md");
-    let output = sentinel(args(&["bench", "--incidents", "120", "--sessions", "3", "--runs", "1", "--out", &out.to_string_lossy()]), vec![]).await;
+    let output = sentinel(
+        args(&["bench", "--incidents", "120", "--sessions", "3", "--runs", "1", "--out", &out.to_string_lossy()]),
+        vec![],
+    )
+    .await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let table = std::fs::read_to_string(&out).unwrap();
-    for measure in ["component size", "open a tenant session", "resident memory per open session", "list-all-incidents, component", "list-all-incidents, native core", "poll: drain the backlog", "containment dry run"] {
+    for measure in [
+        "component size",
+        "open a tenant session",
+        "resident memory per open session",
+        "list-all-incidents, component",
+        "list-all-incidents, native core",
+        "poll: drain the backlog",
+        "containment dry run",
+    ] {
         assert!(table.contains(&format!("| {measure}")), "{measure} missing from:\n{table}");
     }
     assert!(table.contains("120 events"), "the poller delivered every incident:\n{table}");
@@ -329,7 +424,9 @@ async fn hostile_titles_messages_and_links_never_reach_the_terminal_raw() {
     let emulator = emulator(3, 1).await;
     let url = emulator.url();
     let name = emulator.incidents()[0]["name"].as_str().unwrap().to_owned();
-    emulator.modify_incident(&name, |incident| incident["properties"]["title"] = Value::String(format!("phish {TERMINAL_ATTACK}")));
+    emulator.modify_incident(&name, |incident| {
+        incident["properties"]["title"] = Value::String(format!("phish {TERMINAL_ATTACK}"))
+    });
     emulator.set_query_partial_error(&format!("partial {TERMINAL_ATTACK}"));
     emulator.inject(sentinel_emulator::Injection {
         method: Some("GET".into()),
@@ -337,7 +434,8 @@ async fn hostile_titles_messages_and_links_never_reach_the_terminal_raw() {
         times: 1,
         status: 400,
         headers: vec![],
-        body: serde_json::json!({"error": {"code": "BadRequest", "message": format!("bad {TERMINAL_ATTACK}")}}).to_string(),
+        body: serde_json::json!({"error": {"code": "BadRequest", "message": format!("bad {TERMINAL_ATTACK}")}})
+            .to_string(),
     });
     let runs = [
         args(&["--emulator", &url, "incidents", "list", "--output", "table"]),
@@ -349,18 +447,26 @@ async fn hostile_titles_messages_and_links_never_reach_the_terminal_raw() {
         let output = sentinel(run.clone(), vec![]).await;
         for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
             let text = String::from_utf8_lossy(bytes);
-            assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{run:?}: raw control characters on {stream}: {text:?}");
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}'),
+                "{run:?}: raw control characters on {stream}: {text:?}"
+            );
         }
     }
     // JSON stays exact: the title comes back as it is, escaped by JSON.
-    let listed = json(&sentinel(args(&["--emulator", &url, "incidents", "get", &name, "--output", "json"]), vec![]).await);
+    let listed =
+        json(&sentinel(args(&["--emulator", &url, "incidents", "get", &name, "--output", "json"]), vec![]).await);
     assert_eq!(listed["title"], format!("phish {TERMINAL_ATTACK}"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_multibyte_api_version_is_a_usage_error_not_a_crash() {
     let emulator = emulator(1, 1).await;
-    let output = sentinel(args(&["--emulator", &emulator.url(), "incidents", "list"]), vec![("SENTINEL_API_VERSION", "2025-09-0é")]).await;
+    let output = sentinel(
+        args(&["--emulator", &emulator.url(), "incidents", "list"]),
+        vec![("SENTINEL_API_VERSION", "2025-09-0é")],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("api-version"));
 }
@@ -385,11 +491,21 @@ async fn a_custom_cloud_on_loopback_needs_the_operator_flag() {
     let path = config.to_str().unwrap();
     let refused = sentinel(args(&["--config", path, "incidents", "list", "--output", "json"]), vec![]).await;
     assert_eq!(refused.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("policy does not allow"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("policy does not allow"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     assert!(emulator.requests().is_empty(), "the tenant's file alone reached nothing");
-    let flag = sentinel(args(&["--config", path, "--allow-private-network", "incidents", "list", "--output", "json"]), vec![]).await;
+    let flag =
+        sentinel(args(&["--config", path, "--allow-private-network", "incidents", "list", "--output", "json"]), vec![])
+            .await;
     assert_eq!(json(&flag).as_array().unwrap().len(), 2);
-    let env = sentinel(args(&["--config", path, "incidents", "list", "--output", "json"]), vec![("SENTINEL_ALLOW_PRIVATE_NETWORK", "1")]).await;
+    let env = sentinel(
+        args(&["--config", path, "incidents", "list", "--output", "json"]),
+        vec![("SENTINEL_ALLOW_PRIVATE_NETWORK", "1")],
+    )
+    .await;
     assert_eq!(json(&env).as_array().unwrap().len(), 2);
 }
 
@@ -468,7 +584,11 @@ async fn poll_saves_its_state_0600_and_never_writes_through_a_predictable_tempor
     let victim = dir.path().join("victim");
     std::fs::write(&victim, "keep me").unwrap();
     let list = args(&["--emulator", &url, "poll", "--state", &state.to_string_lossy(), "--first-fetch", "40d"]);
-    let child = sentinel_command(&list).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = sentinel_command(&list)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     // Earlier versions wrote through `.cursor.<pid>.tmp`, following a link
     // there; the poller needs far longer to reach its save than this takes.
     std::os::unix::fs::symlink(&victim, dir.path().join(format!(".cursor.{}.tmp", child.id()))).unwrap();
@@ -492,7 +612,10 @@ async fn poll_refuses_a_state_file_larger_than_a_cursor_without_reading_it() {
     let output = sentinel(args(&["--emulator", &url, "poll", "--state", &state_arg]), vec![]).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&format!("the state file {state_arg} is 1048577 bytes, larger than any cursor")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the state file {state_arg} is 1048577 bytes, larger than any cursor")),
+        "{stderr}"
+    );
     assert!(stderr.contains("not read"), "{stderr}");
     assert_eq!(std::fs::metadata(&state).unwrap().len(), (1 << 20) + 1, "never reset");
     assert!(output.stdout.is_empty());
@@ -504,7 +627,9 @@ async fn poll_refuses_an_interval_of_zero() {
     let url = emulator.url();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cursor");
-    let output = sentinel(args(&["--emulator", &url, "poll", "--state", &state.to_string_lossy(), "--interval", "0"]), vec![]).await;
+    let output =
+        sentinel(args(&["--emulator", &url, "poll", "--state", &state.to_string_lossy(), "--interval", "0"]), vec![])
+            .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--interval") && stderr.contains("the minimum is 1 second"), "{stderr}");
@@ -526,18 +651,47 @@ async fn enum_values_are_read_as_azure_spells_them() {
     };
     let id = emulator.incidents()[1]["name"].as_str().unwrap().to_owned();
 
-    let updated = json(&sentinel(run(&["incidents", "update", &id, "--status", "Active", "--severity", "High"]), vec![]).await);
+    let updated =
+        json(&sentinel(run(&["incidents", "update", &id, "--status", "Active", "--severity", "High"]), vec![]).await);
     assert_eq!((updated["status"].as_str(), updated["severity"].as_str()), (Some("Active"), Some("High")));
 
     let closed = json(
-        &sentinel(run(&["incidents", "update", &id, "--status", "Closed", "--classification", "BenignPositive", "--reason", "SuspiciousButExpected"]), vec![])
-            .await,
+        &sentinel(
+            run(&[
+                "incidents",
+                "update",
+                &id,
+                "--status",
+                "Closed",
+                "--classification",
+                "BenignPositive",
+                "--reason",
+                "SuspiciousButExpected",
+            ]),
+            vec![],
+        )
+        .await,
     );
     assert_eq!(closed["status"], "Closed");
     assert_eq!(closed["classification"], "BenignPositive");
     assert_eq!(closed["classification_reason"], "SuspiciousButExpected");
 
-    let created = json(&sentinel(run(&["incidents", "create", "--title", "Spelled as Azure does", "--severity", "INFORMATIONAL", "--status", "new"]), vec![]).await);
+    let created = json(
+        &sentinel(
+            run(&[
+                "incidents",
+                "create",
+                "--title",
+                "Spelled as Azure does",
+                "--severity",
+                "INFORMATIONAL",
+                "--status",
+                "new",
+            ]),
+            vec![],
+        )
+        .await,
+    );
     assert_eq!((created["severity"].as_str(), created["status"].as_str()), (Some("Informational"), Some("New")));
 
     let task = json(&sentinel(run(&["tasks", "add", &id, "Reset password"]), vec![]).await);
@@ -556,21 +710,55 @@ async fn enum_values_are_read_as_azure_spells_them() {
     let incidents = json(&sentinel(run(&["graph", "incidents", "list", "--top", "5"]), vec![]).await);
     let graph_id = incidents[0]["id"].as_str().unwrap().to_owned();
     let graph_updated = json(
-        &sentinel(run(&["graph", "incidents", "update", &graph_id, "--status", "Resolved", "--classification", "truePositive", "--determination", "MultiStagedAttack"]), vec![])
-            .await,
+        &sentinel(
+            run(&[
+                "graph",
+                "incidents",
+                "update",
+                &graph_id,
+                "--status",
+                "Resolved",
+                "--classification",
+                "truePositive",
+                "--determination",
+                "MultiStagedAttack",
+            ]),
+            vec![],
+        )
+        .await,
     );
     assert_eq!(graph_updated["status"], "resolved");
     assert_eq!(graph_updated["classification"], "truePositive");
     assert_eq!(graph_updated["determination"], "multiStagedAttack");
     let alerts = json(&sentinel(run(&["graph", "alerts", "list", "--top", "1"]), vec![]).await);
     let alert_id = alerts[0]["id"].as_str().unwrap().to_owned();
-    let alert = json(&sentinel(run(&["graph", "alerts", "update", &alert_id, "--status", "inProgress", "--determination", "notMalicious"]), vec![]).await);
+    let alert = json(
+        &sentinel(
+            run(&["graph", "alerts", "update", &alert_id, "--status", "inProgress", "--determination", "notMalicious"]),
+            vec![],
+        )
+        .await,
+    );
     assert_eq!((alert["status"].as_str(), alert["determination"].as_str()), (Some("inProgress"), Some("notMalicious")));
 
     // Poll's filters read the same spellings.
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cursor").to_string_lossy().into_owned();
-    let poll = args(&["--emulator", &url, "poll", "--state", &state, "--first-fetch", "40d", "--min-severity", "Medium", "--status", "New", "--status", "Active"]);
+    let poll = args(&[
+        "--emulator",
+        &url,
+        "poll",
+        "--state",
+        &state,
+        "--first-fetch",
+        "40d",
+        "--min-severity",
+        "Medium",
+        "--status",
+        "New",
+        "--status",
+        "Active",
+    ]);
     let events = lines(&sentinel(poll, vec![]).await);
     assert!(!events.is_empty());
     for event in &events {

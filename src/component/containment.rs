@@ -4,8 +4,8 @@ use super::exports::soar::sentinel::containment::{self as cwit, Guest};
 use super::exports::soar::sentinel::sentinel_connector::ConnectionBorrow;
 use super::exports::soar::sentinel::types as wit;
 use super::graph_security::resource;
-use super::Component;
 use super::types::planned;
+use super::Component;
 use crate::core::graph::containment::{ContainmentAction, ContainmentResult};
 use crate::core::graph::users::{self as gusers, GraphUser, RiskyUser};
 
@@ -17,14 +17,25 @@ impl Guest for Component {
         resource(&connection).with_client(|client, http| client.graph().get_user(http, &user)).map(user_record)
     }
 
-    fn list_risky_users(connection: ConnectionBorrow<'_>, filter: Option<String>) -> Result<Vec<cwit::RiskyUser>, wit::Error> {
-        let users = resource(&connection).with_client(|client, http| client.graph().list_risky_users(http, filter.as_deref()))?;
+    fn list_risky_users(
+        connection: ConnectionBorrow<'_>,
+        filter: Option<String>,
+    ) -> Result<Vec<cwit::RiskyUser>, wit::Error> {
+        let users = resource(&connection)
+            .with_client(|client, http| client.graph().list_risky_users(http, filter.as_deref()))?;
         Ok(users.into_iter().map(risky_user).collect())
     }
 
-    fn contain(connection: ConnectionBorrow<'_>, user: String, action: cwit::Action, dry_run: bool) -> Result<cwit::Outcome, wit::Error> {
+    fn contain(
+        connection: ConnectionBorrow<'_>,
+        user: String,
+        action: cwit::Action,
+        dry_run: bool,
+    ) -> Result<cwit::Outcome, wit::Error> {
         let action = core_action(action);
-        resource(&connection).with_client(|client, http| client.graph().contain(http, &user, &action, dry_run)).map(outcome)
+        resource(&connection)
+            .with_client(|client, http| client.graph().contain(http, &user, &action, dry_run))
+            .map(outcome)
     }
 }
 

@@ -8,7 +8,10 @@ use super::sentinel_connector::ConnectionResource;
 use super::types::{planned, table};
 use super::Component;
 use crate::core::graph::hunting::HuntingOptions;
-use crate::core::graph::security::{self as gsec, Assignee, Evidence, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate, GraphListOptions};
+use crate::core::graph::security::{
+    self as gsec, Assignee, Evidence, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate,
+    GraphListOptions,
+};
 
 open_enum_to_wit!(gsec::GraphSeverity => gwit::Severity { Unknown, Informational, Low, Medium, High });
 open_enum_to_wit!(gsec::GraphIncidentStatus => gwit::IncidentStatus { Active, Resolved, InProgress, Redirected, AwaitingAction });
@@ -21,37 +24,74 @@ open_enum_to_wit!(gsec::Determination => gwit::Determination {
 });
 
 impl Guest for Component {
-    fn list_incidents(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<gwit::IncidentPage, wit::Error> {
-        let page = resource(&connection).with_client(|client, http| client.graph().list_incidents(http, &list_options(options)))?;
-        Ok(gwit::IncidentPage { incidents: page.value.into_iter().map(incident).collect(), continuation: page.next_link })
+    fn list_incidents(
+        connection: ConnectionBorrow<'_>,
+        options: gwit::ListOptions,
+    ) -> Result<gwit::IncidentPage, wit::Error> {
+        let page = resource(&connection)
+            .with_client(|client, http| client.graph().list_incidents(http, &list_options(options)))?;
+        Ok(gwit::IncidentPage {
+            incidents: page.value.into_iter().map(incident).collect(),
+            continuation: page.next_link,
+        })
     }
 
-    fn list_all_incidents(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<Vec<gwit::Incident>, wit::Error> {
-        let all = resource(&connection).with_client(|client, http| client.graph().list_all_incidents(http, &list_options(options)))?;
+    fn list_all_incidents(
+        connection: ConnectionBorrow<'_>,
+        options: gwit::ListOptions,
+    ) -> Result<Vec<gwit::Incident>, wit::Error> {
+        let all = resource(&connection)
+            .with_client(|client, http| client.graph().list_all_incidents(http, &list_options(options)))?;
         Ok(all.into_iter().map(incident).collect())
     }
 
-    fn get_incident(connection: ConnectionBorrow<'_>, incident_id: String, expand_alerts: bool) -> Result<gwit::Incident, wit::Error> {
-        resource(&connection).with_client(|client, http| client.graph().get_incident(http, &incident_id, expand_alerts)).map(incident)
+    fn get_incident(
+        connection: ConnectionBorrow<'_>,
+        incident_id: String,
+        expand_alerts: bool,
+    ) -> Result<gwit::Incident, wit::Error> {
+        resource(&connection)
+            .with_client(|client, http| client.graph().get_incident(http, &incident_id, expand_alerts))
+            .map(incident)
     }
 
-    fn update_incident(connection: ConnectionBorrow<'_>, incident_id: String, update: gwit::IncidentUpdate) -> Result<gwit::Incident, wit::Error> {
+    fn update_incident(
+        connection: ConnectionBorrow<'_>,
+        incident_id: String,
+        update: gwit::IncidentUpdate,
+    ) -> Result<gwit::Incident, wit::Error> {
         let update = incident_update(update);
-        resource(&connection).with_client(|client, http| client.graph().update_incident(http, &incident_id, &update)).map(incident)
+        resource(&connection)
+            .with_client(|client, http| client.graph().update_incident(http, &incident_id, &update))
+            .map(incident)
     }
 
-    fn plan_incident_update(connection: ConnectionBorrow<'_>, incident_id: String, update: gwit::IncidentUpdate) -> Result<wit::PlannedRequest, wit::Error> {
+    fn plan_incident_update(
+        connection: ConnectionBorrow<'_>,
+        incident_id: String,
+        update: gwit::IncidentUpdate,
+    ) -> Result<wit::PlannedRequest, wit::Error> {
         let update = incident_update(update);
-        resource(&connection).with_client(|client, http| client.graph().plan_incident_update(http, &incident_id, &update)).map(planned)
+        resource(&connection)
+            .with_client(|client, http| client.graph().plan_incident_update(http, &incident_id, &update))
+            .map(planned)
     }
 
-    fn list_alerts(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<gwit::AlertPage, wit::Error> {
-        let page = resource(&connection).with_client(|client, http| client.graph().list_alerts(http, &list_options(options)))?;
+    fn list_alerts(
+        connection: ConnectionBorrow<'_>,
+        options: gwit::ListOptions,
+    ) -> Result<gwit::AlertPage, wit::Error> {
+        let page = resource(&connection)
+            .with_client(|client, http| client.graph().list_alerts(http, &list_options(options)))?;
         Ok(gwit::AlertPage { alerts: page.value.into_iter().map(alert).collect(), continuation: page.next_link })
     }
 
-    fn list_all_alerts(connection: ConnectionBorrow<'_>, options: gwit::ListOptions) -> Result<Vec<gwit::Alert>, wit::Error> {
-        let all = resource(&connection).with_client(|client, http| client.graph().list_all_alerts(http, &list_options(options)))?;
+    fn list_all_alerts(
+        connection: ConnectionBorrow<'_>,
+        options: gwit::ListOptions,
+    ) -> Result<Vec<gwit::Alert>, wit::Error> {
+        let all = resource(&connection)
+            .with_client(|client, http| client.graph().list_all_alerts(http, &list_options(options)))?;
         Ok(all.into_iter().map(alert).collect())
     }
 
@@ -59,19 +99,35 @@ impl Guest for Component {
         resource(&connection).with_client(|client, http| client.graph().get_alert(http, &alert_id)).map(alert)
     }
 
-    fn update_alert(connection: ConnectionBorrow<'_>, alert_id: String, update: gwit::AlertUpdate) -> Result<gwit::Alert, wit::Error> {
+    fn update_alert(
+        connection: ConnectionBorrow<'_>,
+        alert_id: String,
+        update: gwit::AlertUpdate,
+    ) -> Result<gwit::Alert, wit::Error> {
         let update = alert_update(update);
-        resource(&connection).with_client(|client, http| client.graph().update_alert(http, &alert_id, &update)).map(alert)
+        resource(&connection)
+            .with_client(|client, http| client.graph().update_alert(http, &alert_id, &update))
+            .map(alert)
     }
 
-    fn plan_alert_update(connection: ConnectionBorrow<'_>, alert_id: String, update: gwit::AlertUpdate) -> Result<wit::PlannedRequest, wit::Error> {
+    fn plan_alert_update(
+        connection: ConnectionBorrow<'_>,
+        alert_id: String,
+        update: gwit::AlertUpdate,
+    ) -> Result<wit::PlannedRequest, wit::Error> {
         let update = alert_update(update);
         resource(&connection).with_client(|client, _| client.graph().plan_alert_update(&alert_id, &update)).map(planned)
     }
 
-    fn run_hunting_query(connection: ConnectionBorrow<'_>, query: String, options: gwit::HuntingOptions) -> Result<wit::Table, wit::Error> {
+    fn run_hunting_query(
+        connection: ConnectionBorrow<'_>,
+        query: String,
+        options: gwit::HuntingOptions,
+    ) -> Result<wit::Table, wit::Error> {
         let options = HuntingOptions { timespan: options.timespan };
-        resource(&connection).with_client(|client, http| client.graph().run_hunting_query(http, &query, &options)).map(table)
+        resource(&connection)
+            .with_client(|client, http| client.graph().run_hunting_query(http, &query, &options))
+            .map(table)
     }
 }
 
@@ -134,7 +190,11 @@ fn incident(incident: GraphIncident) -> gwit::Incident {
         tenant_id: f.tenant_id,
         custom_tags: f.custom_tags,
         system_tags: f.system_tags,
-        comments: f.comments.into_iter().map(|c| gwit::Comment { comment: c.comment, created_by: c.created_by, created_time: c.created_time }).collect(),
+        comments: f
+            .comments
+            .into_iter()
+            .map(|c| gwit::Comment { comment: c.comment, created_by: c.created_by, created_time: c.created_time })
+            .collect(),
         alerts: incident.alerts.into_iter().map(alert).collect(),
         properties: incident.raw,
     }
@@ -171,5 +231,11 @@ fn alert(alert: GraphAlert) -> gwit::Alert {
 }
 
 fn evidence(e: Evidence) -> gwit::Evidence {
-    gwit::Evidence { kind: e.kind, identifier: e.identifier, verdict: e.verdict, remediation_status: e.remediation_status, properties: e.properties }
+    gwit::Evidence {
+        kind: e.kind,
+        identifier: e.identifier,
+        verdict: e.verdict,
+        remediation_status: e.remediation_status,
+        properties: e.properties,
+    }
 }

@@ -5,7 +5,10 @@ use std::cell::RefCell;
 use super::exports::soar::sentinel::sentinel_connector::{Connection, Guest, GuestConnection};
 use super::exports::soar::sentinel::types as wit;
 use super::transport::WasiHttp;
-use super::types::{alert, api_check, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident, normalize, poll_options, query_options, query_result, relation, task, task_update};
+use super::types::{
+    alert, api_check, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident,
+    normalize, poll_options, query_options, query_result, relation, task, task_update,
+};
 use super::Component;
 use crate::core::{Client, Settings};
 
@@ -31,7 +34,10 @@ pub struct ConnectionResource {
 }
 
 impl ConnectionResource {
-    pub(super) fn with_client<T>(&self, action: impl FnOnce(&mut Client, &mut WasiHttp) -> Result<T, crate::core::Error>) -> Result<T, wit::Error> {
+    pub(super) fn with_client<T>(
+        &self,
+        action: impl FnOnce(&mut Client, &mut WasiHttp) -> Result<T, crate::core::Error>,
+    ) -> Result<T, wit::Error> {
         let mut client = self.client.borrow_mut();
         // Scrubbed once more at the boundary: parse errors quote what a
         // service sent, and that may be a secret it echoed.
@@ -52,11 +58,15 @@ impl GuestConnection for ConnectionResource {
 
     fn list_incidents(&self, options: wit::ListIncidentsOptions) -> Result<wit::IncidentPage, wit::Error> {
         let page = self.with_client(|client, http| client.sentinel().list_incidents(http, &list_options(options)))?;
-        Ok(wit::IncidentPage { incidents: page.value.into_iter().map(incident).collect(), continuation: page.next_link })
+        Ok(wit::IncidentPage {
+            incidents: page.value.into_iter().map(incident).collect(),
+            continuation: page.next_link,
+        })
     }
 
     fn list_all_incidents(&self, options: wit::ListIncidentsOptions) -> Result<Vec<wit::Incident>, wit::Error> {
-        let all = self.with_client(|client, http| client.sentinel().list_all_incidents(http, &list_options(options)))?;
+        let all =
+            self.with_client(|client, http| client.sentinel().list_all_incidents(http, &list_options(options)))?;
         Ok(all.into_iter().map(incident).collect())
     }
 
@@ -83,8 +93,15 @@ impl GuestConnection for ConnectionResource {
         Ok(comments.into_iter().map(comment).collect())
     }
 
-    fn add_comment(&self, incident_id: String, message: String, idempotency_key: Option<String>) -> Result<Vec<wit::Comment>, wit::Error> {
-        let posted = self.with_client(|client, http| client.sentinel().add_comment(http, &incident_id, &message, idempotency_key.as_deref()))?;
+    fn add_comment(
+        &self,
+        incident_id: String,
+        message: String,
+        idempotency_key: Option<String>,
+    ) -> Result<Vec<wit::Comment>, wit::Error> {
+        let posted = self.with_client(|client, http| {
+            client.sentinel().add_comment(http, &incident_id, &message, idempotency_key.as_deref())
+        })?;
         Ok(posted.into_iter().map(comment).collect())
     }
 
@@ -97,8 +114,16 @@ impl GuestConnection for ConnectionResource {
         Ok(relations.into_iter().map(relation).collect())
     }
 
-    fn add_relation(&self, incident_id: String, related_resource_id: String, relation_name: Option<String>) -> Result<wit::Relation, wit::Error> {
-        self.with_client(|client, http| client.sentinel().add_relation(http, &incident_id, &related_resource_id, relation_name.as_deref())).map(relation)
+    fn add_relation(
+        &self,
+        incident_id: String,
+        related_resource_id: String,
+        relation_name: Option<String>,
+    ) -> Result<wit::Relation, wit::Error> {
+        self.with_client(|client, http| {
+            client.sentinel().add_relation(http, &incident_id, &related_resource_id, relation_name.as_deref())
+        })
+        .map(relation)
     }
 
     fn delete_relation(&self, incident_id: String, relation_name: String) -> Result<(), wit::Error> {
@@ -110,11 +135,25 @@ impl GuestConnection for ConnectionResource {
         Ok(tasks.into_iter().map(task).collect())
     }
 
-    fn add_task(&self, incident_id: String, title: String, description: Option<String>, task_id: Option<String>) -> Result<wit::IncidentTask, wit::Error> {
-        self.with_client(|client, http| client.sentinel().add_task(http, &incident_id, &title, description.as_deref(), task_id.as_deref())).map(task)
+    fn add_task(
+        &self,
+        incident_id: String,
+        title: String,
+        description: Option<String>,
+        task_id: Option<String>,
+    ) -> Result<wit::IncidentTask, wit::Error> {
+        self.with_client(|client, http| {
+            client.sentinel().add_task(http, &incident_id, &title, description.as_deref(), task_id.as_deref())
+        })
+        .map(task)
     }
 
-    fn update_task(&self, incident_id: String, task_id: String, update: wit::TaskUpdate) -> Result<wit::IncidentTask, wit::Error> {
+    fn update_task(
+        &self,
+        incident_id: String,
+        task_id: String,
+        update: wit::TaskUpdate,
+    ) -> Result<wit::IncidentTask, wit::Error> {
         let update = task_update(update);
         self.with_client(|client, http| client.sentinel().update_task(http, &incident_id, &task_id, &update)).map(task)
     }

@@ -4,14 +4,15 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use url::{Position, Url};
+use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler::{self, FutureIncomingResponse};
 use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme,
 };
-use wasip2::clocks::monotonic_clock;
 use wasip2::io::poll::{poll, Pollable};
-use wasip2::random::random;
 use wasip2::io::streams::StreamError;
+use wasip2::random::random;
 
 use crate::core::http::{Method, Request, Response, Timeouts};
 use crate::core::{Error, Transport};
@@ -60,7 +61,8 @@ impl Transport for WasiHttp {
             }
             let ready = {
                 // The pollables are children of the futures: dropped before any future is used.
-                let pollables: Vec<Pollable> = pending.iter().filter_map(|i| in_flight[*i].as_ref()).map(|f| f.future.subscribe()).collect();
+                let pollables: Vec<Pollable> =
+                    pending.iter().filter_map(|i| in_flight[*i].as_ref()).map(|f| f.future.subscribe()).collect();
                 let refs: Vec<&Pollable> = pollables.iter().collect();
                 poll(&refs)
             };
@@ -101,7 +103,8 @@ struct InFlight {
 fn start(request: &Request, timeouts: &Timeouts) -> Result<InFlight, Error> {
     let outgoing = outgoing_request(request)?;
     let body = outgoing.body().map_err(|()| local("the request body was already taken"))?;
-    let future = outgoing_handler::handle(outgoing, Some(options(timeouts))).map_err(|code| from_code(&code, &request.url))?;
+    let future =
+        outgoing_handler::handle(outgoing, Some(options(timeouts))).map_err(|code| from_code(&code, &request.url))?;
     let written = write_body(body, &request.body);
     Ok(InFlight { future, written })
 }
@@ -111,7 +114,10 @@ fn finish(started: InFlight, request: &Request, timeouts: &Timeouts) -> Result<R
     // response's error code says why, so it wins over the write error.
     let response = wait_for(started.future, &request.url)?;
     started.written?;
-    let limits = BodyLimits { cap: response_cap() / request.answer_weight.max(1) as usize, deadline_ns: timeouts.body_ms().saturating_mul(1_000_000) };
+    let limits = BodyLimits {
+        cap: response_cap() / request.answer_weight.max(1) as usize,
+        deadline_ns: timeouts.body_ms().saturating_mul(1_000_000),
+    };
     read_response(response, &request.url, limits)
 }
 
@@ -189,7 +195,8 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), Error> {
             stream.blocking_write_and_flush(chunk).map_err(|e| stream_error("sending the request body", e))?;
         }
     }
-    OutgoingBody::finish(body, None).map_err(|code| Error::transport(format!("finishing the request failed: {code:?}"), RETRY_HINT))
+    OutgoingBody::finish(body, None)
+        .map_err(|code| Error::transport(format!("finishing the request failed: {code:?}"), RETRY_HINT))
 }
 
 fn wait_for(future: FutureIncomingResponse, url: &Url) -> Result<IncomingResponse, Error> {
@@ -210,7 +217,10 @@ fn read_response(response: IncomingResponse, url: &Url, limits: BodyLimits) -> R
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect();
-    let declared = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-length")).and_then(|(_, value)| value.trim().parse::<u64>().ok());
+    let declared = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<u64>().ok());
     if declared.is_some_and(|length| length > limits.cap as u64) {
         return Err(too_large(url, limits.cap));
     }
@@ -232,7 +242,11 @@ fn read_body(incoming: &IncomingBody, url: &Url, limits: BodyLimits, declared: u
         poll(&[&readable, &timer]);
         if timer.ready() {
             return Err(Error::transport(
-                format!("the answer from {} did not finish arriving within {} s", origin(url), limits.deadline_ns / 1_000_000_000),
+                format!(
+                    "the answer from {} did not finish arriving within {} s",
+                    origin(url),
+                    limits.deadline_ns / 1_000_000_000
+                ),
                 "The service is sending very slowly; retry, or raise timeouts.first-byte-ms and between-bytes-ms.",
             ));
         }
@@ -264,7 +278,8 @@ fn too_large(url: &Url, cap: usize) -> Error {
     })
 }
 
-const RETRY_HINT: &str = "A network problem between the host and the service; retry, and check the host's network if it persists.";
+const RETRY_HINT: &str =
+    "A network problem between the host and the service; retry, and check the host's network if it persists.";
 
 fn stream_error(what: &str, error: StreamError) -> Error {
     let detail = match error {

@@ -1,23 +1,23 @@
 //! The `types` interface: conversions between the WIT records and the core's.
 
 use super::exports::soar::sentinel::types as wit;
+use crate::core::auth::Api;
+use crate::core::check::{missing_permissions, ApiCheck};
 use crate::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts};
 use crate::core::error::Error;
 use crate::core::graph::PlannedRequest;
 use crate::core::http::{Secret, Timeouts};
-use crate::core::sentinel::incidents::{self, Incident, ListOptions};
-use crate::core::sentinel::actions::Details;
-use crate::core::auth::Api;
-use crate::core::check::{missing_permissions, ApiCheck};
-use crate::core::sentinel::comments::{Author, Comment};
-use crate::core::sentinel::relations::{Relation, Task, TaskUpdate};
 use crate::core::kql::{Cell, Table};
-use crate::core::sentinel::query::{QueryOptions, QueryResult};
 use crate::core::retry::RetryPolicy;
-use crate::core::sentinel::updates::{IncidentUpdate, NewIncident, OwnerChange};
+use crate::core::sentinel::actions::Details;
+use crate::core::sentinel::comments::{Author, Comment};
 use crate::core::sentinel::details::{self as det, Alert, Bookmark, EntityDetails};
 use crate::core::sentinel::entities::{self as ent, Entity, EntityKind, Normalized};
+use crate::core::sentinel::incidents::{self, Incident, ListOptions};
 use crate::core::sentinel::poller::{Event, EventKind, PollOptions};
+use crate::core::sentinel::query::{QueryOptions, QueryResult};
+use crate::core::sentinel::relations::{Relation, Task, TaskUpdate};
+use crate::core::sentinel::updates::{IncidentUpdate, NewIncident, OwnerChange};
 
 impl From<wit::ConnectionConfig> for ConnectionConfig {
     fn from(config: wit::ConnectionConfig) -> Self {
@@ -103,7 +103,9 @@ impl From<Error> for wit::Error {
             Error::BadRequest(f) => wit::Error::BadRequest(failure(f)),
             Error::Service(f) => wit::Error::Service(failure(f)),
             Error::Transport(l) => wit::Error::Transport(wit::LocalFailure { message: l.message, hint: l.hint }),
-            Error::InvalidResponse(l) => wit::Error::InvalidResponse(wit::LocalFailure { message: l.message, hint: l.hint }),
+            Error::InvalidResponse(l) => {
+                wit::Error::InvalidResponse(wit::LocalFailure { message: l.message, hint: l.hint })
+            }
             Error::Protected { user, reason } => wit::Error::ProtectedAccount(wit::ProtectedRefusal { user, reason }),
         }
     }
@@ -187,7 +189,9 @@ pub fn event(event: Event, details: Option<Result<Details, Error>>) -> wit::Inci
     };
     let (alerts, entities, details_error) = match details {
         None => (None, None, None),
-        Some(Ok(d)) => (Some(d.alerts.into_iter().map(alert).collect()), Some(d.entities.into_iter().map(entity).collect()), None),
+        Some(Ok(d)) => {
+            (Some(d.alerts.into_iter().map(alert).collect()), Some(d.entities.into_iter().map(entity).collect()), None)
+        }
         Some(Err(error)) => (None, None, Some(error.into())),
     };
     wit::IncidentEvent { kind, incident: incident(event.incident), alerts, entities, details_error }
@@ -309,7 +313,12 @@ pub fn normalized(entity: Normalized) -> wit::NormalizedEntity {
         references: entity
             .references
             .into_iter()
-            .map(|r| wit::EntityReference { role: r.role, id: r.id, kind: entity_kind(r.kind), identifier: r.identifier })
+            .map(|r| wit::EntityReference {
+                role: r.role,
+                id: r.id,
+                kind: entity_kind(r.kind),
+                identifier: r.identifier,
+            })
             .collect(),
     }
 }
@@ -392,7 +401,10 @@ pub fn query_options(options: wit::QueryOptions) -> QueryOptions {
 }
 
 pub fn query_result(result: QueryResult) -> wit::QueryResult {
-    wit::QueryResult { tables: result.tables.into_iter().map(table).collect(), partial_error: result.partial_error.map(failure) }
+    wit::QueryResult {
+        tables: result.tables.into_iter().map(table).collect(),
+        partial_error: result.partial_error.map(failure),
+    }
 }
 
 pub fn table(t: Table) -> wit::Table {
@@ -419,7 +431,12 @@ fn cell(cell: Cell) -> wit::Cell {
 }
 
 pub fn planned(request: PlannedRequest) -> wit::PlannedRequest {
-    wit::PlannedRequest { method: request.method.as_str().to_owned(), url: request.url.into(), headers: request.headers, body: request.body }
+    wit::PlannedRequest {
+        method: request.method.as_str().to_owned(),
+        url: request.url.into(),
+        headers: request.headers,
+        body: request.body,
+    }
 }
 
 pub fn api(api: Api) -> wit::Api {

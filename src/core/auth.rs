@@ -237,9 +237,17 @@ mod tests {
 
     #[test]
     fn a_huge_expires_in_is_clamped_and_cached() {
-        let token = parse_token_response(&answer(r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"t"}"#), u64::MAX - 5).unwrap();
+        let token = parse_token_response(
+            &answer(r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"t"}"#),
+            u64::MAX - 5,
+        )
+        .unwrap();
         assert_eq!(token.refresh_at, u64::MAX, "saturated, not wrapped");
-        let token = parse_token_response(&answer(r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"t"}"#), 1_000).unwrap();
+        let token = parse_token_response(
+            &answer(r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"t"}"#),
+            1_000,
+        )
+        .unwrap();
         assert_eq!(token.refresh_at, 1_000 + MAX_TOKEN_LIFETIME_SECS - REFRESH_MARGIN_SECS);
     }
 
@@ -263,7 +271,8 @@ mod tests {
     #[test]
     fn missing_host_token_is_an_auth_error() {
         let mut settings = settings();
-        settings.credential = Credential::AccessTokens { arm: Some(Secret::new("t")), log_analytics: None, graph: None };
+        settings.credential =
+            Credential::AccessTokens { arm: Some(Secret::new("t")), log_analytics: None, graph: None };
         assert!(host_token(&settings, Api::Arm).unwrap().is_some());
         assert!(matches!(host_token(&settings, Api::Graph), Err(Error::Auth(_))));
     }

@@ -58,14 +58,24 @@ pub fn permission_for(action: &str) -> Option<&'static str> {
 pub fn covers(roles: &[String], permission: &str) -> bool {
     let broader: &[&str] = match permission {
         "User.Read.All" => &["User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
-        "User.EnableDisableAccount.All" | "User.RevokeSessions.All" => &["User.ReadWrite.All", "Directory.ReadWrite.All"],
-        "GroupMember.Read.All" => &["GroupMember.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+        "User.EnableDisableAccount.All" | "User.RevokeSessions.All" => {
+            &["User.ReadWrite.All", "Directory.ReadWrite.All"]
+        }
+        "GroupMember.Read.All" => &[
+            "GroupMember.ReadWrite.All",
+            "Group.Read.All",
+            "Group.ReadWrite.All",
+            "Directory.Read.All",
+            "Directory.ReadWrite.All",
+        ],
         "GroupMember.ReadWrite.All" => &["Group.ReadWrite.All", "Directory.ReadWrite.All"],
         _ => &[],
     };
     let read_write = permission.replace(".Read.", ".ReadWrite.");
     roles.iter().any(|role| {
-        role.eq_ignore_ascii_case(permission) || role.eq_ignore_ascii_case(&read_write) || broader.iter().any(|b| role.eq_ignore_ascii_case(b))
+        role.eq_ignore_ascii_case(permission)
+            || role.eq_ignore_ascii_case(&read_write)
+            || broader.iter().any(|b| role.eq_ignore_ascii_case(b))
     })
 }
 
@@ -140,11 +150,15 @@ mod tests {
         assert!(allowed.contains(&"graph-security.list-incidents".to_owned()));
         assert!(allowed.contains(&"graph-security.update-incident".to_owned()));
         let missing = missing_permissions(Api::Graph, &roles);
-        assert!(missing.iter().any(|m| m == "containment.revoke-sessions needs User.RevokeSessions.All, User.Read.All"), "{missing:?}");
+        assert!(
+            missing.iter().any(|m| m == "containment.revoke-sessions needs User.RevokeSessions.All, User.Read.All"),
+            "{missing:?}"
+        );
         let directory = vec!["Directory.ReadWrite.All".to_owned()];
         assert!(allowed_actions(Api::Graph, &directory, None).contains(&"containment.disable-account".to_owned()));
         let no_disable = vec!["User.Read.All".to_owned(), "User.RevokeSessions.All".to_owned()];
-        assert!(missing_permissions(Api::Graph, &no_disable).contains(&"containment.disable-account needs User.EnableDisableAccount.All".to_owned()));
+        assert!(missing_permissions(Api::Graph, &no_disable)
+            .contains(&"containment.disable-account needs User.EnableDisableAccount.All".to_owned()));
         assert!(allowed_actions(Api::Arm, &[], Some(true)).contains(&"poll".to_owned()));
         assert!(allowed_actions(Api::Arm, &[], Some(false)).is_empty());
     }

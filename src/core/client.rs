@@ -77,29 +77,61 @@ impl Client {
     /// Failures are reported per API, never as a whole.
     pub fn check_connection(&mut self, transport: &mut impl Transport) -> Vec<ApiCheck> {
         let checks: Vec<ApiCheck> = Api::ALL.iter().map(|api| self.check_api(transport, *api)).collect();
-        checks.into_iter().map(|check| ApiCheck { failure: check.failure.map(|error| self.scrub(error)), ..check }).collect()
+        checks
+            .into_iter()
+            .map(|check| ApiCheck { failure: check.failure.map(|error| self.scrub(error)), ..check })
+            .collect()
     }
 
     fn check_api(&mut self, transport: &mut impl Transport, api: Api) -> ApiCheck {
         let token = match self.token(transport, api) {
             Ok(token) => token,
-            Err(error) => return ApiCheck { api, token_ok: false, read_ok: None, failure: Some(error), roles: Vec::new(), allowed_actions: Vec::new() },
+            Err(error) => {
+                return ApiCheck {
+                    api,
+                    token_ok: false,
+                    read_ok: None,
+                    failure: Some(error),
+                    roles: Vec::new(),
+                    allowed_actions: Vec::new(),
+                }
+            }
         };
         let roles = check::roles(token.expose());
         let read = match api {
             Api::Arm => Some(self.sentinel().probe(transport)),
-            Api::LogAnalytics if self.settings.workspace_id.is_some() => Some(self.sentinel().probe_workspace(transport)),
+            Api::LogAnalytics if self.settings.workspace_id.is_some() => {
+                Some(self.sentinel().probe_workspace(transport))
+            }
             // Graph: one incident, when the roles allow reading them.
-            Api::Graph if check::permission_for("graph-security.list-incidents").is_some_and(|p| check::covers(&roles, p)) => Some(self.graph().probe(transport)),
+            Api::Graph
+                if check::permission_for("graph-security.list-incidents").is_some_and(|p| check::covers(&roles, p)) =>
+            {
+                Some(self.graph().probe(transport))
+            }
             // Nothing to read: the token and its roles are the check.
             Api::LogAnalytics | Api::Graph => None,
         };
         let read_ok = read.as_ref().map(Result::is_ok);
-        ApiCheck { api, token_ok: true, read_ok, failure: read.and_then(Result::err), allowed_actions: check::allowed_actions(api, &roles, read_ok), roles }
+        ApiCheck {
+            api,
+            token_ok: true,
+            read_ok,
+            failure: read.and_then(Result::err),
+            allowed_actions: check::allowed_actions(api, &roles, read_ok),
+            roles,
+        }
     }
 
     /// Sends a JSON request to an API with its bearer token. See [`Client::send_request`].
-    pub(crate) fn send(&mut self, transport: &mut impl Transport, api: Api, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Response, Error> {
+    pub(crate) fn send(
+        &mut self,
+        transport: &mut impl Transport,
+        api: Api,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, Error> {
         let mut request = Request::new(method, url).header("accept", "application/json");
         if let Some(body) = body {
             request = request.json_body(body);
@@ -111,14 +143,24 @@ impl Client {
     /// the API's bearer token, retrying transient answers (every call here is
     /// safe to repeat: GET, PUT, DELETE, read-only POSTs and idempotent
     /// changes); a final non-2xx answer becomes the typed error, scrubbed.
-    pub(crate) fn send_request(&mut self, transport: &mut impl Transport, api: Api, request: Request) -> Result<Response, Error> {
+    pub(crate) fn send_request(
+        &mut self,
+        transport: &mut impl Transport,
+        api: Api,
+        request: Request,
+    ) -> Result<Response, Error> {
         let request = self.authorized(transport, api, request)?;
         let answer = self.exchange(transport, &request);
         self.checked(api, answer)
     }
 
     /// The request with the API's bearer token, first among its headers.
-    pub(crate) fn authorized(&mut self, transport: &mut impl Transport, api: Api, mut request: Request) -> Result<Request, Error> {
+    pub(crate) fn authorized(
+        &mut self,
+        transport: &mut impl Transport,
+        api: Api,
+        mut request: Request,
+    ) -> Result<Request, Error> {
         let token = self.token(transport, api)?;
         request.headers.insert(0, ("authorization".to_owned(), format!("Bearer {}", token.expose())));
         Ok(request)
@@ -126,7 +168,14 @@ impl Client {
 
     /// Every item: the first page's, then each `nextLink`'s, followed
     /// verbatim, only to the API's origin, never twice, at most `max_pages`.
-    pub(crate) fn walk<T: DeserializeOwned>(&mut self, transport: &mut impl Transport, api: Api, mut page: Page<T>, max_pages: Option<u32>, what: &str) -> Result<Vec<T>, Error> {
+    pub(crate) fn walk<T: DeserializeOwned>(
+        &mut self,
+        transport: &mut impl Transport,
+        api: Api,
+        mut page: Page<T>,
+        max_pages: Option<u32>,
+        what: &str,
+    ) -> Result<Vec<T>, Error> {
         let mut walk = PageWalk::new(self.base(api).clone(), max_pages);
         let mut all = std::mem::take(&mut page.value);
         while let Some(link) = page.next_link.take() {
@@ -171,7 +220,8 @@ impl Client {
     /// The Graph token's application permissions, as its `roles` claim shows
     /// them (empty when no token is at hand or it is opaque).
     pub(crate) fn graph_roles(&self, now: u64) -> Vec<String> {
-        let token = auth::host_token(&self.settings, Api::Graph).ok().flatten().or_else(|| self.tokens.get(Api::Graph, now));
+        let token =
+            auth::host_token(&self.settings, Api::Graph).ok().flatten().or_else(|| self.tokens.get(Api::Graph, now));
         token.map(|t| check::roles(t.expose())).unwrap_or_default()
     }
 
@@ -220,7 +270,11 @@ impl Client {
             return Ok(token.clone());
         }
         let Credential::ClientSecret(secret) = &self.settings.credential else {
-            return Err(Error::auth_local("NoCredential", "the connection has no credential for this API", "Configure a client secret."));
+            return Err(Error::auth_local(
+                "NoCredential",
+                "the connection has no credential for this API",
+                "Configure a client secret.",
+            ));
         };
         let request = auth::token_request(&self.settings, secret, api);
         // Retried only on transient answers (5xx, 429, 408): a refused secret is final.

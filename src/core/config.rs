@@ -4,9 +4,9 @@
 use url::{Host, Url};
 
 use super::error::Error;
+pub use super::graph::containment::ProtectedAccounts;
 use super::http::{Secret, Timeouts};
 use super::retry::RetryPolicy;
-pub use super::graph::containment::ProtectedAccounts;
 
 pub const DEFAULT_API_VERSION: &str = "2025-09-01";
 const MAX_TIMEOUT_MS: u32 = 600_000;
@@ -98,7 +98,8 @@ impl Settings {
     /// value, and every reason is redacted against the credential.
     pub fn from_config(config: ConnectionConfig) -> Result<Settings, Error> {
         let secrets: Vec<String> = credential_secrets(&config.credential).into_iter().map(str::to_owned).collect();
-        Settings::validated(config).map_err(|error| error.scrub(&secrets.iter().map(String::as_str).collect::<Vec<_>>()))
+        Settings::validated(config)
+            .map_err(|error| error.scrub(&secrets.iter().map(String::as_str).collect::<Vec<_>>()))
     }
 
     fn validated(config: ConnectionConfig) -> Result<Settings, Error> {
@@ -142,7 +143,9 @@ impl Settings {
 fn credential_secrets(credential: &Credential) -> Vec<&str> {
     match credential {
         Credential::ClientSecret(secret) => vec![secret.expose()],
-        Credential::AccessTokens { arm, log_analytics, graph } => [arm, log_analytics, graph].into_iter().flatten().map(Secret::expose).collect(),
+        Credential::AccessTokens { arm, log_analytics, graph } => {
+            [arm, log_analytics, graph].into_iter().flatten().map(Secret::expose).collect()
+        }
     }
 }
 
@@ -203,7 +206,10 @@ fn endpoint(field: &str, url: &str, scope: Option<&str>, default_scope: &str) ->
     let base = base_url(&format!("{field}-url"), url)?;
     let scope = scope.unwrap_or(default_scope).to_owned();
     if scope.trim().is_empty() || scope.contains(char::is_whitespace) {
-        return Err(Error::invalid(&format!("{field}-scope"), "must be one scope such as https://management.azure.com/.default"));
+        return Err(Error::invalid(
+            &format!("{field}-scope"),
+            "must be one scope such as https://management.azure.com/.default",
+        ));
     }
     Ok(Endpoint { base, scope })
 }
@@ -323,7 +329,8 @@ fn validate_resource_group(value: &str) -> Result<(), Error> {
 /// The spec's pattern `^[A-Za-z0-9][A-Za-z0-9-]+[A-Za-z0-9]$`, at most 90 characters.
 fn validate_workspace_name(value: &str) -> Result<(), Error> {
     let bytes = value.as_bytes();
-    let edges_ok = bytes.first().is_some_and(u8::is_ascii_alphanumeric) && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
+    let edges_ok =
+        bytes.first().is_some_and(u8::is_ascii_alphanumeric) && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
     let body_ok = bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-');
     if (3..=90).contains(&bytes.len()) && edges_ok && body_ok {
         return Ok(());
@@ -377,7 +384,11 @@ fn validate_retry(retry: &RetryPolicy) -> Result<(), Error> {
 pub fn shown(value: &str) -> String {
     const MAX: usize = 80;
     let clean: String = value.chars().map(|c| if c.is_control() { '?' } else { c }).take(MAX).collect();
-    if value.chars().count() > MAX { format!("{clean}...") } else { clean }
+    if value.chars().count() > MAX {
+        format!("{clean}...")
+    } else {
+        clean
+    }
 }
 
 #[cfg(test)]
@@ -438,7 +449,8 @@ pub(crate) mod tests {
 
     #[test]
     fn us_government_uses_its_own_hosts_and_scopes() {
-        let settings = Settings::from_config(ConnectionConfig { cloud: Cloud::UsGovernment, ..sample_config() }).unwrap();
+        let settings =
+            Settings::from_config(ConnectionConfig { cloud: Cloud::UsGovernment, ..sample_config() }).unwrap();
         assert_eq!(settings.endpoints.login.host_str(), Some("login.microsoftonline.us"));
         assert_eq!(settings.endpoints.graph.scope, "https://graph.microsoft.us/.default");
     }
@@ -478,14 +490,26 @@ pub(crate) mod tests {
         let cases: Vec<(ConnectionConfig, &str)> = vec![
             (ConnectionConfig { tenant_id: "not a tenant".into(), ..sample_config() }, "tenant-id"),
             (ConnectionConfig { client_id: "abc".into(), ..sample_config() }, "client-id"),
-            (ConnectionConfig { credential: Credential::ClientSecret(Secret::new(" ")), ..sample_config() }, "credential.client-secret"),
-            (ConnectionConfig { subscription_id: "{d0cfe6b2-9ac0-4464-9919-dccaee2e48c0}".into(), ..sample_config() }, "subscription-id"),
+            (
+                ConnectionConfig { credential: Credential::ClientSecret(Secret::new(" ")), ..sample_config() },
+                "credential.client-secret",
+            ),
+            (
+                ConnectionConfig {
+                    subscription_id: "{d0cfe6b2-9ac0-4464-9919-dccaee2e48c0}".into(),
+                    ..sample_config()
+                },
+                "subscription-id",
+            ),
             (ConnectionConfig { resource_group: "rg/../x".into(), ..sample_config() }, "resource-group"),
             (ConnectionConfig { workspace_name: "-ws".into(), ..sample_config() }, "workspace-name"),
             (ConnectionConfig { workspace_id: Some("ws".into()), ..sample_config() }, "workspace-id"),
             (ConnectionConfig { api_version: Some("latest".into()), ..sample_config() }, "api-version"),
             (
-                ConnectionConfig { timeouts: Some(Timeouts { connect_ms: 0, ..Timeouts::default() }), ..sample_config() },
+                ConnectionConfig {
+                    timeouts: Some(Timeouts { connect_ms: 0, ..Timeouts::default() }),
+                    ..sample_config()
+                },
                 "timeouts.connect-ms",
             ),
         ];
@@ -507,12 +531,24 @@ pub(crate) mod tests {
     #[test]
     fn a_secret_in_the_wrong_field_is_never_echoed() {
         let secret = "Abc8Q~xY9.zz_Secret-Value~2";
-        let swapped = ConnectionConfig { client_id: secret.into(), credential: Credential::ClientSecret(Secret::new("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b")), ..sample_config() };
+        let swapped = ConnectionConfig {
+            client_id: secret.into(),
+            credential: Credential::ClientSecret(Secret::new("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b")),
+            ..sample_config()
+        };
         let shown = Settings::from_config(swapped).unwrap_err().to_string();
         assert!(shown.contains("client-id") && !shown.contains("Abc8Q~xY"), "{shown}");
-        let in_tenant = ConnectionConfig { tenant_id: secret.into(), credential: Credential::ClientSecret(Secret::new(secret)), ..sample_config() };
+        let in_tenant = ConnectionConfig {
+            tenant_id: secret.into(),
+            credential: Credential::ClientSecret(Secret::new(secret)),
+            ..sample_config()
+        };
         assert!(!Settings::from_config(in_tenant).unwrap_err().to_string().contains("Abc8Q~xY"));
-        let in_group = ConnectionConfig { resource_group: format!("{secret}/x"), credential: Credential::ClientSecret(Secret::new(secret)), ..sample_config() };
+        let in_group = ConnectionConfig {
+            resource_group: format!("{secret}/x"),
+            credential: Credential::ClientSecret(Secret::new(secret)),
+            ..sample_config()
+        };
         let shown = Settings::from_config(in_group).unwrap_err().to_string();
         assert!(shown.contains("[redacted]") && !shown.contains("Abc8Q~xY"), "{shown}");
     }
@@ -520,7 +556,10 @@ pub(crate) mod tests {
     #[test]
     fn an_api_version_with_multibyte_characters_is_refused_not_a_panic() {
         for bad in ["2025-09-0é", "é", "2025-09-01-previeé", "２０２５-09-01"] {
-            assert_eq!(field_of(Settings::from_config(ConnectionConfig { api_version: Some(bad.into()), ..sample_config() })), "api-version");
+            assert_eq!(
+                field_of(Settings::from_config(ConnectionConfig { api_version: Some(bad.into()), ..sample_config() })),
+                "api-version"
+            );
         }
     }
 

@@ -48,18 +48,27 @@ pub struct LocalFailure {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {
-    InvalidInput { field: String, reason: String },
+    InvalidInput {
+        field: String,
+        reason: String,
+    },
     Auth(ServiceFailure),
     Forbidden(ServiceFailure),
     NotFound(ServiceFailure),
     Conflict(ServiceFailure),
-    Throttled { retry_after_seconds: Option<u32>, failure: ServiceFailure },
+    Throttled {
+        retry_after_seconds: Option<u32>,
+        failure: ServiceFailure,
+    },
     BadRequest(ServiceFailure),
     Service(ServiceFailure),
     Transport(LocalFailure),
     InvalidResponse(LocalFailure),
     /// A containment action refused because the account is protected; nothing was changed.
-    Protected { user: String, reason: String },
+    Protected {
+        user: String,
+        reason: String,
+    },
 }
 
 impl Error {
@@ -74,7 +83,9 @@ impl Error {
     pub fn invalid_response(message: impl Into<String>) -> Self {
         Error::InvalidResponse(LocalFailure {
             message: message.into(),
-            hint: "The service answered in a shape this connector does not know; check the endpoint URLs and api-version.".into(),
+            hint:
+                "The service answered in a shape this connector does not know; check the endpoint URLs and api-version."
+                    .into(),
         })
     }
 
@@ -186,7 +197,11 @@ pub const PROTECTED_HINT: &str = "Break-glass and admin accounts are listed in t
 /// (Entra's do) and without a trailing period, so a hint can follow.
 pub fn sentence(code: &str, message: &str) -> String {
     let message = message.trim_end_matches('.');
-    if message.starts_with(code) { message.to_owned() } else { format!("{code}: {message}") }
+    if message.starts_with(code) {
+        message.to_owned()
+    } else {
+        format!("{code}: {message}")
+    }
 }
 
 fn categorize(response: &Response, failure: ServiceFailure) -> Error {
@@ -216,7 +231,10 @@ fn redirect(response: &Response) -> Error {
         .and_then(|location| url::Url::parse(location).ok())
         .map_or_else(|| "elsewhere".to_owned(), |url| url.origin().ascii_serialization());
     Error::InvalidResponse(LocalFailure {
-        message: format!("the service answered {} redirecting to {target}; redirects are never followed", response.status),
+        message: format!(
+            "the service answered {} redirecting to {target}; redirects are never followed",
+            response.status
+        ),
         hint: "Check the endpoint URLs: Azure's APIs do not redirect, a proxy or a wrong URL does.".into(),
     })
 }
@@ -353,30 +371,43 @@ mod tests {
     #[test]
     fn graph_errors_keep_the_request_id_for_support() {
         let body = include_str!("../../tests/fixtures/azure-specs/graph/docs-error-example.json");
-        let Error::BadRequest(failure) = Error::from_service_response(&response(400, body)) else { panic!("not bad-request") };
+        let Error::BadRequest(failure) = Error::from_service_response(&response(400, body)) else {
+            panic!("not bad-request")
+        };
         assert_eq!(failure.code, "invalidRange");
-        assert_eq!(failure.message, "Uploaded fragment overlaps with existing data (request-id request-id at date-time)");
+        assert_eq!(
+            failure.message,
+            "Uploaded fragment overlaps with existing data (request-id request-id at date-time)"
+        );
         let denied = r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"date":"2026-12-02T10:00:00","request-id":"5f1c"}}}"#;
-        let Error::Forbidden(failure) = Error::from_service_response(&response(403, denied)) else { panic!("not forbidden") };
+        let Error::Forbidden(failure) = Error::from_service_response(&response(403, denied)) else {
+            panic!("not forbidden")
+        };
         assert!(failure.message.ends_with("(request-id 5f1c at 2026-12-02T10:00:00)"), "{}", failure.message);
     }
 
     #[test]
     fn throttled_carries_retry_after() {
-        let error = Error::from_service_response(&response(429, r#"{"error":{"code":"TooManyRequests","message":"slow"}}"#));
+        let error =
+            Error::from_service_response(&response(429, r#"{"error":{"code":"TooManyRequests","message":"slow"}}"#));
         assert!(matches!(error, Error::Throttled { retry_after_seconds: Some(17), .. }));
     }
 
     #[test]
     fn non_json_error_body_is_kept_as_message() {
-        let Error::Service(failure) = Error::from_service_response(&response(502, "<html>Bad Gateway</html>")) else { panic!() };
+        let Error::Service(failure) = Error::from_service_response(&response(502, "<html>Bad Gateway</html>")) else {
+            panic!()
+        };
         assert_eq!(failure.code, "Http502");
         assert_eq!(failure.message, "<html>Bad Gateway</html>");
     }
 
     #[test]
     fn scrub_removes_secrets_from_messages() {
-        let error = Error::from_service_response(&response(400, r#"{"error":{"code":"BadRequest","message":"bad value s3cr3t-value"}}"#));
+        let error = Error::from_service_response(&response(
+            400,
+            r#"{"error":{"code":"BadRequest","message":"bad value s3cr3t-value"}}"#,
+        ));
         let shown = error.scrub(&["s3cr3t-value"]).to_string();
         assert!(!shown.contains("s3cr3t-value"));
         assert!(shown.contains("[redacted]"));

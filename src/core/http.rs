@@ -202,7 +202,10 @@ mod tests {
         assert_eq!(secret.expose(), "Abc8Q~value");
         for wrong in ["918273645546372819", "[\"Abc8Q~hunter2\"]", "{\"v\":\"Abc8Q~hunter2\"}", "true", "1.5"] {
             let error = serde_json::from_str::<Secret>(wrong).unwrap_err().to_string();
-            assert!(error.contains("not shown") && !error.contains("91827364") && !error.contains("hunter2"), "{error}");
+            assert!(
+                error.contains("not shown") && !error.contains("91827364") && !error.contains("hunter2"),
+                "{error}"
+            );
         }
     }
 }

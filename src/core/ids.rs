@@ -25,7 +25,11 @@ pub fn validate_id<'a>(field: &str, id: &'a str) -> Result<&'a str, Error> {
 }
 
 fn describe(c: char) -> String {
-    if c.is_control() { format!("the control character U+{:04X}", c as u32) } else { format!("'{c}'") }
+    if c.is_control() {
+        format!("the control character U+{:04X}", c as u32)
+    } else {
+        format!("'{c}'")
+    }
 }
 
 #[cfg(test)]

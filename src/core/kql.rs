@@ -76,7 +76,10 @@ fn is_duration(text: &str) -> bool {
         }
         digits == 0
     };
-    !(date.is_empty() && time.is_empty()) && units_ok(date, "YMWD") && units_ok(time, "HMS") && (!rest.contains('T') || !time.is_empty())
+    !(date.is_empty() && time.is_empty())
+        && units_ok(date, "YMWD")
+        && units_ok(time, "HMS")
+        && (!rest.contains('T') || !time.is_empty())
 }
 
 /// A cell by its column's type. A value that does not parse as its type is
@@ -89,11 +92,17 @@ pub fn cell(column_type: &str, value: Value) -> Cell {
     match (column_type.to_ascii_lowercase().as_str(), value) {
         (_, Value::Null) => Cell::Null,
         ("int" | "long", Value::Number(n)) if n.is_i64() => Cell::Integer(n.as_i64().unwrap_or_default()),
-        ("int" | "long", Value::String(s)) if s.trim().parse::<i64>().is_ok() => Cell::Integer(s.trim().parse().unwrap_or_default()),
+        ("int" | "long", Value::String(s)) if s.trim().parse::<i64>().is_ok() => {
+            Cell::Integer(s.trim().parse().unwrap_or_default())
+        }
         ("real", Value::Number(n)) => n.as_f64().map_or(Cell::Text(n.to_string()), Cell::Real),
-        ("real", Value::String(s)) if s.trim().parse::<f64>().is_ok() => Cell::Real(s.trim().parse().unwrap_or_default()),
+        ("real", Value::String(s)) if s.trim().parse::<f64>().is_ok() => {
+            Cell::Real(s.trim().parse().unwrap_or_default())
+        }
         ("bool", Value::Bool(b)) => Cell::Boolean(b),
-        ("bool", Value::Number(n)) if n.as_i64().is_some_and(|v| v == 0 || v == 1) => Cell::Boolean(n.as_i64() == Some(1)),
+        ("bool", Value::Number(n)) if n.as_i64().is_some_and(|v| v == 0 || v == 1) => {
+            Cell::Boolean(n.as_i64() == Some(1))
+        }
         ("bool", Value::String(s)) if parse_bool(&s).is_some() => Cell::Boolean(parse_bool(&s).unwrap_or_default()),
         ("datetime", value) => Cell::Datetime(text(value)),
         ("guid", value) => Cell::Guid(text(value)),
@@ -127,5 +136,4 @@ mod tests {
         assert_eq!(cell("dynamic", serde_json::json!({"a": 1})), Cell::Dynamic(r#"{"a":1}"#.into()));
         assert_eq!(cell("string", Value::Null), Cell::Null);
     }
-
 }

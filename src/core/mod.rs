@@ -20,13 +20,13 @@ pub mod http;
 pub mod ids;
 pub mod kql;
 pub mod paging;
+#[cfg(test)]
+mod properties;
 pub mod redact;
 pub mod retry;
 pub mod sentinel;
 #[cfg(test)]
 pub(crate) mod testing;
-#[cfg(test)]
-mod properties;
 
 pub use client::{Client, Transport};
 pub use config::{Cloud, ConnectionConfig, Credential, CustomCloud, Settings};

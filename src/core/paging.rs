@@ -35,7 +35,11 @@ pub fn check_link(link: &str, endpoint: &Url) -> Result<Url, String> {
         && url.host_str().map(str::to_ascii_lowercase) == endpoint.host_str().map(str::to_ascii_lowercase)
         && url.port_or_known_default() == endpoint.port_or_known_default();
     if !same_origin {
-        return Err(format!("it points to {}, not to the configured endpoint {}", url.origin().ascii_serialization(), endpoint.origin().ascii_serialization()));
+        return Err(format!(
+            "it points to {}, not to the configured endpoint {}",
+            url.origin().ascii_serialization(),
+            endpoint.origin().ascii_serialization()
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("it carries credentials".into());
@@ -125,7 +129,9 @@ mod tests {
         let mut walk = walk(Some(3));
         walk.next("https://management.azure.com/a?$skipToken=1").unwrap();
         walk.next("https://management.azure.com/a?$skipToken=2").unwrap();
-        let Err(Error::InvalidResponse(failure)) = walk.next("https://management.azure.com/a?$skipToken=3") else { panic!() };
+        let Err(Error::InvalidResponse(failure)) = walk.next("https://management.azure.com/a?$skipToken=3") else {
+            panic!()
+        };
         assert!(failure.message.contains("more than 3 pages"));
     }
 }

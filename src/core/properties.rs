@@ -29,21 +29,19 @@ use url::Url;
 
 use super::auth::{self, Api, TokenCache, MAX_TOKEN_LIFETIME_SECS, REFRESH_MARGIN_SECS};
 use super::client::{Client, Transport};
-use super::config::{
-    self, Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts, Settings,
-};
+use super::config::{self, Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts, Settings};
 use super::error::{self, Error, MAX_MESSAGE_CHARS};
 use super::graph::containment::ContainmentAction;
 use super::graph::users::{self, GroupRef, RiskyUser, UserRef};
 use super::graph::{hunting, security};
-use super::paging::Page;
 use super::http::{Request, Response, Secret, Timeouts};
-use super::sentinel::incidents::{self, Incident, IncidentProperties, IncidentStatus, ListOptions, Severity};
-use super::sentinel::poller::{self, Cursor, Phase, PollOptions, Progress, Scan, MAX_TIME_MICROS};
 use super::kql::{self as kql_cells, Cell};
-use super::sentinel::query;
+use super::paging::Page;
 use super::redact::{self, encoded_forms, Redactor, MIN_PART, REDACTED};
 use super::retry::{self, Decision, RetryPolicy, MAX_RETRY_AFTER};
+use super::sentinel::incidents::{self, Incident, IncidentProperties, IncidentStatus, ListOptions, Severity};
+use super::sentinel::poller::{self, Cursor, Phase, PollOptions, Progress, Scan, MAX_TIME_MICROS};
+use super::sentinel::query;
 use super::sentinel::{comments, entities, relations};
 use super::{check, ids, paging};
 
@@ -54,9 +52,7 @@ fn proptest_config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
         rng_seed: RngSeed::Fixed(SEED),
-        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
-            "proptest-regressions",
-        ))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel("proptest-regressions"))),
         ..ProptestConfig::default()
     }
 }
@@ -138,9 +134,7 @@ fn tricky_char() -> BoxedStrategy<char> {
 
 /// Up to `max` characters, any of them tricky.
 fn text(max: usize) -> BoxedStrategy<String> {
-    prop::collection::vec(tricky_char(), 0..=max)
-        .prop_map(String::from_iter)
-        .boxed()
+    prop::collection::vec(tricky_char(), 0..=max).prop_map(String::from_iter).boxed()
 }
 
 /// JSON text, built so that numbers can be written as no integer type holds
@@ -231,9 +225,7 @@ fn number() -> BoxedStrategy<String> {
     prop_oneof![
         any::<i64>().prop_map(|n| n.to_string()),
         any::<u64>().prop_map(|n| n.to_string()),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(|f| format!("{f:?}")),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| format!("{f:?}")),
         select(NUMBERS).prop_map(str::to_owned),
     ]
     .boxed()
@@ -324,20 +316,12 @@ struct Field {
 }
 
 fn field(key: &'static str, good: BoxedStrategy<J>) -> Field {
-    Field {
-        key,
-        good,
-        required: false,
-    }
+    Field { key, good, required: false }
 }
 
 /// A field the parser requires: always there in an object of the shape.
 fn must(key: &'static str, good: BoxedStrategy<J>) -> Field {
-    Field {
-        key,
-        good,
-        required: true,
-    }
+    Field { key, good, required: true }
 }
 
 /// An object of these fields, in this order. Most objects are of the
@@ -351,7 +335,8 @@ fn object(fields: Vec<Field>) -> BoxedStrategy<J> {
         .map(|Field { key, good, required }| {
             let key = *key;
             let absent = if *required { 0 } else { 1 };
-            prop_oneof![absent => Just(None), 6 => good.clone().prop_map(move |value| Some((key.to_owned(), value)))].boxed()
+            prop_oneof![absent => Just(None), 6 => good.clone().prop_map(move |value| Some((key.to_owned(), value)))]
+                .boxed()
         })
         .collect();
     let wild: Vec<BoxedStrategy<Option<(String, J)>>> = fields
@@ -375,9 +360,7 @@ fn object(fields: Vec<Field>) -> BoxedStrategy<J> {
 }
 
 fn list_of(item: BoxedStrategy<J>, max: usize) -> BoxedStrategy<J> {
-    prop::collection::vec(item, 0..=max)
-        .prop_map(J::Arr)
-        .boxed()
+    prop::collection::vec(item, 0..=max).prop_map(J::Arr).boxed()
 }
 
 /// One of the values a service sends, in another case, or any text.
@@ -424,11 +407,7 @@ fn body(shape: BoxedStrategy<J>) -> BoxedStrategy<Vec<u8>> {
 /// A JSON value the parsers' callers hold (`serde_json` refuses what it
 /// cannot represent, such as `1e999`; those bodies are tested as bytes).
 fn json_value() -> BoxedStrategy<Value> {
-    any_json()
-        .prop_filter_map("representable in serde_json", |j| {
-            serde_json::from_str(&j.render()).ok()
-        })
-        .boxed()
+    any_json().prop_filter_map("representable in serde_json", |j| serde_json::from_str(&j.render()).ok()).boxed()
 }
 
 /// Times as services and users write them, and how they get them wrong.
@@ -456,16 +435,7 @@ const EDGE_TIMES: &[&str] = &[
 
 fn time_text() -> BoxedStrategy<String> {
     let zone = select(&["Z", "z", "", "+01:00", "-00:00", " Z", "ZZ"][..]);
-    let parts = (
-        0u32..10_001,
-        0u32..14,
-        0u32..33,
-        0u32..26,
-        0u32..62,
-        0u32..62,
-        "[0-9]{0,12}",
-        zone,
-    );
+    let parts = (0u32..10_001, 0u32..14, 0u32..33, 0u32..26, 0u32..62, 0u32..62, "[0-9]{0,12}", zone);
     prop_oneof![
         4 => any::<i64>().prop_map(poller::format_time),
         4 => (0..=MAX_TIME_MICROS).prop_map(poller::format_time),
@@ -552,20 +522,8 @@ struct Cut {
 }
 
 fn cut() -> BoxedStrategy<Cut> {
-    (
-        any::<Index>(),
-        any::<Index>(),
-        any::<Index>(),
-        MIN_PART..64,
-        any::<bool>(),
-    )
-        .prop_map(|(secret, form, start, len, whole)| Cut {
-            secret,
-            form,
-            start,
-            len,
-            whole,
-        })
+    (any::<Index>(), any::<Index>(), any::<Index>(), MIN_PART..64, any::<bool>())
+        .prop_map(|(secret, form, start, len, whole)| Cut { secret, form, start, len, whole })
         .boxed()
 }
 
@@ -596,29 +554,17 @@ fn cursor_time() -> BoxedStrategy<i64> {
 }
 
 fn stream_json(time: BoxedStrategy<i64>) -> BoxedStrategy<J> {
-    let seen = prop::collection::vec((text(12), time.clone()), 0..4).prop_map(|seen| {
-        J::Obj(
-            seen.into_iter()
-                .map(|(name, at)| (name, J::Raw(at.to_string())))
-                .collect(),
-        )
-    });
-    object(vec![
-        field("mark", time.prop_map(|t| J::Raw(t.to_string())).boxed()),
-        field("seen", seen.boxed()),
-    ])
+    let seen = prop::collection::vec((text(12), time.clone()), 0..4)
+        .prop_map(|seen| J::Obj(seen.into_iter().map(|(name, at)| (name, J::Raw(at.to_string()))).collect()));
+    object(vec![field("mark", time.prop_map(|t| J::Raw(t.to_string())).boxed()), field("seen", seen.boxed())])
 }
 
 /// `{v, state: {start, created, modified}}` with any values, any of them
 /// missing or of the wrong type.
 fn any_cursor_json() -> BoxedStrategy<J> {
-    let version =
-        prop_oneof![4 => Just(J::Raw("1".into())), 1 => int_j(), 1 => Just(s("1"))].boxed();
+    let version = prop_oneof![4 => Just(J::Raw("1".into())), 1 => int_j(), 1 => Just(s("1"))].boxed();
     let state = object(vec![
-        field(
-            "start",
-            cursor_time().prop_map(|t| J::Raw(t.to_string())).boxed(),
-        ),
+        field("start", cursor_time().prop_map(|t| J::Raw(t.to_string())).boxed()),
         field("created", stream_json(cursor_time())),
         field("modified", stream_json(cursor_time())),
     ]);
@@ -637,11 +583,7 @@ fn valid_cursor_json() -> BoxedStrategy<J> {
                     ("mark".into(), J::Raw(mark.to_string())),
                     (
                         "seen".into(),
-                        J::Obj(
-                            seen.into_iter()
-                                .map(|(name, at)| (name, J::Raw(at.to_string())))
-                                .collect(),
-                        ),
+                        J::Obj(seen.into_iter().map(|(name, at)| (name, J::Raw(at.to_string()))).collect()),
                     ),
                 ])
             };
@@ -688,46 +630,24 @@ fn poll_options() -> BoxedStrategy<PollOptions> {
         prop::option::of(any::<u32>()),
         prop::option::of(1u32..8),
         any::<bool>(),
-        prop::option::of(select(
-            &[
-                Severity::High,
-                Severity::Medium,
-                Severity::Low,
-                Severity::Informational,
-            ][..],
-        )),
-        prop::collection::vec(
-            select(
-                &[
-                    IncidentStatus::New,
-                    IncidentStatus::Active,
-                    IncidentStatus::Closed,
-                ][..],
-            ),
-            0..2,
-        ),
+        prop::option::of(select(&[Severity::High, Severity::Medium, Severity::Low, Severity::Informational][..])),
+        prop::collection::vec(select(&[IncidentStatus::New, IncidentStatus::Active, IncidentStatus::Closed][..]), 0..2),
         prop::collection::vec(pattern, 0..2),
         prop::collection::vec(pattern, 0..2),
     )
         .prop_map(
-            |(
-                look_back_secs,
-                max_events,
-                include_updates,
-                min_severity,
-                statuses,
-                title_includes,
-                title_excludes,
-            )| PollOptions {
-                first_fetch: None,
-                look_back_secs,
-                max_events,
-                include_updates,
-                min_severity,
-                statuses,
-                title_includes,
-                title_excludes,
-                include_details: false,
+            |(look_back_secs, max_events, include_updates, min_severity, statuses, title_includes, title_excludes)| {
+                PollOptions {
+                    first_fetch: None,
+                    look_back_secs,
+                    max_events,
+                    include_updates,
+                    min_severity,
+                    statuses,
+                    title_includes,
+                    title_excludes,
+                    include_details: false,
+                }
             },
         )
         .boxed()
@@ -752,31 +672,18 @@ fn incident_status() -> BoxedStrategy<IncidentStatus> {
 /// An incident as a page delivers it to the poller: any name and title, and
 /// times of every kind, a few of them shared so re-reads happen.
 fn polled_incident() -> BoxedStrategy<Incident> {
-    let name =
-        prop_oneof![3 => select(&["a", "b", "c", "A"][..]).prop_map(str::to_owned), 1 => text(10)];
+    let name = prop_oneof![3 => select(&["a", "b", "c", "A"][..]).prop_map(str::to_owned), 1 => text(10)];
     let time = prop_oneof![
         3 => select(&["2024-01-01T00:00:00Z", "2024-01-01T00:00:01Z", "2024-01-01T00:10:00Z"][..]).prop_map(|t| Some(t.to_owned())),
         4 => time_text().prop_map(Some),
         1 => Just(None),
     ];
-    (
-        name,
-        text(12),
-        severity(),
-        incident_status(),
-        time.clone(),
-        time,
-    )
+    (name, text(12), severity(), incident_status(), time.clone(), time)
         .prop_map(|(name, title, severity, status, created, modified)| {
             let mut properties = IncidentProperties::new(title, severity, status);
             properties.created_time_utc = created;
             properties.last_modified_time_utc = modified;
-            Incident {
-                id: String::new(),
-                name,
-                etag: None,
-                properties,
-            }
+            Incident { id: String::new(), name, etag: None, properties }
         })
         .boxed()
 }
@@ -829,11 +736,7 @@ fn link() -> BoxedStrategy<String> {
             "",
         ][..],
     );
-    let port = select(
-        &[
-            "", "", ":443", ":80", ":7000", ":8443", ":0", ":65535", ":65536", ":", ":0443",
-        ][..],
-    );
+    let port = select(&["", "", ":443", ":80", ":7000", ":8443", ":0", ":65535", ":65536", ":", ":0443"][..]);
     let path = prop_oneof![3 => "[a-zA-Z0-9/._~$=&?-]{0,24}", 1 => text(16)];
     prop_oneof![
         6 => (scheme, userinfo, host, port, path).prop_map(|(scheme, userinfo, host, port, path)| format!("{scheme}://{userinfo}{host}{port}/{path}")),
@@ -848,17 +751,13 @@ fn link() -> BoxedStrategy<String> {
 fn walk_case() -> BoxedStrategy<(Url, Vec<String>, Vec<Index>)> {
     let same_origin = |base: &'static str| {
         prop_oneof![
-            "[a-z0-9/]{0,12}\\?\\$skipToken=[a-z0-9]{1,4}"
-                .prop_map(move |rest| format!("{base}/{rest}")),
+            "[a-z0-9/]{0,12}\\?\\$skipToken=[a-z0-9]{1,4}".prop_map(move |rest| format!("{base}/{rest}")),
             text(12).prop_map(move |rest| format!("{base}/{rest}")),
         ]
     };
     select(ENDPOINTS)
         .prop_flat_map(move |base| {
-            let links = prop::collection::vec(
-                prop_oneof![2 => same_origin(base).boxed(), 1 => link()],
-                1..6,
-            );
+            let links = prop::collection::vec(prop_oneof![2 => same_origin(base).boxed(), 1 => link()], 1..6);
             (
                 Just(config::base_url("endpoint", base).expect("valid")),
                 links,
@@ -891,30 +790,25 @@ fn retry_after_value() -> BoxedStrategy<String> {
 }
 
 fn headers() -> BoxedStrategy<Vec<(String, String)>> {
-    let name = select(
-        &[
-            "Retry-After",
-            "retry-after",
-            "RETRY-AFTER",
-            "Retry-After ",
-            "x-ms-retry-after-ms",
-            "Location",
-            "location",
-        ][..],
-    )
-    .prop_map(str::to_owned);
+    let name =
+        select(
+            &[
+                "Retry-After",
+                "retry-after",
+                "RETRY-AFTER",
+                "Retry-After ",
+                "x-ms-retry-after-ms",
+                "Location",
+                "location",
+            ][..],
+        )
+        .prop_map(str::to_owned);
     let value = prop_oneof![3 => retry_after_value(), 1 => link()];
     prop::collection::vec((name, value), 0..3).boxed()
 }
 
 fn response_with(body: BoxedStrategy<Vec<u8>>) -> BoxedStrategy<Response> {
-    (status(), headers(), body)
-        .prop_map(|(status, headers, body)| Response {
-            status,
-            headers,
-            body,
-        })
-        .boxed()
+    (status(), headers(), body).prop_map(|(status, headers, body)| Response { status, headers, body }).boxed()
 }
 
 fn retry_policy() -> BoxedStrategy<RetryPolicy> {
@@ -951,7 +845,10 @@ fn expires_in() -> BoxedStrategy<J> {
 
 fn token_answer(token: BoxedStrategy<String>) -> BoxedStrategy<J> {
     object(vec![
-        field("token_type", prop_oneof![6 => one_of(&["Bearer", "bearer"]), 1 => one_of(&["pop", "mac", "Bearer ", ""])].boxed()),
+        field(
+            "token_type",
+            prop_oneof![6 => one_of(&["Bearer", "bearer"]), 1 => one_of(&["pop", "mac", "Bearer ", ""])].boxed(),
+        ),
         must("expires_in", expires_in()),
         field("ext_expires_in", expires_in()),
         must("access_token", token.prop_map(J::Str).boxed()),
@@ -979,10 +876,7 @@ fn echoed(secrets: &[String], cut: &Cut, before: &str, after: &str, escape_all: 
     let piece = cut.of(secrets);
     let text = format!("{before}{piece}{after}");
     if escape_all {
-        let escaped: String = text
-            .encode_utf16()
-            .map(|unit| format!("\\u{unit:04x}"))
-            .collect();
+        let escaped: String = text.encode_utf16().map(|unit| format!("\\u{unit:04x}")).collect();
         J::Raw(format!("\"{escaped}\""))
     } else {
         J::Str(text)
@@ -993,13 +887,7 @@ fn echoed(secrets: &[String], cut: &Cut, before: &str, after: &str, escape_all: 
 /// error's text is taken from.
 fn echo_case() -> BoxedStrategy<(Vec<String>, Response)> {
     let pieces = prop::collection::vec((cut(), text(12), text(12), any::<bool>()), 5);
-    (
-        prop::collection::vec(secret(), 1..3),
-        pieces,
-        0u8..6,
-        status(),
-        headers(),
-    )
+    (prop::collection::vec(secret(), 1..3), pieces, 0u8..6, status(), headers())
         .prop_map(|(secrets, pieces, shape, status, mut headers)| {
             let texts: Vec<J> = pieces
                 .iter()
@@ -1011,20 +899,13 @@ fn echo_case() -> BoxedStrategy<(Vec<String>, Response)> {
                 other => other.render(),
             };
             let body = match shape {
-                0 => J::Obj(vec![(
-                    "error".into(),
-                    J::Obj(vec![("code".into(), a), ("message".into(), b)]),
-                )])
-                .render(),
+                0 => J::Obj(vec![("error".into(), J::Obj(vec![("code".into(), a), ("message".into(), b)]))]).render(),
                 1 => J::Obj(vec![(
                     "error".into(),
                     J::Obj(vec![
                         ("code".into(), s("BadRequest")),
                         ("message".into(), a),
-                        (
-                            "innerError".into(),
-                            J::Obj(vec![("request-id".into(), b), ("date".into(), c)]),
-                        ),
+                        ("innerError".into(), J::Obj(vec![("request-id".into(), b), ("date".into(), c)])),
                     ]),
                 )])
                 .render(),
@@ -1041,22 +922,9 @@ fn echo_case() -> BoxedStrategy<(Vec<String>, Response)> {
             // ASCII letters, digits and `-._~` only in the host: a host label with an
             // upper-case letter and a non-ASCII character panics in debug builds
             // (`a_url_from_the_network_never_panics`), which would hide this test.
-            let host: String = raw(&d)
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || "-._~".contains(*c))
-                .collect();
-            headers.push((
-                "Location".into(),
-                format!("https://{host}.example/{}", raw(&e)),
-            ));
-            (
-                secrets,
-                Response {
-                    status,
-                    headers,
-                    body: body.into_bytes(),
-                },
-            )
+            let host: String = raw(&d).chars().filter(|c| c.is_ascii_alphanumeric() || "-._~".contains(*c)).collect();
+            headers.push(("Location".into(), format!("https://{host}.example/{}", raw(&e))));
+            (secrets, Response { status, headers, body: body.into_bytes() })
         })
         .boxed()
 }
@@ -1077,10 +945,7 @@ fn incident_j() -> BoxedStrategy<J> {
         field("assignedTo", any_text_j(12)),
         field("ownerType", one_of(&["User", "Group", "Unknown"])),
     ]);
-    let label = object(vec![
-        field("labelName", any_text_j(12)),
-        field("labelType", one_of(&["User", "AutoAssigned"])),
-    ]);
+    let label = object(vec![field("labelName", any_text_j(12)), field("labelType", one_of(&["User", "AutoAssigned"]))]);
     let additional = object(vec![
         field("alertsCount", int_j()),
         field("bookmarksCount", int_j()),
@@ -1090,29 +955,13 @@ fn incident_j() -> BoxedStrategy<J> {
     ]);
     let properties = object(vec![
         must("title", any_text_j(24)),
-        must(
-            "severity",
-            one_of(&["High", "Medium", "Low", "Informational"]),
-        ),
+        must("severity", one_of(&["High", "Medium", "Low", "Informational"])),
         must("status", one_of(&["New", "Active", "Closed"])),
         field("description", any_text_j(24)),
-        field(
-            "classification",
-            one_of(&[
-                "Undetermined",
-                "TruePositive",
-                "BenignPositive",
-                "FalsePositive",
-            ]),
-        ),
+        field("classification", one_of(&["Undetermined", "TruePositive", "BenignPositive", "FalsePositive"])),
         field(
             "classificationReason",
-            one_of(&[
-                "SuspiciousActivity",
-                "SuspiciousButExpected",
-                "IncorrectAlertLogic",
-                "InaccurateData",
-            ]),
+            one_of(&["SuspiciousActivity", "SuspiciousButExpected", "IncorrectAlertLogic", "InaccurateData"]),
         ),
         field("owner", owner),
         field("labels", list_of(label, 2)),
@@ -1133,10 +982,7 @@ fn incident_j() -> BoxedStrategy<J> {
 }
 
 fn incident_list_j() -> BoxedStrategy<J> {
-    object(vec![
-        must("value", list_of(incident_j(), 3)),
-        field("nextLink", link().prop_map(J::Str).boxed()),
-    ])
+    object(vec![must("value", list_of(incident_j(), 3)), field("nextLink", link().prop_map(J::Str).boxed())])
 }
 
 /// Entity names used by references, so `...EntityId(s)` resolve (or not).
@@ -1214,24 +1060,13 @@ fn entity_j() -> BoxedStrategy<J> {
         1 => bool_j(),
         1 => list_of(any_text_j(8), 2),
     ];
-    let reference = prop_oneof![
-        select(ENTITY_NAMES).prop_map(s),
-        list_of(select(ENTITY_NAMES).prop_map(s).boxed(), 3),
-        any_json()
-    ];
+    let reference =
+        prop_oneof![select(ENTITY_NAMES).prop_map(s), list_of(select(ENTITY_NAMES).prop_map(s).boxed(), 3), any_json()];
     let known = prop::collection::vec((select(ENTITY_FIELDS).prop_map(str::to_owned), value), 0..6);
     let references = prop::collection::vec(
         (
-            select(
-                &[
-                    "hostEntityId",
-                    "accountEntityIds",
-                    "EntityId",
-                    "imageFileEntityId",
-                    "parentProcessEntityId",
-                ][..],
-            )
-            .prop_map(str::to_owned),
+            select(&["hostEntityId", "accountEntityIds", "EntityId", "imageFileEntityId", "parentProcessEntityId"][..])
+                .prop_map(str::to_owned),
             reference,
         ),
         0..3,
@@ -1240,12 +1075,7 @@ fn entity_j() -> BoxedStrategy<J> {
         .prop_map(|(known, references)| J::Obj(known.into_iter().chain(references).collect()))
         .boxed();
     object(vec![
-        field(
-            "id",
-            select(ENTITY_NAMES)
-                .prop_map(|n| s(format!("/x/Entities/{n}")))
-                .boxed(),
-        ),
+        field("id", select(ENTITY_NAMES).prop_map(|n| s(format!("/x/Entities/{n}"))).boxed()),
         field("name", select(ENTITY_NAMES).prop_map(s).boxed()),
         field("kind", one_of(ENTITY_KINDS)),
         field("properties", properties),
@@ -1265,11 +1095,8 @@ fn evidence_j() -> BoxedStrategy<J> {
         field("accountName", any_text_j(8)),
         field("azureAdUserId", any_text_j(8)),
     ]);
-    let file = object(vec![
-        field("sha256", any_text_j(12)),
-        field("sha1", any_text_j(12)),
-        field("fileName", any_text_j(8)),
-    ]);
+    let file =
+        object(vec![field("sha256", any_text_j(12)), field("sha1", any_text_j(12)), field("fileName", any_text_j(8))]);
     object(vec![
         field("@odata.type", kind),
         field("userAccount", account),
@@ -1278,14 +1105,8 @@ fn evidence_j() -> BoxedStrategy<J> {
         field("deviceDnsName", any_text_j(12)),
         field("ipAddress", any_text_j(12)),
         field("url", any_text_j(12)),
-        field(
-            "verdict",
-            one_of(&["malicious", "suspicious", "noThreatsFound", "unknown"]),
-        ),
-        field(
-            "remediationStatus",
-            one_of(&["none", "remediated", "prevented", "blocked", "notFound"]),
-        ),
+        field("verdict", one_of(&["malicious", "suspicious", "noThreatsFound", "unknown"])),
+        field("remediationStatus", one_of(&["none", "remediated", "prevented", "blocked", "notFound"])),
     ])
 }
 
@@ -1293,27 +1114,10 @@ fn graph_alert_j() -> BoxedStrategy<J> {
     object(vec![
         must("id", any_text_j(16)),
         field("title", any_text_j(16)),
-        field(
-            "status",
-            one_of(&["new", "inProgress", "resolved", "unknownFutureValue"]),
-        ),
-        field(
-            "severity",
-            one_of(&["unknown", "informational", "low", "medium", "high"]),
-        ),
-        field(
-            "classification",
-            one_of(&[
-                "unknown",
-                "falsePositive",
-                "truePositive",
-                "informationalExpectedActivity",
-            ]),
-        ),
-        field(
-            "determination",
-            one_of(&["apt", "malware", "other", "clean"]),
-        ),
+        field("status", one_of(&["new", "inProgress", "resolved", "unknownFutureValue"])),
+        field("severity", one_of(&["unknown", "informational", "low", "medium", "high"])),
+        field("classification", one_of(&["unknown", "falsePositive", "truePositive", "informationalExpectedActivity"])),
+        field("determination", one_of(&["apt", "malware", "other", "clean"])),
         field("createdDateTime", time_j()),
         field("mitreTechniques", list_of(any_text_j(8), 2)),
         field("evidence", list_of(evidence_j(), 3)),
@@ -1329,20 +1133,8 @@ fn graph_incident_j() -> BoxedStrategy<J> {
     object(vec![
         must("id", any_text_j(16)),
         field("displayName", any_text_j(16)),
-        field(
-            "status",
-            one_of(&[
-                "active",
-                "resolved",
-                "inProgress",
-                "redirected",
-                "awaitingAction",
-            ]),
-        ),
-        field(
-            "severity",
-            one_of(&["unknown", "informational", "low", "medium", "high"]),
-        ),
+        field("status", one_of(&["active", "resolved", "inProgress", "redirected", "awaitingAction"])),
+        field("severity", one_of(&["unknown", "informational", "low", "medium", "high"])),
         field("assignedTo", any_text_j(12)),
         field("customTags", list_of(any_text_j(8), 3)),
         field("systemTags", list_of(any_text_j(8), 3)),
@@ -1359,32 +1151,19 @@ fn graph_user_j() -> BoxedStrategy<J> {
         field("mail", any_text_j(16)),
         field("accountEnabled", bool_j()),
         field("userType", one_of(&["Member", "Guest"])),
-        field(
-            "riskLevel",
-            one_of(&["none", "low", "medium", "high", "hidden"]),
-        ),
+        field("riskLevel", one_of(&["none", "low", "medium", "high", "hidden"])),
         field(
             "riskState",
-            one_of(&[
-                "none",
-                "confirmedSafe",
-                "remediated",
-                "dismissed",
-                "atRisk",
-                "confirmedCompromised",
-            ]),
+            one_of(&["none", "confirmedSafe", "remediated", "dismissed", "atRisk", "confirmedCompromised"]),
         ),
         field("isDeleted", bool_j()),
-        field(
-            "visibility",
-            one_of(&["Public", "Private", "HiddenMembership"]),
-        ),
+        field("visibility", one_of(&["Public", "Private", "HiddenMembership"])),
     ])
 }
 
 const KQL_TYPES: &[&str] = &[
-    "int", "long", "real", "bool", "datetime", "guid", "timespan", "decimal", "dynamic", "string",
-    "INT", "Long", "BOOL", "Dynamic", "",
+    "int", "long", "real", "bool", "datetime", "guid", "timespan", "decimal", "dynamic", "string", "INT", "Long",
+    "BOOL", "Dynamic", "",
 ];
 
 fn kql_cell_j() -> BoxedStrategy<J> {
@@ -1397,48 +1176,36 @@ fn kql_cell_j() -> BoxedStrategy<J> {
 }
 
 fn kql_body() -> BoxedStrategy<Vec<u8>> {
-    let column = object(vec![
-        field("name", any_text_j(8)),
-        field("type", one_of(KQL_TYPES)),
-    ]);
+    let column = object(vec![field("name", any_text_j(8)), field("type", one_of(KQL_TYPES))]);
     let row = list_of(kql_cell_j(), 5);
     let table = object(vec![
         field("name", any_text_j(12)),
         field("columns", list_of(column, 4)),
         field("rows", list_of(row, 4)),
     ]);
-    let detail = object(vec![
-        field("code", any_text_j(8)),
-        field("message", any_text_j(16)),
-    ]);
+    let detail = object(vec![field("code", any_text_j(8)), field("message", any_text_j(16))]);
     let error = object(vec![
         field("code", any_text_j(12)),
         field("message", any_text_j(24)),
         field("details", list_of(detail, 2)),
     ]);
-    body(object(vec![
-        field("tables", list_of(table, 2)),
-        field("error", error),
-    ]))
+    body(object(vec![field("tables", list_of(table, 2)), field("error", error)]))
 }
 
 fn hunting_body() -> BoxedStrategy<Vec<u8>> {
-    let names =
-        || select(&["Timestamp", "FileName", "Pid", "name", "Name"][..]).prop_map(str::to_owned);
+    let names = || select(&["Timestamp", "FileName", "Pid", "name", "Name"][..]).prop_map(str::to_owned);
     let column = object(vec![
         field("name", names().prop_map(J::Str).boxed()),
         field("Name", names().prop_map(J::Str).boxed()),
         field(
             "type",
             one_of(&[
-                "String", "DateTime", "Int32", "Int64", "Double", "Boolean", "Guid", "TimeSpan",
-                "Decimal", "Object", "Dynamic",
+                "String", "DateTime", "Int32", "Int64", "Double", "Boolean", "Guid", "TimeSpan", "Decimal", "Object",
+                "Dynamic",
             ]),
         ),
     ]);
-    let result = prop::collection::vec((names(), kql_cell_j()), 0..4)
-        .prop_map(J::Obj)
-        .boxed();
+    let result = prop::collection::vec((names(), kql_cell_j()), 0..4).prop_map(J::Obj).boxed();
     body(object(vec![
         field("schema", list_of(column.clone(), 4)),
         field("Schema", list_of(column, 2)),
@@ -1449,10 +1216,7 @@ fn hunting_body() -> BoxedStrategy<Vec<u8>> {
 
 fn assert_typed_parse_error<T>(result: &Result<T, Error>) -> Result<(), TestCaseError> {
     if let Err(error) = result {
-        prop_assert!(
-            matches!(error, Error::InvalidResponse(_)),
-            "a parse error must be invalid-response: {error:?}"
-        );
+        prop_assert!(matches!(error, Error::InvalidResponse(_)), "a parse error must be invalid-response: {error:?}");
     }
     Ok(())
 }
@@ -1502,26 +1266,11 @@ fn guid() -> BoxedStrategy<String> {
 }
 
 fn cloud() -> BoxedStrategy<Cloud> {
-    let scope = prop::option::of(
-        prop_oneof![6 => Just("https://x.example/.default".to_owned()), 1 => text(20)],
-    );
-    let url = || {
-        mostly(
-            "https://[a-z]{1,8}\\.example(:[0-9]{1,4})?(/[a-z]{0,5})?/?".boxed(),
-            url_text(),
-        )
-    };
-    let custom = (
-        url(),
-        url(),
-        url(),
-        url(),
-        scope.clone(),
-        scope.clone(),
-        scope,
-    )
-        .prop_map(
-            |(
+    let scope = prop::option::of(prop_oneof![6 => Just("https://x.example/.default".to_owned()), 1 => text(20)]);
+    let url = || mostly("https://[a-z]{1,8}\\.example(:[0-9]{1,4})?(/[a-z]{0,5})?/?".boxed(), url_text());
+    let custom = (url(), url(), url(), url(), scope.clone(), scope.clone(), scope).prop_map(
+        |(login_url, arm_url, log_analytics_url, graph_url, arm_scope, log_analytics_scope, graph_scope)| {
+            Cloud::Custom(CustomCloud {
                 login_url,
                 arm_url,
                 log_analytics_url,
@@ -1529,18 +1278,9 @@ fn cloud() -> BoxedStrategy<Cloud> {
                 arm_scope,
                 log_analytics_scope,
                 graph_scope,
-            )| {
-                Cloud::Custom(CustomCloud {
-                    login_url,
-                    arm_url,
-                    log_analytics_url,
-                    graph_url,
-                    arm_scope,
-                    log_analytics_scope,
-                    graph_scope,
-                })
-            },
-        );
+            })
+        },
+    );
     prop_oneof![2 => Just(Cloud::Public), 1 => Just(Cloud::UsGovernment), 1 => Just(Cloud::China), 4 => custom].boxed()
 }
 
@@ -1554,27 +1294,16 @@ fn credential() -> BoxedStrategy<Credential> {
 }
 
 fn protected_accounts() -> BoxedStrategy<ProtectedAccounts> {
-    let upn = mostly(
-        " ?[a-zA-Z]{1,8}@[a-z]{1,8}\\.(com|example)\u{a0}?".boxed(),
-        prop_oneof![guid_text(), text(20)].boxed(),
-    );
-    let group = mostly(
-        prop_oneof![guid(), "[A-Za-z][A-Za-z ]{0,20}".boxed()].boxed(),
-        text(20),
-    );
+    let upn =
+        mostly(" ?[a-zA-Z]{1,8}@[a-z]{1,8}\\.(com|example)\u{a0}?".boxed(), prop_oneof![guid_text(), text(20)].boxed());
+    let group = mostly(prop_oneof![guid(), "[A-Za-z][A-Za-z ]{0,20}".boxed()].boxed(), text(20));
     let entries = |item: BoxedStrategy<String>| prop::collection::vec(item, 0..3);
-    (
-        entries(mostly(guid(), guid_text())),
-        entries(upn),
-        entries(group),
-    )
-        .prop_map(
-            |(user_ids, user_principal_names, groups)| ProtectedAccounts {
-                user_ids,
-                user_principal_names,
-                groups,
-            },
-        )
+    (entries(mostly(guid(), guid_text())), entries(upn), entries(group))
+        .prop_map(|(user_ids, user_principal_names, groups)| ProtectedAccounts {
+            user_ids,
+            user_principal_names,
+            groups,
+        })
         .boxed()
 }
 
@@ -1595,17 +1324,9 @@ enum Pasted {
 
 fn connection_config() -> BoxedStrategy<ConnectionConfig> {
     let tenant = mostly(
-        prop_oneof![
-            guid(),
-            "[a-z0-9][a-z0-9-]{0,12}(\\.[a-z0-9-]{1,8}){1,3}".boxed()
-        ]
-        .boxed(),
-        prop_oneof![
-            guid_text(),
-            "[a-z0-9.-]{0,300}".boxed(),
-            Just("contöso.onmicrosoft.com".to_owned()).boxed()
-        ]
-        .boxed(),
+        prop_oneof![guid(), "[a-z0-9][a-z0-9-]{0,12}(\\.[a-z0-9-]{1,8}){1,3}".boxed()].boxed(),
+        prop_oneof![guid_text(), "[a-z0-9.-]{0,300}".boxed(), Just("contöso.onmicrosoft.com".to_owned()).boxed()]
+            .boxed(),
     );
     let resource_group = mostly(
         "[A-Za-z0-9._()é-]{0,80}[A-Za-z0-9_()é-]".boxed(),
@@ -1617,23 +1338,13 @@ fn connection_config() -> BoxedStrategy<ConnectionConfig> {
     );
     let api_version = prop::option::of(mostly(
         "20[0-9]{2}-[01][0-9]-[0-3][0-9](-preview)?".boxed(),
-        prop_oneof![
-            Just("2025-09-0é".to_owned()),
-            "[0-9é-]{8,12}".boxed(),
-            text(12)
-        ]
-        .boxed(),
+        prop_oneof![Just("2025-09-0é".to_owned()), "[0-9é-]{8,12}".boxed(), text(12)].boxed(),
     ));
     let valid_timeouts = (1u32..=600_000, 1u32..=600_000, 1u32..=600_000);
-    let timeouts = prop::option::of(
-        prop_oneof![8 => valid_timeouts, 1 => (any::<u32>(), any::<u32>(), any::<u32>())].prop_map(
-            |(connect_ms, first_byte_ms, between_bytes_ms)| Timeouts {
-                connect_ms,
-                first_byte_ms,
-                between_bytes_ms,
-            },
-        ),
-    );
+    let timeouts =
+        prop::option::of(prop_oneof![8 => valid_timeouts, 1 => (any::<u32>(), any::<u32>(), any::<u32>())].prop_map(
+            |(connect_ms, first_byte_ms, between_bytes_ms)| Timeouts { connect_ms, first_byte_ms, between_bytes_ms },
+        ));
     let valid_retry = (0u32..=20, 1u32..=5_000, 0u32..=60_000, 0u32..=3_600_000).prop_map(
         |(max_retries, initial_delay_ms, extra, total_budget_ms)| RetryPolicy {
             max_retries,
@@ -1672,90 +1383,58 @@ fn connection_config() -> BoxedStrategy<ConnectionConfig> {
         workspace_name,
         prop::option::of(mostly(guid(), guid_text())),
     );
-    let rest = (
-        credential(),
-        cloud(),
-        api_version,
-        timeouts,
-        retry,
-        protected_accounts(),
-        pasted,
-    );
+    let rest = (credential(), cloud(), api_version, timeouts, retry, protected_accounts(), pasted);
     (ids, rest)
-        .prop_map(
-            |(
-                (
-                    tenant_id,
-                    client_id,
-                    subscription_id,
-                    resource_group,
-                    workspace_name,
-                    workspace_id,
-                ),
-                rest,
-            )| {
-                let (credential, cloud, api_version, timeouts, retry, protected_accounts, pasted) =
-                    rest;
-                let mut config = config::tests::sample_config();
-                config.tenant_id = tenant_id;
-                config.client_id = client_id;
-                config.subscription_id = subscription_id;
-                config.resource_group = resource_group;
-                config.workspace_name = workspace_name;
-                config.workspace_id = workspace_id;
-                config.api_version = api_version;
-                config.timeouts = timeouts;
-                config.retry = retry;
-                config.protected_accounts = protected_accounts;
-                config.cloud = cloud;
-                let secret = credential_secrets(&credential)
-                    .first()
-                    .cloned()
-                    .unwrap_or_default();
-                config.credential = credential;
-                match pasted {
-                    Pasted::Nowhere => {}
-                    Pasted::TenantId => config.tenant_id = secret,
-                    Pasted::ClientId => config.client_id = secret,
-                    Pasted::SubscriptionId => config.subscription_id = secret,
-                    Pasted::ResourceGroup => config.resource_group = secret,
-                    Pasted::WorkspaceName => config.workspace_name = secret,
-                    Pasted::WorkspaceId => config.workspace_id = Some(secret),
-                    Pasted::ApiVersion => config.api_version = Some(secret),
-                    Pasted::Url => {
-                        config.cloud = Cloud::Custom(CustomCloud {
-                            // Never in a host: see `a_url_from_the_network_never_panics`.
-                            login_url: format!("https://{secret}@x.example"),
-                            arm_url: format!("https://x.example/{secret}?"),
-                            log_analytics_url: "https://x.example".into(),
-                            graph_url: "https://x.example".into(),
-                            arm_scope: Some(secret.clone()),
-                            log_analytics_scope: None,
-                            graph_scope: None,
-                        })
-                    }
-                    Pasted::ProtectedUpn => {
-                        config.protected_accounts.user_principal_names.push(secret)
-                    }
+        .prop_map(|((tenant_id, client_id, subscription_id, resource_group, workspace_name, workspace_id), rest)| {
+            let (credential, cloud, api_version, timeouts, retry, protected_accounts, pasted) = rest;
+            let mut config = config::tests::sample_config();
+            config.tenant_id = tenant_id;
+            config.client_id = client_id;
+            config.subscription_id = subscription_id;
+            config.resource_group = resource_group;
+            config.workspace_name = workspace_name;
+            config.workspace_id = workspace_id;
+            config.api_version = api_version;
+            config.timeouts = timeouts;
+            config.retry = retry;
+            config.protected_accounts = protected_accounts;
+            config.cloud = cloud;
+            let secret = credential_secrets(&credential).first().cloned().unwrap_or_default();
+            config.credential = credential;
+            match pasted {
+                Pasted::Nowhere => {}
+                Pasted::TenantId => config.tenant_id = secret,
+                Pasted::ClientId => config.client_id = secret,
+                Pasted::SubscriptionId => config.subscription_id = secret,
+                Pasted::ResourceGroup => config.resource_group = secret,
+                Pasted::WorkspaceName => config.workspace_name = secret,
+                Pasted::WorkspaceId => config.workspace_id = Some(secret),
+                Pasted::ApiVersion => config.api_version = Some(secret),
+                Pasted::Url => {
+                    config.cloud = Cloud::Custom(CustomCloud {
+                        // Never in a host: see `a_url_from_the_network_never_panics`.
+                        login_url: format!("https://{secret}@x.example"),
+                        arm_url: format!("https://x.example/{secret}?"),
+                        log_analytics_url: "https://x.example".into(),
+                        graph_url: "https://x.example".into(),
+                        arm_scope: Some(secret.clone()),
+                        log_analytics_scope: None,
+                        graph_scope: None,
+                    })
                 }
-                config
-            },
-        )
+                Pasted::ProtectedUpn => config.protected_accounts.user_principal_names.push(secret),
+            }
+            config
+        })
         .boxed()
 }
 
 fn credential_secrets(credential: &Credential) -> Vec<String> {
     match credential {
         Credential::ClientSecret(secret) => vec![secret.expose().to_owned()],
-        Credential::AccessTokens {
-            arm,
-            log_analytics,
-            graph,
-        } => [arm, log_analytics, graph]
-            .into_iter()
-            .flatten()
-            .map(|t| t.expose().to_owned())
-            .collect(),
+        Credential::AccessTokens { arm, log_analytics, graph } => {
+            [arm, log_analytics, graph].into_iter().flatten().map(|t| t.expose().to_owned()).collect()
+        }
     }
 }
 
@@ -1770,13 +1449,7 @@ fn is_config_field(field: &str) -> bool {
         "workspace-id",
         "api-version",
     ];
-    const FAMILIES: &[&str] = &[
-        "credential.",
-        "timeouts.",
-        "retry.",
-        "protected-accounts.",
-        "cloud.",
-    ];
+    const FAMILIES: &[&str] = &["credential.", "timeouts.", "retry.", "protected-accounts.", "cloud."];
     EXACT.contains(&field) || FAMILIES.iter().any(|family| field.starts_with(family))
 }
 
@@ -1811,21 +1484,10 @@ impl Transport for Hostile {
     fn send(&mut self, request: &Request, _: &Timeouts) -> Result<Response, Error> {
         self.millis += 10;
         let response = match self.answers.pop_front() {
-            None => {
-                return Err(Error::transport(
-                    "the hostile server has nothing more to say",
-                    "",
-                ))
-            }
+            None => return Err(Error::transport("the hostile server has nothing more to say", "")),
             Some(Answer::Fail) => return Err(Error::transport("connection reset", "")),
             Some(Answer::Plain(response)) => response,
-            Some(Answer::Echo {
-                status,
-                what,
-                json,
-                start,
-                len,
-            }) => {
+            Some(Answer::Echo { status, what, json, start, len }) => {
                 let authorization = request
                     .headers
                     .iter()
@@ -1840,22 +1502,10 @@ impl Transport for Hostile {
                 };
                 let chars: Vec<char> = all.chars().collect();
                 let start = start.index(chars.len() + 1);
-                let piece: String = chars[start..(start + len).min(chars.len())]
-                    .iter()
-                    .collect();
-                let body = if json {
-                    format!(
-                        r#"{{"error":{{"code":"Echo","message":{}}}}}"#,
-                        quoted(&piece)
-                    )
-                } else {
-                    piece
-                };
-                Response {
-                    status,
-                    headers: Vec::new(),
-                    body: body.into_bytes(),
-                }
+                let piece: String = chars[start..(start + len).min(chars.len())].iter().collect();
+                let body =
+                    if json { format!(r#"{{"error":{{"code":"Echo","message":{}}}}}"#, quoted(&piece)) } else { piece };
+                Response { status, headers: Vec::new(), body: body.into_bytes() }
             }
         };
         if request.url.path().ends_with("/oauth2/v2.0/token") {
@@ -1876,9 +1526,7 @@ impl Transport for Hostile {
 
     fn sleep(&mut self, duration: Duration) {
         self.now = self.now.saturating_add(duration.as_secs());
-        self.millis = self
-            .millis
-            .saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+        self.millis = self.millis.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
     }
 
     fn random_u64(&mut self) -> u64 {
@@ -1887,30 +1535,12 @@ impl Transport for Hostile {
 }
 
 fn answer() -> BoxedStrategy<Answer> {
-    let token = token_answer(
-        prop_oneof![4 => "[A-Za-z0-9._~+/=-]{8,40}".boxed(), 1 => access_token()].boxed(),
-    )
-    .prop_map(|j| {
-        Answer::Plain(Response {
-            status: 200,
-            headers: Vec::new(),
-            body: j.render().into_bytes(),
-        })
-    });
+    let token = token_answer(prop_oneof![4 => "[A-Za-z0-9._~+/=-]{8,40}".boxed(), 1 => access_token()].boxed())
+        .prop_map(|j| Answer::Plain(Response { status: 200, headers: Vec::new(), body: j.render().into_bytes() }));
     // Mostly 200, so calls get past one answer to the next.
     let plain = |shape: BoxedStrategy<J>| {
-        (
-            prop_oneof![3 => Just(200u16), 2 => status()],
-            headers(),
-            body(shape),
-        )
-            .prop_map(|(status, headers, body)| {
-                Answer::Plain(Response {
-                    status,
-                    headers,
-                    body,
-                })
-            })
+        (prop_oneof![3 => Just(200u16), 2 => status()], headers(), body(shape))
+            .prop_map(|(status, headers, body)| Answer::Plain(Response { status, headers, body }))
     };
     prop_oneof![
         3 => token,

@@ -148,7 +148,11 @@ fn percent_encode_all(text: &str, lower: bool) -> String {
     }
     // `~` is unreserved, yet encoders such as .NET's and Python 2's escape it.
     let escaped_tilde = if lower { "%7e" } else { "%7E" };
-    if text.contains('~') { out.replace('~', escaped_tilde) } else { out }
+    if text.contains('~') {
+        out.replace('~', escaped_tilde)
+    } else {
+        out
+    }
 }
 
 /// Every byte but ASCII letters and digits as `%XX`.

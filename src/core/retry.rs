@@ -41,7 +41,14 @@ pub enum Decision {
 
 /// `attempt` counts from 0 (the first try); `elapsed` is the time since it
 /// started; `jitter` is a random value (any u64) from the transport.
-pub fn decide(policy: &RetryPolicy, response: &Response, attempt: u32, elapsed: Duration, now: SystemTime, jitter: u64) -> Decision {
+pub fn decide(
+    policy: &RetryPolicy,
+    response: &Response,
+    attempt: u32,
+    elapsed: Duration,
+    now: SystemTime,
+    jitter: u64,
+) -> Decision {
     if !is_retryable(response.status) || attempt >= policy.max_retries {
         return Decision::GiveUp;
     }
@@ -55,7 +62,8 @@ pub fn decide(policy: &RetryPolicy, response: &Response, attempt: u32, elapsed: 
 
 /// Full jitter: a random delay between zero and the exponential bound.
 fn backoff(policy: &RetryPolicy, attempt: u32, jitter: u64) -> Duration {
-    let bound = u64::from(policy.initial_delay_ms).saturating_mul(1 << attempt.min(20)).min(u64::from(policy.max_delay_ms));
+    let bound =
+        u64::from(policy.initial_delay_ms).saturating_mul(1 << attempt.min(20)).min(u64::from(policy.max_delay_ms));
     Duration::from_millis(jitter % (bound + 1))
 }
 
@@ -87,10 +95,20 @@ mod tests {
     fn only_transient_statuses_are_retried() {
         let policy = RetryPolicy::default();
         for status in [400, 401, 403, 404, 409, 412] {
-            assert_eq!(decide(&policy, &answer(status, None), 0, Duration::ZERO, SystemTime::now(), 7), Decision::GiveUp, "{status}");
+            assert_eq!(
+                decide(&policy, &answer(status, None), 0, Duration::ZERO, SystemTime::now(), 7),
+                Decision::GiveUp,
+                "{status}"
+            );
         }
         for status in [408, 429, 500, 502, 503, 504] {
-            assert!(matches!(decide(&policy, &answer(status, None), 0, Duration::ZERO, SystemTime::now(), 7), Decision::RetryAfter(_)), "{status}");
+            assert!(
+                matches!(
+                    decide(&policy, &answer(status, None), 0, Duration::ZERO, SystemTime::now(), 7),
+                    Decision::RetryAfter(_)
+                ),
+                "{status}"
+            );
         }
     }
 
@@ -98,17 +116,30 @@ mod tests {
     fn retry_after_seconds_and_dates_are_honoured() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let policy = RetryPolicy::default();
-        assert_eq!(decide(&policy, &answer(429, Some("7")), 0, Duration::ZERO, now, 0), Decision::RetryAfter(Duration::from_secs(7)));
+        assert_eq!(
+            decide(&policy, &answer(429, Some("7")), 0, Duration::ZERO, now, 0),
+            Decision::RetryAfter(Duration::from_secs(7))
+        );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(12));
-        assert_eq!(decide(&policy, &answer(503, Some(&date)), 0, Duration::ZERO, now, 0), Decision::RetryAfter(Duration::from_secs(12)));
+        assert_eq!(
+            decide(&policy, &answer(503, Some(&date)), 0, Duration::ZERO, now, 0),
+            Decision::RetryAfter(Duration::from_secs(12))
+        );
     }
 
     #[test]
     fn the_count_and_the_budget_bound_the_retries() {
         let policy = RetryPolicy { max_retries: 2, total_budget_ms: 10_000, ..RetryPolicy::default() };
         assert_eq!(decide(&policy, &answer(500, None), 2, Duration::ZERO, SystemTime::now(), 1), Decision::GiveUp);
-        assert_eq!(decide(&policy, &answer(429, Some("30")), 0, Duration::ZERO, SystemTime::now(), 1), Decision::GiveUp, "past the budget");
-        assert_eq!(decide(&policy, &answer(429, Some("3")), 1, Duration::from_secs(8), SystemTime::now(), 1), Decision::GiveUp);
+        assert_eq!(
+            decide(&policy, &answer(429, Some("30")), 0, Duration::ZERO, SystemTime::now(), 1),
+            Decision::GiveUp,
+            "past the budget"
+        );
+        assert_eq!(
+            decide(&policy, &answer(429, Some("3")), 1, Duration::from_secs(8), SystemTime::now(), 1),
+            Decision::GiveUp
+        );
     }
 
     #[test]
@@ -117,7 +148,11 @@ mod tests {
         let huge = answer(429, Some("18446744073709551615"));
         assert_eq!(retry_after(&huge, SystemTime::now()), Some(MAX_RETRY_AFTER));
         assert_eq!(decide(&policy, &huge, 0, Duration::MAX, SystemTime::now(), u64::MAX), Decision::GiveUp);
-        assert_eq!(decide(&policy, &huge, 0, Duration::ZERO, SystemTime::now(), 0), Decision::GiveUp, "past the budget");
+        assert_eq!(
+            decide(&policy, &huge, 0, Duration::ZERO, SystemTime::now(), 0),
+            Decision::GiveUp,
+            "past the budget"
+        );
     }
 
     #[test]

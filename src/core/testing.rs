@@ -18,7 +18,10 @@ pub struct Script {
 
 impl Script {
     pub fn new(answers: Vec<(u16, String)>) -> Self {
-        let answers = answers.into_iter().map(|(status, body)| Response { status, headers: vec![], body: body.into_bytes() }).collect();
+        let answers = answers
+            .into_iter()
+            .map(|(status, body)| Response { status, headers: vec![], body: body.into_bytes() })
+            .collect();
         Script { answers, sent: Vec::new(), now: 1_000 }
     }
 }
@@ -61,4 +64,3 @@ pub fn client_protecting(protected: ProtectedAccounts) -> Client {
 pub fn token() -> (u16, String) {
     (200, r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-123"}"#.into())
 }
-

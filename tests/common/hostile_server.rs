@@ -33,8 +33,11 @@ pub const WORKSPACE: &str = "myWorkspace";
 pub const WORKSPACE_ID: &str = "63c5ed4c-3d9d-4a46-9f5e-0b7c2b3a1f10";
 
 /// The names of the normal mode's incidents, in list order.
-pub const INCIDENT_NAMES: [&str; 3] =
-    ["0b5bd4f5-7c0e-4b9e-9d36-1b8f2a61c001", "0b5bd4f5-7c0e-4b9e-9d36-1b8f2a61c002", "0b5bd4f5-7c0e-4b9e-9d36-1b8f2a61c003"];
+pub const INCIDENT_NAMES: [&str; 3] = [
+    "0b5bd4f5-7c0e-4b9e-9d36-1b8f2a61c001",
+    "0b5bd4f5-7c0e-4b9e-9d36-1b8f2a61c002",
+    "0b5bd4f5-7c0e-4b9e-9d36-1b8f2a61c003",
+];
 
 /// The largest request head or body the server reads (the connector sends small ones).
 const MAX_REQUEST_BYTES: usize = 4 << 20;
@@ -234,12 +237,14 @@ impl HostileServer {
         let main = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let foreign = TcpListener::bind("127.0.0.1:0").await.expect("another loopback port");
         let (addr, foreign_addr) = (main.local_addr().unwrap(), foreign.local_addr().unwrap());
-        let state = Arc::new(State { rng: Mutex::new(0x9E37_79B9_7F4A_7C15 ^ u64::from(addr.port())), ..State::default() });
+        let state =
+            Arc::new(State { rng: Mutex::new(0x9E37_79B9_7F4A_7C15 ^ u64::from(addr.port())), ..State::default() });
         for (listener, which) in [(main, Listener::Main), (foreign, Listener::Foreign)] {
             let state = state.clone();
             tokio::spawn(async move {
                 while let Ok((socket, _)) = listener.accept().await {
-                    let counter = if which == Listener::Main { &state.main_connections } else { &state.foreign_connections };
+                    let counter =
+                        if which == Listener::Main { &state.main_connections } else { &state.foreign_connections };
                     counter.fetch_add(1, Ordering::SeqCst);
                     tokio::spawn(serve(socket, which, state.clone()));
                 }
@@ -393,8 +398,10 @@ async fn read_request(socket: &mut TcpStream, listener: Listener) -> Option<Reco
     let mut request_line = lines.next().unwrap_or_default().split(' ');
     let method = request_line.next().unwrap_or_default().to_owned();
     let target = request_line.next().unwrap_or_default().to_owned();
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|line| line.split_once(':')).map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
     let mut body = raw[head_end + 4..].to_vec();
     let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     let chunked = header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked"));
@@ -420,7 +427,9 @@ async fn read_request(socket: &mut TcpStream, listener: Listener) -> Option<Reco
 fn dechunk(mut rest: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&rest[..line_end]).ok().and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok());
+        let size = std::str::from_utf8(&rest[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok());
         let Some(size) = size.filter(|s| *s > 0) else { break };
         rest = &rest[line_end + 2..];
         body.extend_from_slice(&rest[..size.min(rest.len())]);
@@ -448,7 +457,11 @@ fn random_token_text(state: &State, len: usize) -> String {
     (0..len)
         .map(|i| {
             let r = next_random(state);
-            if i % 7 == 3 { SPECIAL[(r % SPECIAL.len() as u64) as usize] as char } else { ALNUM[(r % ALNUM.len() as u64) as usize] as char }
+            if i % 7 == 3 {
+                SPECIAL[(r % SPECIAL.len() as u64) as usize] as char
+            } else {
+                ALNUM[(r % ALNUM.len() as u64) as usize] as char
+            }
         })
         .collect()
 }
@@ -464,7 +477,8 @@ fn issue_token(state: &State, scope: &str) -> String {
 
 /// The token answer Entra gives, with a fresh token.
 pub fn token_answer(token: &str) -> String {
-    serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}).to_string()
+    serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
+        .to_string()
 }
 
 /// The ARM resource id prefix of the workspace's Sentinel resources.

@@ -5,7 +5,9 @@
 
 use std::sync::OnceLock;
 
-use sentinel_connector::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE, PUBLIC_LOG_ANALYTICS_SCOPE};
+use sentinel_connector::core::config::{
+    Cloud, ConnectionConfig, Credential, CustomCloud, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE, PUBLIC_LOG_ANALYTICS_SCOPE,
+};
 use sentinel_connector::core::http::Secret;
 use sentinel_emulator::{self as emulator, Emulator, EmulatorOptions};
 use sentinel_host::runtime::egress::{guard_loopback_only, EgressPolicy, PrivateNetwork};
@@ -30,7 +32,9 @@ pub fn test_host_options() -> HostOptions {
 }
 
 pub async fn emulator(incidents: usize, seed: u64) -> Emulator {
-    Emulator::start(EmulatorOptions { incidents, seed, ..EmulatorOptions::default() }).await.expect("the emulator starts")
+    Emulator::start(EmulatorOptions { incidents, seed, ..EmulatorOptions::default() })
+        .await
+        .expect("the emulator starts")
 }
 
 /// The emulator's public-cloud emulation: its URL for every endpoint, the public scopes.
@@ -65,7 +69,8 @@ pub async fn session(emulator: &Emulator) -> Session {
 
 /// The names of the emulator's incidents, sorted.
 pub fn names_in(emulator: &Emulator) -> Vec<String> {
-    let mut names: Vec<String> = emulator.incidents().iter().map(|i| i["name"].as_str().unwrap_or_default().to_owned()).collect();
+    let mut names: Vec<String> =
+        emulator.incidents().iter().map(|i| i["name"].as_str().unwrap_or_default().to_owned()).collect();
     names.sort();
     names
 }

@@ -42,7 +42,8 @@ use serde_json::Value;
 /// The mirrored `specification/` folder of Azure/azure-rest-api-specs.
 pub const OPENAPI_DIR: &str = "tests/fixtures/azure-specs/openapi";
 /// The document the connector's ARM calls are checked against, under [`OPENAPI_DIR`].
-pub const INCIDENTS_SPEC: &str = "securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-09-01/Incidents.json";
+pub const INCIDENTS_SPEC: &str =
+    "securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-09-01/Incidents.json";
 /// The x-ms-example folders of the stable incidents API, under `tests/fixtures/azure-specs`.
 pub const EXAMPLE_DIRS: &[&str] = &["incidents", "incident-comments", "incident-relations", "incident-tasks"];
 
@@ -121,7 +122,8 @@ impl Spec {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-            let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+            let json: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
             let mut refs = Vec::new();
             collect_refs(&json, &mut refs);
             for reference in refs {
@@ -148,7 +150,9 @@ impl Spec {
                 for parameter in shared.iter().chain(own.iter()) {
                     let resolved = spec.resolve(&Node { file: main.clone(), value: parameter.clone() });
                     // An operation's parameter replaces a path-level one of the same name and location.
-                    parameters.retain(|p| !(p.value["name"] == resolved.value["name"] && p.value["in"] == resolved.value["in"]));
+                    parameters.retain(|p| {
+                        !(p.value["name"] == resolved.value["name"] && p.value["in"] == resolved.value["in"])
+                    });
                     parameters.push(resolved);
                 }
                 let segments: Vec<Segment> = template
@@ -206,11 +210,21 @@ impl Spec {
     fn resolve(&self, node: &Node) -> Node {
         let mut current = node.clone();
         for _ in 0..64 {
-            let Some(reference) = current.value.get("$ref").and_then(Value::as_str).map(str::to_owned) else { return current };
+            let Some(reference) = current.value.get("$ref").and_then(Value::as_str).map(str::to_owned) else {
+                return current;
+            };
             let (file, pointer) = reference.split_once('#').unwrap_or((&reference, ""));
-            let target = if file.is_empty() { current.file.clone() } else { normalize(&current.file.parent().expect("a folder").join(file)) };
-            let document = self.files.get(&target).unwrap_or_else(|| panic!("$ref {reference}: {} is not loaded", target.display()));
-            let mut found = document.pointer(pointer).unwrap_or_else(|| panic!("$ref {reference} points at nothing")).clone();
+            let target = if file.is_empty() {
+                current.file.clone()
+            } else {
+                normalize(&current.file.parent().expect("a folder").join(file))
+            };
+            let document = self
+                .files
+                .get(&target)
+                .unwrap_or_else(|| panic!("$ref {reference}: {} is not loaded", target.display()));
+            let mut found =
+                document.pointer(pointer).unwrap_or_else(|| panic!("$ref {reference} points at nothing")).clone();
             if let (Some(siblings), Some(object)) = (current.value.as_object(), found.as_object_mut()) {
                 for (key, value) in siblings {
                     if key != "$ref" && !object.contains_key(key) {
@@ -226,7 +240,9 @@ impl Spec {
     /// The operation for `method` and a path as sent, with the raw (still
     /// percent-encoded) path parameter values.
     fn find(&self, method: &str, path: &str) -> Result<(&Operation, BTreeMap<String, String>), String> {
-        let Some(rest) = path.strip_prefix('/') else { return Err(format!("the path '{path}' does not start with '/'")) };
+        let Some(rest) = path.strip_prefix('/') else {
+            return Err(format!("the path '{path}' does not start with '/'"));
+        };
         let actual: Vec<&str> = rest.split('/').collect();
         let mut candidates: Vec<(&Operation, BTreeMap<String, String>)> = Vec::new();
         for operation in &self.operations {
@@ -246,7 +262,10 @@ impl Spec {
             }
         }
         if candidates.is_empty() {
-            return Err(format!("no operation of {} has a path like {path}", self.main.file_name().unwrap_or_default().to_string_lossy()));
+            return Err(format!(
+                "no operation of {} has a path like {path}",
+                self.main.file_name().unwrap_or_default().to_string_lossy()
+            ));
         }
         let templates: BTreeSet<&str> = candidates.iter().map(|(o, _)| o.template.as_str()).collect();
         // The most literal template first, should two ever overlap.
@@ -273,9 +292,13 @@ impl Spec {
             let name = parameter["name"].as_str().unwrap_or_default();
             let raw = &raw_params[name];
             // Strict: every `%` starts an escape (percent-encoding keeps a stray one as is), and the bytes are UTF-8.
-            let escapes = raw.match_indices('%').all(|(at, _)| raw.get(at + 1..at + 3).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())));
+            let escapes = raw
+                .match_indices('%')
+                .all(|(at, _)| raw.get(at + 1..at + 3).is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit())));
             let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().ok().filter(|_| escapes);
-            let Some(value) = decoded else { return fail(format!("path parameter {name} '{raw}' is not valid percent-encoded UTF-8")) };
+            let Some(value) = decoded else {
+                return fail(format!("path parameter {name} '{raw}' is not valid percent-encoded UTF-8"));
+            };
             if value.is_empty() {
                 return fail(format!("path parameter {name} is empty"));
             }
@@ -294,7 +317,9 @@ impl Spec {
                 return fail(format!("query parameter {key} is sent twice"));
             }
             seen.push(key.clone());
-            let Some(parameter) = operation.params_in("query").find(|p| p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&key))) else {
+            let Some(parameter) =
+                operation.params_in("query").find(|p| p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&key)))
+            else {
                 let declared: Vec<&str> = operation.params_in("query").filter_map(|p| p["name"].as_str()).collect();
                 return fail(format!("query parameter '{key}' is not declared (declared: {})", declared.join(", ")));
             };
@@ -302,7 +327,10 @@ impl Spec {
                 return fail(format!("query parameter {key}: {reason}"));
             }
             if key.eq_ignore_ascii_case("api-version") && value != self.version {
-                return fail(format!("api-version '{value}' is not {}, the version this document describes", self.version));
+                return fail(format!(
+                    "api-version '{value}' is not {}, the version this document describes",
+                    self.version
+                ));
             }
         }
         for parameter in operation.params_in("query").filter(|p| p["required"] == true) {
@@ -374,7 +402,9 @@ impl Spec {
         }
         match value.get("additionalProperties") {
             Some(Value::Bool(allowed)) => flat.additional = if *allowed { Additional::Any } else { Additional::None },
-            Some(schema @ Value::Object(_)) => flat.additional = Additional::Schema(Node { file: node.file.clone(), value: schema.clone() }),
+            Some(schema @ Value::Object(_)) => {
+                flat.additional = Additional::Schema(Node { file: node.file.clone(), value: schema.clone() })
+            }
             _ => {}
         }
         for key in ["minLength", "maxLength", "pattern", "minimum", "maximum"] {
@@ -412,7 +442,8 @@ impl Spec {
                 None => allowed.contains(value),
             };
             if !listed {
-                problems.push(format!("{at} {value} is not one of the spec's values {}", Value::Array(allowed.clone())));
+                problems
+                    .push(format!("{at} {value} is not one of the spec's values {}", Value::Array(allowed.clone())));
             }
         }
         if let Some(text) = value.as_str() {
@@ -459,7 +490,9 @@ impl Spec {
                     None => match &schema.additional {
                         Additional::Any => {}
                         Additional::Schema(extra) => self.check_schema(extra, inner_value, &path, problems),
-                        Additional::None | Additional::Undeclared if schema.declares_properties || !schema.required.is_empty() => {
+                        Additional::None | Additional::Undeclared
+                            if schema.declares_properties || !schema.required.is_empty() =>
+                        {
                             problems.push(format!("{path} is not a property the spec declares"))
                         }
                         _ => {}
@@ -497,7 +530,9 @@ impl Spec {
             path.push('/');
             match segment {
                 Segment::Literal(literal) => path.push_str(literal),
-                Segment::Param(name) => path.push_str(&percent_encode(&text(name).ok_or_else(|| format!("{file_name} has no {name}"))?)),
+                Segment::Param(name) => {
+                    path.push_str(&percent_encode(&text(name).ok_or_else(|| format!("{file_name} has no {name}"))?))
+                }
             }
         }
         let mut query = url::form_urlencoded::Serializer::new(String::new());
@@ -514,7 +549,10 @@ impl Spec {
             }
             None => Vec::new(),
         };
-        Ok((operation.id.clone(), Request { method: operation.method.clone(), path, query: Some(query.finish()), body }))
+        Ok((
+            operation.id.clone(),
+            Request { method: operation.method.clone(), path, query: Some(query.finish()), body },
+        ))
     }
 }
 
@@ -604,7 +642,8 @@ fn check_simple(parameter: &Value, value: &str) -> Result<(), String> {
                 }
             }
             if let Some(pattern) = parameter["pattern"].as_str() {
-                let regex = regex::Regex::new(pattern).map_err(|e| format!("the spec's pattern {pattern} does not compile: {e}"))?;
+                let regex = regex::Regex::new(pattern)
+                    .map_err(|e| format!("the spec's pattern {pattern} does not compile: {e}"))?;
                 if !regex.is_match(value) {
                     return Err(format!("'{value}' does not match the pattern {pattern}"));
                 }
@@ -617,7 +656,10 @@ fn check_simple(parameter: &Value, value: &str) -> Result<(), String> {
         }
     }
     if let Some(allowed) = parameter["enum"].as_array() {
-        if !allowed.iter().any(|a| a.as_str().map(str::to_owned).unwrap_or_else(|| a.to_string()).eq_ignore_ascii_case(value)) {
+        if !allowed
+            .iter()
+            .any(|a| a.as_str().map(str::to_owned).unwrap_or_else(|| a.to_string()).eq_ignore_ascii_case(value))
+        {
             return Err(format!("'{value}' is not one of {}", Value::Array(allowed.clone())));
         }
     }
@@ -638,7 +680,8 @@ fn json_type(value: &Value) -> &'static str {
 
 /// Encodes everything but RFC 3986's unreserved characters.
 pub fn percent_encode(text: &str) -> String {
-    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    const ESCAPED: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
     percent_encoding::utf8_percent_encode(text, ESCAPED).to_string()
 }
 
@@ -706,7 +749,10 @@ pub fn example_files() -> Vec<(String, Value)> {
 /// Reads one fixture of `tests/fixtures/azure-specs` (`incidents/GetIncidentById.json`).
 pub fn fixture(path: &str) -> Value {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/azure-specs").join(path);
-    serde_json::from_str(&std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {}: {e}", full.display()))).expect("JSON")
+    serde_json::from_str(
+        &std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {}: {e}", full.display())),
+    )
+    .expect("JSON")
 }
 
 #[cfg(test)]
@@ -717,7 +763,12 @@ mod validator_tests {
     const INCIDENT: &str = "73e01a99-5cd7-4139-a149-9f2736ff2ab5";
 
     fn request(method: &str, rest: &str, query: &str, body: &str) -> Request {
-        Request { method: method.into(), path: format!("{WS}{rest}"), query: Some(query.into()), body: body.as_bytes().to_vec() }
+        Request {
+            method: method.into(),
+            path: format!("{WS}{rest}"),
+            query: Some(query.into()),
+            body: body.as_bytes().to_vec(),
+        }
     }
 
     #[test]
@@ -743,7 +794,8 @@ mod validator_tests {
         let mut covered = BTreeSet::new();
         for (name, example) in &examples {
             let file_name = name.rsplit('/').next().unwrap_or_default();
-            let (expected, request) = spec.example_request(file_name, example).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (expected, request) =
+                spec.example_request(file_name, example).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(spec.check(&request), Ok(expected.clone()), "{name}: {request:?}");
             covered.insert(expected);
         }
@@ -757,7 +809,12 @@ mod validator_tests {
         assert_eq!(spec.check(&list), Ok("Incidents_List".into()));
         let encoded = request("GET", &format!("/incidents/{INCIDENT}/relations/%61bc"), "api-version=2025-09-01", "");
         assert_eq!(spec.check(&encoded), Ok("IncidentRelations_Get".into()));
-        let comments = request("GET", &format!("/incidents/{INCIDENT}/comments"), "api-version=2025-09-01&%24top=5&%24skipToken=x", "");
+        let comments = request(
+            "GET",
+            &format!("/incidents/{INCIDENT}/comments"),
+            "api-version=2025-09-01&%24top=5&%24skipToken=x",
+            "",
+        );
         assert_eq!(spec.check(&comments), Ok("IncidentComments_List".into()));
     }
 
@@ -766,51 +823,233 @@ mod validator_tests {
         let spec = Spec::load();
         let incident = format!("/incidents/{INCIDENT}");
         let good_incident = r#"{"properties":{"title":"t","severity":"High","status":"New"}}"#;
-        assert_eq!(spec.check(&request("PUT", &incident, "api-version=2025-09-01", good_incident)), Ok("Incidents_CreateOrUpdate".into()));
+        assert_eq!(
+            spec.check(&request("PUT", &incident, "api-version=2025-09-01", good_incident)),
+            Ok("Incidents_CreateOrUpdate".into())
+        );
         let relation = format!("{incident}/relations/");
         let related = r#"{"properties":{"relatedResourceId":"/subscriptions/x/bookmarks/y"}}"#;
         let cases: Vec<(&str, Request, &str)> = vec![
             ("missing api-version", request("GET", "/incidents", "", ""), "api-version is missing"),
             ("another api-version", request("GET", "/incidents", "api-version=2024-03-01", ""), "is not 2025-09-01"),
-            ("api-version twice", request("GET", "/incidents", "api-version=2025-09-01&api-version=2025-09-01", ""), "twice"),
-            ("unknown query parameter", request("GET", "/incidents", "api-version=2025-09-01&%24expand=x", ""), "'$expand' is not declared"),
-            ("$skip is not declared", request("GET", "/incidents", "api-version=2025-09-01&%24skip=10", ""), "not declared"),
+            (
+                "api-version twice",
+                request("GET", "/incidents", "api-version=2025-09-01&api-version=2025-09-01", ""),
+                "twice",
+            ),
+            (
+                "unknown query parameter",
+                request("GET", "/incidents", "api-version=2025-09-01&%24expand=x", ""),
+                "'$expand' is not declared",
+            ),
+            (
+                "$skip is not declared",
+                request("GET", "/incidents", "api-version=2025-09-01&%24skip=10", ""),
+                "not declared",
+            ),
             ("$top over 1000", request("GET", "/incidents", "api-version=2025-09-01&%24top=1001", ""), "maximum"),
-            ("$top not a number", request("GET", "/incidents", "api-version=2025-09-01&%24top=ten", ""), "not an integer"),
-            ("relation name with an underscore", request("PUT", &format!("{relation}a_b"), "api-version=2025-09-01", related), "pattern"),
-            ("relation name too short", request("GET", &format!("{relation}ab"), "api-version=2025-09-01", ""), "minLength 3"),
-            ("relation name too long", request("DELETE", &format!("{relation}{}", "a".repeat(64)), "api-version=2025-09-01", ""), "maxLength 63"),
-            ("relation without relatedResourceId", request("PUT", &format!("{relation}abc"), "api-version=2025-09-01", r#"{"properties":{}}"#), "relatedResourceId is required"),
-            ("incident without title", request("PUT", &incident, "api-version=2025-09-01", r#"{"properties":{"severity":"High","status":"New"}}"#), "body.properties.title is required"),
-            ("incident with a null title", request("PUT", &incident, "api-version=2025-09-01", r#"{"properties":{"title":null,"severity":"High","status":"New"}}"#), "title is required"),
-            ("incident without properties", request("PUT", &incident, "api-version=2025-09-01", "{}"), "body.properties.severity is required"),
-            ("incident with an unknown severity", request("PUT", &incident, "api-version=2025-09-01", r#"{"properties":{"title":"t","severity":"Critical","status":"New"}}"#), "Critical"),
-            ("incident with a read-only label type", request("PUT", &incident, "api-version=2025-09-01", r#"{"properties":{"title":"t","severity":"High","status":"New","labels":[{"labelName":"a","labelType":"User"}]}}"#), "labelType is read-only"),
-            ("incident with a read-only incidentNumber", request("PUT", &incident, "api-version=2025-09-01", r#"{"properties":{"title":"t","severity":"High","status":"New","incidentNumber":1}}"#), "read-only"),
-            ("incident with an unknown property", request("PUT", &incident, "api-version=2025-09-01", r#"{"properties":{"title":"t","severity":"High","status":"New","priority":1}}"#), "priority is not a property"),
-            ("incident title not a string", request("PUT", &incident, "api-version=2025-09-01", r#"{"properties":{"title":7,"severity":"High","status":"New"}}"#), "should be string"),
-            ("owner objectId not a uuid", request("PUT", &incident, "api-version=2025-09-01", r#"{"properties":{"title":"t","severity":"High","status":"New","owner":{"objectId":"me"}}}"#), "not a uuid"),
+            (
+                "$top not a number",
+                request("GET", "/incidents", "api-version=2025-09-01&%24top=ten", ""),
+                "not an integer",
+            ),
+            (
+                "relation name with an underscore",
+                request("PUT", &format!("{relation}a_b"), "api-version=2025-09-01", related),
+                "pattern",
+            ),
+            (
+                "relation name too short",
+                request("GET", &format!("{relation}ab"), "api-version=2025-09-01", ""),
+                "minLength 3",
+            ),
+            (
+                "relation name too long",
+                request("DELETE", &format!("{relation}{}", "a".repeat(64)), "api-version=2025-09-01", ""),
+                "maxLength 63",
+            ),
+            (
+                "relation without relatedResourceId",
+                request("PUT", &format!("{relation}abc"), "api-version=2025-09-01", r#"{"properties":{}}"#),
+                "relatedResourceId is required",
+            ),
+            (
+                "incident without title",
+                request(
+                    "PUT",
+                    &incident,
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"severity":"High","status":"New"}}"#,
+                ),
+                "body.properties.title is required",
+            ),
+            (
+                "incident with a null title",
+                request(
+                    "PUT",
+                    &incident,
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"title":null,"severity":"High","status":"New"}}"#,
+                ),
+                "title is required",
+            ),
+            (
+                "incident without properties",
+                request("PUT", &incident, "api-version=2025-09-01", "{}"),
+                "body.properties.severity is required",
+            ),
+            (
+                "incident with an unknown severity",
+                request(
+                    "PUT",
+                    &incident,
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"title":"t","severity":"Critical","status":"New"}}"#,
+                ),
+                "Critical",
+            ),
+            (
+                "incident with a read-only label type",
+                request(
+                    "PUT",
+                    &incident,
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"title":"t","severity":"High","status":"New","labels":[{"labelName":"a","labelType":"User"}]}}"#,
+                ),
+                "labelType is read-only",
+            ),
+            (
+                "incident with a read-only incidentNumber",
+                request(
+                    "PUT",
+                    &incident,
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"title":"t","severity":"High","status":"New","incidentNumber":1}}"#,
+                ),
+                "read-only",
+            ),
+            (
+                "incident with an unknown property",
+                request(
+                    "PUT",
+                    &incident,
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"title":"t","severity":"High","status":"New","priority":1}}"#,
+                ),
+                "priority is not a property",
+            ),
+            (
+                "incident title not a string",
+                request(
+                    "PUT",
+                    &incident,
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"title":7,"severity":"High","status":"New"}}"#,
+                ),
+                "should be string",
+            ),
+            (
+                "owner objectId not a uuid",
+                request(
+                    "PUT",
+                    &incident,
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"title":"t","severity":"High","status":"New","owner":{"objectId":"me"}}}"#,
+                ),
+                "not a uuid",
+            ),
             ("incident body not JSON", request("PUT", &incident, "api-version=2025-09-01", "title=t"), "not JSON"),
             ("incident PUT without a body", request("PUT", &incident, "api-version=2025-09-01", ""), "body is empty"),
-            ("comment without message", request("PUT", &format!("{incident}/comments/c1"), "api-version=2025-09-01", r#"{"properties":{}}"#), "message is required"),
-            ("task without title", request("PUT", &format!("{incident}/tasks/t1"), "api-version=2025-09-01", r#"{"properties":{"status":"New"}}"#), "title is required"),
-            ("task with an unknown status", request("PUT", &format!("{incident}/tasks/t1"), "api-version=2025-09-01", r#"{"properties":{"title":"t","status":"Done"}}"#), "Done"),
-            ("task without properties", request("PUT", &format!("{incident}/tasks/t1"), "api-version=2025-09-01", "{}"), "body.properties is required"),
-            ("body on the alerts POST", request("POST", &format!("{incident}/alerts"), "api-version=2025-09-01", "{}"), "takes no request body"),
-            ("body on the entities POST", request("POST", &format!("{incident}/entities"), "api-version=2025-09-01", "{}"), "takes no request body"),
-            ("query parameter on the alerts POST", request("POST", &format!("{incident}/alerts"), "api-version=2025-09-01&%24top=5", ""), "not declared"),
-            ("subscription not a uuid", Request { method: "GET".into(), path: WS.replace("d0cfe6b2-9ac0-4464-9919-dccaee2e48c0", "my-sub") + "/incidents", query: Some("api-version=2025-09-01".into()), body: vec![] }, "not a uuid"),
-            ("workspace name with an underscore", Request { method: "GET".into(), path: WS.replace("myWorkspace", "my_workspace") + "/incidents", query: Some("api-version=2025-09-01".into()), body: vec![] }, "pattern"),
+            (
+                "comment without message",
+                request("PUT", &format!("{incident}/comments/c1"), "api-version=2025-09-01", r#"{"properties":{}}"#),
+                "message is required",
+            ),
+            (
+                "task without title",
+                request(
+                    "PUT",
+                    &format!("{incident}/tasks/t1"),
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"status":"New"}}"#,
+                ),
+                "title is required",
+            ),
+            (
+                "task with an unknown status",
+                request(
+                    "PUT",
+                    &format!("{incident}/tasks/t1"),
+                    "api-version=2025-09-01",
+                    r#"{"properties":{"title":"t","status":"Done"}}"#,
+                ),
+                "Done",
+            ),
+            (
+                "task without properties",
+                request("PUT", &format!("{incident}/tasks/t1"), "api-version=2025-09-01", "{}"),
+                "body.properties is required",
+            ),
+            (
+                "body on the alerts POST",
+                request("POST", &format!("{incident}/alerts"), "api-version=2025-09-01", "{}"),
+                "takes no request body",
+            ),
+            (
+                "body on the entities POST",
+                request("POST", &format!("{incident}/entities"), "api-version=2025-09-01", "{}"),
+                "takes no request body",
+            ),
+            (
+                "query parameter on the alerts POST",
+                request("POST", &format!("{incident}/alerts"), "api-version=2025-09-01&%24top=5", ""),
+                "not declared",
+            ),
+            (
+                "subscription not a uuid",
+                Request {
+                    method: "GET".into(),
+                    path: WS.replace("d0cfe6b2-9ac0-4464-9919-dccaee2e48c0", "my-sub") + "/incidents",
+                    query: Some("api-version=2025-09-01".into()),
+                    body: vec![],
+                },
+                "not a uuid",
+            ),
+            (
+                "workspace name with an underscore",
+                Request {
+                    method: "GET".into(),
+                    path: WS.replace("myWorkspace", "my_workspace") + "/incidents",
+                    query: Some("api-version=2025-09-01".into()),
+                    body: vec![],
+                },
+                "pattern",
+            ),
             ("bad percent-encoding", request("GET", "/incidents/%zz", "api-version=2025-09-01", ""), "percent-encoded"),
             ("empty incident id", request("GET", "/incidents/", "api-version=2025-09-01", ""), "is empty"),
-            ("PATCH is not an operation", request("PATCH", &incident, "api-version=2025-09-01", "{}"), "no PATCH operation"),
-            ("unknown child", request("POST", &format!("{incident}/comments2"), "api-version=2025-09-01", ""), "no operation"),
+            (
+                "PATCH is not an operation",
+                request("PATCH", &incident, "api-version=2025-09-01", "{}"),
+                "no PATCH operation",
+            ),
+            (
+                "unknown child",
+                request("POST", &format!("{incident}/comments2"), "api-version=2025-09-01", ""),
+                "no operation",
+            ),
             ("preview entities endpoint", request("GET", "/entities", "api-version=2025-09-01", ""), "no operation"),
         ];
         for (what, bad, expected) in cases {
             match spec.check(&bad) {
-                Ok(operation) => panic!("{what}: {} {}?{} passed as {operation}", bad.method, bad.path, bad.query.unwrap_or_default()),
-                Err(reason) => assert!(reason.contains(expected), "{what}: the reason '{reason}' does not mention '{expected}'"),
+                Ok(operation) => panic!(
+                    "{what}: {} {}?{} passed as {operation}",
+                    bad.method,
+                    bad.path,
+                    bad.query.unwrap_or_default()
+                ),
+                Err(reason) => {
+                    assert!(reason.contains(expected), "{what}: the reason '{reason}' does not mention '{expected}'")
+                }
             }
         }
     }

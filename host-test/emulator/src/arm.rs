@@ -9,13 +9,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
 use crate::odata::{parse_filter, Key, Order, INCIDENTS};
 use crate::reply::{cloud_error, Reply};
 use crate::request::{self, percent_decode, Call};
 use crate::state::{Kind, Shared, State};
 use crate::token::ARM_AUDIENCE;
 use crate::{details, writes};
-use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
 
 const API_VERSIONS: &[&str] = &["2025-09-01", "2025-06-01", "2025-03-01", "2024-09-01", "2024-03-01"];
 const MAX_TOP: usize = 1000;
@@ -29,12 +29,21 @@ pub fn handle(shared: &Shared, call: &Call) -> Reply {
     let query = call.query();
     let param = |name: &str| request::param(&query, name);
     match param("api-version") {
-        None => return cloud_error(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests."),
+        None => {
+            return cloud_error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        }
         Some(version) if !API_VERSIONS.contains(&version) => {
             return cloud_error(
                 400,
                 "InvalidApiVersionParameter",
-                &format!("The api-version '{version}' is invalid. The supported versions are '{}'.", API_VERSIONS.join(",")),
+                &format!(
+                    "The api-version '{version}' is invalid. The supported versions are '{}'.",
+                    API_VERSIONS.join(",")
+                ),
             )
         }
         Some(_) => {}
@@ -54,11 +63,27 @@ pub fn handle(shared: &Shared, call: &Call) -> Reply {
         }
         Ok(Resource::Incident(id)) if *call.method == Method::GET => get(shared, id),
         Ok(Resource::IncidentDetails(id, child)) if *call.method == Method::POST => incident_details(shared, id, child),
-        Ok(Resource::Incident(id)) if *call.method == Method::PUT => writes::put_incident(&mut shared.state(), &percent_decode(id), call.body),
-        Ok(Resource::Incident(id)) if *call.method == Method::DELETE => writes::delete_incident(&mut shared.state(), &percent_decode(id)),
+        Ok(Resource::Incident(id)) if *call.method == Method::PUT => {
+            writes::put_incident(&mut shared.state(), &percent_decode(id), call.body)
+        }
+        Ok(Resource::Incident(id)) if *call.method == Method::DELETE => {
+            writes::delete_incident(&mut shared.state(), &percent_decode(id))
+        }
         Ok(Resource::Children(id, kind)) if *call.method == Method::GET => {
-            let link_base = format!("http://{}{}?api-version={}", call.host, call.uri.path(), param("api-version").unwrap_or_default());
-            writes::list_children(&shared.state(), &percent_decode(id), kind, param("$top"), param("$skipToken"), &link_base)
+            let link_base = format!(
+                "http://{}{}?api-version={}",
+                call.host,
+                call.uri.path(),
+                param("api-version").unwrap_or_default()
+            );
+            writes::list_children(
+                &shared.state(),
+                &percent_decode(id),
+                kind,
+                param("$top"),
+                param("$skipToken"),
+                &link_base,
+            )
         }
         Ok(Resource::Child(id, kind, name)) => {
             let (id, name) = (percent_decode(id), percent_decode(name));
@@ -81,7 +106,10 @@ fn method_not_allowed(call: &Call) -> Reply {
     cloud_error(
         405,
         "UnsupportedApiVersion",
-        &format!("The HTTP resource that matches the request URI '{}' does not support HTTP method '{}'.", call.uri, call.method),
+        &format!(
+            "The HTTP resource that matches the request URI '{}' does not support HTTP method '{}'.",
+            call.uri, call.method
+        ),
     )
 }
 
@@ -97,20 +125,32 @@ fn author_of(state: &State, authorization: Option<&str>) -> Value {
 
 fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> {
     let unauthorized = |code: &str, message: &str| {
-        cloud_error(401, code, message).header("www-authenticate", "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\"")
+        cloud_error(401, code, message).header(
+            "www-authenticate",
+            "Bearer authorization_uri=\"https://login.microsoftonline.com/common\", error=\"invalid_token\"",
+        )
     };
     let Some(value) = authorization else {
-        return Err(unauthorized("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."));
+        return Err(unauthorized(
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        ));
     };
     let Some(token) = value.strip_prefix("Bearer ") else {
-        return Err(unauthorized("AuthenticationFailed", "Authentication failed. The 'Authorization' header is not a bearer token."));
+        return Err(unauthorized(
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is not a bearer token.",
+        ));
     };
     let issued = shared.state().tokens.get(token.trim()).cloned();
     let Some(issued) = issued else {
         return Err(unauthorized("InvalidAuthenticationToken", "The access token is invalid."));
     };
     if issued.expires_at <= jiff::Timestamp::now().as_second() {
-        return Err(unauthorized("ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time."));
+        return Err(unauthorized(
+            "ExpiredAuthenticationToken",
+            "The access token expiry UTC time is earlier than current UTC time.",
+        ));
     }
     if issued.audience != ARM_AUDIENCE {
         return Err(unauthorized(
@@ -155,7 +195,8 @@ fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
         return Err(cloud_error(404, "ResourceGroupNotFound", &format!("Resource group '{rg}' could not be found.")));
     }
     let ws = segments.get(7).copied().unwrap_or_default();
-    let workspace_path = literal(4, "providers") && literal(5, "Microsoft.OperationalInsights") && literal(6, "workspaces");
+    let workspace_path =
+        literal(4, "providers") && literal(5, "Microsoft.OperationalInsights") && literal(6, "workspaces");
     if !workspace_path || !ws.eq_ignore_ascii_case(DEFAULT_WORKSPACE_NAME) {
         return Err(cloud_error(
             404,
@@ -191,7 +232,13 @@ fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
 
 fn visible(shared: &Shared) -> Vec<Value> {
     let now = Instant::now();
-    shared.state().incidents.iter().filter(|s| s.visible_from.is_none_or(|at| at <= now)).map(|s| s.json.clone()).collect()
+    shared
+        .state()
+        .incidents
+        .iter()
+        .filter(|s| s.visible_from.is_none_or(|at| at <= now))
+        .map(|s| s.json.clone())
+        .collect()
 }
 
 /// A visible incident by its (percent-encoded) name, or ARM's 404.
@@ -200,7 +247,13 @@ fn visible_incident(shared: &Shared, id: &str) -> Result<Value, Reply> {
     visible(shared)
         .into_iter()
         .find(|i| i["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&decoded)))
-        .ok_or_else(|| cloud_error(404, "NotFound", &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'.")))
+        .ok_or_else(|| {
+            cloud_error(
+                404,
+                "NotFound",
+                &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'."),
+            )
+        })
 }
 
 /// A successful read, with the rate-limit header ARM sends on reads.
@@ -232,7 +285,8 @@ fn incident_details(shared: &Shared, id: &str, child: Child) -> Reply {
                     None => kinds.push((kind.to_owned(), 1)),
                 }
             }
-            let meta: Vec<Value> = kinds.into_iter().map(|(kind, count)| json!({"entityKind": kind, "count": count})).collect();
+            let meta: Vec<Value> =
+                kinds.into_iter().map(|(kind, count)| json!({"entityKind": kind, "count": count})).collect();
             json!({"entities": entities, "metaData": meta})
         }
     };
@@ -251,7 +305,13 @@ fn list(shared: &Shared, call: &Call, params: &ListParams) -> Reply {
     let top = match params.top.map(str::parse::<usize>) {
         None => shared.options.default_page_size,
         Some(Ok(top)) if (1..=MAX_TOP).contains(&top) => top,
-        Some(_) => return cloud_error(400, "BadRequest", &format!("The value of $top must be an integer between 1 and {MAX_TOP}.")),
+        Some(_) => {
+            return cloud_error(
+                400,
+                "BadRequest",
+                &format!("The value of $top must be an integer between 1 and {MAX_TOP}."),
+            )
+        }
     };
     let filter = match params.filter.map(|text| parse_filter(text, &INCIDENTS)).transpose() {
         Ok(filter) => filter,

@@ -9,17 +9,49 @@ use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WOR
 
 const TITLES: &[(&str, &str, &[&str])] = &[
     ("Sign-in from an anonymous IP address", "A user signed in from a Tor exit node.", &["InitialAccess"]),
-    ("Impossible travel activity", "Sign-ins from two countries 40 minutes apart.", &["InitialAccess", "CredentialAccess"]),
-    ("Mass download by a single user", "A user downloaded 1,200 files from SharePoint in 10 minutes.", &["Exfiltration", "Collection"]),
-    ("Suspicious PowerShell command line", "Encoded PowerShell launched by winword.exe.", &["Execution", "DefenseEvasion"]),
-    ("Possible ransomware activity on host", "Many files renamed with a new extension, shadow copies deleted.", &["Impact"]),
+    (
+        "Impossible travel activity",
+        "Sign-ins from two countries 40 minutes apart.",
+        &["InitialAccess", "CredentialAccess"],
+    ),
+    (
+        "Mass download by a single user",
+        "A user downloaded 1,200 files from SharePoint in 10 minutes.",
+        &["Exfiltration", "Collection"],
+    ),
+    (
+        "Suspicious PowerShell command line",
+        "Encoded PowerShell launched by winword.exe.",
+        &["Execution", "DefenseEvasion"],
+    ),
+    (
+        "Possible ransomware activity on host",
+        "Many files renamed with a new extension, shadow copies deleted.",
+        &["Impact"],
+    ),
     ("Brute force attack against RDP", "Over 500 failed RDP logons followed by a success.", &["CredentialAccess"]),
     ("User clicked a phishing link", "A user opened a URL later classified as phishing.", &["InitialAccess"]),
-    ("Suspicious inbox forwarding rule", "A new rule forwards all mail to an external address.", &["Collection", "Exfiltration"]),
+    (
+        "Suspicious inbox forwarding rule",
+        "A new rule forwards all mail to an external address.",
+        &["Collection", "Exfiltration"],
+    ),
     ("Credential dumping from LSASS", "A process read LSASS memory.", &["CredentialAccess"]),
-    ("New admin account created", "A global administrator was added outside a change window.", &["Persistence", "PrivilegeEscalation"]),
-    ("Connection to a known C2 domain", "A host resolved and contacted a known command-and-control domain.", &["CommandAndControl"]),
-    ("Multistage attack with lateral movement", "Fusion correlated a suspicious sign-in with remote execution.", &["LateralMovement", "Execution"]),
+    (
+        "New admin account created",
+        "A global administrator was added outside a change window.",
+        &["Persistence", "PrivilegeEscalation"],
+    ),
+    (
+        "Connection to a known C2 domain",
+        "A host resolved and contacted a known command-and-control domain.",
+        &["CommandAndControl"],
+    ),
+    (
+        "Multistage attack with lateral movement",
+        "Fusion correlated a suspicious sign-in with remote execution.",
+        &["LateralMovement", "Execution"],
+    ),
 ];
 const PRODUCTS: &[&str] = &[
     "Azure Sentinel",
@@ -28,7 +60,12 @@ const PRODUCTS: &[&str] = &[
     "Microsoft Defender for Office 365",
     "Microsoft Defender for Cloud Apps",
 ];
-const ANALYSTS: &[(&str, &str)] = &[("Alex Chen", "alex.chen"), ("Priya Natarajan", "priya.n"), ("Sam Okafor", "sam.okafor"), ("Jordan Lee", "jordan.lee")];
+const ANALYSTS: &[(&str, &str)] = &[
+    ("Alex Chen", "alex.chen"),
+    ("Priya Natarajan", "priya.n"),
+    ("Sam Okafor", "sam.okafor"),
+    ("Jordan Lee", "jordan.lee"),
+];
 const LABELS: &[&str] = &["phishing", "vip", "false-alarm-candidate", "ransomware", "needs-escalation"];
 
 pub struct Workspace<'a> {
@@ -39,7 +76,11 @@ pub struct Workspace<'a> {
 
 /// The one workspace the emulator serves.
 pub fn default_workspace() -> Workspace<'static> {
-    Workspace { subscription: DEFAULT_SUBSCRIPTION_ID, resource_group: DEFAULT_RESOURCE_GROUP, workspace: DEFAULT_WORKSPACE_NAME }
+    Workspace {
+        subscription: DEFAULT_SUBSCRIPTION_ID,
+        resource_group: DEFAULT_RESOURCE_GROUP,
+        workspace: DEFAULT_WORKSPACE_NAME,
+    }
 }
 
 impl Workspace<'_> {
@@ -90,7 +131,8 @@ pub fn now_to_the_hour() -> jiff::Timestamp {
 
 pub fn format_time(seconds: i64, rng: &mut ChaCha8Rng) -> String {
     // The service writes up to seven fractional digits; some times have none.
-    let fraction = if rng.random_bool(0.5) { format!(".{:07}", rng.random_range(0..10_000_000)) } else { String::new() };
+    let fraction =
+        if rng.random_bool(0.5) { format!(".{:07}", rng.random_range(0..10_000_000)) } else { String::new() };
     let time = jiff::Timestamp::from_second(seconds).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     format!("{}{fraction}Z", time.strftime("%Y-%m-%dT%H:%M:%S"))
 }
@@ -164,7 +206,16 @@ fn resource(ws: &Workspace, name: &str, etag: String, properties: Value) -> Valu
 
 /// A plain incident with chosen fields, for tests and the admin endpoint.
 #[allow(clippy::too_many_arguments)]
-pub fn incident_from(ws: &Workspace, name: &str, number: i64, title: &str, severity: &str, status: &str, created: &str, modified: &str) -> Value {
+pub fn incident_from(
+    ws: &Workspace,
+    name: &str,
+    number: i64,
+    title: &str,
+    severity: &str,
+    status: &str,
+    created: &str,
+    modified: &str,
+) -> Value {
     let properties = json!({
         "title": title,
         "severity": severity,

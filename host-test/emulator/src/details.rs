@@ -9,13 +9,16 @@ use serde_json::{json, Value};
 
 use crate::data::{default_workspace, guid};
 
-const USERS: &[(&str, &str)] = &[("alice", "Alice Example"), ("bob.ops", "Bob Ops"), ("svc-backup", "Backup service"), ("carol", "Carol Admin")];
+const USERS: &[(&str, &str)] =
+    &[("alice", "Alice Example"), ("bob.ops", "Bob Ops"), ("svc-backup", "Backup service"), ("carol", "Carol Admin")];
 const HOSTS: &[&str] = &["ws-0142", "srv-sql-02", "vm-web-7", "laptop-ceo"];
 const DOMAINS: &[&str] = &["login-micros0ft.example", "cdn-update.example", "files.example"];
 
 fn rng_for(incident: &Value) -> ChaCha8Rng {
     let name = incident["name"].as_str().unwrap_or_default();
-    let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    let seed = name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
     ChaCha8Rng::seed_from_u64(seed)
 }
 
@@ -35,22 +38,47 @@ pub fn entities(incident: &Value) -> Vec<Value> {
     let mut rng = rng_for(incident);
     let (user, display) = USERS[rng.random_range(0..USERS.len())];
     let host_name = HOSTS[rng.random_range(0..HOSTS.len())];
-    let account = entity(&mut rng, "Account", json!({"friendlyName": user, "accountName": user, "upnSuffix": "contoso.com", "ntDomain": "CONTOSO",
-        "displayName": display, "aadUserId": guid_of(user), "sid": format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1100 + user.len())}));
-    let host = entity(&mut rng, "Host", json!({"friendlyName": host_name, "hostName": host_name, "dnsDomain": "corp.contoso.com", "ntDomain": "CONTOSO",
-        "osFamily": "Windows", "osVersion": "10.0.19045", "isDomainJoined": true}));
+    let account = entity(
+        &mut rng,
+        "Account",
+        json!({"friendlyName": user, "accountName": user, "upnSuffix": "contoso.com", "ntDomain": "CONTOSO",
+        "displayName": display, "aadUserId": guid_of(user), "sid": format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1100 + user.len())}),
+    );
+    let host = entity(
+        &mut rng,
+        "Host",
+        json!({"friendlyName": host_name, "hostName": host_name, "dnsDomain": "corp.contoso.com", "ntDomain": "CONTOSO",
+        "osFamily": "Windows", "osVersion": "10.0.19045", "isDomainJoined": true}),
+    );
     let address = format!("203.0.113.{}", rng.random_range(1..255));
-    let ip = entity(&mut rng, "Ip", json!({"friendlyName": address, "address": address, "location": {"countryName": "Netherlands", "city": "Amsterdam", "asn": 64500}}));
+    let ip = entity(
+        &mut rng,
+        "Ip",
+        json!({"friendlyName": address, "address": address, "location": {"countryName": "Netherlands", "city": "Amsterdam", "asn": 64500}}),
+    );
     let sha256: String = (0..32).map(|_| format!("{:02x}", rng.random::<u8>())).collect();
-    let hash = entity(&mut rng, "FileHash", json!({"friendlyName": sha256, "algorithm": "SHA256", "hashValue": sha256}));
-    let file = entity(&mut rng, "File", json!({"friendlyName": "invoice.exe", "fileName": "invoice.exe", "directory": "C:\\Users\\Public\\Downloads",
-        "hostEntityId": host["name"], "fileHashEntityIds": [hash["name"]]}));
+    let hash =
+        entity(&mut rng, "FileHash", json!({"friendlyName": sha256, "algorithm": "SHA256", "hashValue": sha256}));
+    let file = entity(
+        &mut rng,
+        "File",
+        json!({"friendlyName": "invoice.exe", "fileName": "invoice.exe", "directory": "C:\\Users\\Public\\Downloads",
+        "hostEntityId": host["name"], "fileHashEntityIds": [hash["name"]]}),
+    );
     let pid = rng.random_range(1000..9000).to_string();
-    let process = entity(&mut rng, "Process", json!({"friendlyName": "invoice.exe", "processId": pid,
+    let process = entity(
+        &mut rng,
+        "Process",
+        json!({"friendlyName": "invoice.exe", "processId": pid,
         "commandLine": "\"C:\\Users\\Public\\Downloads\\invoice.exe\" -silent", "hostEntityId": host["name"], "accountEntityId": account["name"],
-        "imageFileEntityId": file["name"], "creationTimeUtc": incident["properties"]["createdTimeUtc"]}));
+        "imageFileEntityId": file["name"], "creationTimeUtc": incident["properties"]["createdTimeUtc"]}),
+    );
     let domain = DOMAINS[rng.random_range(0..DOMAINS.len())];
-    let url = entity(&mut rng, "Url", json!({"friendlyName": format!("https://{domain}/login"), "url": format!("https://{domain}/login")}));
+    let url = entity(
+        &mut rng,
+        "Url",
+        json!({"friendlyName": format!("https://{domain}/login"), "url": format!("https://{domain}/login")}),
+    );
     vec![account, host, ip, hash, file, process, url]
 }
 

@@ -37,8 +37,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    EmulatorOptions, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID,
-    DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_NAME, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE,
+    EmulatorOptions, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_RESOURCE_GROUP,
+    DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_NAME, GRAPH_SCOPE,
+    LOG_ANALYTICS_SCOPE,
 };
 pub use data::generate_incidents;
 /// The ids and names of the seeded Graph tenant (users, groups, incidents).
@@ -63,7 +64,11 @@ impl Emulator {
         let app = router::app(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async { let _ = stopped.await; }).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
         });
         Ok(Emulator { shared, addr, stop: Some(stop), server })
     }

@@ -102,9 +102,13 @@ impl FieldRef {
             // null only matches a missing or null value, whatever the field's type.
             (_, Literal::Null) => Ok(Key::Missing),
             (Kind::Number, Literal::Number(n)) => Ok(Key::Number(*n)),
-            (Kind::Time, Literal::Text(t) | Literal::Bare(t)) => parse_time(t).map(Key::Time).ok_or_else(|| format!("The DateTimeOffset text '{t}' is invalid.")),
+            (Kind::Time, Literal::Text(t) | Literal::Bare(t)) => {
+                parse_time(t).map(Key::Time).ok_or_else(|| format!("The DateTimeOffset text '{t}' is invalid."))
+            }
             (Kind::Text, Literal::Text(t)) => Ok(Key::Text(t.to_lowercase())),
-            (_, literal) => Err(format!("A binary operator with incompatible types was detected: {literal} cannot be compared with {self}.")),
+            (_, literal) => Err(format!(
+                "A binary operator with incompatible types was detected: {literal} cannot be compared with {self}."
+            )),
         }
     }
 }
@@ -410,7 +414,9 @@ mod tests {
 
     #[test]
     fn and_binds_tighter_than_or() {
-        let filter = arm("properties/status eq 'New' or properties/status eq 'Active' and properties/severity eq 'High'").unwrap();
+        let filter =
+            arm("properties/status eq 'New' or properties/status eq 'Active' and properties/severity eq 'High'")
+                .unwrap();
         assert!(filter.matches(&incident("New", "Low", 1, "2026-01-01T00:00:00Z")));
         assert!(!filter.matches(&incident("Active", "Low", 1, "2026-01-01T00:00:00Z")));
         assert!(filter.matches(&incident("Active", "High", 1, "2026-01-01T00:00:00Z")));

@@ -5,11 +5,11 @@
 
 use serde_json::{json, Value};
 
+use crate::config::DEFAULT_WORKSPACE_ID;
 use crate::reply::Reply;
 use crate::request::Call;
 use crate::state::Shared;
 use crate::token::LOG_ANALYTICS_AUDIENCE;
-use crate::config::DEFAULT_WORKSPACE_ID;
 
 fn error(status: u16, code: &str, message: &str, inner: Option<(&str, &str)>) -> Reply {
     let mut body = json!({"error": {"code": code, "message": message}});
@@ -28,7 +28,12 @@ pub fn handle(shared: &Shared, workspace: &str, call: &Call) -> Reply {
         return reply;
     }
     if !workspace.eq_ignore_ascii_case(DEFAULT_WORKSPACE_ID) {
-        return error(404, "PathNotFoundError", &format!("The requested path does not exist: workspace '{workspace}'"), None);
+        return error(
+            404,
+            "PathNotFoundError",
+            &format!("The requested path does not exist: workspace '{workspace}'"),
+            None,
+        );
     }
     let json_body = call.header("content-type").is_some_and(|v| v.starts_with("application/json"));
     if !json_body {
@@ -41,7 +46,9 @@ pub fn handle(shared: &Shared, workspace: &str, call: &Call) -> Reply {
         }
     }
     let Ok(request) = serde_json::from_slice::<Value>(call.body) else { return syntax("The body is not JSON") };
-    let Some(query) = request["query"].as_str() else { return error(400, "BadArgumentError", "The 'query' property is required", None) };
+    let Some(query) = request["query"].as_str() else {
+        return error(400, "BadArgumentError", "The 'query' property is required", None);
+    };
     let partial = shared.state().partial_error.take();
     match run(query) {
         Ok(None) => Reply::empty(204),
@@ -68,7 +75,12 @@ fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> 
     };
     let issued = shared.state().tokens.get(token.trim()).cloned();
     match issued {
-        None => Err(error(403, "InvalidAuthenticationToken", "The provided authentication is not valid for this resource", None)),
+        None => Err(error(
+            403,
+            "InvalidAuthenticationToken",
+            "The provided authentication is not valid for this resource",
+            None,
+        )),
         Some(issued) if issued.audience != LOG_ANALYTICS_AUDIENCE => Err(error(
             403,
             "InvalidAuthenticationTokenAudience",
@@ -155,11 +167,18 @@ fn apply(stage: &str, columns: &Columns, rows: Vec<Vec<Value>>) -> Result<Vec<Ve
         return Ok(rows.into_iter().take(n).collect());
     }
     if let Some(condition) = stage.strip_prefix("where ") {
-        let (column, value) = condition.split_once("==").ok_or_else(|| syntax("only 'where Column == \'value\'' is supported here"))?;
+        let (column, value) =
+            condition.split_once("==").ok_or_else(|| syntax("only 'where Column == \'value\'' is supported here"))?;
         let column = column.trim();
-        let index = columns.iter().position(|(name, _)| *name == column).ok_or_else(|| syntax(&format!("'{column}' is not a column")))?;
+        let index = columns
+            .iter()
+            .position(|(name, _)| *name == column)
+            .ok_or_else(|| syntax(&format!("'{column}' is not a column")))?;
         let value = value.trim().trim_matches('\'').trim_matches('"').to_owned();
-        return Ok(rows.into_iter().filter(|row| row[index].as_str().is_some_and(|v| v.eq_ignore_ascii_case(&value))).collect());
+        return Ok(rows
+            .into_iter()
+            .filter(|row| row[index].as_str().is_some_and(|v| v.eq_ignore_ascii_case(&value)))
+            .collect());
     }
     Err(syntax(&format!("the operator in '{stage}' is not supported by the emulator")))
 }

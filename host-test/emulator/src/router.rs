@@ -21,7 +21,13 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
 }
 
-async fn handle(AxumState(shared): AxumState<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Reply {
+async fn handle(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
     record(&shared, &method, &uri, &headers, &body);
     let injected = shared.state().take_injection(method.as_str(), uri.path());
     if let Some(injected) = injected {
@@ -31,7 +37,9 @@ async fn handle(AxumState(shared): AxumState<Arc<Shared>>, method: Method, uri: 
     let call = Call { method: &method, uri: &uri, host: &host, headers: &headers, body: &body };
     let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
-        [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => token::issue(&shared, tenant, call.authorization(), &body),
+        [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => {
+            token::issue(&shared, tenant, call.authorization(), &body)
+        }
         ["_emulator", "incidents", rest @ ..] if method == Method::POST => admin(&shared, rest, &body),
         ["v1", "workspaces", workspace, "query"] if method == Method::POST => query::handle(&shared, workspace, &call),
         ["v1.0", ..] => graph::handle(&shared, &call),
@@ -66,7 +74,8 @@ fn admin(shared: &Shared, rest: &[&str], body: &[u8]) -> Reply {
                 Err(e) => return bad(format!("not JSON: {e}")),
             };
             let mut state = shared.state();
-            let created: Vec<Value> = specs.into_iter().filter_map(|spec| state.apply(Mutation::Create(spec))).collect();
+            let created: Vec<Value> =
+                specs.into_iter().filter_map(|spec| state.apply(Mutation::Create(spec))).collect();
             Reply::json(201, Value::Array(created))
         }
         [name] => {
@@ -87,7 +96,11 @@ fn record(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body
     let headers = headers
         .iter()
         .map(|(name, value)| {
-            let value = if name == "authorization" { "[redacted]".to_owned() } else { value.to_str().unwrap_or("?").to_owned() };
+            let value = if name == "authorization" {
+                "[redacted]".to_owned()
+            } else {
+                value.to_str().unwrap_or("?").to_owned()
+            };
             (name.to_string(), value)
         })
         .collect();

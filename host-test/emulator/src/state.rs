@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::config::EmulatorOptions;
 use crate::data::{self, default_workspace, new_etag};
 use crate::graph::seed;
 use crate::graph::tenant::GraphState;
 use crate::reply::Reply;
-use crate::config::EmulatorOptions;
 
 /// One request as received. The bearer token and the client secret are
 /// replaced, so a recorded request can be printed.
@@ -60,7 +60,11 @@ pub enum Mutation {
     Create(NewIncident),
     /// Merges `properties` into the incident, sets `lastModifiedTimeUtc` (to
     /// `modified_at` or now) and gives it a new etag.
-    Update { name: String, properties: serde_json::Map<String, Value>, modified_at: Option<String> },
+    Update {
+        name: String,
+        properties: serde_json::Map<String, Value>,
+        modified_at: Option<String>,
+    },
 }
 
 /// What a token was issued for.
@@ -167,18 +171,25 @@ impl State {
             &created,
             spec.last_modified_time_utc.as_deref().unwrap_or(&created),
         );
-        let visible_from = spec.visible_after_seconds.filter(|s| *s > 0.0).map(|s| Instant::now() + Duration::from_secs_f64(s));
+        let visible_from =
+            spec.visible_after_seconds.filter(|s| *s > 0.0).map(|s| Instant::now() + Duration::from_secs_f64(s));
         self.upsert(incident.clone(), visible_from);
         incident
     }
 
-    fn update(&mut self, name: &str, properties: serde_json::Map<String, Value>, modified_at: Option<String>) -> Option<Value> {
+    fn update(
+        &mut self,
+        name: &str,
+        properties: serde_json::Map<String, Value>,
+        modified_at: Option<String>,
+    ) -> Option<Value> {
         let stored = self.incidents.iter_mut().find(|s| s.json["name"] == name)?;
         let json = &mut stored.json;
         for (key, value) in properties {
             json["properties"][key] = value;
         }
-        json["properties"]["lastModifiedTimeUtc"] = Value::String(modified_at.unwrap_or_else(|| jiff::Timestamp::now().to_string()));
+        json["properties"]["lastModifiedTimeUtc"] =
+            Value::String(modified_at.unwrap_or_else(|| jiff::Timestamp::now().to_string()));
         json["etag"] = Value::String(new_etag());
         Some(json.clone())
     }
@@ -207,7 +218,12 @@ impl State {
             .filter(|((i, k, _), _)| i.eq_ignore_ascii_case(incident) && *k == kind)
             .map(|((_, _, name), value)| (name, value))
             .collect();
-        items.sort_by(|a, b| a.1["properties"]["createdTimeUtc"].as_str().cmp(&b.1["properties"]["createdTimeUtc"].as_str()).then(a.0.cmp(b.0)));
+        items.sort_by(|a, b| {
+            a.1["properties"]["createdTimeUtc"]
+                .as_str()
+                .cmp(&b.1["properties"]["createdTimeUtc"].as_str())
+                .then(a.0.cmp(b.0))
+        });
         items.into_iter().map(|(_, v)| v.clone()).collect()
     }
 
@@ -215,7 +231,8 @@ impl State {
     pub fn list_served(&mut self) {
         self.lists_served += 1;
         let served = self.lists_served;
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.scheduled).into_iter().partition(|(at, _)| *at <= served);
+        let (due, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.scheduled).into_iter().partition(|(at, _)| *at <= served);
         self.scheduled = later;
         for mutation in due.into_iter().flat_map(|(_, mutations)| mutations) {
             self.apply(mutation);
@@ -225,7 +242,9 @@ impl State {
     /// The canned answer of the first injection that matches, used up once.
     pub fn take_injection(&mut self, method: &str, path: &str) -> Option<Reply> {
         let rule = self.injections.iter_mut().find(|rule| {
-            rule.times > 0 && path.contains(&rule.path_contains) && rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            rule.times > 0
+                && path.contains(&rule.path_contains)
+                && rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
         })?;
         rule.times -= 1;
         Some(Reply::canned(rule.status, rule.headers.clone(), rule.body.clone()))

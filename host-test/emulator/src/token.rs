@@ -6,9 +6,11 @@ use base64::Engine as _;
 use rand::Rng;
 use serde_json::{json, Value};
 
+use crate::config::{
+    ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE,
+};
 use crate::reply::Reply;
 use crate::state::{Issued, Shared};
-use crate::config::{ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE};
 
 pub const ARM_AUDIENCE: &str = "https://management.azure.com/";
 pub const LOG_ANALYTICS_AUDIENCE: &str = "https://api.loganalytics.io";
@@ -34,7 +36,9 @@ fn audience_of(scope: &str, graph_roles: Option<&[String]>) -> Option<(&'static 
     match scope {
         ARM_SCOPE => Some((ARM_AUDIENCE, Vec::new())),
         LOG_ANALYTICS_SCOPE => Some((LOG_ANALYTICS_AUDIENCE, owned(&["Data.Read"]))),
-        GRAPH_SCOPE => Some((GRAPH_AUDIENCE, graph_roles.map_or_else(|| owned(DEFAULT_GRAPH_ROLES), <[String]>::to_vec))),
+        GRAPH_SCOPE => {
+            Some((GRAPH_AUDIENCE, graph_roles.map_or_else(|| owned(DEFAULT_GRAPH_ROLES), <[String]>::to_vec)))
+        }
         _ => None,
     }
 }
@@ -49,26 +53,46 @@ pub fn issue(shared: &Shared, tenant: &str, authorization: Option<&str>, body: &
     }
     let Some(grant) = field("grant_type") else { return missing("grant_type") };
     if grant != "client_credentials" {
-        return entra_error(400, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{grant}'."));
+        return entra_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{grant}'."),
+        );
     }
     let Some(client_id) = field("client_id").or(basic_id) else { return missing("client_id") };
     if client_id != DEFAULT_CLIENT_ID {
         return entra_error(400, "unauthorized_client", 700016, &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."));
     }
-    let Some(secret) = field("client_secret").or(basic_secret) else { return missing("client_assertion' or 'client_secret") };
+    let Some(secret) = field("client_secret").or(basic_secret) else {
+        return missing("client_assertion' or 'client_secret");
+    };
     if secret != DEFAULT_CLIENT_SECRET {
         return entra_error(401, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."));
     }
     let Some(scope) = field("scope") else { return missing("scope") };
     let graph_roles = shared.state().graph_roles.clone();
     let Some((audience, roles)) = audience_of(scope.trim(), graph_roles.as_deref()) else {
-        return entra_error(400, "invalid_scope", 70011, &format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."));
+        return entra_error(
+            400,
+            "invalid_scope",
+            70011,
+            &format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+            ),
+        );
     };
     let lifetime = shared.options.token_lifetime_secs as i64;
     let now = jiff::Timestamp::now().as_second();
     let token = jwt(audience, &roles, &client_id, now, now + lifetime);
-    shared.state().tokens.insert(token.clone(), Issued { audience, expires_at: now + lifetime, client_id: client_id.clone(), roles });
-    Reply::json(200, json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}))
+    shared
+        .state()
+        .tokens
+        .insert(token.clone(), Issued { audience, expires_at: now + lifetime, client_id: client_id.clone(), roles });
+    Reply::json(
+        200,
+        json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}),
+    )
 }
 
 fn basic_credentials(authorization: Option<&str>) -> (Option<String>, Option<String>) {
@@ -110,7 +134,12 @@ fn jwt(audience: &str, roles: &[String], client_id: &str, now: i64, expires: i64
 }
 
 fn missing(name: &str) -> Reply {
-    entra_error(400, "invalid_request", 900144, &format!("The request body must contain the following parameter: '{name}'."))
+    entra_error(
+        400,
+        "invalid_request",
+        900144,
+        &format!("The request body must contain the following parameter: '{name}'."),
+    )
 }
 
 fn entra_error(status: u16, error: &str, code: u32, message: &str) -> Reply {

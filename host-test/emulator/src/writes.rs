@@ -62,7 +62,11 @@ pub fn put_incident(state: &mut State, id: &str, body: &[u8]) -> Reply {
 
 fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, bool), Reply> {
     let body = parse_body(body)?;
-    let mut properties = body.get("properties").and_then(Value::as_object).cloned().ok_or_else(|| bad("The 'properties' property is required."))?;
+    let mut properties = body
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| bad("The 'properties' property is required."))?;
     require(&properties, &["title", "severity", "status"])?;
     check_enum(&mut properties, "severity", SEVERITIES)?;
     check_enum(&mut properties, "status", STATUSES)?;
@@ -74,11 +78,16 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
         return Err(bad("classification 'BenignPositive' must have classificationReason"));
     }
     let existing = state.incident_index(id);
-    let stale = |stored: &Value| body.get("etag").and_then(Value::as_str).is_some_and(|etag| Some(etag) != stored["etag"].as_str());
+    let stale = |stored: &Value| {
+        body.get("etag").and_then(Value::as_str).is_some_and(|etag| Some(etag) != stored["etag"].as_str())
+    };
     if let Some(index) = existing {
         let stored = &state.incidents[index].json;
         if stale(stored) {
-            let message = format!("Newer version of resource '{}' exists. Data was not saved", stored["id"].as_str().unwrap_or(id));
+            let message = format!(
+                "Newer version of resource '{}' exists. Data was not saved",
+                stored["id"].as_str().unwrap_or(id)
+            );
             return Err(cloud_error(409, "Conflict", &message));
         }
     }
@@ -99,8 +108,17 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
 /// The writable properties replace the stored ones; read-only ones stay.
 fn merge_writable(mut incident: Value, properties: &Map<String, Value>, number: Value) -> Value {
     const WRITABLE: &[&str] = &[
-        "title", "severity", "status", "description", "classification", "classificationReason", "classificationComment",
-        "owner", "labels", "firstActivityTimeUtc", "lastActivityTimeUtc",
+        "title",
+        "severity",
+        "status",
+        "description",
+        "classification",
+        "classificationReason",
+        "classificationComment",
+        "owner",
+        "labels",
+        "firstActivityTimeUtc",
+        "lastActivityTimeUtc",
     ];
     for field in WRITABLE {
         match properties.get(*field) {
@@ -112,7 +130,11 @@ fn merge_writable(mut incident: Value, properties: &Map<String, Value>, number: 
                 incident["properties"]["labels"] = Value::Array(labels);
             }
             Some(value) => incident["properties"][*field] = value.clone(),
-            None if matches!(*field, "classification" | "classificationReason" | "classificationComment" | "description") => {
+            None if matches!(
+                *field,
+                "classification" | "classificationReason" | "classificationComment" | "description"
+            ) =>
+            {
                 if let Some(map) = incident["properties"].as_object_mut() {
                     map.remove(*field);
                 }
@@ -144,7 +166,14 @@ fn not_found(what: &str, name: &str) -> Reply {
 }
 
 /// `GET .../incidents/{id}/{kind}`: all of them, paged by `$top` with a keyset `$skipToken`.
-pub fn list_children(state: &State, incident: &str, kind: Kind, top: Option<&str>, skip: Option<&str>, link_base: &str) -> Reply {
+pub fn list_children(
+    state: &State,
+    incident: &str,
+    kind: Kind,
+    top: Option<&str>,
+    skip: Option<&str>,
+    link_base: &str,
+) -> Reply {
     if !incident_exists(state, incident) {
         return not_found("Incident", incident);
     }
@@ -192,7 +221,10 @@ pub fn put_child(state: &mut State, incident: &str, kind: Kind, name: &str, body
     };
     let key = (incident.to_ascii_lowercase(), kind, name.to_ascii_lowercase());
     let existing = state.children.get(&key).cloned();
-    let created = existing.as_ref().and_then(|e| e["properties"]["createdTimeUtc"].as_str().map(str::to_owned)).unwrap_or_else(now);
+    let created = existing
+        .as_ref()
+        .and_then(|e| e["properties"]["createdTimeUtc"].as_str().map(str::to_owned))
+        .unwrap_or_else(now);
     let mut value = json!({
         "id": format!("{}/incidents/{incident}/{}/{name}", default_workspace().prefix(), kind.segment()),
         "name": name,
@@ -226,23 +258,32 @@ fn stamp(value: &mut Value, kind: Kind, created: &str, author: Value, existing: 
 }
 
 fn child_properties(kind: Kind, name: &str, body: &Map<String, Value>) -> Result<Value, Reply> {
-    let mut properties = body.get("properties").and_then(Value::as_object).cloned().ok_or_else(|| bad("The 'properties' property is required."))?;
+    let mut properties = body
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| bad("The 'properties' property is required."))?;
     match kind {
         Kind::Comments => {
             require(&properties, &["message"])?;
             let length = properties["message"].as_str().map_or(0, |m| m.chars().count());
             if length > MAX_COMMENT {
-                return Err(bad(&format!("The comment message is {length} characters; at most {MAX_COMMENT} are allowed.")));
+                return Err(bad(&format!(
+                    "The comment message is {length} characters; at most {MAX_COMMENT} are allowed."
+                )));
             }
             Ok(json!({"message": properties["message"]}))
         }
         Kind::Tasks => {
             require(&properties, &["title", "status"])?;
             check_enum(&mut properties, "status", TASK_STATUSES)?;
-            Ok(json!({"title": properties["title"], "status": properties["status"], "description": properties.get("description").cloned().unwrap_or(Value::Null)}))
+            Ok(
+                json!({"title": properties["title"], "status": properties["status"], "description": properties.get("description").cloned().unwrap_or(Value::Null)}),
+            )
         }
         Kind::Relations => {
-            let valid_name = (3..=63).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            let valid_name =
+                (3..=63).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
             if !valid_name {
                 return Err(bad(&format!("The relation name '{name}' does not match ^[a-zA-Z0-9-]{{3,63}}$.")));
             }
@@ -267,7 +308,8 @@ fn relation_properties(related: &str) -> Value {
         "entities" => ("Microsoft.SecurityInsights/entities", json!("SecurityAlert")),
         _ => (kind_segment, Value::Null),
     };
-    let mut properties = json!({"relatedResourceId": related, "relatedResourceName": name, "relatedResourceType": resource_type});
+    let mut properties =
+        json!({"relatedResourceId": related, "relatedResourceName": name, "relatedResourceType": resource_type});
     if !kind.is_null() {
         properties["relatedResourceKind"] = kind;
     }

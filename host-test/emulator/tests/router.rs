@@ -14,14 +14,17 @@ mod common;
 
 use common::{form, jwt_claims, request_token, request_token_for, send, token, token_url, Answer, FORM};
 use sentinel_emulator::{
-    Emulator, EmulatorOptions, Mutation, NewIncident, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_RESOURCE_GROUP,
-    DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, DEFAULT_WORKSPACE_NAME, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE,
+    Emulator, EmulatorOptions, Mutation, NewIncident, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, DEFAULT_WORKSPACE_NAME, GRAPH_SCOPE,
+    LOG_ANALYTICS_SCOPE,
 };
 
 const API_VERSION: &str = "2025-09-01";
 const GET_INCIDENTS_FIXTURE: &str = include_str!("../../../tests/fixtures/azure-specs/incidents/GetIncidents.json");
-const TOKEN_SUCCESS_FIXTURE: &str = include_str!("../../../tests/fixtures/azure-specs/auth/docs-token-success-client-credentials.json");
-const TOKEN_ERROR_FIXTURE: &str = include_str!("../../../tests/fixtures/azure-specs/auth/docs-token-error-invalid_scope.json");
+const TOKEN_SUCCESS_FIXTURE: &str =
+    include_str!("../../../tests/fixtures/azure-specs/auth/docs-token-success-client-credentials.json");
+const TOKEN_ERROR_FIXTURE: &str =
+    include_str!("../../../tests/fixtures/azure-specs/auth/docs-token-error-invalid_scope.json");
 
 // ---------------------------------------------------------------------------
 // Emulator, token and URL helpers
@@ -57,7 +60,8 @@ fn incidents_url(emulator: &Emulator, query: &[(&str, &str)]) -> String {
 }
 
 fn incident_url(emulator: &Emulator, name: &str) -> String {
-    let path = workspace_path(DEFAULT_SUBSCRIPTION_ID, DEFAULT_RESOURCE_GROUP, DEFAULT_WORKSPACE_NAME) + "/incidents/" + name;
+    let path =
+        workspace_path(DEFAULT_SUBSCRIPTION_ID, DEFAULT_RESOURCE_GROUP, DEFAULT_WORKSPACE_NAME) + "/incidents/" + name;
     url_with(emulator, &path, &[("api-version", API_VERSION)])
 }
 
@@ -114,7 +118,10 @@ fn names(items: &[Value]) -> Vec<String> {
 }
 
 fn time_of(incident: &Value, field: &str) -> jiff::Timestamp {
-    incident["properties"][field].as_str().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("no {field} in {incident}"))
+    incident["properties"][field]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {incident}"))
 }
 
 fn query_has(url: &str, key: &str, value: &str) -> bool {
@@ -185,19 +192,26 @@ async fn token_accepts_the_client_secret_in_http_basic_auth() {
     let emulator = start_default().await;
     let basic = format!("Basic {}", STANDARD.encode(format!("{DEFAULT_CLIENT_ID}:{DEFAULT_CLIENT_SECRET}")));
     let body = form(&[("grant_type", "client_credentials"), ("scope", ARM_SCOPE)]);
-    let answer = send("POST", &token_url(&emulator, DEFAULT_TENANT_ID), &[FORM, ("authorization", &basic)], &body).await;
+    let answer =
+        send("POST", &token_url(&emulator, DEFAULT_TENANT_ID), &[FORM, ("authorization", &basic)], &body).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(jwt_claims(answer.body["access_token"].as_str().unwrap())["aud"], "https://management.azure.com/");
 
     let wrong = format!("Basic {}", STANDARD.encode(format!("{DEFAULT_CLIENT_ID}:not-the-secret")));
-    let answer = send("POST", &token_url(&emulator, DEFAULT_TENANT_ID), &[FORM, ("authorization", &wrong)], &body).await;
+    let answer =
+        send("POST", &token_url(&emulator, DEFAULT_TENANT_ID), &[FORM, ("authorization", &wrong)], &body).await;
     assert_entra_error(&answer, 401, "invalid_client", 7000215);
 }
 
 #[tokio::test]
 async fn token_for_an_unknown_tenant_is_aadsts90002() {
     let emulator = start_default().await;
-    let body = form(&[("grant_type", "client_credentials"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET), ("scope", ARM_SCOPE)]);
+    let body = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", DEFAULT_CLIENT_ID),
+        ("client_secret", DEFAULT_CLIENT_SECRET),
+        ("scope", ARM_SCOPE),
+    ]);
     let answer = send("POST", &token_url(&emulator, "00000000-1111-2222-3333-444444444444"), &[FORM], &body).await;
     assert_entra_error(&answer, 400, "invalid_request", 90002);
 }
@@ -207,7 +221,12 @@ async fn token_for_an_unknown_client_is_aadsts700016() {
     let emulator = start_default().await;
     let answer = request_token(
         &emulator,
-        &[("grant_type", "client_credentials"), ("client_id", "11111111-2222-3333-4444-555555555555"), ("client_secret", DEFAULT_CLIENT_SECRET), ("scope", ARM_SCOPE)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "11111111-2222-3333-4444-555555555555"),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("scope", ARM_SCOPE),
+        ],
     )
     .await;
     assert_entra_error(&answer, 400, "unauthorized_client", 700016);
@@ -219,7 +238,12 @@ async fn token_with_a_wrong_secret_is_401_aadsts7000215_and_does_not_echo_it() {
     let secret = "Wr0ng~SecretValue.XYZ";
     let answer = request_token(
         &emulator,
-        &[("grant_type", "client_credentials"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", secret), ("scope", ARM_SCOPE)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", secret),
+            ("scope", ARM_SCOPE),
+        ],
     )
     .await;
     assert_entra_error(&answer, 401, "invalid_client", 7000215);
@@ -246,7 +270,12 @@ async fn token_with_the_password_grant_is_aadsts70003() {
     let emulator = start_default().await;
     let answer = request_token(
         &emulator,
-        &[("grant_type", "password"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET), ("scope", ARM_SCOPE)],
+        &[
+            ("grant_type", "password"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("scope", ARM_SCOPE),
+        ],
     )
     .await;
     assert_entra_error(&answer, 400, "unsupported_grant_type", 70003);
@@ -257,7 +286,11 @@ async fn token_without_a_scope_is_aadsts900144() {
     let emulator = start_default().await;
     let answer = request_token(
         &emulator,
-        &[("grant_type", "client_credentials"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+        ],
     )
     .await;
     assert_entra_error(&answer, 400, "invalid_request", 900144);
@@ -293,7 +326,11 @@ async fn incident_list_is_shaped_like_the_get_incidents_example() {
             assert_eq!(json_kind(&properties[key]), json_kind(value), "properties/{key} of {name}");
         }
         for (key, value) in example["properties"]["additionalData"].as_object().unwrap() {
-            assert_eq!(json_kind(&properties["additionalData"][key]), json_kind(value), "additionalData/{key} of {name}");
+            assert_eq!(
+                json_kind(&properties["additionalData"][key]),
+                json_kind(value),
+                "additionalData/{key} of {name}"
+            );
         }
         assert!(["High", "Medium", "Low", "Informational"].contains(&properties["severity"].as_str().unwrap()));
         assert!(["New", "Active", "Closed"].contains(&properties["status"].as_str().unwrap()));
@@ -384,7 +421,13 @@ async fn arm_with_an_old_api_version_is_400_invalid_api_version_parameter() {
 // 5. Resource path
 // ---------------------------------------------------------------------------
 
-async fn get_under(emulator: &Emulator, token: &str, subscription: &str, resource_group: &str, workspace: &str) -> Answer {
+async fn get_under(
+    emulator: &Emulator,
+    token: &str,
+    subscription: &str,
+    resource_group: &str,
+    workspace: &str,
+) -> Answer {
     let path = workspace_path(subscription, resource_group, workspace) + "/incidents";
     arm_get(&url_with(emulator, &path, &[("api-version", API_VERSION)]), token).await
 }
@@ -393,7 +436,14 @@ async fn get_under(emulator: &Emulator, token: &str, subscription: &str, resourc
 async fn arm_with_a_wrong_subscription_is_404_subscription_not_found() {
     let emulator = start_default().await;
     let token = token(&emulator, ARM_SCOPE).await;
-    let answer = get_under(&emulator, &token, "11111111-2222-3333-4444-555555555555", DEFAULT_RESOURCE_GROUP, DEFAULT_WORKSPACE_NAME).await;
+    let answer = get_under(
+        &emulator,
+        &token,
+        "11111111-2222-3333-4444-555555555555",
+        DEFAULT_RESOURCE_GROUP,
+        DEFAULT_WORKSPACE_NAME,
+    )
+    .await;
     assert_cloud_error(&answer, 404, "SubscriptionNotFound");
 }
 
@@ -483,7 +533,12 @@ async fn a_forged_skip_token_is_400() {
 // ---------------------------------------------------------------------------
 
 fn paging_options(incidents: usize) -> EmulatorOptions {
-    EmulatorOptions { incidents, seed: 7, anchor: Some("2026-06-01T00:00:00Z".parse().unwrap()), ..EmulatorOptions::default() }
+    EmulatorOptions {
+        incidents,
+        seed: 7,
+        anchor: Some("2026-06-01T00:00:00Z".parse().unwrap()),
+        ..EmulatorOptions::default()
+    }
 }
 
 #[tokio::test]
@@ -512,7 +567,8 @@ async fn paging_with_filter_and_orderby_returns_the_high_ones_oldest_first() {
     assert!(pages.len() > 1, "several pages");
     let seen: Vec<Value> = pages.concat();
 
-    let mut expected: Vec<Value> = emulator.incidents().into_iter().filter(|i| i["properties"]["severity"] == "High").collect();
+    let mut expected: Vec<Value> =
+        emulator.incidents().into_iter().filter(|i| i["properties"]["severity"] == "High").collect();
     expected.sort_by_key(|i| (time_of(i, "createdTimeUtc"), i["name"].as_str().unwrap().to_owned()));
     assert!(expected.len() > 7, "the seed gives enough High incidents");
     assert_eq!(names(&seen), names(&expected));
@@ -542,10 +598,14 @@ async fn keyset_paging_survives_inserts_between_pages() {
     let next = page.body["nextLink"].as_str().expect("a nextLink").to_owned();
     let cursor = first_page.last().unwrap();
     let cursor_modified = cursor["properties"]["lastModifiedTimeUtc"].as_str().unwrap().to_owned();
-    let just_older = jiff::Timestamp::from_second(time_of(cursor, "lastModifiedTimeUtc").as_second() - 1).unwrap().to_string();
+    let just_older =
+        jiff::Timestamp::from_second(time_of(cursor, "lastModifiedTimeUtc").as_second() - 1).unwrap().to_string();
 
     // Before the cursor: newer than everything, or the cursor's time and a smaller name.
-    let before = [("00000000-0000-4000-8000-00000000000a", "2026-07-01T00:00:00Z"), ("00000000-0000-4000-8000-00000000000b", cursor_modified.as_str())];
+    let before = [
+        ("00000000-0000-4000-8000-00000000000a", "2026-07-01T00:00:00Z"),
+        ("00000000-0000-4000-8000-00000000000b", cursor_modified.as_str()),
+    ];
     // After the cursor: older than it, or its time and a larger name.
     let after = [
         ("ffffffff-ffff-4fff-bfff-fffffffffff1", just_older.as_str()),
@@ -641,14 +701,22 @@ async fn recorded_requests_hide_bearer_tokens_and_client_secrets() {
 // ---------------------------------------------------------------------------
 
 async fn admin(emulator: &Emulator, path: &str, body: &Value) -> Answer {
-    send("POST", &format!("{}/_emulator/incidents{path}", emulator.url()), &[("content-type", "application/json")], &body.to_string()).await
+    send(
+        "POST",
+        &format!("{}/_emulator/incidents{path}", emulator.url()),
+        &[("content-type", "application/json")],
+        &body.to_string(),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn admin_creates_an_incident_that_is_then_listed() {
     let emulator = start_default().await;
     let token = token(&emulator, ARM_SCOPE).await;
-    let answer = admin(&emulator, "", &json!({"title": "x", "severity": "High", "createdTimeUtc": "2026-01-01T00:00:00Z"})).await;
+    let answer =
+        admin(&emulator, "", &json!({"title": "x", "severity": "High", "createdTimeUtc": "2026-01-01T00:00:00Z"}))
+            .await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     let created = &answer.body[0];
     let name = created["name"].as_str().expect("a name").to_owned();
@@ -668,7 +736,9 @@ async fn admin_creates_an_incident_that_is_then_listed() {
 async fn admin_update_sets_status_and_bumps_modified_time_and_etag() {
     let emulator = start_default().await;
     let token = token(&emulator, ARM_SCOPE).await;
-    let created = admin(&emulator, "", &json!({"title": "x", "severity": "High", "createdTimeUtc": "2026-01-01T00:00:00Z"})).await;
+    let created =
+        admin(&emulator, "", &json!({"title": "x", "severity": "High", "createdTimeUtc": "2026-01-01T00:00:00Z"}))
+            .await;
     let before = created.body[0].clone();
     let name = before["name"].as_str().unwrap();
 

@@ -21,10 +21,12 @@ use super::{exit, Failure};
 use crate::config::{self, FileConfig};
 use crate::emulator::{Emulator, EmulatorOptions};
 use crate::runtime::containment::Action;
-use crate::runtime::graph_security::ListOptions as GraphListOptions;
 use crate::runtime::egress::{EgressPolicy, PrivateNetwork};
+use crate::runtime::graph_security::ListOptions as GraphListOptions;
 use crate::runtime::types::ListIncidentsOptions;
-use crate::runtime::{graph_list_options, poll_options, ConnectorHost, HostOptions, Limits, Session, EMBEDDED_COMPONENT};
+use crate::runtime::{
+    graph_list_options, poll_options, ConnectorHost, HostOptions, Limits, Session, EMBEDDED_COMPONENT,
+};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -54,15 +56,21 @@ fn row(measure: &str, value: String, note: &str) -> Row {
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), Failure> {
-    let mut rows = vec![row("component size", format!("{} bytes", EMBEDDED_COMPONENT.len()), "release build, stripped")];
+    let mut rows =
+        vec![row("component size", format!("{} bytes", EMBEDDED_COMPONENT.len()), "release build, stripped")];
     rows.extend(load_times()?);
-    let emulator = Emulator::start(EmulatorOptions { incidents: args.incidents, seed: 1, ..EmulatorOptions::default() })
-        .await
-        .map_err(|e| failure(format!("cannot start the emulator: {e}")))?;
+    let emulator =
+        Emulator::start(EmulatorOptions { incidents: args.incidents, seed: 1, ..EmulatorOptions::default() })
+            .await
+            .map_err(|e| failure(format!("cannot start the emulator: {e}")))?;
     let url = emulator.url();
     let connection = config::resolve(&|_| None, &FileConfig::default(), Some(&url))?;
     let limits = Limits { max_sessions: args.sessions + 4, ..Limits::default() };
-    let host = ConnectorHost::new(HostOptions { limits, egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly), ..HostOptions::default() })?;
+    let host = ConnectorHost::new(HostOptions {
+        limits,
+        egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly),
+        ..HostOptions::default()
+    })?;
 
     rows.extend(sessions(&host, &connection, args.sessions).await?);
     let mut session = host.open("bench", connection.clone(), None).await?;
@@ -91,7 +99,11 @@ fn load_times() -> Result<Vec<Row>, Failure> {
     let cache = std::env::temp_dir().join(format!("sentinel-bench-{}", std::process::id()));
     let timed = |cache_dir: Option<PathBuf>| -> Result<Duration, Failure> {
         let started = Instant::now();
-        ConnectorHost::new(HostOptions { cache_dir, egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly), ..HostOptions::default() })?;
+        ConnectorHost::new(HostOptions {
+            cache_dir,
+            egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly),
+            ..HostOptions::default()
+        })?;
         Ok(started.elapsed())
     };
     let cold = timed(None)?;
@@ -121,7 +133,11 @@ async fn sessions(host: &ConnectorHost, connection: &ConnectionConfig, count: u3
     };
     times.sort();
     Ok(vec![
-        row("open a tenant session (median)", us(times[times.len() / 2]), &format!("instantiate + open, {count} sessions")),
+        row(
+            "open a tenant session (median)",
+            us(times[times.len() / 2]),
+            &format!("instantiate + open, {count} sessions"),
+        ),
         row("open a tenant session (p99)", us(times[(times.len() * 99 / 100).min(times.len() - 1)]), ""),
         row("resident memory per open session", per_session, "RSS growth / sessions, all kept open"),
     ])
@@ -130,7 +146,8 @@ async fn sessions(host: &ConnectorHost, connection: &ConnectionConfig, count: u3
 async fn list_all(session: &mut Session, incidents: usize, runs: usize) -> Result<Row, Failure> {
     let mut times = Vec::new();
     for _ in 0..runs {
-        let options = ListIncidentsOptions { filter: None, orderby: None, top: Some(1000), continuation: None, max_pages: None };
+        let options =
+            ListIncidentsOptions { filter: None, orderby: None, top: Some(1000), continuation: None, max_pages: None };
         let started = Instant::now();
         let all = session.list_all_incidents(options).await?;
         times.push(started.elapsed());
@@ -139,7 +156,11 @@ async fn list_all(session: &mut Session, incidents: usize, runs: usize) -> Resul
         }
     }
     let median = median(times);
-    Ok(row("list-all-incidents, component", ms(median), &format!("{incidents} incidents, pages of 1000, {} incidents/s", per_second(incidents, median))))
+    Ok(row(
+        "list-all-incidents, component",
+        ms(median),
+        &format!("{incidents} incidents, pages of 1000, {} incidents/s", per_second(incidents, median)),
+    ))
 }
 
 /// The same walk by the same core compiled natively, over hyper.
@@ -151,7 +172,10 @@ async fn native_list_all(connection: ConnectionConfig, incidents: usize, runs: u
         let mut times = Vec::new();
         for _ in 0..runs {
             let started = Instant::now();
-            let all = client.sentinel().list_all_incidents(&mut transport, &ListOptions { top: Some(1000), ..ListOptions::default() }).map_err(|e| e.to_string())?;
+            let all = client
+                .sentinel()
+                .list_all_incidents(&mut transport, &ListOptions { top: Some(1000), ..ListOptions::default() })
+                .map_err(|e| e.to_string())?;
             times.push(started.elapsed());
             if all.len() != incidents {
                 return Err(format!("listed {} incidents, not {incidents}", all.len()));
@@ -163,7 +187,11 @@ async fn native_list_all(connection: ConnectionConfig, incidents: usize, runs: u
     .map_err(|e| failure(format!("the native run panicked: {e}")))?
     .map_err(failure)?;
     let median = median(times);
-    Ok(row("list-all-incidents, native core", ms(median), &format!("same walk, no wasm, {} incidents/s", per_second(incidents, median))))
+    Ok(row(
+        "list-all-incidents, native core",
+        ms(median),
+        &format!("same walk, no wasm, {} incidents/s", per_second(incidents, median)),
+    ))
 }
 
 /// A backlog drained by polling with the default batch size.
@@ -187,7 +215,11 @@ async fn poll_drain(host: &ConnectorHost, connection: &ConnectionConfig, inciden
     if delivered != incidents {
         return Err(failure(format!("the poller delivered {delivered} events for {incidents} incidents")));
     }
-    Ok(row("poll: drain the backlog", ms(took), &format!("{delivered} events in {polls} polls of at most 500, {} events/s", per_second(delivered, took))))
+    Ok(row(
+        "poll: drain the backlog",
+        ms(took),
+        &format!("{delivered} events in {polls} polls of at most 500, {} events/s", per_second(delivered, took)),
+    ))
 }
 
 async fn graph(session: &mut Session, runs: usize) -> Result<Vec<Row>, Failure> {
@@ -210,7 +242,11 @@ async fn graph(session: &mut Session, runs: usize) -> Result<Vec<Row>, Failure> 
 }
 
 fn render(rows: &[Row], args: &BenchArgs) -> String {
-    let build = if cfg!(debug_assertions) { "DEBUG build: rerun with --profile host for real figures" } else { "optimized build" };
+    let build = if cfg!(debug_assertions) {
+        "DEBUG build: rerun with --profile host for real figures"
+    } else {
+        "optimized build"
+    };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::ASCII_MARKDOWN).set_header(["measure", "value", "note"]);
@@ -261,26 +297,37 @@ struct NativeHttp {
 
 impl NativeHttp {
     fn new() -> std::io::Result<Self> {
-        Ok(NativeHttp { runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()?, started: Instant::now() })
+        Ok(NativeHttp {
+            runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+            started: Instant::now(),
+        })
     }
 
     async fn exchange(request: &Request) -> Result<Response, String> {
         let host = request.url.host_str().unwrap_or("127.0.0.1").to_owned();
         let port = request.url.port_or_known_default().unwrap_or(80);
         let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| e.to_string())?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
         tokio::spawn(connection);
         let target = match request.url.query() {
             Some(query) => format!("{}?{query}", request.url.path()),
             None => request.url.path().to_owned(),
         };
-        let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(target).header("host", format!("{host}:{port}"));
+        let mut builder = hyper::Request::builder()
+            .method(request.method.as_str())
+            .uri(target)
+            .header("host", format!("{host}:{port}"));
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
-        let answer = sender.send_request(builder.body(Full::new(bytes::Bytes::from(request.body.clone()))).map_err(|e| e.to_string())?).await.map_err(|e| e.to_string())?;
+        let answer = sender
+            .send_request(builder.body(Full::new(bytes::Bytes::from(request.body.clone()))).map_err(|e| e.to_string())?)
+            .await
+            .map_err(|e| e.to_string())?;
         let status = answer.status().as_u16();
-        let headers = answer.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned())).collect();
+        let headers =
+            answer.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned())).collect();
         let body = answer.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes().to_vec();
         Ok(Response { status, headers, body })
     }
@@ -288,7 +335,9 @@ impl NativeHttp {
 
 impl Transport for NativeHttp {
     fn send(&mut self, request: &Request, _: &Timeouts) -> Result<Response, CoreError> {
-        self.runtime.block_on(Self::exchange(request)).map_err(|e| CoreError::transport(e, "the native benchmark transport failed"))
+        self.runtime
+            .block_on(Self::exchange(request))
+            .map_err(|e| CoreError::transport(e, "the native benchmark transport failed"))
     }
 
     fn now_unix_secs(&self) -> u64 {

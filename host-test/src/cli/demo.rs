@@ -9,10 +9,10 @@ use super::errors::describe;
 use super::{exit, output, Failure};
 use crate::config::{self, FileConfig};
 use crate::emulator::{graph_seed, Emulator, EmulatorOptions};
+use crate::runtime::containment::Action;
 use crate::runtime::egress::PrivateNetwork;
 use crate::runtime::sandbox::{AuditRecord, AuditSink};
 use crate::runtime::types::{self, ListIncidentsOptions};
-use crate::runtime::containment::Action;
 use crate::runtime::{CallError, ConnectorHost, HostOptions, Session};
 
 const INCIDENTS: usize = 40;

@@ -10,7 +10,9 @@ impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CallError::Connector(error) => write!(f, "{}", describe(error)),
-            CallError::Timeout(after) => write!(f, "the call was stopped after {} s (the host's call deadline)", after.as_secs_f64()),
+            CallError::Timeout(after) => {
+                write!(f, "the call was stopped after {} s (the host's call deadline)", after.as_secs_f64())
+            }
             CallError::Trap(reason) => write!(f, "the connector stopped abnormally: {reason}"),
         }
     }
@@ -27,11 +29,21 @@ pub fn describe(error: &ConnectorError) -> String {
         }
         E::Throttled(t) => {
             let after = t.retry_after_seconds.map(|s| format!(" (retry after {s} s)")).unwrap_or_default();
-            format!("throttled: {} {}{after}. Hint: {}", t.failure.status, sentence(&t.failure.code, &t.failure.message), t.failure.hint)
+            format!(
+                "throttled: {} {}{after}. Hint: {}",
+                t.failure.status,
+                sentence(&t.failure.code, &t.failure.message),
+                t.failure.hint
+            )
         }
-        E::Transport(l) | E::InvalidResponse(l) => format!("{}: {}. Hint: {}", kind(error), l.message.trim_end_matches('.'), l.hint),
+        E::Transport(l) | E::InvalidResponse(l) => {
+            format!("{}: {}. Hint: {}", kind(error), l.message.trim_end_matches('.'), l.hint)
+        }
         E::ProtectedAccount(p) => {
-            format!("protected-account: {} is protected ({}); nothing was sent to change it. Hint: {}", p.user, p.reason, PROTECTED_HINT)
+            format!(
+                "protected-account: {} is protected ({}); nothing was sent to change it. Hint: {}",
+                p.user, p.reason, PROTECTED_HINT
+            )
         }
     }
 }

@@ -214,8 +214,12 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
         GraphCommand::Incidents(GraphIncidents::List(args)) => {
             let all = args.all;
             let columns = ["id", "severity", "status", "classification", "assignedTo", "displayName"];
-            let show = |incidents: &[g::Incident]| items(format, incidents.iter().map(incident_json).collect(), &columns);
-            let (every, one) = (async |s: &mut Session, o| s.graph().list_all_incidents(o).await, async |s: &mut Session, o| s.graph().list_incidents(o).await);
+            let show =
+                |incidents: &[g::Incident]| items(format, incidents.iter().map(incident_json).collect(), &columns);
+            let (every, one) = (
+                async |s: &mut Session, o| s.graph().list_all_incidents(o).await,
+                async |s: &mut Session, o| s.graph().list_incidents(o).await,
+            );
             list_pages(session, list_options(args), all, every, one, show).await?;
         }
         GraphCommand::Incidents(GraphIncidents::Get { id, expand_alerts }) => {
@@ -240,10 +244,15 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
             let all = args.all;
             let columns = ["id", "severity", "status", "incidentId", "serviceSource", "title"];
             let show = |alerts: &[g::Alert]| items(format, alerts.iter().map(alert_json).collect(), &columns);
-            let (every, one) = (async |s: &mut Session, o| s.graph().list_all_alerts(o).await, async |s: &mut Session, o| s.graph().list_alerts(o).await);
+            let (every, one) = (
+                async |s: &mut Session, o| s.graph().list_all_alerts(o).await,
+                async |s: &mut Session, o| s.graph().list_alerts(o).await,
+            );
             list_pages(session, list_options(args), all, every, one, show).await?;
         }
-        GraphCommand::Alerts(GraphAlerts::Get { id }) => print(output::to_json(&alert_json(&session.graph().get_alert(&id).await?))),
+        GraphCommand::Alerts(GraphAlerts::Get { id }) => {
+            print(output::to_json(&alert_json(&session.graph().get_alert(&id).await?)))
+        }
         GraphCommand::Alerts(GraphAlerts::Update(args)) => {
             let update = g::AlertUpdate {
                 status: args.status.map(alert_status),
@@ -322,12 +331,19 @@ fn dry_run(request: &types::PlannedRequest) {
 
 /// Permissions each action needs, for the admin granting them.
 pub fn manifest_table(manifest: &[types::RequiredPermission], format: Format) -> String {
-    let rows: Vec<Value> = manifest.iter().map(|p| json!({"action": p.action, "permissions": p.permissions.join(", ")})).collect();
+    let rows: Vec<Value> =
+        manifest.iter().map(|p| json!({"action": p.action, "permissions": p.permissions.join(", ")})).collect();
     items(format, rows, &["action", "permissions"])
 }
 
 fn list_options(args: GraphListArgs) -> g::ListOptions {
-    g::ListOptions { filter: args.filter, top: args.top, expand_alerts: args.expand_alerts, continuation: args.continuation, max_pages: args.max_pages }
+    g::ListOptions {
+        filter: args.filter,
+        top: args.top,
+        expand_alerts: args.expand_alerts,
+        continuation: args.continuation,
+        max_pages: args.max_pages,
+    }
 }
 
 /// JSON as an array, or a table of the named fields.
@@ -375,11 +391,21 @@ fn user_json(user: &User) -> Value {
 fn risky_json(user: &RiskyUser) -> Value {
     use crate::runtime::containment::{RiskLevel as L, RiskState as S};
     let level = user.risk_level.as_ref().map(|l| match l {
-        L::None => "none", L::Low => "low", L::Medium => "medium", L::High => "high", L::Hidden => "hidden", L::Other(t) => t,
+        L::None => "none",
+        L::Low => "low",
+        L::Medium => "medium",
+        L::High => "high",
+        L::Hidden => "hidden",
+        L::Other(t) => t,
     });
     let state = user.risk_state.as_ref().map(|s| match s {
-        S::None => "none", S::ConfirmedSafe => "confirmedSafe", S::Remediated => "remediated", S::Dismissed => "dismissed",
-        S::AtRisk => "atRisk", S::ConfirmedCompromised => "confirmedCompromised", S::Other(t) => t,
+        S::None => "none",
+        S::ConfirmedSafe => "confirmedSafe",
+        S::Remediated => "remediated",
+        S::Dismissed => "dismissed",
+        S::AtRisk => "atRisk",
+        S::ConfirmedCompromised => "confirmedCompromised",
+        S::Other(t) => t,
     });
     json!({
         "id": user.id,

@@ -38,7 +38,11 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "sentinel", version, about = "Microsoft Sentinel incident response through a sandboxed WebAssembly connector")]
+#[command(
+    name = "sentinel",
+    version,
+    about = "Microsoft Sentinel incident response through a sandboxed WebAssembly connector"
+)]
 pub struct Cli {
     #[command(flatten)]
     global: Global,
@@ -228,7 +232,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(error) => return fail(Failure { code: exit::OTHER, message: format!("cannot start the async runtime: {error}") }),
+        Err(error) => {
+            return fail(Failure { code: exit::OTHER, message: format!("cannot start the async runtime: {error}") })
+        }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -256,7 +262,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             });
             let failed = checks.iter().any(|c| !c.token_ok || c.read_ok == Some(false));
             if failed {
-                return Err(Failure { code: exit::AUTH, message: "some APIs are not usable; see the table above".into() });
+                return Err(Failure {
+                    code: exit::AUTH,
+                    message: "some APIs are not usable; see the table above".into(),
+                });
             }
             Ok(())
         }
@@ -265,7 +274,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let options = types::QueryOptions { timespan, server_timeout_seconds: wait };
             let result = session.search_events(&query, options).await?;
             if let Some(partial) = &result.partial_error {
-                eprintln!("warning: partial result: {}", output::safe_line(&format!("{}: {}", partial.code, partial.message)));
+                eprintln!(
+                    "warning: partial result: {}",
+                    output::safe_line(&format!("{}: {}", partial.code, partial.message))
+                );
             }
             print(match format {
                 Format::Json => output::to_json(&output::query_json(&result)),
@@ -274,7 +286,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Graph(command) => graph::graph(&mut cli.global.open_session().await?, command, format).await,
-        Command::Hunt { query, timespan } => graph::hunt(&mut cli.global.open_session().await?, &query, timespan, format).await,
+        Command::Hunt { query, timespan } => {
+            graph::hunt(&mut cli.global.open_session().await?, &query, timespan, format).await
+        }
         Command::Users(command) => graph::users(&mut cli.global.open_session().await?, command, format).await,
         Command::Groups(command) => graph::groups(&mut cli.global.open_session().await?, command).await,
         Command::Permissions => {
@@ -308,7 +322,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 IncidentsCommand::Entities { id, normalized: true } => {
                     let entities = session.list_normalized_entities(&id).await?;
                     print(match format {
-                        Format::Json => output::to_json(&entities.iter().map(output::normalized_json).collect::<Vec<_>>()),
+                        Format::Json => {
+                            output::to_json(&entities.iter().map(output::normalized_json).collect::<Vec<_>>())
+                        }
                         Format::Table => output::normalized_table(&entities),
                     });
                     Ok(())
@@ -333,12 +349,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 impl Global {
     fn host_options(&self) -> Result<HostOptions, Failure> {
-        let private_network = if self.allow_private_network || self.emulator.is_some() { PrivateNetwork::Allow } else { PrivateNetwork::Refuse };
+        let private_network = if self.allow_private_network || self.emulator.is_some() {
+            PrivateNetwork::Allow
+        } else {
+            PrivateNetwork::Refuse
+        };
         // Whoever runs the CLI is its operator: custom clouds are theirs to name.
         let mut options = HostOptions { egress: EgressPolicy::operator(private_network), ..HostOptions::default() };
         if let Some(path) = &self.component {
-            options.component = std::fs::read(path)
-                .map_err(|e| Failure { code: exit::USAGE, message: format!("cannot read the component {}: {e}", path.display()) })?;
+            options.component = std::fs::read(path).map_err(|e| Failure {
+                code: exit::USAGE,
+                message: format!("cannot read the component {}: {e}", path.display()),
+            })?;
         }
         Ok(options)
     }
@@ -368,9 +390,11 @@ async fn list(session: &mut Session, args: ListArgs, format: Format) -> Result<(
         continuation: args.continuation,
         max_pages: args.max_pages,
     };
-    list_pages(session, options, args.all, Session::list_all_incidents, Session::list_incidents, |incidents| match format {
-        Format::Json => output::incidents_json(incidents),
-        Format::Table => output::incidents_table(incidents),
+    list_pages(session, options, args.all, Session::list_all_incidents, Session::list_incidents, |incidents| {
+        match format {
+            Format::Json => output::incidents_json(incidents),
+            Format::Table => output::incidents_table(incidents),
+        }
     })
     .await
 }
@@ -417,7 +441,8 @@ async fn list_pages<O, P: Page>(
     one_page: impl AsyncFnOnce(&mut Session, O) -> Result<P, CallError>,
     show: impl FnOnce(&[P::Item]) -> String,
 ) -> Result<(), Failure> {
-    let (items, continuation) = if all { (every_page(session, options).await?, None) } else { one_page(session, options).await?.split() };
+    let (items, continuation) =
+        if all { (every_page(session, options).await?, None) } else { one_page(session, options).await?.split() };
     print(show(&items));
     if let Some(link) = continuation {
         eprintln!("more {}: use --all, or --continuation '{}'", P::WHAT, output::safe_line(&link));
@@ -432,10 +457,17 @@ fn print(text: String) {
 }
 
 async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
-    let options = EmulatorOptions { addr: args.addr, incidents: args.incidents, seed: args.seed, graph_roles: args.graph_roles, ..EmulatorOptions::default() };
-    let emulator = Emulator::start(options)
-        .await
-        .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot start the emulator on {}: {e}", args.addr) })?;
+    let options = EmulatorOptions {
+        addr: args.addr,
+        incidents: args.incidents,
+        seed: args.seed,
+        graph_roles: args.graph_roles,
+        ..EmulatorOptions::default()
+    };
+    let emulator = Emulator::start(options).await.map_err(|e| Failure {
+        code: exit::OTHER,
+        message: format!("cannot start the emulator on {}: {e}", args.addr),
+    })?;
     println!("listening on {}", emulator.url());
     let _ = std::io::stdout().flush();
     eprintln!(

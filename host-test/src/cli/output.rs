@@ -222,7 +222,10 @@ pub fn incident_detail(incident: &Incident) -> String {
         ("Owner", owner_name(incident).into()),
         ("Labels", if labels.is_empty() { "-".into() } else { labels.join(", ") }),
         ("Tactics", if incident.tactics.is_empty() { "-".into() } else { incident.tactics.join(", ") }),
-        ("Products", if incident.alert_product_names.is_empty() { "-".into() } else { incident.alert_product_names.join(", ") }),
+        (
+            "Products",
+            if incident.alert_product_names.is_empty() { "-".into() } else { incident.alert_product_names.join(", ") },
+        ),
         ("Alerts", incident.alerts_count.map_or("-".into(), |n| n.to_string())),
         ("Created", incident.created_time.clone().unwrap_or_else(|| "-".into())),
         ("Last modified", incident.last_modified_time.clone().unwrap_or_else(|| "-".into())),
@@ -335,7 +338,8 @@ pub fn normalized_table(entities: &[wit::NormalizedEntity]) -> String {
     let mut table = new_table();
     table.set_header(["Kind", "Identifier", "Name", "Refers to"]);
     for entity in entities {
-        let references: Vec<String> = entity.references.iter().map(|r| format!("{}: {}", r.role, r.identifier)).collect();
+        let references: Vec<String> =
+            entity.references.iter().map(|r| format!("{}: {}", r.role, r.identifier)).collect();
         table.add_row(row([
             entity_kind(&entity.kind).to_owned(),
             entity.identifier.clone(),
@@ -365,7 +369,9 @@ pub fn cell_json(cell: &wit::Cell) -> serde_json::Value {
         C::Real(v) => serde_json::json!(v),
         C::Boolean(v) => serde_json::json!(v),
         C::Dynamic(v) => serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.clone())),
-        C::Text(v) | C::Datetime(v) | C::Guid(v) | C::Timespan(v) | C::Decimal(v) => serde_json::Value::String(v.clone()),
+        C::Text(v) | C::Datetime(v) | C::Guid(v) | C::Timespan(v) | C::Decimal(v) => {
+            serde_json::Value::String(v.clone())
+        }
     }
 }
 
@@ -379,12 +385,17 @@ pub fn query_json(result: &wit::QueryResult) -> serde_json::Value {
                 .rows
                 .iter()
                 .map(|row| {
-                    let object: serde_json::Map<String, serde_json::Value> =
-                        table.columns.iter().zip(row).map(|(column, cell)| (column.name.clone(), cell_json(cell))).collect();
+                    let object: serde_json::Map<String, serde_json::Value> = table
+                        .columns
+                        .iter()
+                        .zip(row)
+                        .map(|(column, cell)| (column.name.clone(), cell_json(cell)))
+                        .collect();
                     serde_json::Value::Object(object)
                 })
                 .collect();
-            let columns: Vec<serde_json::Value> = table.columns.iter().map(|c| serde_json::json!({"name": c.name, "type": c.column_type})).collect();
+            let columns: Vec<serde_json::Value> =
+                table.columns.iter().map(|c| serde_json::json!({"name": c.name, "type": c.column_type})).collect();
             serde_json::json!({"name": table.name, "columns": columns, "rows": rows})
         })
         .collect();
@@ -436,7 +447,8 @@ pub fn checks_table(checks: &[wit::ApiCheck]) -> String {
     table.set_header(["API", "Token", "Read", "Allowed", "Missing / problem"]);
     for check in checks {
         let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
-        let problem = check.failure.as_ref().map(super::errors::describe).unwrap_or_else(|| check.missing_permissions.join("\n"));
+        let problem =
+            check.failure.as_ref().map(super::errors::describe).unwrap_or_else(|| check.missing_permissions.join("\n"));
         table.add_row(row([
             api_name(&check.api).to_owned(),
             mark(check.token_ok).to_owned(),

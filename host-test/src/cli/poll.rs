@@ -97,8 +97,10 @@ pub async fn run(session: &mut Session, args: PollArgs) -> Result<(), Failure> {
     loop {
         let batch = session.poll(cursor.clone(), options.clone()).await?;
         emit(&batch.events)?;
-        save_state(&args.state, &batch.cursor)
-            .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot save the cursor to {}: {e}", args.state.display()) })?;
+        save_state(&args.state, &batch.cursor).map_err(|e| Failure {
+            code: exit::OTHER,
+            message: format!("cannot save the cursor to {}: {e}", args.state.display()),
+        })?;
         report(&batch);
         cursor = Some(batch.cursor);
         if batch.more {
@@ -137,7 +139,9 @@ pub fn first_fetch_time(text: &str, now: SystemTime) -> Result<String, Failure> 
         code: exit::USAGE,
         message: format!("--first-fetch {text:?} is neither an RFC 3339 time nor a duration such as 7d or 12h"),
     })?;
-    let start = now.checked_sub(back).ok_or_else(|| Failure { code: exit::USAGE, message: format!("--first-fetch {text} reaches before 1970") })?;
+    let start = now
+        .checked_sub(back)
+        .ok_or_else(|| Failure { code: exit::USAGE, message: format!("--first-fetch {text} reaches before 1970") })?;
     Ok(humantime::format_rfc3339_seconds(start).to_string())
 }
 
@@ -157,7 +161,10 @@ fn lock_state(path: &Path) -> Result<fs::File, Failure> {
         .mode(0o600)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&lock_path)
-        .map_err(|e| Failure { code: exit::USAGE, message: format!("cannot open the lock file {} of the state file: {e}", lock_path.display()) })?;
+        .map_err(|e| Failure {
+            code: exit::USAGE,
+            message: format!("cannot open the lock file {} of the state file: {e}", lock_path.display()),
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(fs::TryLockError::WouldBlock) => Err(Failure {
@@ -168,21 +175,29 @@ fn lock_state(path: &Path) -> Result<fs::File, Failure> {
                 lock_path.display()
             ),
         }),
-        Err(fs::TryLockError::Error(e)) => Err(Failure { code: exit::USAGE, message: format!("cannot lock the state file {} through {}: {e}", path.display(), lock_path.display()) }),
+        Err(fs::TryLockError::Error(e)) => Err(Failure {
+            code: exit::USAGE,
+            message: format!("cannot lock the state file {} through {}: {e}", path.display(), lock_path.display()),
+        }),
     }
 }
 
 /// The saved cursor, if any. A file larger than a cursor can be is refused
 /// by the size of the open file, before anything is read.
 fn read_state(path: &Path) -> Result<Option<String>, Failure> {
-    let failed = |error: std::io::Error| Failure { code: exit::USAGE, message: format!("cannot read the state file {}: {error}", path.display()) };
-    let too_large = |size: String| Failure {
+    let failed = |error: std::io::Error| Failure {
+        code: exit::USAGE,
+        message: format!("cannot read the state file {}: {error}", path.display()),
+    };
+    let too_large = |size: String| {
+        Failure {
         code: exit::USAGE,
         message: format!(
             "the state file {} is {size} bytes, larger than any cursor (at most {} MiB), so it was not read; check that --state names this poller's file",
             path.display(),
             MAX_STATE_BYTES >> 20
         ),
+    }
     };
     let file = match fs::File::open(path) {
         Ok(file) => file,
@@ -217,14 +232,18 @@ fn emit(events: &[types::IncidentEvent]) -> Result<(), Failure> {
             entities: event.entities.as_ref().map(|entities| entities.iter().map(output::entity_json).collect()),
             details_error: event.details_error.as_ref().map(super::errors::describe),
         };
-        let json = serde_json::to_string(&line).map_err(|e| Failure { code: exit::OTHER, message: format!("cannot render an event: {e}") })?;
+        let json = serde_json::to_string(&line)
+            .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot render an event: {e}") })?;
         writeln!(stdout, "{json}").map_err(output_failed)?;
     }
     stdout.flush().map_err(output_failed)
 }
 
 fn output_failed(error: std::io::Error) -> Failure {
-    Failure { code: exit::OTHER, message: format!("cannot write events to stdout ({error}); the cursor was not advanced") }
+    Failure {
+        code: exit::OTHER,
+        message: format!("cannot write events to stdout ({error}); the cursor was not advanced"),
+    }
 }
 
 /// Write, fsync, rename, fsync the directory: after a crash the file holds
@@ -236,7 +255,8 @@ pub fn save_state(path: &Path, cursor: &str) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
     let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
-    let written = file.write_all(cursor.as_bytes()).and_then(|()| file.sync_all()).and_then(|()| fs::rename(&temp, path));
+    let written =
+        file.write_all(cursor.as_bytes()).and_then(|()| file.sync_all()).and_then(|()| fs::rename(&temp, path));
     if written.is_err() {
         let _ = fs::remove_file(&temp);
     }

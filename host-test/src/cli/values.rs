@@ -29,7 +29,9 @@ impl<E: ValueEnum + Clone + Send + Sync + 'static> TypedValueParser for AzureSpe
     fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<E, clap::Error> {
         let wanted = value.to_str().map(fold);
         let found = E::value_variants().iter().find(|variant| {
-            variant.to_possible_value().is_some_and(|possible| possible.get_name_and_aliases().any(|name| wanted.as_deref() == Some(fold(name).as_str())))
+            variant.to_possible_value().is_some_and(|possible| {
+                possible.get_name_and_aliases().any(|name| wanted.as_deref() == Some(fold(name).as_str()))
+            })
         });
         match found {
             Some(variant) => Ok(variant.clone()),
@@ -71,8 +73,14 @@ mod tests {
         for variant in E::value_variants() {
             let kebab = variant.to_possible_value().expect("a visible value").get_name().to_owned();
             for spelling in spellings(&kebab) {
-                let parsed = azure::<E>().parse_ref(&cli, None, OsStr::new(&spelling)).unwrap_or_else(|e| panic!("'{spelling}' refused: {e}"));
-                assert_eq!(parsed.to_possible_value().map(|p| p.get_name().to_owned()), Some(kebab.clone()), "'{spelling}'");
+                let parsed = azure::<E>()
+                    .parse_ref(&cli, None, OsStr::new(&spelling))
+                    .unwrap_or_else(|e| panic!("'{spelling}' refused: {e}"));
+                assert_eq!(
+                    parsed.to_possible_value().map(|p| p.get_name().to_owned()),
+                    Some(kebab.clone()),
+                    "'{spelling}'"
+                );
             }
         }
     }
@@ -91,7 +99,13 @@ mod tests {
         reads_back::<graph::DeterminationArg>();
         reads_back::<output::Format>();
         let cli = Cli::command();
-        let parse = |text: &str| azure::<writes::ReasonArg>().parse_ref(&cli, None, OsStr::new(text)).ok().and_then(|r| r.to_possible_value()).map(|p| p.get_name().to_owned());
+        let parse = |text: &str| {
+            azure::<writes::ReasonArg>()
+                .parse_ref(&cli, None, OsStr::new(text))
+                .ok()
+                .and_then(|r| r.to_possible_value())
+                .map(|p| p.get_name().to_owned())
+        };
         assert_eq!(parse("SuspiciousButExpected").as_deref(), Some("suspicious-but-expected"));
         assert_eq!(parse("suspicious_but_EXPECTED").as_deref(), Some("suspicious-but-expected"));
         assert_eq!(parse("Suspicious"), None);
@@ -122,7 +136,8 @@ mod tests {
             assert_eq!(folded.len(), names.len(), "{name}: two values fold to the same spelling: {names:?}");
             // The argument alone, with its own value parser, on a bare command line.
             let long = arg.get_long().unwrap_or_else(|| panic!("{name} has a --long form"));
-            let alone = clap::Command::new("t").arg(arg.clone().global(false).required(false).default_value(None::<&str>));
+            let alone =
+                clap::Command::new("t").arg(arg.clone().global(false).required(false).default_value(None::<&str>));
             let read = |value: &str| alone.clone().try_get_matches_from(["t", &format!("--{long}"), value]);
             for kebab in &names {
                 for spelling in spellings(kebab) {

@@ -211,7 +211,10 @@ pub async fn create(session: &mut Session, args: CreateArgs, format: Format) -> 
 
 pub async fn delete(session: &mut Session, id: &str, confirmed: bool) -> Result<(), Failure> {
     if !confirmed {
-        return Err(Failure { code: exit::USAGE, message: format!("deleting incident {id} cannot be undone: add --yes to confirm") });
+        return Err(Failure {
+            code: exit::USAGE,
+            message: format!("deleting incident {id} cannot be undone: add --yes to confirm"),
+        });
     }
     session.delete_incident(id).await?;
     eprintln!("deleted incident {id}");
@@ -242,7 +245,9 @@ fn show_incident(incident: &types::Incident, format: Format) {
 #[derive(Subcommand, Debug)]
 pub enum RelationsCommand {
     /// The resources linked to an incident.
-    List { id: String },
+    List {
+        id: String,
+    },
     /// Link a resource (its full ARM id); linking it again is the same relation.
     Add {
         id: String,
@@ -250,7 +255,10 @@ pub enum RelationsCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    Delete { id: String, name: String },
+    Delete {
+        id: String,
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -261,7 +269,9 @@ pub enum TaskStatusArg {
 
 #[derive(Subcommand, Debug)]
 pub enum TasksCommand {
-    List { id: String },
+    List {
+        id: String,
+    },
     /// Add a task; retrying the same call adds one task.
     Add {
         id: String,
@@ -281,13 +291,18 @@ pub enum TasksCommand {
         #[arg(long, value_parser = azure::<TaskStatusArg>())]
         status: Option<TaskStatusArg>,
     },
-    Delete { id: String, task_id: String },
+    Delete {
+        id: String,
+        task_id: String,
+    },
 }
 
 pub async fn relations(session: &mut Session, command: RelationsCommand) -> Result<(), Failure> {
     let shown = match command {
         RelationsCommand::List { id } => session.list_relations(&id).await?,
-        RelationsCommand::Add { id, related_resource_id, name } => vec![session.add_relation(&id, &related_resource_id, name.as_deref()).await?],
+        RelationsCommand::Add { id, related_resource_id, name } => {
+            vec![session.add_relation(&id, &related_resource_id, name.as_deref()).await?]
+        }
         RelationsCommand::Delete { id, name } => {
             session.delete_relation(&id, &name).await?;
             eprintln!("deleted relation {name}");
@@ -301,7 +316,9 @@ pub async fn relations(session: &mut Session, command: RelationsCommand) -> Resu
 pub async fn tasks(session: &mut Session, command: TasksCommand) -> Result<(), Failure> {
     let shown = match command {
         TasksCommand::List { id } => session.list_tasks(&id).await?,
-        TasksCommand::Add { id, title, description, task_id } => vec![session.add_task(&id, &title, description.as_deref(), task_id.as_deref()).await?],
+        TasksCommand::Add { id, title, description, task_id } => {
+            vec![session.add_task(&id, &title, description.as_deref(), task_id.as_deref()).await?]
+        }
         TasksCommand::Update { id, task_id, title, description, status } => {
             let status = status.map(|s| match s {
                 TaskStatusArg::New => types::TaskStatus::New,

@@ -22,11 +22,11 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use wasmtime::error::Context;
-use wasmtime::Result;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
+use wasmtime::error::Context;
 use wasmtime::Engine;
+use wasmtime::Result;
 
 /// Feeds `Hash` output into SHA-256, so the key is stable across runs and
 /// Rust versions (unlike `DefaultHasher`).
@@ -147,7 +147,11 @@ fn prepare_dir(dir: &Path, me: u32) -> Result<(), String> {
         // rename or remove this user's.
         let sticky = meta.mode() & 0o1000 != 0;
         if meta.mode() & 0o022 != 0 && !sticky {
-            return Err(format!("its parent {} is writable by group or others (mode {:o})", ancestor.display(), meta.mode() & 0o7777));
+            return Err(format!(
+                "its parent {} is writable by group or others (mode {:o})",
+                ancestor.display(),
+                meta.mode() & 0o7777
+            ));
         }
     }
     Ok(())
@@ -337,9 +341,19 @@ mod tests {
     fn only_the_current_user_is_trusted() {
         assert_eq!(check_owner_and_mode(1000, 0o100600, 1000), None);
         assert_eq!(check_owner_and_mode(1000, 0o40755, 1000), None);
-        assert_eq!(check_owner_and_mode(1001, 0o100600, 1000), Some("it is owned by uid 1001, not by the current user (uid 1000)".into()));
-        assert_eq!(check_owner_and_mode(0, 0o100600, 1000).map(|r| r.contains("owned by uid 0")), Some(true), "not even root's");
-        assert_eq!(check_owner_and_mode(1000, 0o100640 | 0o020, 1000), Some("it is writable by group or others (mode 660)".into()));
+        assert_eq!(
+            check_owner_and_mode(1001, 0o100600, 1000),
+            Some("it is owned by uid 1001, not by the current user (uid 1000)".into())
+        );
+        assert_eq!(
+            check_owner_and_mode(0, 0o100600, 1000).map(|r| r.contains("owned by uid 0")),
+            Some(true),
+            "not even root's"
+        );
+        assert_eq!(
+            check_owner_and_mode(1000, 0o100640 | 0o020, 1000),
+            Some("it is writable by group or others (mode 660)".into())
+        );
         assert_eq!(current_uid(), {
             // The owner of a file this process just created.
             let temp = tempfile::NamedTempFile::new().unwrap();

@@ -29,10 +29,12 @@ pub fn wit_config(config: ConnectionConfig) -> wit::ConnectionConfig {
             max_delay_ms: r.max_delay_ms,
             total_budget_ms: r.total_budget_ms,
         }),
-        protected_accounts: Some(config.protected_accounts).filter(|p| *p != Default::default()).map(|p| wit::ProtectedAccounts {
-            user_ids: p.user_ids,
-            user_principal_names: p.user_principal_names,
-            groups: p.groups,
+        protected_accounts: Some(config.protected_accounts).filter(|p| *p != Default::default()).map(|p| {
+            wit::ProtectedAccounts {
+                user_ids: p.user_ids,
+                user_principal_names: p.user_principal_names,
+                groups: p.groups,
+            }
         }),
     }
 }

@@ -100,10 +100,15 @@ impl EgressPolicy {
             Cloud::Public => KnownCloud::Public,
             Cloud::UsGovernment => KnownCloud::UsGovernment,
             Cloud::China => KnownCloud::China,
-            Cloud::Custom(_) if self.custom_clouds || endpoints.iter().all(|origin| self.extra_origins.contains(origin)) => return Ok(()),
-            Cloud::Custom(_) => {
-                return Err(Refusal("this host's policy does not allow custom clouds; the operator can allow them, or list their origins".into()))
+            Cloud::Custom(_)
+                if self.custom_clouds || endpoints.iter().all(|origin| self.extra_origins.contains(origin)) =>
+            {
+                return Ok(())
             }
+            Cloud::Custom(_) => return Err(Refusal(
+                "this host's policy does not allow custom clouds; the operator can allow them, or list their origins"
+                    .into(),
+            )),
         };
         if self.clouds.contains(&known) {
             Ok(())
@@ -198,7 +203,11 @@ fn classify_v6(ip: Ipv6Addr) -> Range {
         Range::Private
     } else if segments[0] & 0xffc0 == 0xfe80 {
         Range::LinkLocal
-    } else if ip.is_unspecified() || ip.is_multicast() || segments[0] == 0x2001 && segments[1] == 0x0db8 || segments[..6] == [0; 6] {
+    } else if ip.is_unspecified()
+        || ip.is_multicast()
+        || segments[0] == 0x2001 && segments[1] == 0x0db8
+        || segments[..6] == [0; 6]
+    {
         Range::NonRoutable
     } else {
         Range::Public
@@ -208,14 +217,22 @@ fn classify_v6(ip: Ipv6Addr) -> Range {
 /// Turns a host name into addresses. The system resolver by default; tests
 /// and hosts with their own DNS give another.
 pub trait Resolve: Send + Sync {
-    fn resolve(&self, host: &str, port: u16) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'static>>;
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'static>>;
 }
 
 /// The operating system's resolver (getaddrinfo), off the async workers.
 pub struct SystemResolver;
 
 impl Resolve for SystemResolver {
-    fn resolve(&self, host: &str, port: u16) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'static>> {
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'static>> {
         let target = format!("{host}:{port}");
         Box::pin(async move { Ok(tokio::net::lookup_host(target).await?.collect()) })
     }
@@ -233,7 +250,8 @@ static LOOPBACK_ONLY: AtomicBool = AtomicBool::new(false);
 
 fn loopback_guard(address: SocketAddr) {
     static FROM_ENV: OnceLock<bool> = OnceLock::new();
-    let on = LOOPBACK_ONLY.load(Ordering::SeqCst) || *FROM_ENV.get_or_init(|| std::env::var_os("SENTINEL_TEST_LOOPBACK_ONLY").is_some_and(|v| v == "1"));
+    let on = LOOPBACK_ONLY.load(Ordering::SeqCst)
+        || *FROM_ENV.get_or_init(|| std::env::var_os("SENTINEL_TEST_LOOPBACK_ONLY").is_some_and(|v| v == "1"));
     if on && !address.ip().is_loopback() {
         eprintln!("loopback guard: refusing to connect to {address}: tests may only talk to 127.0.0.0/8");
         std::process::abort();
@@ -255,15 +273,28 @@ impl OutboundConnector {
     }
 
     /// Sends one request of the guest's, checked at every step.
-    pub async fn send(&self, request: http::Request<WasiBody>, options: RequestOptions) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
+    pub async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        options: RequestOptions,
+    ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
         let target = Target::of(request.uri())?;
         let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(30));
-        let addresses = tokio::time::timeout(connect_timeout, self.checked_addresses(&target)).await.map_err(|_| HttpError::DnsTimeout)??;
-        let stream = tokio::time::timeout(connect_timeout, connect(&addresses)).await.map_err(|_| HttpError::ConnectionTimeout)??;
+        let addresses = tokio::time::timeout(connect_timeout, self.checked_addresses(&target))
+            .await
+            .map_err(|_| HttpError::DnsTimeout)??;
+        let stream = tokio::time::timeout(connect_timeout, connect(&addresses))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)??;
         let io: Box<dyn Stream> = if target.tls {
             let name = server_name(&target.host)?;
             let tls = tokio_rustls::TlsConnector::from(self.tls.clone());
-            Box::new(tokio::time::timeout(connect_timeout, tls.connect(name, stream)).await.map_err(|_| HttpError::ConnectionTimeout)?.map_err(HttpError::Tls)?)
+            Box::new(
+                tokio::time::timeout(connect_timeout, tls.connect(name, stream))
+                    .await
+                    .map_err(|_| HttpError::ConnectionTimeout)?
+                    .map_err(HttpError::Tls)?,
+            )
         } else {
             Box::new(stream)
         };
@@ -275,7 +306,11 @@ impl OutboundConnector {
     async fn checked_addresses(&self, target: &Target) -> Result<Vec<SocketAddr>, HttpError> {
         let addresses = match target.host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, target.port)],
-            Err(_) => self.resolver.resolve(&target.host, target.port).await.map_err(|_| HttpError::DnsError { rcode: None, info_code: None })?,
+            Err(_) => self
+                .resolver
+                .resolve(&target.host, target.port)
+                .await
+                .map_err(|_| HttpError::DnsError { rcode: None, info_code: None })?,
         };
         if addresses.is_empty() {
             return Err(HttpError::DestinationNotFound);
@@ -364,12 +399,14 @@ async fn exchange(
     options: RequestOptions,
     handshake_timeout: Duration,
 ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
-    let (mut sender, connection) = tokio::time::timeout(handshake_timeout, hyper::client::conn::http1::handshake(TokioIo::new(io)))
-        .await
-        .map_err(|_| HttpError::ConnectionTimeout)??;
+    let (mut sender, connection) =
+        tokio::time::timeout(handshake_timeout, hyper::client::conn::http1::handshake(TokioIo::new(io)))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)??;
     // The request line carries only the path: scheme and authority are for proxies.
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    *request.uri_mut() = http::Uri::builder().path_and_query(path).build().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    *request.uri_mut() =
+        http::Uri::builder().path_and_query(path).build().map_err(|_| HttpError::HttpRequestUriInvalid)?;
     let driver = tokio::spawn(connection);
     let first_byte = options.first_byte_timeout.unwrap_or(Duration::from_secs(60));
     let response = match tokio::time::timeout(first_byte, sender.send_request(request)).await {
@@ -423,7 +460,9 @@ impl http_body::Body for TimedBody {
                 self.timer.as_mut().reset(next);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(if error.is_timeout() { HttpError::HttpResponseTimeout } else { error.into() }))),
+            Poll::Ready(Some(Err(error))) => {
+                Poll::Ready(Some(Err(if error.is_timeout() { HttpError::HttpResponseTimeout } else { error.into() })))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match self.timer.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),

@@ -25,15 +25,25 @@ impl Session {
 
 impl Graph<'_> {
     /// Calls a `graph-security` export on the open connection.
-    async fn security<T>(&mut self, invoke: impl AsyncFnOnce(&gwit::Guest, &mut Store<TenantState>, ResourceAny) -> Answer<T>) -> Result<T, CallError> {
+    async fn security<T>(
+        &mut self,
+        invoke: impl AsyncFnOnce(&gwit::Guest, &mut Store<TenantState>, ResourceAny) -> Answer<T>,
+    ) -> Result<T, CallError> {
         let connection = self.session.connection;
-        self.session.call(async |instance, store| invoke(instance.soar_sentinel_graph_security(), store, connection).await).await
+        self.session
+            .call(async |instance, store| invoke(instance.soar_sentinel_graph_security(), store, connection).await)
+            .await
     }
 
     /// Calls a `containment` export on the open connection.
-    async fn containment<T>(&mut self, invoke: impl AsyncFnOnce(&cwit::Guest, &mut Store<TenantState>, ResourceAny) -> Answer<T>) -> Result<T, CallError> {
+    async fn containment<T>(
+        &mut self,
+        invoke: impl AsyncFnOnce(&cwit::Guest, &mut Store<TenantState>, ResourceAny) -> Answer<T>,
+    ) -> Result<T, CallError> {
         let connection = self.session.connection;
-        self.session.call(async |instance, store| invoke(instance.soar_sentinel_containment(), store, connection).await).await
+        self.session
+            .call(async |instance, store| invoke(instance.soar_sentinel_containment(), store, connection).await)
+            .await
     }
 
     pub async fn list_incidents(&mut self, options: gwit::ListOptions) -> Result<gwit::IncidentPage, CallError> {
@@ -41,20 +51,38 @@ impl Graph<'_> {
     }
 
     pub async fn list_all_incidents(&mut self, options: gwit::ListOptions) -> Result<Vec<gwit::Incident>, CallError> {
-        self.security(async |api, store, connection| api.call_list_all_incidents(store, connection, &options).await).await
+        self.security(async |api, store, connection| api.call_list_all_incidents(store, connection, &options).await)
+            .await
     }
 
     pub async fn get_incident(&mut self, incident_id: &str, expand_alerts: bool) -> Result<gwit::Incident, CallError> {
-        self.security(async |api, store, connection| api.call_get_incident(store, connection, incident_id, expand_alerts).await).await
+        self.security(async |api, store, connection| {
+            api.call_get_incident(store, connection, incident_id, expand_alerts).await
+        })
+        .await
     }
 
-    pub async fn update_incident(&mut self, incident_id: &str, update: gwit::IncidentUpdate) -> Result<gwit::Incident, CallError> {
-        self.security(async |api, store, connection| api.call_update_incident(store, connection, incident_id, &update).await).await
+    pub async fn update_incident(
+        &mut self,
+        incident_id: &str,
+        update: gwit::IncidentUpdate,
+    ) -> Result<gwit::Incident, CallError> {
+        self.security(async |api, store, connection| {
+            api.call_update_incident(store, connection, incident_id, &update).await
+        })
+        .await
     }
 
     /// The dry run of `update_incident`.
-    pub async fn plan_incident_update(&mut self, incident_id: &str, update: gwit::IncidentUpdate) -> Result<types::PlannedRequest, CallError> {
-        self.security(async |api, store, connection| api.call_plan_incident_update(store, connection, incident_id, &update).await).await
+    pub async fn plan_incident_update(
+        &mut self,
+        incident_id: &str,
+        update: gwit::IncidentUpdate,
+    ) -> Result<types::PlannedRequest, CallError> {
+        self.security(async |api, store, connection| {
+            api.call_plan_incident_update(store, connection, incident_id, &update).await
+        })
+        .await
     }
 
     pub async fn list_alerts(&mut self, options: gwit::ListOptions) -> Result<gwit::AlertPage, CallError> {
@@ -70,16 +98,31 @@ impl Graph<'_> {
     }
 
     pub async fn update_alert(&mut self, alert_id: &str, update: gwit::AlertUpdate) -> Result<gwit::Alert, CallError> {
-        self.security(async |api, store, connection| api.call_update_alert(store, connection, alert_id, &update).await).await
+        self.security(async |api, store, connection| api.call_update_alert(store, connection, alert_id, &update).await)
+            .await
     }
 
     /// The dry run of `update_alert`.
-    pub async fn plan_alert_update(&mut self, alert_id: &str, update: gwit::AlertUpdate) -> Result<types::PlannedRequest, CallError> {
-        self.security(async |api, store, connection| api.call_plan_alert_update(store, connection, alert_id, &update).await).await
+    pub async fn plan_alert_update(
+        &mut self,
+        alert_id: &str,
+        update: gwit::AlertUpdate,
+    ) -> Result<types::PlannedRequest, CallError> {
+        self.security(async |api, store, connection| {
+            api.call_plan_alert_update(store, connection, alert_id, &update).await
+        })
+        .await
     }
 
-    pub async fn run_hunting_query(&mut self, query: &str, options: gwit::HuntingOptions) -> Result<types::Table, CallError> {
-        self.security(async |api, store, connection| api.call_run_hunting_query(store, connection, query, &options).await).await
+    pub async fn run_hunting_query(
+        &mut self,
+        query: &str,
+        options: gwit::HuntingOptions,
+    ) -> Result<types::Table, CallError> {
+        self.security(async |api, store, connection| {
+            api.call_run_hunting_query(store, connection, query, &options).await
+        })
+        .await
     }
 
     pub async fn get_user(&mut self, user: &str) -> Result<cwit::User, CallError> {
@@ -87,12 +130,21 @@ impl Graph<'_> {
     }
 
     pub async fn list_risky_users(&mut self, filter: Option<&str>) -> Result<Vec<cwit::RiskyUser>, CallError> {
-        self.containment(async |api, store, connection| api.call_list_risky_users(store, connection, filter).await).await
+        self.containment(async |api, store, connection| api.call_list_risky_users(store, connection, filter).await)
+            .await
     }
 
     /// One containment action; see the WIT `contain`.
-    pub async fn contain(&mut self, user: &str, action: cwit::Action, dry_run: bool) -> Result<cwit::Outcome, CallError> {
-        self.containment(async |api, store, connection| api.call_contain(store, connection, user, &action, dry_run).await).await
+    pub async fn contain(
+        &mut self,
+        user: &str,
+        action: cwit::Action,
+        dry_run: bool,
+    ) -> Result<cwit::Outcome, CallError> {
+        self.containment(async |api, store, connection| {
+            api.call_contain(store, connection, user, &action, dry_run).await
+        })
+        .await
     }
 }
 

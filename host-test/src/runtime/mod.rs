@@ -28,7 +28,10 @@ use std::time::Duration;
 use anyhow::Result;
 use sentinel_connector::core::{ConnectionConfig, Settings};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+    UpdateDeadline,
+};
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -180,12 +183,20 @@ impl ConnectorHost {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
         let connector = Arc::new(OutboundConnector::new(Arc::new(options.egress)));
-        Ok(ConnectorHost { _ticker: EpochTicker::start(engine.clone()), engine, pre, linker, limits: options.limits, connector })
+        Ok(ConnectorHost {
+            _ticker: EpochTicker::start(engine.clone()),
+            engine,
+            pre,
+            linker,
+            limits: options.limits,
+            connector,
+        })
     }
 
     /// Replaces how host names are resolved (a host's own DNS; tests).
     pub fn set_resolver(&mut self, resolver: Arc<dyn Resolve>) {
-        let connector = OutboundConnector { policy: self.connector.policy.clone(), resolver, tls: self.connector.tls.clone() };
+        let connector =
+            OutboundConnector { policy: self.connector.policy.clone(), resolver, tls: self.connector.tls.clone() };
         self.connector = Arc::new(connector);
     }
 
@@ -200,17 +211,27 @@ impl ConnectorHost {
     /// Validates the configuration (the same rules the component applies),
     /// instantiates a sandbox allowed to reach only this connection's
     /// endpoints, and opens the connection in it.
-    pub async fn open(&self, tenant: &str, config: ConnectionConfig, audit: Option<AuditSink>) -> Result<Session, CallError> {
-        let settings = Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
+    pub async fn open(
+        &self,
+        tenant: &str,
+        config: ConnectionConfig,
+        audit: Option<AuditSink>,
+    ) -> Result<Session, CallError> {
+        let settings =
+            Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
         self.open_with_allow_list(tenant, config, allowed_origins(&settings), audit).await
     }
 
     /// The operator's policy decides whether this tenant's cloud may be used
     /// at all; its endpoints then make the store's allow-list.
     fn check_policy(&self, config: &ConnectionConfig) -> Result<(), CallError> {
-        let settings = Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
+        let settings =
+            Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
         self.connector.policy.check_cloud(&config.cloud, &allowed_origins(&settings)).map_err(|refusal| {
-            CallError::Connector(ConnectorError::InvalidInput(types::InvalidInput { field: "cloud".into(), reason: refusal.0 }))
+            CallError::Connector(ConnectorError::InvalidInput(types::InvalidInput {
+                field: "cloud".into(),
+                reason: refusal.0,
+            }))
         })
     }
 
@@ -239,7 +260,14 @@ impl ConnectorHost {
     /// same store, limits, allow-list, audit, egress and deadline as a
     /// connector session, with `args` as its argv (the program name first)
     /// and its stdout captured. For testing the sandbox with hostile guests.
-    pub async fn run_command(&self, tenant: &str, component: &Component, args: &[&str], allowed: Vec<Origin>, audit: Option<AuditSink>) -> Result<CommandOutput, CallError> {
+    pub async fn run_command(
+        &self,
+        tenant: &str,
+        component: &Component,
+        args: &[&str],
+        allowed: Vec<Origin>,
+        audit: Option<AuditSink>,
+    ) -> Result<CommandOutput, CallError> {
         let stdout = MemoryOutputPipe::new(1 << 20);
         let mut store = self.store(self.hooks(tenant, allowed, audit), |wasi| {
             wasi.args(args).stdout(stdout.clone());
@@ -256,7 +284,13 @@ impl ConnectorHost {
     }
 
     fn hooks(&self, tenant: &str, allowed: Vec<Origin>, audit: Option<AuditSink>) -> SandboxHooks {
-        SandboxHooks { tenant: tenant.to_owned(), allowed, max_timeout: self.limits.max_request_timeout, audit, connector: self.connector.clone() }
+        SandboxHooks {
+            tenant: tenant.to_owned(),
+            allowed,
+            max_timeout: self.limits.max_request_timeout,
+            audit,
+            connector: self.connector.clone(),
+        }
     }
 
     fn store(&self, hooks: SandboxHooks, configure: impl FnOnce(&mut WasiCtxBuilder)) -> Store<TenantState> {
@@ -271,7 +305,12 @@ impl ConnectorHost {
             .allow_ip_name_lookup(false);
         configure(&mut builder);
         let wasi = builder.build();
-        let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).instances(16).tables(16).memories(4).build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            .instances(16)
+            .tables(16)
+            .memories(4)
+            .build();
         let state = TenantState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks, limits };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);

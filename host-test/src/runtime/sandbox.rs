@@ -22,7 +22,11 @@ pub struct Origin {
 
 impl Origin {
     pub fn of_url(url: &Url) -> Option<Origin> {
-        Some(Origin { scheme: url.scheme().to_owned(), host: url.host_str()?.to_ascii_lowercase(), port: url.port_or_known_default()? })
+        Some(Origin {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
     }
 
     fn of_uri(uri: &http::Uri) -> Option<Origin> {
@@ -33,7 +37,11 @@ impl Origin {
             _ => return None,
         };
         let authority = uri.authority()?;
-        Some(Origin { host: authority.host().to_ascii_lowercase(), port: authority.port_u16().unwrap_or(default_port), scheme })
+        Some(Origin {
+            host: authority.host().to_ascii_lowercase(),
+            port: authority.port_u16().unwrap_or(default_port),
+            scheme,
+        })
     }
 }
 
@@ -94,7 +102,12 @@ impl SandboxHooks {
     }
 }
 
-fn audit_record(tenant: &str, request: &http::Request<WasiBody>, outcome: AuditOutcome, elapsed: Duration) -> AuditRecord {
+fn audit_record(
+    tenant: &str,
+    request: &http::Request<WasiBody>,
+    outcome: AuditOutcome,
+    elapsed: Duration,
+) -> AuditRecord {
     AuditRecord {
         tenant: tenant.to_owned(),
         method: request.method().to_string(),
@@ -119,7 +132,10 @@ pub fn cap_timeouts(options: Option<RequestOptions>, max: Duration) -> RequestOp
 
 type ResponseFuture = Box<
     dyn std::future::Future<
-            Output = Result<(http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>), HttpError>,
+            Output = Result<
+                (http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>),
+                HttpError,
+            >,
         > + Send,
 >;
 
@@ -179,7 +195,11 @@ mod tests {
     fn timeouts_are_capped_and_never_left_unset() {
         let max = Duration::from_secs(30);
         let capped = cap_timeouts(
-            Some(RequestOptions { connect_timeout: Some(Duration::from_secs(5)), first_byte_timeout: Some(Duration::from_secs(600)), between_bytes_timeout: None }),
+            Some(RequestOptions {
+                connect_timeout: Some(Duration::from_secs(5)),
+                first_byte_timeout: Some(Duration::from_secs(600)),
+                between_bytes_timeout: None,
+            }),
             max,
         );
         assert_eq!(capped.connect_timeout, Some(Duration::from_secs(5)));

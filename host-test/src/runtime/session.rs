@@ -41,12 +41,16 @@ impl Session {
         config: &types::ConnectionConfig,
     ) -> Result<Session, CallError> {
         let api = instance.soar_sentinel_sentinel_connector().connection();
-        let connection = within(call_timeout, api.call_open(&mut store, config)).await?.map_err(CallError::Connector)?;
+        let connection =
+            within(call_timeout, api.call_open(&mut store, config)).await?.map_err(CallError::Connector)?;
         Ok(Session { store, instance, connection, call_timeout, broken: false })
     }
 
     /// Runs one export under the call deadline, computing or waiting.
-    pub(super) async fn call<T>(&mut self, invoke: impl AsyncFnOnce(&Connector, &mut Store<TenantState>) -> Answer<T>) -> Result<T, CallError> {
+    pub(super) async fn call<T>(
+        &mut self,
+        invoke: impl AsyncFnOnce(&Connector, &mut Store<TenantState>) -> Answer<T>,
+    ) -> Result<T, CallError> {
         if self.broken {
             return Err(CallError::Trap("an earlier call on this session was stopped; open a new session".into()));
         }
@@ -61,64 +65,115 @@ impl Session {
         invoke: impl AsyncFnOnce(GuestConnection<'_>, &mut Store<TenantState>, ResourceAny) -> Answer<T>,
     ) -> Result<T, CallError> {
         let connection = self.connection;
-        self.call(async |instance, store| invoke(instance.soar_sentinel_sentinel_connector().connection(), store, connection).await).await
+        self.call(async |instance, store| {
+            invoke(instance.soar_sentinel_sentinel_connector().connection(), store, connection).await
+        })
+        .await
     }
 
     /// The permission manifest (needs no connection, only the instance).
     pub async fn permission_manifest(&mut self) -> Result<Vec<types::RequiredPermission>, CallError> {
-        self.call(async |instance, store| instance.soar_sentinel_sentinel_connector().call_permission_manifest(store).await.map(Ok)).await
+        self.call(async |instance, store| {
+            instance.soar_sentinel_sentinel_connector().call_permission_manifest(store).await.map(Ok)
+        })
+        .await
     }
 
     pub async fn check_connection(&mut self) -> Result<Vec<types::ApiCheck>, CallError> {
         self.sentinel(async |api, store, connection| api.call_check_connection(store, connection).await.map(Ok)).await
     }
 
-    pub async fn list_incidents(&mut self, options: types::ListIncidentsOptions) -> Result<types::IncidentPage, CallError> {
+    pub async fn list_incidents(
+        &mut self,
+        options: types::ListIncidentsOptions,
+    ) -> Result<types::IncidentPage, CallError> {
         self.sentinel(async |api, store, connection| api.call_list_incidents(store, connection, &options).await).await
     }
 
-    pub async fn list_all_incidents(&mut self, options: types::ListIncidentsOptions) -> Result<Vec<types::Incident>, CallError> {
-        self.sentinel(async |api, store, connection| api.call_list_all_incidents(store, connection, &options).await).await
+    pub async fn list_all_incidents(
+        &mut self,
+        options: types::ListIncidentsOptions,
+    ) -> Result<Vec<types::Incident>, CallError> {
+        self.sentinel(async |api, store, connection| api.call_list_all_incidents(store, connection, &options).await)
+            .await
     }
 
     pub async fn get_incident(&mut self, incident_id: &str) -> Result<types::Incident, CallError> {
         self.sentinel(async |api, store, connection| api.call_get_incident(store, connection, incident_id).await).await
     }
 
-    pub async fn update_incident(&mut self, incident_id: &str, update: types::IncidentUpdate) -> Result<types::Incident, CallError> {
-        self.sentinel(async |api, store, connection| api.call_update_incident(store, connection, incident_id, &update).await).await
+    pub async fn update_incident(
+        &mut self,
+        incident_id: &str,
+        update: types::IncidentUpdate,
+    ) -> Result<types::Incident, CallError> {
+        self.sentinel(async |api, store, connection| {
+            api.call_update_incident(store, connection, incident_id, &update).await
+        })
+        .await
     }
 
-    pub async fn create_incident(&mut self, incident: types::NewIncident, id: Option<String>) -> Result<types::Incident, CallError> {
-        self.sentinel(async |api, store, connection| api.call_create_incident(store, connection, &incident, id.as_deref()).await).await
+    pub async fn create_incident(
+        &mut self,
+        incident: types::NewIncident,
+        id: Option<String>,
+    ) -> Result<types::Incident, CallError> {
+        self.sentinel(async |api, store, connection| {
+            api.call_create_incident(store, connection, &incident, id.as_deref()).await
+        })
+        .await
     }
 
     pub async fn delete_incident(&mut self, incident_id: &str) -> Result<(), CallError> {
-        self.sentinel(async |api, store, connection| api.call_delete_incident(store, connection, incident_id).await).await
+        self.sentinel(async |api, store, connection| api.call_delete_incident(store, connection, incident_id).await)
+            .await
     }
 
     pub async fn list_comments(&mut self, incident_id: &str) -> Result<Vec<types::Comment>, CallError> {
         self.sentinel(async |api, store, connection| api.call_list_comments(store, connection, incident_id).await).await
     }
 
-    pub async fn add_comment(&mut self, incident_id: &str, message: &str, key: Option<&str>) -> Result<Vec<types::Comment>, CallError> {
-        self.sentinel(async |api, store, connection| api.call_add_comment(store, connection, incident_id, message, key).await).await
+    pub async fn add_comment(
+        &mut self,
+        incident_id: &str,
+        message: &str,
+        key: Option<&str>,
+    ) -> Result<Vec<types::Comment>, CallError> {
+        self.sentinel(async |api, store, connection| {
+            api.call_add_comment(store, connection, incident_id, message, key).await
+        })
+        .await
     }
 
     pub async fn delete_comment(&mut self, incident_id: &str, comment_id: &str) -> Result<(), CallError> {
-        self.sentinel(async |api, store, connection| api.call_delete_comment(store, connection, incident_id, comment_id).await).await
+        self.sentinel(async |api, store, connection| {
+            api.call_delete_comment(store, connection, incident_id, comment_id).await
+        })
+        .await
     }
 
     pub async fn list_relations(&mut self, incident_id: &str) -> Result<Vec<types::Relation>, CallError> {
-        self.sentinel(async |api, store, connection| api.call_list_relations(store, connection, incident_id).await).await
+        self.sentinel(async |api, store, connection| api.call_list_relations(store, connection, incident_id).await)
+            .await
     }
 
-    pub async fn add_relation(&mut self, incident_id: &str, related_resource_id: &str, name: Option<&str>) -> Result<types::Relation, CallError> {
-        self.sentinel(async |api, store, connection| api.call_add_relation(store, connection, incident_id, related_resource_id, name).await).await
+    pub async fn add_relation(
+        &mut self,
+        incident_id: &str,
+        related_resource_id: &str,
+        name: Option<&str>,
+    ) -> Result<types::Relation, CallError> {
+        self.sentinel(async |api, store, connection| {
+            api.call_add_relation(store, connection, incident_id, related_resource_id, name).await
+        })
+        .await
     }
 
     pub async fn delete_relation(&mut self, incident_id: &str, name: &str) -> Result<(), CallError> {
-        self.sentinel(async |api, store, connection| api.call_delete_relation(store, connection, incident_id, name).await).await
+        self.sentinel(async |api, store, connection| {
+            api.call_delete_relation(store, connection, incident_id, name).await
+        })
+        .await
     }
 
     pub async fn list_tasks(&mut self, incident_id: &str) -> Result<Vec<types::IncidentTask>, CallError> {
@@ -132,19 +187,38 @@ impl Session {
         description: Option<&str>,
         task_id: Option<&str>,
     ) -> Result<types::IncidentTask, CallError> {
-        self.sentinel(async |api, store, connection| api.call_add_task(store, connection, incident_id, title, description, task_id).await).await
+        self.sentinel(async |api, store, connection| {
+            api.call_add_task(store, connection, incident_id, title, description, task_id).await
+        })
+        .await
     }
 
-    pub async fn update_task(&mut self, incident_id: &str, task_id: &str, update: types::TaskUpdate) -> Result<types::IncidentTask, CallError> {
-        self.sentinel(async |api, store, connection| api.call_update_task(store, connection, incident_id, task_id, &update).await).await
+    pub async fn update_task(
+        &mut self,
+        incident_id: &str,
+        task_id: &str,
+        update: types::TaskUpdate,
+    ) -> Result<types::IncidentTask, CallError> {
+        self.sentinel(async |api, store, connection| {
+            api.call_update_task(store, connection, incident_id, task_id, &update).await
+        })
+        .await
     }
 
     pub async fn delete_task(&mut self, incident_id: &str, task_id: &str) -> Result<(), CallError> {
-        self.sentinel(async |api, store, connection| api.call_delete_task(store, connection, incident_id, task_id).await).await
+        self.sentinel(async |api, store, connection| {
+            api.call_delete_task(store, connection, incident_id, task_id).await
+        })
+        .await
     }
 
-    pub async fn search_events(&mut self, query: &str, options: types::QueryOptions) -> Result<types::QueryResult, CallError> {
-        self.sentinel(async |api, store, connection| api.call_search_events(store, connection, query, &options).await).await
+    pub async fn search_events(
+        &mut self,
+        query: &str,
+        options: types::QueryOptions,
+    ) -> Result<types::QueryResult, CallError> {
+        self.sentinel(async |api, store, connection| api.call_search_events(store, connection, query, &options).await)
+            .await
     }
 
     pub async fn list_alerts(&mut self, incident_id: &str) -> Result<Vec<types::Alert>, CallError> {
@@ -155,17 +229,31 @@ impl Session {
         self.sentinel(async |api, store, connection| api.call_list_entities(store, connection, incident_id).await).await
     }
 
-    pub async fn list_normalized_entities(&mut self, incident_id: &str) -> Result<Vec<types::NormalizedEntity>, CallError> {
-        self.sentinel(async |api, store, connection| api.call_list_normalized_entities(store, connection, incident_id).await).await
+    pub async fn list_normalized_entities(
+        &mut self,
+        incident_id: &str,
+    ) -> Result<Vec<types::NormalizedEntity>, CallError> {
+        self.sentinel(async |api, store, connection| {
+            api.call_list_normalized_entities(store, connection, incident_id).await
+        })
+        .await
     }
 
     pub async fn list_bookmarks(&mut self, incident_id: &str) -> Result<Vec<types::Bookmark>, CallError> {
-        self.sentinel(async |api, store, connection| api.call_list_bookmarks(store, connection, incident_id).await).await
+        self.sentinel(async |api, store, connection| api.call_list_bookmarks(store, connection, incident_id).await)
+            .await
     }
 
     /// The next batch after `cursor`; see the WIT `poll`.
-    pub async fn poll(&mut self, cursor: Option<String>, options: types::PollOptions) -> Result<types::PollBatch, CallError> {
-        self.sentinel(async |api, store, connection| api.call_poll(store, connection, cursor.as_deref(), &options).await).await
+    pub async fn poll(
+        &mut self,
+        cursor: Option<String>,
+        options: types::PollOptions,
+    ) -> Result<types::PollBatch, CallError> {
+        self.sentinel(async |api, store, connection| {
+            api.call_poll(store, connection, cursor.as_deref(), &options).await
+        })
+        .await
     }
 }
 

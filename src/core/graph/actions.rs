@@ -10,17 +10,19 @@ use url::Url;
 
 use super::containment::{self, ContainmentAction, ContainmentResult};
 use super::hunting::{self, HuntingOptions};
-use super::security::{self, Collection, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate, GraphListOptions};
+use super::security::{
+    self, Collection, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate, GraphListOptions,
+};
 use super::users::{self, GraphUser, GroupRef, RiskyUser, UserRef};
 use super::PlannedRequest;
-use crate::core::check;
 use crate::core::auth::Api;
+use crate::core::check;
 use crate::core::client::{Client, Transport};
 use crate::core::config::Settings;
 use crate::core::error::Error;
 use crate::core::http::{Method, Request, Response, TABLE_ANSWER_WEIGHT};
-use crate::core::paging::{check_link, parse, Page};
 use crate::core::kql::Table;
+use crate::core::paging::{check_link, parse, Page};
 
 /// The manifest entry of the reads that apply protected groups.
 const PROTECTED_GROUPS_CHECK: &str = "containment protected-groups check";
@@ -47,27 +49,54 @@ impl<'a> Graph<'a> {
         self.list_incidents(transport, &GraphListOptions { top: Some(1), ..Default::default() }).map(|_| ())
     }
 
-    pub fn list_incidents(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Page<GraphIncident>, Error> {
+    pub fn list_incidents(
+        &mut self,
+        transport: &mut impl Transport,
+        options: &GraphListOptions,
+    ) -> Result<Page<GraphIncident>, Error> {
         let page = self.security_page(transport, Collection::Incidents, options)?;
-        Ok(Page { value: page.value.into_iter().map(security::incident_from_value).collect::<Result<_, _>>()?, next_link: page.next_link })
+        Ok(Page {
+            value: page.value.into_iter().map(security::incident_from_value).collect::<Result<_, _>>()?,
+            next_link: page.next_link,
+        })
     }
 
-    pub fn list_all_incidents(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Vec<GraphIncident>, Error> {
+    pub fn list_all_incidents(
+        &mut self,
+        transport: &mut impl Transport,
+        options: &GraphListOptions,
+    ) -> Result<Vec<GraphIncident>, Error> {
         let values = self.security_walk(transport, Collection::Incidents, options)?;
         values.into_iter().map(security::incident_from_value).collect()
     }
 
-    pub fn list_alerts(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Page<GraphAlert>, Error> {
+    pub fn list_alerts(
+        &mut self,
+        transport: &mut impl Transport,
+        options: &GraphListOptions,
+    ) -> Result<Page<GraphAlert>, Error> {
         let page = self.security_page(transport, Collection::Alerts, options)?;
-        Ok(Page { value: page.value.into_iter().map(security::alert_from_value).collect::<Result<_, _>>()?, next_link: page.next_link })
+        Ok(Page {
+            value: page.value.into_iter().map(security::alert_from_value).collect::<Result<_, _>>()?,
+            next_link: page.next_link,
+        })
     }
 
-    pub fn list_all_alerts(&mut self, transport: &mut impl Transport, options: &GraphListOptions) -> Result<Vec<GraphAlert>, Error> {
+    pub fn list_all_alerts(
+        &mut self,
+        transport: &mut impl Transport,
+        options: &GraphListOptions,
+    ) -> Result<Vec<GraphAlert>, Error> {
         let values = self.security_walk(transport, Collection::Alerts, options)?;
         values.into_iter().map(security::alert_from_value).collect()
     }
 
-    pub fn get_incident(&mut self, transport: &mut impl Transport, id: &str, expand_alerts: bool) -> Result<GraphIncident, Error> {
+    pub fn get_incident(
+        &mut self,
+        transport: &mut impl Transport,
+        id: &str,
+        expand_alerts: bool,
+    ) -> Result<GraphIncident, Error> {
         let url = security::item_url(self.settings(), Collection::Incidents, id, expand_alerts)?;
         let response = self.call(transport, Method::Get, url, None, "graph-security.get-incident")?;
         security::parse_incident(&response.body)
@@ -81,21 +110,40 @@ impl<'a> Graph<'a> {
 
     /// PATCH with only what changes. Tag changes read the incident first and
     /// send the merged list (Graph replaces `customTags` whole and has no etag).
-    pub fn update_incident(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<GraphIncident, Error> {
+    pub fn update_incident(
+        &mut self,
+        transport: &mut impl Transport,
+        id: &str,
+        update: &GraphIncidentUpdate,
+    ) -> Result<GraphIncident, Error> {
         let planned = self.plan_incident_update(transport, id, update)?;
         let response = self.send_plan(transport, &planned, "graph-security.update-incident")?;
         security::parse_incident(&response.body)
     }
 
     /// The PATCH `update_incident` would send, unsent (tag changes read the incident).
-    pub fn plan_incident_update(&mut self, transport: &mut impl Transport, id: &str, update: &GraphIncidentUpdate) -> Result<PlannedRequest, Error> {
+    pub fn plan_incident_update(
+        &mut self,
+        transport: &mut impl Transport,
+        id: &str,
+        update: &GraphIncidentUpdate,
+    ) -> Result<PlannedRequest, Error> {
         security::validate_incident_update(update)?;
         let url = security::item_url(self.settings(), Collection::Incidents, id, false)?;
-        let current_tags = if update.changes_tags() { self.get_incident(transport, id, false)?.fields.custom_tags } else { Vec::new() };
+        let current_tags = if update.changes_tags() {
+            self.get_incident(transport, id, false)?.fields.custom_tags
+        } else {
+            Vec::new()
+        };
         Ok(PlannedRequest::new(Method::Patch, url, Some(security::incident_patch(update, &current_tags))))
     }
 
-    pub fn update_alert(&mut self, transport: &mut impl Transport, id: &str, update: &GraphAlertUpdate) -> Result<GraphAlert, Error> {
+    pub fn update_alert(
+        &mut self,
+        transport: &mut impl Transport,
+        id: &str,
+        update: &GraphAlertUpdate,
+    ) -> Result<GraphAlert, Error> {
         let planned = self.plan_alert_update(id, update)?;
         let response = self.send_plan(transport, &planned, "graph-security.update-alert")?;
         security::parse_alert(&response.body)
@@ -108,10 +156,22 @@ impl<'a> Graph<'a> {
         Ok(PlannedRequest::new(Method::Patch, url, Some(security::alert_patch(update))))
     }
 
-    pub fn run_hunting_query(&mut self, transport: &mut impl Transport, text: &str, options: &HuntingOptions) -> Result<Table, Error> {
+    pub fn run_hunting_query(
+        &mut self,
+        transport: &mut impl Transport,
+        text: &str,
+        options: &HuntingOptions,
+    ) -> Result<Table, Error> {
         hunting::validate(text, options)?;
         let (url, body) = hunting::request_parts(self.settings(), text, options);
-        let response = self.call_weighted(transport, Method::Post, url, Some(body), "graph-security.run-hunting-query", TABLE_ANSWER_WEIGHT)?;
+        let response = self.call_weighted(
+            transport,
+            Method::Post,
+            url,
+            Some(body),
+            "graph-security.run-hunting-query",
+            TABLE_ANSWER_WEIGHT,
+        )?;
         hunting::parse(&response.body)
     }
 
@@ -121,14 +181,30 @@ impl<'a> Graph<'a> {
     }
 
     /// Every risky user the filter selects (e.g. `riskLevel eq 'high'`), all pages.
-    pub fn list_risky_users(&mut self, transport: &mut impl Transport, filter: Option<&str>) -> Result<Vec<RiskyUser>, Error> {
+    pub fn list_risky_users(
+        &mut self,
+        transport: &mut impl Transport,
+        filter: Option<&str>,
+    ) -> Result<Vec<RiskyUser>, Error> {
         let url = users::risky_users_url(self.settings(), filter)?;
         let values = self.graph_walk(transport, url, None, "containment.list-risky-users")?;
-        values.into_iter().map(|v| serde_json::from_value(v).map_err(|e| Error::invalid_response(format!("a risky user could not be read: {e}")))).collect()
+        values
+            .into_iter()
+            .map(|v| {
+                serde_json::from_value(v)
+                    .map_err(|e| Error::invalid_response(format!("a risky user could not be read: {e}")))
+            })
+            .collect()
     }
 
     /// Runs (or with `dry_run`, plans) one containment action on one user.
-    pub fn contain(&mut self, transport: &mut impl Transport, user: &str, action: &ContainmentAction, dry_run: bool) -> Result<ContainmentResult, Error> {
+    pub fn contain(
+        &mut self,
+        transport: &mut impl Transport,
+        user: &str,
+        action: &ContainmentAction,
+        dry_run: bool,
+    ) -> Result<ContainmentResult, Error> {
         let target = UserRef::parse("user", user)?;
         let action = action.normalized()?;
         if let Some(reason) = self.settings().protected.listed(target.as_str()) {
@@ -141,7 +217,15 @@ impl<'a> Graph<'a> {
         containment::refuse_if_listed(&self.settings().protected, &user)?;
         self.refuse_by_protected_groups(transport, &user, &action)?;
         let request = containment::plan(self.settings(), &user, &action);
-        let mut result = ContainmentResult { compensation: action.compensation(), action, user, dry_run, request, status: None, already_done: false };
+        let mut result = ContainmentResult {
+            compensation: action.compensation(),
+            action,
+            user,
+            dry_run,
+            request,
+            status: None,
+            already_done: false,
+        };
         if !dry_run {
             let (status, already_done) = self.send_planned(transport, &result.action, &result.request)?;
             result.status = Some(status);
@@ -151,16 +235,28 @@ impl<'a> Graph<'a> {
     }
 
     /// Sends exactly the planned request (a dry run returned the same plan).
-    fn send_plan(&mut self, transport: &mut impl Transport, plan: &PlannedRequest, action: &str) -> Result<Response, Error> {
+    fn send_plan(
+        &mut self,
+        transport: &mut impl Transport,
+        plan: &PlannedRequest,
+        action: &str,
+    ) -> Result<Response, Error> {
         self.call(transport, plan.method, plan.url.clone(), plan.body.clone().map(String::into_bytes), action)
     }
 
-    fn send_planned(&mut self, transport: &mut impl Transport, action: &ContainmentAction, request: &PlannedRequest) -> Result<(u16, bool), Error> {
+    fn send_planned(
+        &mut self,
+        transport: &mut impl Transport,
+        action: &ContainmentAction,
+        request: &PlannedRequest,
+    ) -> Result<(u16, bool), Error> {
         match self.send_plan(transport, request, action.manifest_key()) {
             Ok(response) => Ok((response.status, false)),
             // A retried add whose first try went through, or a user already in
             // the group: the state the playbook wants holds.
-            Err(Error::BadRequest(failure)) if matches!(action, ContainmentAction::AddToGroup(_)) && failure.message.contains("already exist") => {
+            Err(Error::BadRequest(failure))
+                if matches!(action, ContainmentAction::AddToGroup(_)) && failure.message.contains("already exist") =>
+            {
                 Ok((failure.status, true))
             }
             Err(error) => Err(error),
@@ -172,7 +268,8 @@ impl<'a> Graph<'a> {
         match self.call(transport, Method::Get, url, None, "containment.get-user") {
             Ok(response) => users::parse_user(&response.body),
             Err(Error::NotFound(mut failure)) => {
-                failure.hint = format!("Entra ID has no user '{}': check the object id or user principal name.", user.as_str());
+                failure.hint =
+                    format!("Entra ID has no user '{}': check the object id or user principal name.", user.as_str());
                 Err(Error::NotFound(failure))
             }
             Err(error) => Err(error),
@@ -186,7 +283,12 @@ impl<'a> Graph<'a> {
     /// whose membership is hidden from the token, which cannot be told from
     /// "not a member": with such a group, a token without Member.Read.Hidden
     /// is refused before any membership is asked.
-    fn refuse_by_protected_groups(&mut self, transport: &mut impl Transport, user: &GraphUser, action: &ContainmentAction) -> Result<(), Error> {
+    fn refuse_by_protected_groups(
+        &mut self,
+        transport: &mut impl Transport,
+        user: &GraphUser,
+        action: &ContainmentAction,
+    ) -> Result<(), Error> {
         if !self.settings().protected.has_groups() {
             return Ok(());
         }
@@ -197,15 +299,23 @@ impl<'a> Graph<'a> {
         if let Some(hidden) = groups.iter().find(|g| g.hides_membership()) {
             let permission = check::permission_for(PROTECTED_HIDDEN_GROUPS_CHECK).unwrap_or("Member.Read.Hidden");
             if !check::covers(&self.client.graph_roles(transport.now_unix_secs()), permission) {
-                return Err(containment::hidden_membership_error(&containment::shown_user(user), &hidden.shown(), permission));
+                return Err(containment::hidden_membership_error(
+                    &containment::shown_user(user),
+                    &hidden.shown(),
+                    permission,
+                ));
             }
         }
         let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
         for (url, body) in users::check_member_groups(self.settings(), &user.id, &ids) {
             let response = self.call(transport, Method::Post, url, Some(body), PROTECTED_GROUPS_CHECK)?;
             let member_of: Page<String> = parse(&response.body, "group membership")?;
-            if let Some(group) = groups.iter().find(|g| member_of.value.iter().any(|id| id.eq_ignore_ascii_case(&g.id))) {
-                return Err(containment::protected_error(&containment::shown_user(user), &format!("it is a member of the protected group '{}'", group.shown())));
+            if let Some(group) = groups.iter().find(|g| member_of.value.iter().any(|id| id.eq_ignore_ascii_case(&g.id)))
+            {
+                return Err(containment::protected_error(
+                    &containment::shown_user(user),
+                    &format!("it is a member of the protected group '{}'", group.shown()),
+                ));
             }
         }
         Ok(())
@@ -218,7 +328,11 @@ impl<'a> Graph<'a> {
         let configured = self.settings().protected.groups.clone();
         let mut groups: Vec<GroupRef> = Vec::with_capacity(configured.len());
         for group in configured {
-            let found = if crate::core::config::validate_guid("group", &group).is_ok() { self.read_group(transport, &group)? } else { self.group_by_name(transport, &group)? };
+            let found = if crate::core::config::validate_guid("group", &group).is_ok() {
+                self.read_group(transport, &group)?
+            } else {
+                self.group_by_name(transport, &group)?
+            };
             if !groups.iter().any(|g| g.id.eq_ignore_ascii_case(&found.id)) {
                 groups.push(found);
             }
@@ -231,16 +345,20 @@ impl<'a> Graph<'a> {
         match self.call(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK) {
             // The id asked for is the one checked, whatever the answer says.
             Ok(response) => Ok(GroupRef { id: id.to_owned(), ..parse(&response.body, "group")? }),
-            Err(Error::NotFound(_)) => {
-                Err(Error::invalid("protected-accounts.groups", format!("'{id}' names no group in Entra ID; containment is refused until it names one (or it is removed)")))
-            }
+            Err(Error::NotFound(_)) => Err(Error::invalid(
+                "protected-accounts.groups",
+                format!(
+                    "'{id}' names no group in Entra ID; containment is refused until it names one (or it is removed)"
+                ),
+            )),
             Err(error) => Err(error),
         }
     }
 
     fn group_by_name(&mut self, transport: &mut impl Transport, name: &str) -> Result<GroupRef, Error> {
         let url = users::group_by_name_url(self.settings(), name);
-        let found: Page<GroupRef> = parse(&self.call(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK)?.body, "groups")?;
+        let found: Page<GroupRef> =
+            parse(&self.call(transport, Method::Get, url, None, PROTECTED_GROUPS_CHECK)?.body, "groups")?;
         match <[GroupRef; 1]>::try_from(found.value) {
             Ok([one]) => Ok(one),
             Err(found) => {
@@ -250,7 +368,12 @@ impl<'a> Graph<'a> {
         }
     }
 
-    fn security_page(&mut self, transport: &mut impl Transport, collection: Collection, options: &GraphListOptions) -> Result<Page<Value>, Error> {
+    fn security_page(
+        &mut self,
+        transport: &mut impl Transport,
+        collection: Collection,
+        options: &GraphListOptions,
+    ) -> Result<Page<Value>, Error> {
         security::validate_list(collection, options)?;
         let url = match &options.continuation {
             Some(link) => self.graph_link(link).map_err(|reason| Error::invalid("continuation", reason))?,
@@ -260,20 +383,37 @@ impl<'a> Graph<'a> {
         parse(&response.body, "Graph page")
     }
 
-    fn security_walk(&mut self, transport: &mut impl Transport, collection: Collection, options: &GraphListOptions) -> Result<Vec<Value>, Error> {
+    fn security_walk(
+        &mut self,
+        transport: &mut impl Transport,
+        collection: Collection,
+        options: &GraphListOptions,
+    ) -> Result<Vec<Value>, Error> {
         let first = self.security_page(transport, collection, options)?;
         self.walk_from(transport, first, options.max_pages, collection.read_action())
     }
 
     /// Every item of a Graph collection from its first page's URL.
-    fn graph_walk(&mut self, transport: &mut impl Transport, url: Url, max_pages: Option<u32>, action: &str) -> Result<Vec<Value>, Error> {
+    fn graph_walk(
+        &mut self,
+        transport: &mut impl Transport,
+        url: Url,
+        max_pages: Option<u32>,
+        action: &str,
+    ) -> Result<Vec<Value>, Error> {
         let first = parse(&self.call(transport, Method::Get, url, None, action)?.body, "Graph page")?;
         self.walk_from(transport, first, max_pages, action)
     }
 
     /// The first page's items and every later page's, each `@odata.nextLink`
     /// followed verbatim and only to the Graph endpoint's origin.
-    fn walk_from(&mut self, transport: &mut impl Transport, first: Page<Value>, max_pages: Option<u32>, action: &str) -> Result<Vec<Value>, Error> {
+    fn walk_from(
+        &mut self,
+        transport: &mut impl Transport,
+        first: Page<Value>,
+        max_pages: Option<u32>,
+        action: &str,
+    ) -> Result<Vec<Value>, Error> {
         let walked = self.client.walk(transport, Api::Graph, first, max_pages, "Graph page");
         self.hinted(transport, action, walked)
     }
@@ -284,12 +424,27 @@ impl<'a> Graph<'a> {
 
     /// One Graph call made for `action` (its manifest entry); a 403 names the
     /// permission the manifest says it needs and whether the token carries it.
-    fn call(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, action: &str) -> Result<Response, Error> {
+    fn call(
+        &mut self,
+        transport: &mut impl Transport,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        action: &str,
+    ) -> Result<Response, Error> {
         self.call_weighted(transport, method, url, body, action, 1)
     }
 
     /// [`Self::call`] for an answer that takes `answer_weight` times its size once parsed.
-    fn call_weighted(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>, action: &str, answer_weight: u32) -> Result<Response, Error> {
+    fn call_weighted(
+        &mut self,
+        transport: &mut impl Transport,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        action: &str,
+        answer_weight: u32,
+    ) -> Result<Response, Error> {
         let mut request = Request::new(method, url).header("accept", "application/json").answer_weight(answer_weight);
         if let Some(body) = body {
             request = request.json_body(body);
@@ -317,7 +472,8 @@ pub fn permission_hint(permission: &str, roles: &[String]) -> String {
     let held = if roles.is_empty() {
         String::new()
     } else if check::covers(roles, permission) {
-        " The token carries it: the target may need a stronger directory role (for example a privileged admin account).".to_owned()
+        " The token carries it: the target may need a stronger directory role (for example a privileged admin account)."
+            .to_owned()
     } else {
         format!(" The app's token lacks it (its roles: {}).", roles.join(", "))
     };
@@ -339,18 +495,26 @@ mod tests {
 
     #[test]
     fn a_listed_account_is_refused_before_any_request() {
-        let protected = ProtectedAccounts { user_principal_names: vec!["ALICE@contoso.com".into()], ..Default::default() };
+        let protected =
+            ProtectedAccounts { user_principal_names: vec!["ALICE@contoso.com".into()], ..Default::default() };
         let mut script = Script::new(vec![]);
-        let error = client_protecting(protected).graph().contain(&mut script, "alice@contoso.com", &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected)
+            .graph()
+            .contain(&mut script, "alice@contoso.com", &ContainmentAction::DisableAccount, false)
+            .unwrap_err();
         assert!(matches!(error, Error::Protected { .. }), "{error:?}");
         assert!(script.sent.is_empty(), "not even a token request");
     }
 
     #[test]
     fn an_account_listed_by_its_other_identifier_is_refused_after_the_read() {
-        let protected = ProtectedAccounts { user_principal_names: vec!["alice@contoso.com".into()], ..Default::default() };
+        let protected =
+            ProtectedAccounts { user_principal_names: vec!["alice@contoso.com".into()], ..Default::default() };
         let mut script = Script::new(vec![token(), alice()]);
-        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected)
+            .graph()
+            .contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false)
+            .unwrap_err();
         assert!(matches!(error, Error::Protected { .. }));
         assert_eq!(script.sent.len(), 2, "the token and the read; no PATCH");
     }
@@ -364,12 +528,22 @@ mod tests {
     fn token_with_roles(roles: &[&str]) -> (u16, String) {
         use base64::Engine as _;
         let claims = serde_json::json!({"aud": "https://graph.microsoft.com", "roles": roles}).to_string();
-        let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims));
+        let jwt =
+            format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims));
         (200, serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "access_token": jwt}).to_string())
     }
 
     fn changes(script: &Script) -> Vec<String> {
-        script.sent.iter().filter(|r| r.method != Method::Get && !r.url.path().ends_with("/token") && !r.url.path().ends_with("/checkMemberGroups")).map(|r| r.url.to_string()).collect()
+        script
+            .sent
+            .iter()
+            .filter(|r| {
+                r.method != Method::Get
+                    && !r.url.path().ends_with("/token")
+                    && !r.url.path().ends_with("/checkMemberGroups")
+            })
+            .map(|r| r.url.to_string())
+            .collect()
     }
 
     #[test]
@@ -377,7 +551,10 @@ mod tests {
         let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
         let member = (200, format!(r#"{{"value":["{ADMINS}"]}}"#));
         let mut script = Script::new(vec![token(), alice(), group(ADMINS, "Tier 0", None), member]);
-        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::RevokeSessions, false).unwrap_err();
+        let error = client_protecting(protected)
+            .graph()
+            .contain(&mut script, ALICE, &ContainmentAction::RevokeSessions, false)
+            .unwrap_err();
         let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
         assert!(reason.contains("Tier 0"), "{reason}");
         assert_eq!(script.sent[2].url.query(), Some("%24select=id%2CdisplayName%2Cvisibility"));
@@ -389,30 +566,52 @@ mod tests {
     // and compared without regard to case.
     #[test]
     fn a_protected_upn_written_with_stray_whitespace_still_protects() {
-        let protected = ProtectedAccounts { user_principal_names: vec![" alice@contoso.com\u{a0}".into()], ..Default::default() };
+        let protected =
+            ProtectedAccounts { user_principal_names: vec![" alice@contoso.com\u{a0}".into()], ..Default::default() };
         let mut script = Script::new(vec![]);
-        let error = client_protecting(protected.clone()).graph().contain(&mut script, "\u{200b}ALICE@contoso.com\u{a0}", &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected.clone())
+            .graph()
+            .contain(&mut script, "\u{200b}ALICE@contoso.com\u{a0}", &ContainmentAction::DisableAccount, false)
+            .unwrap_err();
         assert!(matches!(error, Error::Protected { .. }), "{error:?}");
         assert!(script.sent.is_empty(), "refused before any request");
         // Named by object id, the account is refused once read.
         let mut script = Script::new(vec![token(), alice()]);
-        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected)
+            .graph()
+            .contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false)
+            .unwrap_err();
         let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
         assert!(reason.contains("user-principal-names"), "{reason}");
         assert_eq!(script.sent.len(), 2, "the token and the read; no PATCH");
-        let by_id = ProtectedAccounts { user_ids: vec!["\u{feff}29F270BB-4D23-4F68-8A57-DC73DC0D4CAF\u{200b}".into()], ..Default::default() };
+        let by_id = ProtectedAccounts {
+            user_ids: vec!["\u{feff}29F270BB-4D23-4F68-8A57-DC73DC0D4CAF\u{200b}".into()],
+            ..Default::default()
+        };
         let mut script = Script::new(vec![]);
-        assert!(matches!(client_protecting(by_id).graph().contain(&mut script, &format!(" {ALICE}"), &ContainmentAction::RevokeSessions, true), Err(Error::Protected { .. })));
+        assert!(matches!(
+            client_protecting(by_id).graph().contain(
+                &mut script,
+                &format!(" {ALICE}"),
+                &ContainmentAction::RevokeSessions,
+                true
+            ),
+            Err(Error::Protected { .. })
+        ));
         assert!(script.sent.is_empty());
     }
 
     // Item 6: a protected group's own membership is off-limits.
     #[test]
     fn a_protected_group_is_never_the_target_of_a_membership_change() {
-        let by_id = ProtectedAccounts { groups: vec![format!(" {}\u{a0}", ADMINS.to_uppercase())], ..Default::default() };
-        for action in [ContainmentAction::AddToGroup(ADMINS.into()), ContainmentAction::RemoveFromGroup(ADMINS.to_uppercase())] {
+        let by_id =
+            ProtectedAccounts { groups: vec![format!(" {}\u{a0}", ADMINS.to_uppercase())], ..Default::default() };
+        for action in
+            [ContainmentAction::AddToGroup(ADMINS.into()), ContainmentAction::RemoveFromGroup(ADMINS.to_uppercase())]
+        {
             let mut script = Script::new(vec![]);
-            let error = client_protecting(by_id.clone()).graph().contain(&mut script, ALICE, &action, false).unwrap_err();
+            let error =
+                client_protecting(by_id.clone()).graph().contain(&mut script, ALICE, &action, false).unwrap_err();
             let Error::Protected { user, reason } = error else { panic!("{error:?}") };
             assert_eq!(user, format!("group '{ADMINS}'"));
             assert!(reason.contains("protected-accounts.groups") && reason.contains("off-limits"), "{reason}");
@@ -420,9 +619,13 @@ mod tests {
         }
         // Named by display name: resolved (reads only), then refused.
         let by_name = ProtectedAccounts { groups: vec!["Break Glass Admins".into()], ..Default::default() };
-        let found = (200, format!(r#"{{"value":[{{"id":"{ADMINS}","displayName":"Break Glass Admins","visibility":null}}]}}"#));
+        let found =
+            (200, format!(r#"{{"value":[{{"id":"{ADMINS}","displayName":"Break Glass Admins","visibility":null}}]}}"#));
         let mut script = Script::new(vec![token(), alice(), found]);
-        let error = client_protecting(by_name).graph().contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false).unwrap_err();
+        let error = client_protecting(by_name)
+            .graph()
+            .contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false)
+            .unwrap_err();
         let Error::Protected { user, .. } = error else { panic!("{error:?}") };
         assert_eq!(user, "group 'Break Glass Admins'");
         assert_eq!(script.sent.len(), 3);
@@ -439,12 +642,20 @@ mod tests {
         answers.push((200, r#"{"value":[]}"#.into()));
         answers.push((200, format!(r#"{{"value":["{}"]}}"#, ids[23].to_uppercase())));
         let mut script = Script::new(answers);
-        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error = client_protecting(protected)
+            .graph()
+            .contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false)
+            .unwrap_err();
         let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
         assert!(reason.contains(&ids[23]), "{reason}");
-        let checks: Vec<usize> = script.sent.iter().filter(|r| r.url.path().ends_with("/checkMemberGroups")).map(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["groupIds"].as_array().unwrap().len()
-        }).collect();
+        let checks: Vec<usize> = script
+            .sent
+            .iter()
+            .filter(|r| r.url.path().ends_with("/checkMemberGroups"))
+            .map(|r| {
+                serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["groupIds"].as_array().unwrap().len()
+            })
+            .collect();
         assert_eq!(checks, [20, 5]);
         assert!(changes(&script).is_empty());
     }
@@ -454,18 +665,43 @@ mod tests {
     fn a_hidden_membership_group_needs_member_read_hidden() {
         let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
         let hidden = || group(ADMINS, "Executive Leadership", Some("HiddenMembership"));
-        let mut script = Script::new(vec![token_with_roles(&["User.Read.All", "GroupMember.Read.All"]), alice(), hidden()]);
-        let error = client_protecting(protected.clone()).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let mut script =
+            Script::new(vec![token_with_roles(&["User.Read.All", "GroupMember.Read.All"]), alice(), hidden()]);
+        let error = client_protecting(protected.clone())
+            .graph()
+            .contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false)
+            .unwrap_err();
         let Error::Protected { reason, .. } = error else { panic!("{error:?}") };
-        assert!(reason.contains("Executive Leadership") && reason.contains("hidden") && reason.contains("Member.Read.Hidden"), "{reason}");
+        assert!(
+            reason.contains("Executive Leadership")
+                && reason.contains("hidden")
+                && reason.contains("Member.Read.Hidden"),
+            "{reason}"
+        );
         assert_eq!(script.sent.len(), 3, "no membership asked, nothing changed");
         // An opaque token shows no roles: refused the same way.
         let mut script = Script::new(vec![token(), alice(), hidden()]);
-        assert!(matches!(client_protecting(protected.clone()).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true), Err(Error::Protected { .. })));
+        assert!(matches!(
+            client_protecting(protected.clone()).graph().contain(
+                &mut script,
+                ALICE,
+                &ContainmentAction::DisableAccount,
+                true
+            ),
+            Err(Error::Protected { .. })
+        ));
         // With the permission, the membership is asked and answered.
         let none = (200, r#"{"value":[]}"#.to_owned());
-        let mut script = Script::new(vec![token_with_roles(&["User.Read.All", "GroupMember.Read.All", "Member.Read.Hidden"]), alice(), hidden(), none]);
-        let planned = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true).unwrap();
+        let mut script = Script::new(vec![
+            token_with_roles(&["User.Read.All", "GroupMember.Read.All", "Member.Read.Hidden"]),
+            alice(),
+            hidden(),
+            none,
+        ]);
+        let planned = client_protecting(protected)
+            .graph()
+            .contain(&mut script, ALICE, &ContainmentAction::DisableAccount, true)
+            .unwrap();
         assert!(planned.dry_run);
         assert!(script.sent[3].url.path().ends_with("/checkMemberGroups"));
     }
@@ -473,10 +709,17 @@ mod tests {
     #[test]
     fn a_protected_group_id_that_names_no_group_fails_closed() {
         let protected = ProtectedAccounts { groups: vec![ADMINS.into()], ..Default::default() };
-        let missing = (404, r#"{"error":{"code":"Request_ResourceNotFound","message":"Resource does not exist."}}"#.to_owned());
+        let missing =
+            (404, r#"{"error":{"code":"Request_ResourceNotFound","message":"Resource does not exist."}}"#.to_owned());
         let mut script = Script::new(vec![token(), alice(), missing]);
-        let error = client_protecting(protected).graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
-        assert!(matches!(error, Error::InvalidInput { ref field, .. } if field == "protected-accounts.groups"), "{error:?}");
+        let error = client_protecting(protected)
+            .graph()
+            .contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false)
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidInput { ref field, .. } if field == "protected-accounts.groups"),
+            "{error:?}"
+        );
         assert_eq!(script.sent.len(), 3);
     }
 
@@ -504,7 +747,8 @@ mod tests {
     fn a_forbidden_action_names_the_missing_permission() {
         let denied = (403, r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"request-id":"x"}}}"#.into());
         let mut script = Script::new(vec![token(), alice(), denied]);
-        let error = client().graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
+        let error =
+            client().graph().contain(&mut script, ALICE, &ContainmentAction::DisableAccount, false).unwrap_err();
         let Error::Forbidden(failure) = error else { panic!("{error:?}") };
         assert_eq!(failure.code, "Authorization_RequestDenied");
         assert!(failure.hint.contains("User.EnableDisableAccount.All"), "{}", failure.hint);
@@ -521,7 +765,10 @@ mod tests {
         assert_eq!(script.sent[2].url.as_str(), next);
         let foreign = (200, r#"{"value":[],"@odata.nextLink":"https://evil.example/v1.0/x"}"#.to_owned());
         let mut script = Script::new(vec![token(), foreign]);
-        assert!(matches!(client().graph().list_all_incidents(&mut script, &GraphListOptions::default()), Err(Error::InvalidResponse(_))));
+        assert!(matches!(
+            client().graph().list_all_incidents(&mut script, &GraphListOptions::default()),
+            Err(Error::InvalidResponse(_))
+        ));
         assert_eq!(script.sent.len(), 2);
     }
 
@@ -561,7 +808,8 @@ mod tests {
     fn adding_a_member_twice_is_already_done() {
         let exists = (400, r#"{"error":{"code":"Request_BadRequest","message":"One or more added object references already exist for the following modified properties: 'members'."}}"#.into());
         let mut script = Script::new(vec![token(), alice(), exists]);
-        let outcome = client().graph().contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false).unwrap();
+        let outcome =
+            client().graph().contain(&mut script, ALICE, &ContainmentAction::AddToGroup(ADMINS.into()), false).unwrap();
         assert!(outcome.already_done);
     }
 }

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use super::{url, PlannedRequest};
 use super::users::{same_name, trimmed, GraphUser, UserRef};
+use super::{url, PlannedRequest};
 use crate::core::config::{shown, validate_guid, Settings};
 use crate::core::error::Error;
 use crate::core::http::Method;
@@ -44,15 +44,27 @@ impl ProtectedAccounts {
         for upn in &self.user_principal_names {
             match UserRef::parse(USER_PRINCIPAL_NAMES, upn)? {
                 UserRef::Upn(upn) => normalized.user_principal_names.push(upn),
-                UserRef::ObjectId(id) => return Err(Error::invalid(USER_PRINCIPAL_NAMES, format!("'{id}' is an object id: list it under user-ids"))),
+                UserRef::ObjectId(id) => {
+                    return Err(Error::invalid(
+                        USER_PRINCIPAL_NAMES,
+                        format!("'{id}' is an object id: list it under user-ids"),
+                    ))
+                }
             }
         }
         for group in &self.groups {
             let group = trimmed(group);
             if group.is_empty() || group.chars().count() > 256 || group.chars().any(char::is_control) {
-                return Err(Error::invalid(GROUPS, format!("'{}' is not a group object id or display name", shown(group))));
+                return Err(Error::invalid(
+                    GROUPS,
+                    format!("'{}' is not a group object id or display name", shown(group)),
+                ));
             }
-            normalized.groups.push(if validate_guid(GROUPS, group).is_ok() { group.to_ascii_lowercase() } else { group.to_owned() });
+            normalized.groups.push(if validate_guid(GROUPS, group).is_ok() {
+                group.to_ascii_lowercase()
+            } else {
+                group.to_owned()
+            });
         }
         Ok(normalized)
     }
@@ -156,18 +168,36 @@ impl ContainmentAction {
 pub fn plan(settings: &Settings, user: &GraphUser, action: &ContainmentAction) -> PlannedRequest {
     let user_id = user.id.as_str();
     let (method, url, body) = match action {
-        ContainmentAction::DisableAccount => (Method::Patch, url(settings, &["users", user_id]), Some(json!({"accountEnabled": false}))),
-        ContainmentAction::EnableAccount => (Method::Patch, url(settings, &["users", user_id]), Some(json!({"accountEnabled": true}))),
-        ContainmentAction::RevokeSessions => (Method::Post, url(settings, &["users", user_id, "revokeSignInSessions"]), None),
-        ContainmentAction::ConfirmCompromised => {
-            (Method::Post, url(settings, &["identityProtection", "riskyUsers", "confirmCompromised"]), Some(json!({"userIds": [user_id]})))
+        ContainmentAction::DisableAccount => {
+            (Method::Patch, url(settings, &["users", user_id]), Some(json!({"accountEnabled": false})))
         }
-        ContainmentAction::DismissRisk => (Method::Post, url(settings, &["identityProtection", "riskyUsers", "dismiss"]), Some(json!({"userIds": [user_id]}))),
+        ContainmentAction::EnableAccount => {
+            (Method::Patch, url(settings, &["users", user_id]), Some(json!({"accountEnabled": true})))
+        }
+        ContainmentAction::RevokeSessions => {
+            (Method::Post, url(settings, &["users", user_id, "revokeSignInSessions"]), None)
+        }
+        ContainmentAction::ConfirmCompromised => (
+            Method::Post,
+            url(settings, &["identityProtection", "riskyUsers", "confirmCompromised"]),
+            Some(json!({"userIds": [user_id]})),
+        ),
+        ContainmentAction::DismissRisk => (
+            Method::Post,
+            url(settings, &["identityProtection", "riskyUsers", "dismiss"]),
+            Some(json!({"userIds": [user_id]})),
+        ),
         ContainmentAction::AddToGroup(group) => {
             let member = url(settings, &["directoryObjects", user_id]);
-            (Method::Post, url(settings, &["groups", group, "members", "$ref"]), Some(json!({"@odata.id": member.as_str()})))
+            (
+                Method::Post,
+                url(settings, &["groups", group, "members", "$ref"]),
+                Some(json!({"@odata.id": member.as_str()})),
+            )
         }
-        ContainmentAction::RemoveFromGroup(group) => (Method::Delete, url(settings, &["groups", group, "members", user_id, "$ref"]), None),
+        ContainmentAction::RemoveFromGroup(group) => {
+            (Method::Delete, url(settings, &["groups", group, "members", user_id, "$ref"]), None)
+        }
     };
     PlannedRequest::new(method, url, body.map(|b| b.to_string()))
 }
@@ -188,7 +218,8 @@ pub fn protected_error(user: &str, reason: &str) -> Error {
 /// The refusal of an action whose target is a protected group: the group is
 /// what adding or removing a member changes, so it is the one named.
 pub fn protected_group_error(group: &str) -> Error {
-    let reason = "it is listed in protected-accounts.groups, and a protected group's membership is off-limits either way: \
+    let reason =
+        "it is listed in protected-accounts.groups, and a protected group's membership is off-limits either way: \
         no member, protected or not, is added to it or removed from it";
     protected_error(&format!("group '{group}'"), reason)
 }
@@ -247,38 +278,57 @@ mod tests {
     fn plans_match_graphs_documented_requests() {
         let settings = crate::core::config::tests::settings();
         let disable = plan(&settings, &user(), &ContainmentAction::DisableAccount);
-        assert_eq!((disable.method, disable.url.path()), (Method::Patch, "/v1.0/users/29f270bb-4d23-4f68-8a57-dc73dc0d4caf"));
+        assert_eq!(
+            (disable.method, disable.url.path()),
+            (Method::Patch, "/v1.0/users/29f270bb-4d23-4f68-8a57-dc73dc0d4caf")
+        );
         assert_eq!(disable.body.as_deref(), Some(r#"{"accountEnabled":false}"#));
         let confirm = plan(&settings, &user(), &ContainmentAction::ConfirmCompromised);
         assert_eq!(confirm.url.path(), "/v1.0/identityProtection/riskyUsers/confirmCompromised");
-        let example: serde_json::Value = serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/riskyuser-confirmcompromised.request.json")).unwrap()).unwrap();
+        let example: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(format!("{FIXTURES}/riskyuser-confirmcompromised.request.json")).unwrap(),
+        )
+        .unwrap();
         let ours: serde_json::Value = serde_json::from_str(confirm.body.as_deref().unwrap()).unwrap();
-        assert_eq!(ours.as_object().unwrap().keys().collect::<Vec<_>>(), example.as_object().unwrap().keys().collect::<Vec<_>>());
+        assert_eq!(
+            ours.as_object().unwrap().keys().collect::<Vec<_>>(),
+            example.as_object().unwrap().keys().collect::<Vec<_>>()
+        );
         let group = "0d0e0f10-1112-4314-9516-171819202122".to_owned();
         let add = plan(&settings, &user(), &ContainmentAction::AddToGroup(group.clone()));
         assert_eq!(add.url.path(), format!("/v1.0/groups/{group}/members/$ref"));
         assert!(add.body.unwrap().contains("/v1.0/directoryObjects/29f270bb"));
         let remove = plan(&settings, &user(), &ContainmentAction::RemoveFromGroup(group.clone()));
         assert_eq!((remove.method, remove.body), (Method::Delete, None));
-        assert!(!plan(&settings, &user(), &ContainmentAction::RevokeSessions).headers.iter().any(|(k, _)| k == "content-type"));
+        assert!(!plan(&settings, &user(), &ContainmentAction::RevokeSessions)
+            .headers
+            .iter()
+            .any(|(k, _)| k == "content-type"));
     }
 
     #[test]
     fn every_undoable_action_names_its_compensation() {
         assert_eq!(ContainmentAction::DisableAccount.compensation(), Some(ContainmentAction::EnableAccount));
         let group = "g".to_owned();
-        assert_eq!(ContainmentAction::AddToGroup(group.clone()).compensation(), Some(ContainmentAction::RemoveFromGroup(group)));
+        assert_eq!(
+            ContainmentAction::AddToGroup(group.clone()).compensation(),
+            Some(ContainmentAction::RemoveFromGroup(group))
+        );
         assert_eq!(ContainmentAction::RevokeSessions.compensation(), None);
     }
 
     #[test]
     fn protection_matches_id_or_upn_case_insensitively() {
-        let protected = ProtectedAccounts { user_principal_names: vec!["alice@CONTOSO.com".into()], ..Default::default() };
-        let Err(Error::Protected { user: shown, reason }) = refuse_if_listed(&protected, &user()) else { panic!("not refused") };
+        let protected =
+            ProtectedAccounts { user_principal_names: vec!["alice@CONTOSO.com".into()], ..Default::default() };
+        let Err(Error::Protected { user: shown, reason }) = refuse_if_listed(&protected, &user()) else {
+            panic!("not refused")
+        };
         assert_eq!(shown, "Alice@contoso.com");
         assert!(reason.contains("user-principal-names"));
         assert!(refuse_if_listed(&ProtectedAccounts::default(), &user()).is_ok());
-        let by_id = ProtectedAccounts { user_ids: vec!["29F270BB-4D23-4F68-8A57-DC73DC0D4CAF".into()], ..Default::default() };
+        let by_id =
+            ProtectedAccounts { user_ids: vec!["29F270BB-4D23-4F68-8A57-DC73DC0D4CAF".into()], ..Default::default() };
         assert!(refuse_if_listed(&by_id, &user()).is_err());
     }
 
@@ -286,7 +336,10 @@ mod tests {
     fn protected_entries_are_normalized_once_and_still_match() {
         let written = ProtectedAccounts {
             user_ids: vec!["\u{200b}29F270BB-4D23-4F68-8A57-DC73DC0D4CAF\t".into()],
-            user_principal_names: vec![" breakglass@contoso.com\u{a0}".into(), "\u{feff}Admin@Contoso.com\u{2060}".into()],
+            user_principal_names: vec![
+                " breakglass@contoso.com\u{a0}".into(),
+                "\u{feff}Admin@Contoso.com\u{2060}".into(),
+            ],
             groups: vec!["  Break Glass Admins\u{a0}".into(), "\u{200b}0D0E0F10-1112-4314-9516-171819202122 ".into()],
         };
         let normalized = written.normalized().unwrap();
@@ -297,18 +350,27 @@ mod tests {
         for user in ["breakglass@contoso.com", "BREAKGLASS@Contoso.com\u{200b}", "\u{a0}admin@contoso.com"] {
             assert!(normalized.listed(user).is_some(), "{user:?}");
         }
-        let breakglass = GraphUser { user_principal_name: Some("BreakGlass@contoso.com".into()), id: "c0ffee00-0000-4000-8000-000000000000".into(), ..user() };
+        let breakglass = GraphUser {
+            user_principal_name: Some("BreakGlass@contoso.com".into()),
+            id: "c0ffee00-0000-4000-8000-000000000000".into(),
+            ..user()
+        };
         assert!(refuse_if_listed(&normalized, &breakglass).is_err());
         assert!(normalized.lists_group_id(" 0d0e0f10-1112-4314-9516-171819202122\u{a0}"));
         assert!(!normalized.lists_group_id("Break Glass Admins-x"));
         let blank = ProtectedAccounts { groups: vec!["\u{a0}\u{200b}".into()], ..Default::default() };
-        assert!(matches!(blank.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "protected-accounts.groups"));
+        assert!(
+            matches!(blank.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "protected-accounts.groups")
+        );
     }
 
     #[test]
     fn a_group_id_given_with_stray_whitespace_is_normalized() {
         let action = ContainmentAction::AddToGroup("\u{a0}0D0E0F10-1112-4314-9516-171819202122\u{200b}".into());
-        assert_eq!(action.normalized().unwrap(), ContainmentAction::AddToGroup("0d0e0f10-1112-4314-9516-171819202122".into()));
+        assert_eq!(
+            action.normalized().unwrap(),
+            ContainmentAction::AddToGroup("0d0e0f10-1112-4314-9516-171819202122".into())
+        );
         assert_eq!(ContainmentAction::RevokeSessions.group(), None);
         assert!(ContainmentAction::RemoveFromGroup("x".into()).validate().is_err());
     }
@@ -316,8 +378,15 @@ mod tests {
     #[test]
     fn a_bad_protected_list_is_refused_naming_the_field() {
         let bad_id = ProtectedAccounts { user_ids: vec!["alice".into()], ..Default::default() };
-        assert!(matches!(bad_id.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "protected-accounts.user-ids"));
-        let id_as_upn = ProtectedAccounts { user_principal_names: vec!["29f270bb-4d23-4f68-8a57-dc73dc0d4caf".into()], ..Default::default() };
-        assert!(matches!(id_as_upn.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "protected-accounts.user-principal-names"));
+        assert!(
+            matches!(bad_id.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "protected-accounts.user-ids")
+        );
+        let id_as_upn = ProtectedAccounts {
+            user_principal_names: vec!["29f270bb-4d23-4f68-8a57-dc73dc0d4caf".into()],
+            ..Default::default()
+        };
+        assert!(
+            matches!(id_as_upn.validate(), Err(Error::InvalidInput { ref field, .. }) if field == "protected-accounts.user-principal-names")
+        );
     }
 }

@@ -22,7 +22,10 @@ pub fn validate(text: &str, options: &HuntingOptions) -> Result<(), Error> {
     match &options.timespan {
         Some(span) if !kql::is_timespan(span) && !kql::is_time(span) => Err(Error::invalid(
             "timespan",
-            format!("'{}' is not an ISO 8601 duration (P30D), a start/end interval or a start time", crate::core::config::shown(span)),
+            format!(
+                "'{}' is not an ISO 8601 duration (P30D), a start/end interval or a start time",
+                crate::core::config::shown(span)
+            ),
         )),
         _ => Ok(()),
     }
@@ -41,14 +44,20 @@ pub fn request_parts(settings: &Settings, text: &str, options: &HuntingOptions) 
 /// The answer as a typed table named `results`. Keys are read
 /// case-insensitively (one of Microsoft's examples uses `Name`/`Type`).
 pub fn parse(body: &[u8]) -> Result<Table, Error> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| Error::invalid_response(format!("the hunting result could not be read: {e}")))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_response(format!("the hunting result could not be read: {e}")))?;
     let columns: Vec<Column> = array(&value, "schema")
         .iter()
         .map(|c| Column { name: text(c, "name"), column_type: text(c, "type") })
         .collect();
     let rows = array(&value, "results")
         .iter()
-        .map(|row| columns.iter().map(|c| kql::cell(kql_type(&c.column_type), field(row, &c.name).cloned().unwrap_or(Value::Null))).collect())
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| kql::cell(kql_type(&c.column_type), field(row, &c.name).cloned().unwrap_or(Value::Null)))
+                .collect()
+        })
         .collect();
     Ok(Table { name: "results".into(), columns, rows })
 }
@@ -89,7 +98,9 @@ mod tests {
 
     #[test]
     fn both_of_microsofts_shapes_give_the_same_typed_table() {
-        for name in ["security-runhuntingquery.example1.response.json", "security-runhuntingquery.sdk-tab.response.json"] {
+        for name in
+            ["security-runhuntingquery.example1.response.json", "security-runhuntingquery.sdk-tab.response.json"]
+        {
             let table = parse(&std::fs::read(format!("{FIXTURES}/{name}")).unwrap()).unwrap();
             let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
             assert_eq!(names, ["Timestamp", "FileName", "InitiatingProcessFileName"], "{name}");
@@ -100,14 +111,16 @@ mod tests {
 
     #[test]
     fn numbers_and_missing_cells_are_typed() {
-        let body = br#"{"schema":[{"name":"Pid","type":"Int64"},{"name":"Gone","type":"String"}],"results":[{"Pid":4}]}"#;
+        let body =
+            br#"{"schema":[{"name":"Pid","type":"Int64"},{"name":"Gone","type":"String"}],"results":[{"Pid":4}]}"#;
         let table = parse(body).unwrap();
         assert_eq!(table.rows[0], [Cell::Integer(4), Cell::Null]);
     }
 
     #[test]
     fn the_request_uses_microsofts_keys() {
-        let example = std::fs::read_to_string(format!("{FIXTURES}/security-runhuntingquery.example1.request.json")).unwrap();
+        let example =
+            std::fs::read_to_string(format!("{FIXTURES}/security-runhuntingquery.example1.request.json")).unwrap();
         let example: Value = serde_json::from_str(&example).unwrap();
         let settings = crate::core::config::tests::settings();
         let (url, body) = request_parts(&settings, example["Query"].as_str().unwrap(), &HuntingOptions::default());
@@ -115,7 +128,10 @@ mod tests {
         assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), example);
         assert!(validate("x", &HuntingOptions { timespan: Some("P30D/2024-03-01T00:00:00Z".into()) }).is_ok());
         assert!(validate("x", &HuntingOptions { timespan: Some("2024-03-01T00:00:00Z".into()) }).is_ok());
-        assert!(matches!(validate("x", &HuntingOptions { timespan: Some("30 days".into()) }), Err(Error::InvalidInput { .. })));
+        assert!(matches!(
+            validate("x", &HuntingOptions { timespan: Some("30 days".into()) }),
+            Err(Error::InvalidInput { .. })
+        ));
         assert!(matches!(validate(" ", &HuntingOptions::default()), Err(Error::InvalidInput { .. })));
     }
 }

@@ -69,7 +69,9 @@ pub fn validate_filter(filter: Option<&str>) -> Result<(), Error> {
     const MAX_FILTER_LEN: usize = 4096;
     match filter {
         Some(f) if f.trim().is_empty() => Err(Error::invalid("filter", "is empty; leave it unset to list everything")),
-        Some(f) if f.len() > MAX_FILTER_LEN => Err(Error::invalid("filter", format!("is longer than {MAX_FILTER_LEN} bytes"))),
+        Some(f) if f.len() > MAX_FILTER_LEN => {
+            Err(Error::invalid("filter", format!("is longer than {MAX_FILTER_LEN} bytes")))
+        }
         Some(f) if f.chars().any(char::is_control) => Err(Error::invalid("filter", "holds a control character")),
         _ => Ok(()),
     }

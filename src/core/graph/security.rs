@@ -9,9 +9,9 @@ use url::Url;
 
 use super::{url, validate_filter, validate_top, with_query};
 use crate::core::config::Settings;
+use crate::core::enums::open_enum;
 use crate::core::error::Error;
 use crate::core::ids::validate_id;
-use crate::core::enums::open_enum;
 
 /// Graph's documented `$top` maximum for incidents.
 pub const MAX_INCIDENTS_TOP: u32 = 50;
@@ -198,7 +198,10 @@ pub fn validate_list(collection: Collection, options: &GraphListOptions) -> Resu
         return Err(Error::invalid("expand-alerts", "applies to incidents only"));
     }
     if options.continuation.is_some() && (options.filter.is_some() || options.top.is_some() || options.expand_alerts) {
-        return Err(Error::invalid("continuation", "cannot be combined with filter, top or expand-alerts: the link already carries them"));
+        return Err(Error::invalid(
+            "continuation",
+            "cannot be combined with filter, top or expand-alerts: the link already carries them",
+        ));
     }
     Ok(())
 }
@@ -224,12 +227,14 @@ pub fn incident_from_value(mut value: Value) -> Result<GraphIncident, Error> {
         Some(Value::Array(items)) => items.into_iter().map(alert_from_value).collect::<Result<_, _>>()?,
         _ => Vec::new(),
     };
-    let fields = IncidentFields::deserialize(&value).map_err(|e| Error::invalid_response(format!("a Graph incident could not be read: {e}")))?;
+    let fields = IncidentFields::deserialize(&value)
+        .map_err(|e| Error::invalid_response(format!("a Graph incident could not be read: {e}")))?;
     Ok(GraphIncident { fields, alerts, raw: value.to_string() })
 }
 
 pub fn alert_from_value(value: Value) -> Result<GraphAlert, Error> {
-    let fields = AlertFields::deserialize(&value).map_err(|e| Error::invalid_response(format!("a Graph alert could not be read: {e}")))?;
+    let fields = AlertFields::deserialize(&value)
+        .map_err(|e| Error::invalid_response(format!("a Graph alert could not be read: {e}")))?;
     let evidence = match value.get("evidence") {
         Some(Value::Array(items)) => items.iter().map(evidence).collect(),
         _ => Vec::new(),
@@ -250,8 +255,10 @@ fn json(body: &[u8], what: &str) -> Result<Value, Error> {
 }
 
 fn evidence(item: &Value) -> Evidence {
-    let text = |pointer: &str| item.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-    let kind = text("/@odata.type").map_or_else(|| "unknown".to_owned(), |t| t.rsplit('.').next().unwrap_or_default().to_owned());
+    let text =
+        |pointer: &str| item.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let kind = text("/@odata.type")
+        .map_or_else(|| "unknown".to_owned(), |t| t.rsplit('.').next().unwrap_or_default().to_owned());
     Evidence {
         identifier: evidence_identifier(&kind, &text),
         verdict: text("/verdict"),
@@ -317,35 +324,66 @@ impl GraphIncidentUpdate {
 
 pub fn validate_incident_update(update: &GraphIncidentUpdate) -> Result<(), Error> {
     if *update == GraphIncidentUpdate::default() {
-        return Err(Error::invalid("update", "sets nothing: give a status, classification, determination, assignee or tags"));
+        return Err(Error::invalid(
+            "update",
+            "sets nothing: give a status, classification, determination, assignee or tags",
+        ));
     }
     for (field, tags) in [("add-tags", &update.add_tags), ("remove-tags", &update.remove_tags)] {
         if let Some(tag) = tags.iter().find(|t| t.trim().is_empty() || t.len() > 128) {
-            return Err(Error::invalid(field, format!("'{}' is not a tag: 1 to 128 characters", crate::core::config::shown(tag))));
+            return Err(Error::invalid(
+                field,
+                format!("'{}' is not a tag: 1 to 128 characters", crate::core::config::shown(tag)),
+            ));
         }
     }
-    validate_open_values(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to)
+    validate_open_values(
+        update.status.as_ref().map(|s| s.as_str()),
+        &update.classification,
+        &update.determination,
+        &update.assigned_to,
+    )
 }
 
 pub fn validate_alert_update(update: &GraphAlertUpdate) -> Result<(), Error> {
     if *update == GraphAlertUpdate::default() {
         return Err(Error::invalid("update", "sets nothing: give a status, classification, determination or assignee"));
     }
-    validate_open_values(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to)
+    validate_open_values(
+        update.status.as_ref().map(|s| s.as_str()),
+        &update.classification,
+        &update.determination,
+        &update.assigned_to,
+    )
 }
 
 /// An `other` value is sent as given, so it must at least be a plain word:
 /// Graph refuses unknown values, and a stray space or quote is a typo.
-fn validate_open_values(status: Option<&str>, classification: &Option<GraphClassification>, determination: &Option<Determination>, assignee: &Option<Assignee>) -> Result<(), Error> {
-    let words = [("status", status), ("classification", classification.as_ref().map(|c| c.as_str())), ("determination", determination.as_ref().map(|d| d.as_str()))];
+fn validate_open_values(
+    status: Option<&str>,
+    classification: &Option<GraphClassification>,
+    determination: &Option<Determination>,
+    assignee: &Option<Assignee>,
+) -> Result<(), Error> {
+    let words = [
+        ("status", status),
+        ("classification", classification.as_ref().map(|c| c.as_str())),
+        ("determination", determination.as_ref().map(|d| d.as_str())),
+    ];
     for (field, value) in words {
         if let Some(value) = value.filter(|v| v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric())) {
-            return Err(Error::invalid(field, format!("'{}' is not a Graph enum value", crate::core::config::shown(value))));
+            return Err(Error::invalid(
+                field,
+                format!("'{}' is not a Graph enum value", crate::core::config::shown(value)),
+            ));
         }
     }
     if let Some(Assignee::User(user)) = assignee {
         if user.trim().is_empty() || user.len() > 256 {
-            return Err(Error::invalid("assigned-to", "must be 1 to 256 characters (a UPN or a name); use unassigned to clear it"));
+            return Err(Error::invalid(
+                "assigned-to",
+                "must be 1 to 256 characters (a UPN or a name); use unassigned to clear it",
+            ));
         }
     }
     Ok(())
@@ -354,19 +392,37 @@ fn validate_open_values(status: Option<&str>, classification: &Option<GraphClass
 /// The PATCH body of an incident: only what changes. `current_tags` is the
 /// incident's tags as just read, needed only when tags change.
 pub fn incident_patch(update: &GraphIncidentUpdate, current_tags: &[String]) -> String {
-    let mut body = common_patch(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to);
+    let mut body = common_patch(
+        update.status.as_ref().map(|s| s.as_str()),
+        &update.classification,
+        &update.determination,
+        &update.assigned_to,
+    );
     if update.changes_tags() {
-        body.insert("customTags".into(), serde_json::json!(merged_tags(current_tags, &update.add_tags, &update.remove_tags)));
+        body.insert(
+            "customTags".into(),
+            serde_json::json!(merged_tags(current_tags, &update.add_tags, &update.remove_tags)),
+        );
     }
     Value::Object(body).to_string()
 }
 
 pub fn alert_patch(update: &GraphAlertUpdate) -> String {
-    let body = common_patch(update.status.as_ref().map(|s| s.as_str()), &update.classification, &update.determination, &update.assigned_to);
+    let body = common_patch(
+        update.status.as_ref().map(|s| s.as_str()),
+        &update.classification,
+        &update.determination,
+        &update.assigned_to,
+    );
     Value::Object(body).to_string()
 }
 
-fn common_patch(status: Option<&str>, classification: &Option<GraphClassification>, determination: &Option<Determination>, assignee: &Option<Assignee>) -> Map<String, Value> {
+fn common_patch(
+    status: Option<&str>,
+    classification: &Option<GraphClassification>,
+    determination: &Option<Determination>,
+    assignee: &Option<Assignee>,
+) -> Map<String, Value> {
     let mut body = Map::new();
     let mut put = |key: &str, value: Option<&str>| {
         if let Some(value) = value {
@@ -391,7 +447,8 @@ fn common_patch(status: Option<&str>, classification: &Option<GraphClassificatio
 /// Current tags, minus the removed (case-insensitively), plus the added ones
 /// not already there; order kept.
 pub fn merged_tags(current: &[String], add: &[String], remove: &[String]) -> Vec<String> {
-    let mut tags: Vec<String> = current.iter().filter(|t| !remove.iter().any(|r| r.eq_ignore_ascii_case(t))).cloned().collect();
+    let mut tags: Vec<String> =
+        current.iter().filter(|t| !remove.iter().any(|r| r.eq_ignore_ascii_case(t))).cloned().collect();
     for tag in add {
         if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
             tags.push(tag.clone());
@@ -426,7 +483,8 @@ mod tests {
 
     #[test]
     fn reads_microsofts_alert_list_with_typed_evidence() {
-        let page: crate::core::paging::Page<Value> = serde_json::from_slice(&fixture("security-list-alerts_v2.response.json")).unwrap();
+        let page: crate::core::paging::Page<Value> =
+            serde_json::from_slice(&fixture("security-list-alerts_v2.response.json")).unwrap();
         let alert = alert_from_value(page.value[0].clone()).unwrap();
         assert_eq!(alert.fields.status, Some(GraphAlertStatus::New));
         assert_eq!(alert.fields.incident_id.as_deref(), Some("28282"));
@@ -448,8 +506,15 @@ mod tests {
             ..Default::default()
         };
         let body: Value = serde_json::from_str(&incident_patch(&update, &["demo".into()])).unwrap();
-        assert_eq!(body, serde_json::json!({"classification": "truePositive", "determination": "multiStagedAttack", "customTags": ["demo", "contained"]}));
-        let unassign = GraphAlertUpdate { assigned_to: Some(Assignee::Unassigned), status: Some(GraphAlertStatus::InProgress), ..Default::default() };
+        assert_eq!(
+            body,
+            serde_json::json!({"classification": "truePositive", "determination": "multiStagedAttack", "customTags": ["demo", "contained"]})
+        );
+        let unassign = GraphAlertUpdate {
+            assigned_to: Some(Assignee::Unassigned),
+            status: Some(GraphAlertStatus::InProgress),
+            ..Default::default()
+        };
         let body: Value = serde_json::from_str(&alert_patch(&unassign)).unwrap();
         assert_eq!(body, serde_json::json!({"assignedTo": null, "status": "inProgress"}));
         assert_eq!(Determination::parse("other"), Determination::OtherDetermination);
@@ -467,7 +532,11 @@ mod tests {
         let too_many = GraphListOptions { top: Some(51), ..Default::default() };
         assert_eq!(field(validate_list(Collection::Incidents, &too_many).unwrap_err()), "top");
         assert!(validate_list(Collection::Alerts, &GraphListOptions { top: Some(2000), ..Default::default() }).is_ok());
-        let mixed = GraphListOptions { continuation: Some("x".into()), filter: Some("status eq 'active'".into()), ..Default::default() };
+        let mixed = GraphListOptions {
+            continuation: Some("x".into()),
+            filter: Some("status eq 'active'".into()),
+            ..Default::default()
+        };
         assert_eq!(field(validate_list(Collection::Incidents, &mixed).unwrap_err()), "continuation");
     }
 }

@@ -6,8 +6,8 @@ use url::Url;
 
 use super::{url, validate_filter, with_query};
 use crate::core::config::{shown, validate_guid, Settings};
-use crate::core::error::Error;
 use crate::core::enums::open_enum;
+use crate::core::error::Error;
 
 open_enum!(RiskLevel { None => "none", Low => "low", Medium => "medium", High => "high", Hidden => "hidden" });
 open_enum!(RiskState {
@@ -67,12 +67,17 @@ impl UserRef {
             return Ok(UserRef::ObjectId(text.to_ascii_lowercase()));
         }
         let valid_upn = text.len() <= 1024
-            && text.split_once('@').is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.') && !domain.contains('@'))
+            && text
+                .split_once('@')
+                .is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.') && !domain.contains('@'))
             && !text.chars().any(|c| is_blank(c) || c.is_control() || matches!(c, '/' | '\\' | '?'));
         if valid_upn {
             return Ok(UserRef::Upn(text.to_owned()));
         }
-        Err(Error::invalid(field, format!("'{}' is neither an object id (GUID) nor a user principal name (name@domain)", shown(text))))
+        Err(Error::invalid(
+            field,
+            format!("'{}' is neither an object id (GUID) nor a user principal name (name@domain)", shown(text)),
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -193,18 +198,30 @@ mod tests {
 
     #[test]
     fn object_ids_and_upns_are_told_apart() {
-        assert_eq!(UserRef::parse("user", "29F270BB-4D23-4F68-8A57-DC73DC0D4CAF").unwrap(), UserRef::ObjectId("29f270bb-4d23-4f68-8a57-dc73dc0d4caf".into()));
+        assert_eq!(
+            UserRef::parse("user", "29F270BB-4D23-4F68-8A57-DC73DC0D4CAF").unwrap(),
+            UserRef::ObjectId("29f270bb-4d23-4f68-8a57-dc73dc0d4caf".into())
+        );
         assert_eq!(UserRef::parse("user", "bob@contoso.com").unwrap(), UserRef::Upn("bob@contoso.com".into()));
         for bad in ["", "bob", "bob@", "@contoso.com", "a/b@contoso.com", "bob@contoso", "x@y@z.com"] {
-            assert!(matches!(UserRef::parse("user", bad), Err(Error::InvalidInput { ref field, .. }) if field == "user"), "{bad:?}");
+            assert!(
+                matches!(UserRef::parse("user", bad), Err(Error::InvalidInput { ref field, .. }) if field == "user"),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn input_is_trimmed_of_unicode_whitespace_and_zero_width_characters() {
         assert_eq!(UserRef::parse("user", " bob@contoso.com\u{a0}").unwrap(), UserRef::Upn("bob@contoso.com".into()));
-        assert_eq!(UserRef::parse("user", "\u{200b}\u{feff}bob@contoso.com\u{2060}\t").unwrap(), UserRef::Upn("bob@contoso.com".into()));
-        assert_eq!(UserRef::parse("user", "\u{3000}29F270BB-4D23-4F68-8A57-DC73DC0D4CAF\u{200d}").unwrap(), UserRef::ObjectId("29f270bb-4d23-4f68-8a57-dc73dc0d4caf".into()));
+        assert_eq!(
+            UserRef::parse("user", "\u{200b}\u{feff}bob@contoso.com\u{2060}\t").unwrap(),
+            UserRef::Upn("bob@contoso.com".into())
+        );
+        assert_eq!(
+            UserRef::parse("user", "\u{3000}29F270BB-4D23-4F68-8A57-DC73DC0D4CAF\u{200d}").unwrap(),
+            UserRef::ObjectId("29f270bb-4d23-4f68-8a57-dc73dc0d4caf".into())
+        );
         for bad in ["bob\u{200b}@contoso.com", "bob\u{a0}x@contoso.com", "\u{200b}\u{a0}"] {
             assert!(UserRef::parse("user", bad).is_err(), "{bad:?}");
         }
@@ -217,7 +234,12 @@ mod tests {
         let settings = crate::core::config::tests::settings();
         let ids: Vec<String> = (0..45).map(|n| format!("00000000-0000-4000-8000-{n:012}")).collect();
         let requests = check_member_groups(&settings, "u", &ids);
-        let sizes: Vec<usize> = requests.iter().map(|(_, body)| serde_json::from_slice::<serde_json::Value>(body).unwrap()["groupIds"].as_array().unwrap().len()).collect();
+        let sizes: Vec<usize> = requests
+            .iter()
+            .map(|(_, body)| {
+                serde_json::from_slice::<serde_json::Value>(body).unwrap()["groupIds"].as_array().unwrap().len()
+            })
+            .collect();
         assert_eq!(sizes, [20, 20, 5]);
         assert!(requests.iter().all(|(url, _)| url.path() == "/v1.0/users/u/checkMemberGroups"));
         assert_eq!(check_member_groups(&settings, "u", &ids[..20]).len(), 1);

@@ -60,18 +60,32 @@ impl<'a> Sentinel<'a> {
     }
 
     /// One ARM call with its bearer token and retries.
-    fn arm(&mut self, transport: &mut impl Transport, method: Method, url: Url, body: Option<Vec<u8>>) -> Result<Response, Error> {
+    fn arm(
+        &mut self,
+        transport: &mut impl Transport,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, Error> {
         self.client.send(transport, Api::Arm, method, url, body)
     }
 
     /// One page: the first the options select, or the one a continuation names.
-    pub fn list_incidents(&mut self, transport: &mut impl Transport, options: &ListOptions) -> Result<Page<Incident>, Error> {
+    pub fn list_incidents(
+        &mut self,
+        transport: &mut impl Transport,
+        options: &ListOptions,
+    ) -> Result<Page<Incident>, Error> {
         let url = self.first_page_url(options)?;
         self.fetch_page(transport, url)
     }
 
     /// Every page, following each `nextLink` verbatim.
-    pub fn list_all_incidents(&mut self, transport: &mut impl Transport, options: &ListOptions) -> Result<Vec<Incident>, Error> {
+    pub fn list_all_incidents(
+        &mut self,
+        transport: &mut impl Transport,
+        options: &ListOptions,
+    ) -> Result<Vec<Incident>, Error> {
         let first = self.list_incidents(transport, options)?;
         self.client.walk(transport, Api::Arm, first, options.max_pages, "incident list")
     }
@@ -83,7 +97,12 @@ impl<'a> Sentinel<'a> {
 
     /// One poll: the created scan, then (with updates) the modified scan,
     /// each until the batch is full or its pages end. See [`poller`].
-    pub fn poll(&mut self, transport: &mut impl Transport, cursor: Option<&str>, options: &PollOptions) -> Result<PollBatch, Error> {
+    pub fn poll(
+        &mut self,
+        transport: &mut impl Transport,
+        cursor: Option<&str>,
+        options: &PollOptions,
+    ) -> Result<PollBatch, Error> {
         poller::validate(options)?;
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(transport.now_unix_secs());
         let mut scan = Scan::new(poller::starting_cursor(cursor, options, now)?, options);
@@ -94,12 +113,23 @@ impl<'a> Sentinel<'a> {
         let (events, cursor) = scan.finish();
         let names: Vec<&str> = events.iter().map(|e| e.incident.name.as_str()).collect();
         let details = if options.include_details { self.fetch_details(transport, &names)? } else { Vec::new() };
-        Ok(PollBatch { events, details, watermark: poller::format_time(cursor.watermark_micros()), cursor: cursor.encode(), more })
+        Ok(PollBatch {
+            events,
+            details,
+            watermark: poller::format_time(cursor.watermark_micros()),
+            cursor: cursor.encode(),
+            more,
+        })
     }
 
     /// Incidents have no PATCH: GET, merge the delta, PUT with the etag read
     /// (re-applied on 409, see [`Client::read_modify_write`]).
-    pub fn update_incident(&mut self, transport: &mut impl Transport, incident_id: &str, update: &IncidentUpdate) -> Result<Incident, Error> {
+    pub fn update_incident(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+        update: &IncidentUpdate,
+    ) -> Result<Incident, Error> {
         updates::validate_update(update)?;
         let url = incidents::get_url(self.settings(), incident_id)?;
         self.client.read_modify_write(transport, &url, incidents::parse_incident, |current| {
@@ -109,7 +139,12 @@ impl<'a> Sentinel<'a> {
     }
 
     /// PUT to a new id: the caller's GUID, or a random one.
-    pub fn create_incident(&mut self, transport: &mut impl Transport, incident: &NewIncident, id: Option<&str>) -> Result<Incident, Error> {
+    pub fn create_incident(
+        &mut self,
+        transport: &mut impl Transport,
+        incident: &NewIncident,
+        id: Option<&str>,
+    ) -> Result<Incident, Error> {
         updates::validate_new(incident)?;
         let id = match id {
             Some(id) => {
@@ -137,7 +172,13 @@ impl<'a> Sentinel<'a> {
     /// Posts the message, split into ordered parts if it is too long, each
     /// under an id derived from the incident and the key (or the message):
     /// calling again with the same input never posts twice.
-    pub fn add_comment(&mut self, transport: &mut impl Transport, incident_id: &str, message: &str, key: Option<&str>) -> Result<Vec<Comment>, Error> {
+    pub fn add_comment(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+        message: &str,
+        key: Option<&str>,
+    ) -> Result<Vec<Comment>, Error> {
         comments::validate_message(message, key)?;
         validate_id("incident-id", incident_id)?;
         let mut posted = Vec::new();
@@ -150,19 +191,34 @@ impl<'a> Sentinel<'a> {
         Ok(posted)
     }
 
-    pub fn delete_comment(&mut self, transport: &mut impl Transport, incident_id: &str, comment_id: &str) -> Result<(), Error> {
+    pub fn delete_comment(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+        comment_id: &str,
+    ) -> Result<(), Error> {
         let url = comments::comment_url(self.settings(), incident_id, comment_id)?;
         self.arm(transport, Method::Delete, url, None).map(|_| ())
     }
 
-    pub fn list_relations(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Relation>, Error> {
+    pub fn list_relations(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+    ) -> Result<Vec<Relation>, Error> {
         let url = rel::relations_url(self.settings(), incident_id, None)?;
         self.all_pages(transport, url, "relations")
     }
 
     /// Links a resource; without a name the relation's name derives from the
     /// resource, so linking it again is the same relation.
-    pub fn add_relation(&mut self, transport: &mut impl Transport, incident_id: &str, related_resource_id: &str, name: Option<&str>) -> Result<Relation, Error> {
+    pub fn add_relation(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+        related_resource_id: &str,
+        name: Option<&str>,
+    ) -> Result<Relation, Error> {
         rel::validate_resource_id("related-resource-id", related_resource_id)?;
         let name = name.map_or_else(|| rel::default_relation_name(incident_id, related_resource_id), str::to_owned);
         rel::validate_relation_name(&name)?;
@@ -171,7 +227,12 @@ impl<'a> Sentinel<'a> {
         parse(&response.body, "relation")
     }
 
-    pub fn delete_relation(&mut self, transport: &mut impl Transport, incident_id: &str, name: &str) -> Result<(), Error> {
+    pub fn delete_relation(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+        name: &str,
+    ) -> Result<(), Error> {
         rel::validate_relation_name(name)?;
         let url = rel::relations_url(self.settings(), incident_id, Some(name))?;
         self.arm(transport, Method::Delete, url, None).map(|_| ())
@@ -184,30 +245,60 @@ impl<'a> Sentinel<'a> {
 
     /// Adds a task with status New. Without an id, the id derives from the
     /// incident and the title, so a retried call adds one task.
-    pub fn add_task(&mut self, transport: &mut impl Transport, incident_id: &str, title: &str, description: Option<&str>, id: Option<&str>) -> Result<Task, Error> {
+    pub fn add_task(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+        title: &str,
+        description: Option<&str>,
+        id: Option<&str>,
+    ) -> Result<Task, Error> {
         rel::validate_task_text(Some(title), description)?;
         let id = id.map_or_else(|| rel::default_task_id(incident_id, title), str::to_owned);
         let url = rel::tasks_url(self.settings(), incident_id, Some(&id))?;
-        let properties = TaskProperties { title: title.to_owned(), status: "New".into(), description: description.map(str::to_owned), ..TaskProperties::default() };
+        let properties = TaskProperties {
+            title: title.to_owned(),
+            status: "New".into(),
+            description: description.map(str::to_owned),
+            ..TaskProperties::default()
+        };
         let response = self.arm(transport, Method::Put, url, Some(rel::task_body(&properties, None)))?;
         parse(&response.body, "task")
     }
 
     /// GET, merge, PUT with the etag; re-applied on 409 like incidents.
-    pub fn update_task(&mut self, transport: &mut impl Transport, incident_id: &str, task_id: &str, update: &TaskUpdate) -> Result<Task, Error> {
+    pub fn update_task(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+        task_id: &str,
+        update: &TaskUpdate,
+    ) -> Result<Task, Error> {
         rel::validate_task_update(update)?;
         let url = rel::tasks_url(self.settings(), incident_id, Some(task_id))?;
         let read = |body: &[u8]| parse::<Task>(body, "task");
-        self.client.read_modify_write(transport, &url, read, |current| Some(rel::task_body(&rel::apply_task_update(current, update), current.etag.as_deref())))
+        self.client.read_modify_write(transport, &url, read, |current| {
+            Some(rel::task_body(&rel::apply_task_update(current, update), current.etag.as_deref()))
+        })
     }
 
-    pub fn delete_task(&mut self, transport: &mut impl Transport, incident_id: &str, task_id: &str) -> Result<(), Error> {
+    pub fn delete_task(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+        task_id: &str,
+    ) -> Result<(), Error> {
         let url = rel::tasks_url(self.settings(), incident_id, Some(task_id))?;
         self.arm(transport, Method::Delete, url, None).map(|_| ())
     }
 
     /// A KQL query against the workspace, typed results.
-    pub fn search_events(&mut self, transport: &mut impl Transport, text: &str, options: &QueryOptions) -> Result<QueryResult, Error> {
+    pub fn search_events(
+        &mut self,
+        transport: &mut impl Transport,
+        text: &str,
+        options: &QueryOptions,
+    ) -> Result<QueryResult, Error> {
         query::validate(self.settings(), text, options)?;
         let request = query::request(self.settings(), text, options)?;
         let response = self.client.send_request(transport, Api::LogAnalytics, request)?;
@@ -228,7 +319,11 @@ impl<'a> Sentinel<'a> {
         entities::parse_entities(&self.arm(transport, Method::Post, url, None)?.body)
     }
 
-    pub fn list_bookmarks(&mut self, transport: &mut impl Transport, incident_id: &str) -> Result<Vec<Bookmark>, Error> {
+    pub fn list_bookmarks(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_id: &str,
+    ) -> Result<Vec<Bookmark>, Error> {
         let url = entities::bookmarks_url(self.settings(), incident_id)?;
         let bookmarks = entities::parse_value_list(&self.arm(transport, Method::Post, url, None)?.body, "bookmarks")?;
         Ok(bookmarks.into_iter().map(Bookmark::from_entity).collect())
@@ -245,7 +340,12 @@ impl<'a> Sentinel<'a> {
     }
 
     /// Every item of a pageable child list, following next links.
-    fn all_pages<T: serde::de::DeserializeOwned>(&mut self, transport: &mut impl Transport, url: Url, what: &str) -> Result<Vec<T>, Error> {
+    fn all_pages<T: serde::de::DeserializeOwned>(
+        &mut self,
+        transport: &mut impl Transport,
+        url: Url,
+        what: &str,
+    ) -> Result<Vec<T>, Error> {
         let first = parse(&self.arm(transport, Method::Get, url, None)?.body, what)?;
         self.client.walk(transport, Api::Arm, first, None, what)
     }
@@ -254,10 +354,16 @@ impl<'a> Sentinel<'a> {
     /// flight at a time. A failure is kept per incident, never dropped; an
     /// incident whose name cannot make a URL (a hostile or broken answer)
     /// gets its error in its own entry and never fails the batch.
-    fn fetch_details(&mut self, transport: &mut impl Transport, incident_names: &[&str]) -> Result<Vec<Result<Details, Error>>, Error> {
+    fn fetch_details(
+        &mut self,
+        transport: &mut impl Transport,
+        incident_names: &[&str],
+    ) -> Result<Vec<Result<Details, Error>>, Error> {
         let urls: Vec<Result<[Url; 2], Error>> = incident_names
             .iter()
-            .map(|name| Ok([entities::alerts_url(self.settings(), name)?, entities::entities_url(self.settings(), name)?]))
+            .map(|name| {
+                Ok([entities::alerts_url(self.settings(), name)?, entities::entities_url(self.settings(), name)?])
+            })
             .collect();
         let mut requests = Vec::new();
         for url in urls.iter().flatten().flatten() {
@@ -268,7 +374,8 @@ impl<'a> Sentinel<'a> {
         for chunk in requests.chunks(DETAIL_CONCURRENCY) {
             answers.extend(transport.send_all(chunk, &self.settings().timeouts));
         }
-        let checked: Vec<Result<Response, Error>> = answers.into_iter().map(|answer| self.client.checked(Api::Arm, answer)).collect();
+        let checked: Vec<Result<Response, Error>> =
+            answers.into_iter().map(|answer| self.client.checked(Api::Arm, answer)).collect();
         let mut answers = checked.into_iter();
         let mut details = Vec::with_capacity(incident_names.len());
         for urls in urls {
@@ -315,7 +422,10 @@ impl<'a> Sentinel<'a> {
             return incidents::list_url(self.settings(), options);
         };
         if options.filter.is_some() || options.orderby.is_some() || options.top.is_some() {
-            return Err(Error::invalid("continuation", "cannot be combined with filter, orderby or top: the link already carries them"));
+            return Err(Error::invalid(
+                "continuation",
+                "cannot be combined with filter, orderby or top: the link already carries them",
+            ));
         }
         incidents::validate_list_options(options)?;
         check_link(link, &self.settings().endpoints.arm.base).map_err(|reason| Error::invalid("continuation", reason))
@@ -350,21 +460,24 @@ fn offer_page(scan: &mut Scan, phase: Phase, incidents: Vec<Incident>) -> Result
 mod tests {
     use super::*;
 
+    use crate::core::client::Client;
     use crate::core::config::{ConnectionConfig, Credential};
     use crate::core::http::Secret;
     use crate::core::testing::{client, token, Script, BASE};
-    use crate::core::client::Client;
 
     fn page(names: &[&str], next: Option<&str>) -> (u16, String) {
-        let value: Vec<String> =
-            names.iter().map(|n| format!(r#"{{"name":"{n}","properties":{{"title":"t","severity":"High","status":"New"}}}}"#)).collect();
+        let value: Vec<String> = names
+            .iter()
+            .map(|n| format!(r#"{{"name":"{n}","properties":{{"title":"t","severity":"High","status":"New"}}}}"#))
+            .collect();
         let next = next.map(|link| format!(r#","nextLink":"{link}""#)).unwrap_or_default();
         (200, format!(r#"{{"value":[{}]{next}}}"#, value.join(",")))
     }
 
     #[test]
     fn walks_pages_following_next_links_verbatim_and_reuses_the_token() {
-        let link = format!("{BASE}/subscriptions/x/incidents?api-version=2025-09-01&%24top=1&%24skipToken=opaque%3D%3D");
+        let link =
+            format!("{BASE}/subscriptions/x/incidents?api-version=2025-09-01&%24top=1&%24skipToken=opaque%3D%3D");
         let mut script = Script::new(vec![token(), page(&["a"], Some(&link)), page(&["b"], None)]);
         let all = client().sentinel().list_all_incidents(&mut script, &ListOptions::default()).unwrap();
         assert_eq!(all.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
@@ -385,7 +498,10 @@ mod tests {
     fn a_looping_next_link_ends_with_an_error() {
         let link = format!("{BASE}/same?$skipToken=1");
         let mut script = Script::new(vec![token(), page(&["a"], Some(&link)), page(&["b"], Some(&link))]);
-        assert!(matches!(client().sentinel().list_all_incidents(&mut script, &ListOptions::default()), Err(Error::InvalidResponse(_))));
+        assert!(matches!(
+            client().sentinel().list_all_incidents(&mut script, &ListOptions::default()),
+            Err(Error::InvalidResponse(_))
+        ));
     }
 
     #[test]
@@ -430,7 +546,8 @@ mod tests {
 
     #[test]
     fn a_spent_budget_reports_throttled() {
-        let mut script = Script::new(vec![token(), throttled(), throttled(), throttled(), throttled(), throttled(), throttled()]);
+        let mut script =
+            Script::new(vec![token(), throttled(), throttled(), throttled(), throttled(), throttled(), throttled()]);
         let error = client().sentinel().list_incidents(&mut script, &ListOptions::default()).unwrap_err();
         assert!(matches!(error, Error::Throttled { .. }), "{error:?}");
         assert_eq!(script.sent.len(), 1 + 5, "the first try and max_retries (4) more");
@@ -439,19 +556,32 @@ mod tests {
     #[test]
     fn a_refused_request_is_not_retried() {
         let mut script = Script::new(vec![token(), (400, r#"{"error":{"code":"BadRequest","message":"no"}}"#.into())]);
-        assert!(matches!(client().sentinel().list_incidents(&mut script, &ListOptions::default()), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            client().sentinel().list_incidents(&mut script, &ListOptions::default()),
+            Err(Error::BadRequest(_))
+        ));
         assert_eq!(script.sent.len(), 2);
     }
 
     fn incident_json(etag: &str, labels: &[&str], owner: Option<&str>) -> (u16, String) {
-        let labels: Vec<String> = labels.iter().map(|l| format!(r#"{{"labelName":"{l}","labelType":"User"}}"#)).collect();
+        let labels: Vec<String> =
+            labels.iter().map(|l| format!(r#"{{"labelName":"{l}","labelType":"User"}}"#)).collect();
         let owner = owner.map(|o| format!(r#","owner":{{"userPrincipalName":"{o}"}}"#)).unwrap_or_default();
-        (200, format!(r#"{{"name":"i1","etag":"{etag}","properties":{{"title":"t","severity":"High","status":"New","labels":[{}]{owner}}}}}"#, labels.join(",")))
+        (
+            200,
+            format!(
+                r#"{{"name":"i1","etag":"{etag}","properties":{{"title":"t","severity":"High","status":"New","labels":[{}]{owner}}}}}"#,
+                labels.join(",")
+            ),
+        )
     }
 
     #[test]
     fn a_conflict_re_reads_and_re_applies_the_delta() {
-        let conflict = (409, r#"{"error":{"code":"Conflict","message":"Newer version of resource exists. Data was not saved"}}"#.into());
+        let conflict = (
+            409,
+            r#"{"error":{"code":"Conflict","message":"Newer version of resource exists. Data was not saved"}}"#.into(),
+        );
         let mut script = Script::new(vec![
             token(),
             incident_json("e1", &["a"], None),
@@ -459,17 +589,27 @@ mod tests {
             incident_json("e2", &["a", "b"], Some("bob@contoso.com")),
             incident_json("e3", &["a", "b", "mine"], Some("bob@contoso.com")),
         ]);
-        let update = IncidentUpdate { add_labels: vec!["mine".into()], severity: Some(super::super::incidents::Severity::Low), ..IncidentUpdate::default() };
+        let update = IncidentUpdate {
+            add_labels: vec!["mine".into()],
+            severity: Some(super::super::incidents::Severity::Low),
+            ..IncidentUpdate::default()
+        };
         client().sentinel().update_incident(&mut script, "i1", &update).unwrap();
         let last_put: serde_json::Value = serde_json::from_slice(&script.sent[4].body).unwrap();
         assert_eq!(last_put["etag"], "e2", "the etag of the fresh read");
-        let labels: Vec<&str> = last_put["properties"]["labels"].as_array().unwrap().iter().map(|l| l["labelName"].as_str().unwrap()).collect();
+        let labels: Vec<&str> = last_put["properties"]["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["labelName"].as_str().unwrap())
+            .collect();
         assert_eq!(labels, ["a", "b", "mine"], "the other writer's label survives");
         assert_eq!(last_put["properties"]["owner"]["userPrincipalName"], "bob@contoso.com", "and its owner");
         assert_eq!(last_put["properties"]["severity"], "Low");
     }
 
-    const LONG_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQuYXp1cmUuY29tIn0.c2lnbmF0dXJl";
+    const LONG_TOKEN: &str =
+        "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQuYXp1cmUuY29tIn0.c2lnbmF0dXJl";
 
     fn long_token() -> (u16, String) {
         (200, format!(r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{LONG_TOKEN}"}}"#))
@@ -485,7 +625,9 @@ mod tests {
 
     #[test]
     fn a_401_echoing_the_bearer_token_is_redacted_before_the_token_is_forgotten() {
-        let echo = format!(r#"{{"error":{{"code":"InvalidAuthenticationToken","message":"rejected header Authorization: Bearer {LONG_TOKEN}"}}}}"#);
+        let echo = format!(
+            r#"{{"error":{{"code":"InvalidAuthenticationToken","message":"rejected header Authorization: Bearer {LONG_TOKEN}"}}}}"#
+        );
         let mut script = Script::new(vec![long_token(), (401, echo)]);
         let error = client().sentinel().list_incidents(&mut script, &ListOptions::default()).unwrap_err();
         assert!(matches!(error, Error::Auth(_)), "{error:?}");
@@ -496,12 +638,20 @@ mod tests {
     #[test]
     fn a_secret_echoed_in_any_encoding_or_cut_short_is_redacted() {
         let secret = "Abc8Q~xY9.zz_Secret-Value~2/long-enough-to-be-cut-by-any-excerpt-limit-".repeat(4);
-        let config = ConnectionConfig { credential: Credential::ClientSecret(Secret::new(secret.clone())), ..crate::core::config::tests::loopback_config(crate::core::testing::BASE) };
+        let config = ConnectionConfig {
+            credential: Credential::ClientSecret(Secret::new(secret.clone())),
+            ..crate::core::config::tests::loopback_config(crate::core::testing::BASE)
+        };
         let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
         let json = serde_json::to_string(&secret).unwrap();
         let echoes = [
-            format!(r#"{{"error":"invalid_client","error_description":"AADSTS7000215: got client_secret={form}&scope=x","error_codes":[7000215]}}"#),
-            format!(r#"{{"error":"invalid_client","error_description":"AADSTS7000215: got {}","error_codes":[7000215]}}"#, json.trim_matches('"')),
+            format!(
+                r#"{{"error":"invalid_client","error_description":"AADSTS7000215: got client_secret={form}&scope=x","error_codes":[7000215]}}"#
+            ),
+            format!(
+                r#"{{"error":"invalid_client","error_description":"AADSTS7000215: got {}","error_codes":[7000215]}}"#,
+                json.trim_matches('"')
+            ),
             format!("<html>proxy echo: {form}</html>"),
             format!("{}{}", &secret[..150], "x".repeat(400)),
         ];
@@ -533,20 +683,40 @@ X-Forged: 1"}}"#;
 
     #[test]
     fn a_poison_incident_gets_its_details_error_and_the_others_their_details() {
-        let incident = |name: &str| format!(r#"{{"name":"{name}","properties":{{"title":"t","severity":"High","status":"New","createdTimeUtc":"2026-01-01T00:00:0{}Z","lastModifiedTimeUtc":"2026-01-01T00:00:00Z"}}}}"#, name.len() % 10);
+        let incident = |name: &str| {
+            format!(
+                r#"{{"name":"{name}","properties":{{"title":"t","severity":"High","status":"New","createdTimeUtc":"2026-01-01T00:00:0{}Z","lastModifiedTimeUtc":"2026-01-01T00:00:00Z"}}}}"#,
+                name.len() % 10
+            )
+        };
         let list = format!(r#"{{"value":[{},{}]}}"#, incident("good"), incident("../x"));
-        let mut script = Script::new(vec![token(), (200, list), (200, r#"{"value":[]}"#.into()), (200, r#"{"entities":[]}"#.into())]);
-        let options = PollOptions { first_fetch: Some("2025-12-31T00:00:00Z".into()), include_details: true, ..PollOptions::default() };
+        let mut script = Script::new(vec![
+            token(),
+            (200, list),
+            (200, r#"{"value":[]}"#.into()),
+            (200, r#"{"entities":[]}"#.into()),
+        ]);
+        let options = PollOptions {
+            first_fetch: Some("2025-12-31T00:00:00Z".into()),
+            include_details: true,
+            ..PollOptions::default()
+        };
         let batch = client().sentinel().poll(&mut script, None, &options).unwrap();
         assert_eq!(batch.events.len(), 2);
-        let by_name: Vec<(&str, bool)> = batch.events.iter().zip(&batch.details).map(|(e, d)| (e.incident.name.as_str(), d.is_ok())).collect();
+        let by_name: Vec<(&str, bool)> =
+            batch.events.iter().zip(&batch.details).map(|(e, d)| (e.incident.name.as_str(), d.is_ok())).collect();
         assert!(by_name.contains(&("good", true)) && by_name.contains(&("../x", false)), "{by_name:?}");
         assert!(!batch.cursor.is_empty());
     }
 
     #[test]
     fn a_refused_token_is_forgotten() {
-        let mut script = Script::new(vec![token(), (401, r#"{"error":{"code":"InvalidAuthenticationToken","message":"no"}}"#.into()), token(), page(&[], None)]);
+        let mut script = Script::new(vec![
+            token(),
+            (401, r#"{"error":{"code":"InvalidAuthenticationToken","message":"no"}}"#.into()),
+            token(),
+            page(&[], None),
+        ]);
         let mut client = client();
         assert!(matches!(client.sentinel().list_incidents(&mut script, &ListOptions::default()), Err(Error::Auth(_))));
         client.sentinel().list_incidents(&mut script, &ListOptions::default()).unwrap();

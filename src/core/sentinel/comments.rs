@@ -6,10 +6,10 @@
 use serde::Deserialize;
 use url::Url;
 
+use super::incidents::workspace_url;
 use crate::core::config::Settings;
 use crate::core::error::Error;
 use crate::core::ids::validate_id;
-use super::incidents::workspace_url;
 
 pub const MAX_COMMENT_CHARS: usize = 30_000;
 /// Room for the "(2/3) " prefix of a split message.
@@ -121,7 +121,6 @@ pub fn parse_comment(body: &[u8]) -> Result<Comment, Error> {
     serde_json::from_slice(body).map_err(|e| Error::invalid_response(format!("the comment could not be read: {e}")))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,7 +136,9 @@ mod tests {
         let list: crate::core::paging::Page<Comment> = crate::core::paging::parse(body.as_bytes(), "comments").unwrap();
         assert!(!list.value[0].properties.message.is_empty());
         assert!(list.value[0].properties.author.is_some());
-        let created = parse_comment(fixture("CreateIncidentComment.json")["responses"]["201"]["body"].to_string().as_bytes()).unwrap();
+        let created =
+            parse_comment(fixture("CreateIncidentComment.json")["responses"]["201"]["body"].to_string().as_bytes())
+                .unwrap();
         assert!(created.etag.is_some());
     }
 

@@ -230,8 +230,14 @@ pub fn details(entity: &Entity) -> EntityDetails {
             urls: list("urls"),
             file_entity_ids: list("fileEntityIds"),
         }),
-        EntityKind::CloudApplication => D::CloudApplication(CloudApplicationEntity { app_id: t("appId"), app_name: t("appName"), instance_name: t("instanceName") }),
-        EntityKind::AzureResource => D::AzureResource(AzureResourceEntity { resource_id: t("resourceId"), subscription_id: t("subscriptionId") }),
+        EntityKind::CloudApplication => D::CloudApplication(CloudApplicationEntity {
+            app_id: t("appId"),
+            app_name: t("appName"),
+            instance_name: t("instanceName"),
+        }),
+        EntityKind::AzureResource => {
+            D::AzureResource(AzureResourceEntity { resource_id: t("resourceId"), subscription_id: t("subscriptionId") })
+        }
         EntityKind::DnsResolution => D::DnsResolution(DnsResolutionEntity {
             domain_name: t("domainName"),
             dns_server_ip_entity_id: t("dnsServerIpEntityId"),
@@ -245,7 +251,11 @@ pub fn details(entity: &Entity) -> EntityDetails {
             value_data: t("valueData"),
             value_type: t("valueType"),
         }),
-        EntityKind::SecurityGroup => D::SecurityGroup(SecurityGroupEntity { distinguished_name: t("distinguishedName"), object_guid: t("objectGuid"), sid: t("sid") }),
+        EntityKind::SecurityGroup => D::SecurityGroup(SecurityGroupEntity {
+            distinguished_name: t("distinguishedName"),
+            object_guid: t("objectGuid"),
+            sid: t("sid"),
+        }),
         EntityKind::Malware => D::Malware(MalwareEntity {
             malware_name: t("malwareName"),
             category: t("category"),
@@ -262,7 +272,11 @@ pub fn details(entity: &Entity) -> EntityDetails {
             host_entity_id: t("hostEntityId"),
             ip_address_entity_id: t("ipAddressEntityId"),
         }),
-        EntityKind::MailCluster => D::MailCluster(MailClusterEntity { query: t("query"), source: t("source"), network_message_ids: list("networkMessageIds") }),
+        EntityKind::MailCluster => D::MailCluster(MailClusterEntity {
+            query: t("query"),
+            source: t("source"),
+            network_message_ids: list("networkMessageIds"),
+        }),
         EntityKind::SubmissionMail => D::SubmissionMail(SubmissionMailEntity {
             submission_id: t("submissionId"),
             network_message_id: t("networkMessageId"),
@@ -321,9 +335,14 @@ mod tests {
 
     #[test]
     fn each_kind_of_microsofts_examples_gets_its_typed_details() {
-        let account = parse_entities(fixture_body("incidents/GetAllIncidentEntities.json").to_string().as_bytes()).unwrap().remove(0);
+        let account = parse_entities(fixture_body("incidents/GetAllIncidentEntities.json").to_string().as_bytes())
+            .unwrap()
+            .remove(0);
         let EntityDetails::Account(account) = details(&account) else { panic!("an account") };
-        assert_eq!((account.account_name.as_deref(), account.nt_domain.as_deref()), (Some("administrator"), Some("domain")));
+        assert_eq!(
+            (account.account_name.as_deref(), account.nt_domain.as_deref()),
+            (Some("administrator"), Some("domain"))
+        );
         match details(&entity_of("entities-preview/GetIpEntityById.json")) {
             EntityDetails::Ip(ip) => assert!(ip.address.is_some()),
             other => panic!("{other:?}"),
@@ -337,7 +356,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match details(&entity_of("entities-preview/GetProcessEntityById.json")) {
-            EntityDetails::Process(process) => assert!(process.process_id.is_some() || process.command_line.is_some(), "{process:?}"),
+            EntityDetails::Process(process) => {
+                assert!(process.process_id.is_some() || process.command_line.is_some(), "{process:?}")
+            }
             other => panic!("{other:?}"),
         }
         match details(&entity_of("entities-preview/GetMailboxEntityById.json")) {
@@ -345,7 +366,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match details(&entity_of("entities-preview/GetMailMessageEntityById.json")) {
-            EntityDetails::MailMessage(message) => assert!(message.network_message_id.is_some() || message.subject.is_some(), "{message:?}"),
+            EntityDetails::MailMessage(message) => {
+                assert!(message.network_message_id.is_some() || message.subject.is_some(), "{message:?}")
+            }
             other => panic!("{other:?}"),
         }
         match details(&entity_of("entities-preview/GetAzureResourceEntityById.json")) {
@@ -356,10 +379,28 @@ mod tests {
 
     #[test]
     fn odd_shapes_keep_what_can_be_read() {
-        let entity = |kind: &str, properties: Value| Entity { id: "/x".into(), name: "n".into(), kind: kind.into(), properties: properties.as_object().unwrap().clone() };
-        let ip = details(&entity("Ip", serde_json::json!({"address": "10.0.0.1", "location": {"countryName": "NL", "city": "Delft"}})));
-        assert_eq!(ip, EntityDetails::Ip(IpEntity { address: Some("10.0.0.1".into()), country: Some("NL".into()), city: Some("Delft".into()) }));
-        let mail = details(&entity("MailMessage", serde_json::json!({"p2Sender": "x@contoso.com", "urls": ["https://a", "https://b"]})));
+        let entity = |kind: &str, properties: Value| Entity {
+            id: "/x".into(),
+            name: "n".into(),
+            kind: kind.into(),
+            properties: properties.as_object().unwrap().clone(),
+        };
+        let ip = details(&entity(
+            "Ip",
+            serde_json::json!({"address": "10.0.0.1", "location": {"countryName": "NL", "city": "Delft"}}),
+        ));
+        assert_eq!(
+            ip,
+            EntityDetails::Ip(IpEntity {
+                address: Some("10.0.0.1".into()),
+                country: Some("NL".into()),
+                city: Some("Delft".into())
+            })
+        );
+        let mail = details(&entity(
+            "MailMessage",
+            serde_json::json!({"p2Sender": "x@contoso.com", "urls": ["https://a", "https://b"]}),
+        ));
         let EntityDetails::MailMessage(mail) = mail else { panic!() };
         assert_eq!(mail.sender.as_deref(), Some("x@contoso.com"), "p2Sender when p1Sender is missing");
         assert_eq!(mail.urls.len(), 2);
@@ -367,6 +408,8 @@ mod tests {
         let EntityDetails::Process(process) = process else { panic!() };
         assert_eq!(process.process_id.as_deref(), Some("4242"), "a number is kept as text");
         assert_eq!(details(&entity("SomethingNew", serde_json::json!({}))), EntityDetails::Other);
-        assert!(matches!(details(&entity("SecurityAlert", serde_json::json!({"severity": "High"}))), EntityDetails::SecurityAlert(alert) if alert.severity == Some(Severity::High)));
+        assert!(
+            matches!(details(&entity("SecurityAlert", serde_json::json!({"severity": "High"}))), EntityDetails::SecurityAlert(alert) if alert.severity == Some(Severity::High))
+        );
     }
 }

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::incidents::workspace_url;
 use crate::core::config::Settings;
 use crate::core::enums::open_enum;
 use crate::core::error::Error;
 use crate::core::ids::validate_id;
-use super::incidents::workspace_url;
 
 open_enum!(
     /// The entity kinds the 2025-09-01 spec defines, by service name.
@@ -149,7 +149,9 @@ pub fn identifier(entity: &Entity) -> String {
         EntityKind::Ip => first(&["address"]),
         EntityKind::Url => first(&["url"]),
         EntityKind::FileHash => match (entity.text("algorithm"), entity.text("hashValue")) {
-            (Some(algorithm), Some(value)) => Some(format!("{}:{}", algorithm.to_ascii_lowercase(), value.to_ascii_lowercase())),
+            (Some(algorithm), Some(value)) => {
+                Some(format!("{}:{}", algorithm.to_ascii_lowercase(), value.to_ascii_lowercase()))
+            }
             (None, Some(value)) => Some(value.to_ascii_lowercase()),
             _ => None,
         },
@@ -189,13 +191,10 @@ fn account_identifier(entity: &Entity) -> Option<String> {
             return Some(format!("{name}@{suffix}").to_ascii_lowercase());
         }
     }
-    entity
-        .text("sid")
-        .or_else(|| entity.text("aadUserId"))
-        .or_else(|| match (entity.text("ntDomain"), &name) {
-            (Some(domain), Some(name)) => Some(format!("{domain}\\{name}")),
-            _ => name.clone(),
-        })
+    entity.text("sid").or_else(|| entity.text("aadUserId")).or_else(|| match (entity.text("ntDomain"), &name) {
+        (Some(domain), Some(name)) => Some(format!("{domain}\\{name}")),
+        _ => name.clone(),
+    })
 }
 
 /// The FQDN when the DNS domain is known, else the host or NetBIOS name.
@@ -238,8 +237,15 @@ fn references(entity: &Entity, all: &[Entity]) -> Vec<Reference> {
             _ => Vec::new(),
         };
         for target in targets {
-            if let Some(other) = all.iter().find(|e| e.name.eq_ignore_ascii_case(target) || e.id.eq_ignore_ascii_case(target)) {
-                found.push(Reference { role: role.to_owned(), id: other.name.clone(), kind: other.kind(), identifier: identifier(other) });
+            if let Some(other) =
+                all.iter().find(|e| e.name.eq_ignore_ascii_case(target) || e.id.eq_ignore_ascii_case(target))
+            {
+                found.push(Reference {
+                    role: role.to_owned(),
+                    id: other.name.clone(),
+                    kind: other.kind(),
+                    identifier: identifier(other),
+                });
             }
         }
     }
@@ -256,7 +262,12 @@ mod tests {
     }
 
     fn entity(kind: &str, name: &str, properties: Value) -> Entity {
-        Entity { id: format!("/x/Entities/{name}"), name: name.into(), kind: kind.into(), properties: properties.as_object().unwrap().clone() }
+        Entity {
+            id: format!("/x/Entities/{name}"),
+            name: name.into(),
+            kind: kind.into(),
+            properties: properties.as_object().unwrap().clone(),
+        }
     }
 
     #[test]
@@ -295,15 +306,26 @@ mod tests {
             let id = identifier(&entity);
             assert!(!id.is_empty() && id != entity.name, "{path}: {id}");
         }
-        let hash: Entity = serde_json::from_value(fixture("entities-preview/GetFileHashEntityById.json")["responses"]["200"]["body"].clone()).unwrap();
+        let hash: Entity = serde_json::from_value(
+            fixture("entities-preview/GetFileHashEntityById.json")["responses"]["200"]["body"].clone(),
+        )
+        .unwrap();
         assert!(identifier(&hash).starts_with("sha256:") || identifier(&hash).contains(':'), "algorithm:value");
     }
 
     #[test]
     fn accounts_prefer_the_upn_and_hosts_the_fqdn() {
-        let account = entity("Account", "a", serde_json::json!({"accountName": "Alice", "upnSuffix": "contoso.com", "sid": "S-1-5"}));
+        let account = entity(
+            "Account",
+            "a",
+            serde_json::json!({"accountName": "Alice", "upnSuffix": "contoso.com", "sid": "S-1-5"}),
+        );
         assert_eq!(identifier(&account), "alice@contoso.com");
-        let account = entity("Account", "b", serde_json::json!({"accountName": "bob", "upnSuffix": "contoso", "sid": "S-1-5-21"}));
+        let account = entity(
+            "Account",
+            "b",
+            serde_json::json!({"accountName": "bob", "upnSuffix": "contoso", "sid": "S-1-5-21"}),
+        );
         assert_eq!(identifier(&account), "S-1-5-21");
         let host = entity("Host", "h", serde_json::json!({"hostName": "VM1", "dnsDomain": "corp.contoso.com"}));
         assert_eq!(identifier(&host), "vm1.corp.contoso.com");
@@ -312,7 +334,8 @@ mod tests {
     #[test]
     fn references_resolve_to_the_entities_they_name() {
         let host = entity("Host", "h1", serde_json::json!({"hostName": "vm1", "dnsDomain": "contoso.com"}));
-        let file = entity("File", "f1", serde_json::json!({"fileName": "cmd.exe", "directory": "C:\\Windows\\System32"}));
+        let file =
+            entity("File", "f1", serde_json::json!({"fileName": "cmd.exe", "directory": "C:\\Windows\\System32"}));
         let process = entity(
             "Process",
             "p1",
@@ -321,7 +344,8 @@ mod tests {
         let normalized = normalize(&[host, file, process]);
         let process = &normalized[2];
         assert_eq!(process.identifier, "cmd.exe /c whoami");
-        let roles: Vec<(&str, &str)> = process.references.iter().map(|r| (r.role.as_str(), r.identifier.as_str())).collect();
+        let roles: Vec<(&str, &str)> =
+            process.references.iter().map(|r| (r.role.as_str(), r.identifier.as_str())).collect();
         assert!(roles.contains(&("host", "vm1.contoso.com")));
         assert!(roles.contains(&("imageFile", "C:\\Windows\\System32\\cmd.exe")));
         assert_eq!(roles.len(), 2, "an unknown id is not invented");

@@ -9,7 +9,6 @@ use crate::core::enums::open_enum;
 use crate::core::error::Error;
 use crate::core::ids::validate_id;
 
-
 open_enum!(Severity { High => "High", Medium => "Medium", Low => "Low", Informational => "Informational" });
 open_enum!(IncidentStatus { New => "New", Active => "Active", Closed => "Closed" });
 open_enum!(Classification {
@@ -127,7 +126,10 @@ impl Owner {
     /// The service sends an owner whose every field is null for an
     /// unassigned incident.
     pub fn is_unassigned(&self) -> bool {
-        self.object_id.is_none() && self.email.is_none() && self.user_principal_name.is_none() && self.assigned_to.is_none()
+        self.object_id.is_none()
+            && self.email.is_none()
+            && self.user_principal_name.is_none()
+            && self.assigned_to.is_none()
     }
 }
 
@@ -281,7 +283,9 @@ mod tests {
 
     #[test]
     fn get_and_create_fixtures_parse() {
-        for (file, status) in [("GetIncidentById.json", "200"), ("CreateIncident.json", "200"), ("CreateIncident.json", "201")] {
+        for (file, status) in
+            [("GetIncidentById.json", "200"), ("CreateIncident.json", "200"), ("CreateIncident.json", "201")]
+        {
             let body = fixture(file)["responses"][status]["body"].to_string();
             let incident = parse_incident(body.as_bytes()).unwrap();
             assert!(!incident.name.is_empty(), "{file}");

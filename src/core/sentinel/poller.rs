@@ -25,8 +25,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::core::error::Error;
 use super::incidents::{Incident, IncidentStatus, Severity};
+use crate::core::error::Error;
 
 const CURSOR_PREFIX: &str = "sp1.";
 /// Far above any real window; refuses a corrupt or hostile cursor early.
@@ -103,7 +103,11 @@ struct CursorV1 {
 
 impl Cursor {
     pub fn first(start_micros: i64) -> Self {
-        Cursor { start: start_micros, created: Stream::starting_at(start_micros), modified: Stream::starting_at(start_micros) }
+        Cursor {
+            start: start_micros,
+            created: Stream::starting_at(start_micros),
+            modified: Stream::starting_at(start_micros),
+        }
     }
 
     pub fn encode(&self) -> String {
@@ -112,7 +116,12 @@ impl Cursor {
     }
 
     pub fn decode(text: &str) -> Result<Cursor, Error> {
-        let refuse = |reason: &str| Error::invalid("cursor", format!("{reason}; pass the cursor the last poll returned, unchanged, or none to start over"));
+        let refuse = |reason: &str| {
+            Error::invalid(
+                "cursor",
+                format!("{reason}; pass the cursor the last poll returned, unchanged, or none to start over"),
+            )
+        };
         if text.len() > MAX_CURSOR_LEN {
             return Err(refuse("is too long to be a cursor"));
         }
@@ -137,7 +146,9 @@ impl Cursor {
     /// Every time the cursor holds; each must be one the filter can name.
     fn times(&self) -> impl Iterator<Item = i64> + '_ {
         let streams = [&self.created, &self.modified];
-        [self.start].into_iter().chain(streams.into_iter().flat_map(|stream| [stream.mark].into_iter().chain(stream.seen.values().copied())))
+        [self.start].into_iter().chain(
+            streams.into_iter().flat_map(|stream| [stream.mark].into_iter().chain(stream.seen.values().copied())),
+        )
     }
 
     /// The newest creation time delivered up to: how far the poller has come.
@@ -160,7 +171,8 @@ pub fn validate(options: &PollOptions) -> Result<(), Error> {
     if let Some(first) = &options.first_fetch {
         parse_time(first).map_err(|reason| Error::invalid("first-fetch", reason))?;
     }
-    for (field, patterns) in [("title-includes", &options.title_includes), ("title-excludes", &options.title_excludes)] {
+    for (field, patterns) in [("title-includes", &options.title_includes), ("title-excludes", &options.title_excludes)]
+    {
         if patterns.iter().any(|p| p.trim().is_empty() || p.chars().any(char::is_control)) {
             return Err(Error::invalid(field, "holds an empty pattern or a control character"));
         }
@@ -197,10 +209,16 @@ pub fn scan_query(cursor: &Cursor, options: &PollOptions, phase: Phase) -> (Stri
     let look_back = look_back(options);
     let mut clauses = match phase {
         Phase::Created => {
-            vec![format!("properties/createdTimeUtc ge {}", format_time(cursor.created.window_start(cursor.start, look_back)))]
+            vec![format!(
+                "properties/createdTimeUtc ge {}",
+                format_time(cursor.created.window_start(cursor.start, look_back))
+            )]
         }
         Phase::Modified => vec![
-            format!("properties/lastModifiedTimeUtc ge {}", format_time(cursor.modified.window_start(cursor.start, look_back))),
+            format!(
+                "properties/lastModifiedTimeUtc ge {}",
+                format_time(cursor.modified.window_start(cursor.start, look_back))
+            ),
             format!("properties/createdTimeUtc ge {}", format_time(cursor.start)),
             format!("properties/createdTimeUtc le {}", format_time(cursor.created.mark)),
         ],
@@ -275,7 +293,8 @@ impl<'a> Scan<'a> {
 
     pub fn offer(&mut self, phase: Phase, incident: Incident) -> Result<Progress, Error> {
         let created = incident_time(&incident, incident.properties.created_time_utc.as_deref(), "createdTimeUtc")?;
-        let modified = incident_time(&incident, incident.properties.last_modified_time_utc.as_deref(), "lastModifiedTimeUtc")?;
+        let modified =
+            incident_time(&incident, incident.properties.last_modified_time_utc.as_deref(), "lastModifiedTimeUtc")?;
         if created < self.cursor.start {
             return Ok(Progress::Continue);
         }
@@ -405,7 +424,8 @@ mod tests {
     /// incidents its query selects, in its order.
     fn poll(cursor: Cursor, options: &PollOptions, incidents: &[Incident]) -> (Vec<(EventKind, String)>, Cursor) {
         let mut scan = Scan::new(cursor, options);
-        let phases: &[Phase] = if options.include_updates { &[Phase::Created, Phase::Modified] } else { &[Phase::Created] };
+        let phases: &[Phase] =
+            if options.include_updates { &[Phase::Created, Phase::Modified] } else { &[Phase::Created] };
         'phases: for phase in phases {
             let (window, key): (i64, fn(&Incident) -> &str) = match phase {
                 Phase::Created => (scan.created_window, |i| i.properties.created_time_utc.as_deref().unwrap()),
@@ -415,7 +435,10 @@ mod tests {
             let mut selected: Vec<&Incident> = incidents
                 .iter()
                 .filter(|i| parse_time(key(i)).unwrap() >= window)
-                .filter(|i| *phase == Phase::Created || parse_time(i.properties.created_time_utc.as_deref().unwrap()).unwrap() <= created_mark)
+                .filter(|i| {
+                    *phase == Phase::Created
+                        || parse_time(i.properties.created_time_utc.as_deref().unwrap()).unwrap() <= created_mark
+                })
                 .collect();
             selected.sort_by_key(|i| (parse_time(key(i)).unwrap(), i.name.clone()));
             for incident in selected {
@@ -432,15 +455,26 @@ mod tests {
     fn a_well_formed_cursor_with_unusable_times_is_refused_not_a_panic() {
         let encode = |json: String| format!("sp1.{}", URL_SAFE_NO_PAD.encode(json));
         let state = |start: i64, mark: i64, seen: i64| {
-            format!(r#"{{"v":1,"state":{{"start":{start},"created":{{"mark":{mark},"seen":{{"a":{seen}}}}},"modified":{{"mark":{mark},"seen":{{}}}}}}}}"#)
+            format!(
+                r#"{{"v":1,"state":{{"start":{start},"created":{{"mark":{mark},"seen":{{"a":{seen}}}}},"modified":{{"mark":{mark},"seen":{{}}}}}}}}"#
+            )
         };
         let past_9999 = MAX_TIME_MICROS + 1;
-        for json in [state(0, past_9999, 0), state(i64::MIN, 0, 0), state(i64::MIN, i64::MIN, i64::MIN), state(0, 0, i64::MAX), state(0, i64::MAX, 0)] {
+        for json in [
+            state(0, past_9999, 0),
+            state(i64::MIN, 0, 0),
+            state(i64::MIN, i64::MIN, i64::MIN),
+            state(0, 0, i64::MAX),
+            state(0, i64::MAX, 0),
+        ] {
             let cursor = encode(json.clone());
             let error = starting_cursor(Some(&cursor), &PollOptions::default(), SystemTime::now()).unwrap_err();
             assert!(matches!(error, Error::InvalidInput { ref field, .. } if field == "cursor"), "{json}: {error:?}");
         }
-        assert!(Cursor::decode(&encode(state(0, MAX_TIME_MICROS, MAX_TIME_MICROS))).is_ok(), "9999-12-31 itself is usable");
+        assert!(
+            Cursor::decode(&encode(state(0, MAX_TIME_MICROS, MAX_TIME_MICROS))).is_ok(),
+            "9999-12-31 itself is usable"
+        );
         assert_eq!(format_time(i64::MIN), "1970-01-01T00:00:00.000000Z");
         assert_eq!(format_time(i64::MAX), "9999-12-31T23:59:59.999999Z");
     }
@@ -453,7 +487,10 @@ mod tests {
         assert!(text.starts_with("sp1."));
         assert_eq!(Cursor::decode(&text).unwrap(), cursor);
         for bad in ["", "sp2.abc", "sp1.!!!", "sp1.e30", &text[..text.len() - 3]] {
-            assert!(matches!(Cursor::decode(bad), Err(Error::InvalidInput { ref field, .. }) if field == "cursor"), "{bad}");
+            assert!(
+                matches!(Cursor::decode(bad), Err(Error::InvalidInput { ref field, .. }) if field == "cursor"),
+                "{bad}"
+            );
         }
     }
 
@@ -520,8 +557,9 @@ mod tests {
     #[test]
     fn a_full_batch_resumes_where_it_stopped_even_on_one_timestamp() {
         let options = PollOptions { max_events: Some(2), look_back_secs: Some(0), ..PollOptions::default() };
-        let same: Vec<Incident> =
-            (0..5).map(|i| incident(&format!("n{i}"), "2026-01-01T00:05:00Z", "2026-01-01T00:05:00Z", Severity::Low)).collect();
+        let same: Vec<Incident> = (0..5)
+            .map(|i| incident(&format!("n{i}"), "2026-01-01T00:05:00Z", "2026-01-01T00:05:00Z", Severity::Low))
+            .collect();
         let mut cursor = start();
         let mut delivered = Vec::new();
         for _ in 0..4 {
@@ -534,7 +572,11 @@ mod tests {
 
     #[test]
     fn filtered_incidents_advance_the_watermark() {
-        let options = PollOptions { min_severity: Some(Severity::High), title_excludes: vec!["*test*".into()], ..PollOptions::default() };
+        let options = PollOptions {
+            min_severity: Some(Severity::High),
+            title_excludes: vec!["*test*".into()],
+            ..PollOptions::default()
+        };
         let low = incident("low", "2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", Severity::Low);
         let (events, cursor) = poll(start(), &options, &[low]);
         assert!(events.is_empty());
@@ -555,7 +597,9 @@ mod tests {
         );
         assert_eq!(order, "properties/createdTimeUtc asc");
         let (filter, _) = scan_query(&start(), &options, Phase::Modified);
-        assert!(filter.starts_with("properties/lastModifiedTimeUtc ge 2026-01-01T00:00:00.000000Z and properties/createdTimeUtc ge"));
+        assert!(filter.starts_with(
+            "properties/lastModifiedTimeUtc ge 2026-01-01T00:00:00.000000Z and properties/createdTimeUtc ge"
+        ));
     }
 
     #[test]

@@ -32,7 +32,10 @@ pub struct QueryResult {
 
 pub fn validate(settings: &Settings, query: &str, options: &QueryOptions) -> Result<(), Error> {
     if settings.workspace_id.is_none() {
-        return Err(Error::invalid("workspace-id", "is needed for KQL queries: set the workspace GUID (Properties > Workspace ID)"));
+        return Err(Error::invalid(
+            "workspace-id",
+            "is needed for KQL queries: set the workspace GUID (Properties > Workspace ID)",
+        ));
     }
     validate_text(query)?;
     if let Some(span) = &options.timespan {
@@ -40,7 +43,10 @@ pub fn validate(settings: &Settings, query: &str, options: &QueryOptions) -> Res
     }
     if let Some(wait) = options.server_timeout_secs {
         if !(1..=MAX_SERVER_TIMEOUT_SECS).contains(&wait) {
-            return Err(Error::invalid("server-timeout-seconds", format!("{wait} is outside 1 to {MAX_SERVER_TIMEOUT_SECS}")));
+            return Err(Error::invalid(
+                "server-timeout-seconds",
+                format!("{wait} is outside 1 to {MAX_SERVER_TIMEOUT_SECS}"),
+            ));
         }
     }
     Ok(())
@@ -52,12 +58,16 @@ fn validate_timespan(span: &str) -> Result<(), Error> {
     if is_timespan(span) {
         return Ok(());
     }
-    Err(Error::invalid("timespan", format!("'{}' is not an ISO 8601 duration (P1D, PT12H) or a start/end interval", shown(span))))
+    Err(Error::invalid(
+        "timespan",
+        format!("'{}' is not an ISO 8601 duration (P1D, PT12H) or a start/end interval", shown(span)),
+    ))
 }
 
 /// The query request, without its bearer token (the client adds it).
 pub fn request(settings: &Settings, query: &str, options: &QueryOptions) -> Result<Request, Error> {
-    let workspace = settings.workspace_id.as_deref().ok_or_else(|| Error::invalid("workspace-id", "is needed for KQL queries"))?;
+    let workspace =
+        settings.workspace_id.as_deref().ok_or_else(|| Error::invalid("workspace-id", "is needed for KQL queries"))?;
     let mut url: Url = settings.endpoints.log_analytics.base.clone();
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().extend(["v1", "workspaces", workspace, "query"]);
@@ -123,7 +133,8 @@ pub fn parse(status: u16, body: &[u8]) -> Result<QueryResult, Error> {
     if status == 204 || body.is_empty() {
         return Ok(QueryResult { tables: Vec::new(), partial_error: None });
     }
-    let body: Body = serde_json::from_slice(body).map_err(|e| Error::invalid_response(format!("the query result could not be read: {e}")))?;
+    let body: Body = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid_response(format!("the query result could not be read: {e}")))?;
     let partial_error = body.error.map(|e| {
         let details: Vec<String> = e.details.into_iter().map(|d| d.message).filter(|m| !m.is_empty()).collect();
         let message = if details.is_empty() { e.message } else { format!("{} ({})", e.message, details.join("; ")) };
@@ -138,11 +149,17 @@ pub fn parse(status: u16, body: &[u8]) -> Result<QueryResult, Error> {
 }
 
 fn typed_table(table: WireTable) -> Table {
-    let columns: Vec<Column> = table.columns.into_iter().map(|c| Column { name: c.name, column_type: c.column_type }).collect();
+    let columns: Vec<Column> =
+        table.columns.into_iter().map(|c| Column { name: c.name, column_type: c.column_type }).collect();
     let rows = table
         .rows
         .into_iter()
-        .map(|row| row.into_iter().enumerate().map(|(i, value)| cell(columns.get(i).map_or("", |c| c.column_type.as_str()), value)).collect())
+        .map(|row| {
+            row.into_iter()
+                .enumerate()
+                .map(|(i, value)| cell(columns.get(i).map_or("", |c| c.column_type.as_str()), value))
+                .collect()
+        })
         .collect();
     Table { name: table.name, columns, rows }
 }
@@ -164,7 +181,11 @@ mod tests {
         let table = &result.tables[0];
         assert_eq!(table.name, "PrimaryResult");
         let long = table.columns.iter().position(|c| c.column_type == "long").unwrap();
-        assert!(matches!(table.rows[0][long], Cell::Integer(_)), "a long sent as a string is an integer: {:?}", table.rows[0][long]);
+        assert!(
+            matches!(table.rows[0][long], Cell::Integer(_)),
+            "a long sent as a string is an integer: {:?}",
+            table.rows[0][long]
+        );
         let datetime = table.columns.iter().position(|c| c.column_type == "datetime").unwrap();
         assert!(matches!(table.rows[0][datetime], Cell::Datetime(_)));
         assert!(result.partial_error.is_none());
@@ -184,7 +205,8 @@ mod tests {
 
     #[test]
     fn timespans_are_checked() {
-        for good in ["PT12H", "P1D", "P7DT6H", "2026-01-01T00:00:00Z/2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z/P1D"] {
+        for good in ["PT12H", "P1D", "P7DT6H", "2026-01-01T00:00:00Z/2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z/P1D"]
+        {
             assert!(validate_timespan(good).is_ok(), "{good}");
         }
         for bad in ["12h", "P", "PT", "P1X", "yesterday/today"] {

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::comments::Author;
+use super::incidents::workspace_url;
 use crate::core::config::{shown, Settings};
 use crate::core::error::Error;
 use crate::core::ids::validate_id;
-use super::incidents::workspace_url;
 
 const RELATION_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2c6e_91aa_0f3d_4b7e_8d10_5a9c_77e1_b002);
 const TASK_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x8a41_d3c2_5e6f_4a90_b1c7_3d2e_9f80_c003);
@@ -100,15 +100,24 @@ pub fn validate_relation_name(name: &str) -> Result<(), Error> {
 /// An ARM resource id: `/subscriptions/{guid}/...` with an even number of segments after it.
 pub fn validate_resource_id(field: &str, id: &str) -> Result<(), Error> {
     let segments: Vec<&str> = id.trim_start_matches('/').split('/').collect();
-    let ok = id.starts_with("/subscriptions/") && segments.len() >= 4 && segments.iter().all(|s| !s.is_empty() && !s.chars().any(char::is_control));
+    let ok = id.starts_with("/subscriptions/")
+        && segments.len() >= 4
+        && segments.iter().all(|s| !s.is_empty() && !s.chars().any(char::is_control));
     if ok {
         return Ok(());
     }
-    Err(Error::invalid(field, format!("'{}' is not a full ARM resource id like /subscriptions/.../bookmarks/<id>", shown(id))))
+    Err(Error::invalid(
+        field,
+        format!("'{}' is not a full ARM resource id like /subscriptions/.../bookmarks/<id>", shown(id)),
+    ))
 }
 
 pub fn default_relation_name(incident_id: &str, related_resource_id: &str) -> String {
-    uuid::Uuid::new_v5(&RELATION_NAMESPACE, format!("{incident_id}\n{}", related_resource_id.to_ascii_lowercase()).as_bytes()).to_string()
+    uuid::Uuid::new_v5(
+        &RELATION_NAMESPACE,
+        format!("{incident_id}\n{}", related_resource_id.to_ascii_lowercase()).as_bytes(),
+    )
+    .to_string()
 }
 
 pub fn default_task_id(incident_id: &str, title: &str) -> String {
@@ -116,7 +125,8 @@ pub fn default_task_id(incident_id: &str, title: &str) -> String {
 }
 
 pub fn relation_body(related_resource_id: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({"properties": {"relatedResourceId": related_resource_id}})).unwrap_or_default()
+    serde_json::to_vec(&serde_json::json!({"properties": {"relatedResourceId": related_resource_id}}))
+        .unwrap_or_default()
 }
 
 /// Task status is `New` or `Completed` in the spec.
@@ -171,7 +181,6 @@ pub fn apply_task_update(task: &Task, update: &TaskUpdate) -> TaskProperties {
     properties
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,9 +193,19 @@ mod tests {
 
     #[test]
     fn fixtures_parse() {
-        let page: Page<Relation> = parse(fixture("incident-relations/GetAllIncidentRelations.json")["responses"]["200"]["body"].to_string().as_bytes(), "relations").unwrap();
+        let page: Page<Relation> = parse(
+            fixture("incident-relations/GetAllIncidentRelations.json")["responses"]["200"]["body"]
+                .to_string()
+                .as_bytes(),
+            "relations",
+        )
+        .unwrap();
         assert!(page.value[0].properties.related_resource_type.is_some());
-        let page: Page<Task> = parse(fixture("incident-tasks/IncidentTasks_List.json")["responses"]["200"]["body"].to_string().as_bytes(), "tasks").unwrap();
+        let page: Page<Task> = parse(
+            fixture("incident-tasks/IncidentTasks_List.json")["responses"]["200"]["body"].to_string().as_bytes(),
+            "tasks",
+        )
+        .unwrap();
         assert!(!page.value[0].properties.title.is_empty());
         let example = fixture("incident-tasks/IncidentTasks_CreateOrUpdate.json")["parameters"]["incidentTask"].clone();
         let properties: TaskProperties = serde_json::from_value(example["properties"].clone()).unwrap();

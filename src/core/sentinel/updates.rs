@@ -6,9 +6,12 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::incidents::{
+    Classification, ClassificationReason, Incident, IncidentProperties, IncidentStatus, Label, LabelType, Owner,
+    OwnerType, Severity,
+};
 use crate::core::config::shown;
 use crate::core::error::Error;
-use super::incidents::{Classification, ClassificationReason, Incident, IncidentProperties, IncidentStatus, Label, LabelType, Owner, OwnerType, Severity};
 
 const MAX_TITLE: usize = 256;
 const MAX_TEXT: usize = 10_000;
@@ -61,8 +64,16 @@ pub fn validate_update(update: &IncidentUpdate) -> Result<(), Error> {
     }
     check_optional_text("description", update.description.as_deref())?;
     check_optional_text("classification-comment", update.classification_comment.as_deref())?;
-    check_known("severity", update.severity.as_ref().map(Severity::as_str), matches!(update.severity, Some(Severity::Other(_))))?;
-    check_known("status", update.status.as_ref().map(IncidentStatus::as_str), matches!(update.status, Some(IncidentStatus::Other(_))))?;
+    check_known(
+        "severity",
+        update.severity.as_ref().map(Severity::as_str),
+        matches!(update.severity, Some(Severity::Other(_))),
+    )?;
+    check_known(
+        "status",
+        update.status.as_ref().map(IncidentStatus::as_str),
+        matches!(update.status, Some(IncidentStatus::Other(_))),
+    )?;
     check_closing(update.status.as_ref(), update.classification.as_ref(), update.classification_reason.as_ref())?;
     if let Some(owner) = &update.owner {
         check_owner(owner)?;
@@ -90,10 +101,17 @@ pub fn validate_new(incident: &NewIncident) -> Result<(), Error> {
 
 /// Closing needs a classification, and the reason must fit it: the rules the
 /// portal applies, and the service's own for BenignPositive.
-fn check_closing(status: Option<&IncidentStatus>, classification: Option<&Classification>, reason: Option<&ClassificationReason>) -> Result<(), Error> {
+fn check_closing(
+    status: Option<&IncidentStatus>,
+    classification: Option<&Classification>,
+    reason: Option<&ClassificationReason>,
+) -> Result<(), Error> {
     use ClassificationReason as R;
     if status == Some(&IncidentStatus::Closed) && classification.is_none() {
-        return Err(Error::invalid("classification", "closing an incident needs a classification (TruePositive, BenignPositive, FalsePositive or Undetermined)"));
+        return Err(Error::invalid(
+            "classification",
+            "closing an incident needs a classification (TruePositive, BenignPositive, FalsePositive or Undetermined)",
+        ));
     }
     let Some(classification) = classification else {
         return match reason {
@@ -102,10 +120,20 @@ fn check_closing(status: Option<&IncidentStatus>, classification: Option<&Classi
         };
     };
     let fits = match (classification, reason) {
-        (Classification::Other(text), _) => return Err(Error::invalid("classification", format!("'{}' is not a classification", shown(text)))),
-        (_, Some(R::Other(text))) => return Err(Error::invalid("classification-reason", format!("'{}' is not a classification reason", shown(text)))),
+        (Classification::Other(text), _) => {
+            return Err(Error::invalid("classification", format!("'{}' is not a classification", shown(text))))
+        }
+        (_, Some(R::Other(text))) => {
+            return Err(Error::invalid(
+                "classification-reason",
+                format!("'{}' is not a classification reason", shown(text)),
+            ))
+        }
         (Classification::BenignPositive, None) => {
-            return Err(Error::invalid("classification-reason", "BenignPositive needs a reason: SuspiciousButExpected"));
+            return Err(Error::invalid(
+                "classification-reason",
+                "BenignPositive needs a reason: SuspiciousButExpected",
+            ));
         }
         (_, None) => true,
         (Classification::TruePositive, Some(r)) => *r == R::SuspiciousActivity,
@@ -129,8 +157,12 @@ fn check_owner(owner: &OwnerChange) -> Result<(), Error> {
     match owner {
         OwnerChange::Unassign => Ok(()),
         OwnerChange::ObjectId(id) => crate::core::config::validate_guid("owner.object-id", id),
-        OwnerChange::UserPrincipalName(upn) if upn.contains('@') => check_text("owner.user-principal-name", upn, MAX_LABEL, true),
-        OwnerChange::UserPrincipalName(_) => Err(Error::invalid("owner.user-principal-name", "is not a UPN like alice@contoso.com")),
+        OwnerChange::UserPrincipalName(upn) if upn.contains('@') => {
+            check_text("owner.user-principal-name", upn, MAX_LABEL, true)
+        }
+        OwnerChange::UserPrincipalName(_) => {
+            Err(Error::invalid("owner.user-principal-name", "is not a UPN like alice@contoso.com"))
+        }
         OwnerChange::Email(email) if email.contains('@') => check_text("owner.email", email, MAX_LABEL, true),
         OwnerChange::Email(_) => Err(Error::invalid("owner.email", "is not an email address")),
     }
@@ -138,7 +170,9 @@ fn check_owner(owner: &OwnerChange) -> Result<(), Error> {
 
 fn check_known(field: &str, value: Option<&str>, unknown: bool) -> Result<(), Error> {
     match (value, unknown) {
-        (Some(text), true) => Err(Error::invalid(field, format!("'{}' is not a value the service accepts", shown(text)))),
+        (Some(text), true) => {
+            Err(Error::invalid(field, format!("'{}' is not a value the service accepts", shown(text))))
+        }
         _ => Ok(()),
     }
 }
@@ -154,7 +188,8 @@ fn check_text(field: &str, value: &str, max: usize, single_line: bool) -> Result
     if value.chars().count() > max {
         return Err(Error::invalid(field, format!("is longer than {max} characters")));
     }
-    let bad = |c: char| c.is_control() && !(c == '\n' || c == '\r' || c == '\t') || (single_line && (c == '\n' || c == '\r'));
+    let bad =
+        |c: char| c.is_control() && !(c == '\n' || c == '\r' || c == '\t') || (single_line && (c == '\n' || c == '\r'));
     if value.chars().any(bad) {
         return Err(Error::invalid(field, "contains a control character"));
     }
@@ -201,7 +236,9 @@ fn owner_of(change: &OwnerChange) -> Option<Owner> {
     match change {
         OwnerChange::Unassign => None,
         OwnerChange::ObjectId(id) => user(Owner { object_id: Some(id.clone()), ..Owner::default() }),
-        OwnerChange::UserPrincipalName(upn) => user(Owner { user_principal_name: Some(upn.clone()), ..Owner::default() }),
+        OwnerChange::UserPrincipalName(upn) => {
+            user(Owner { user_principal_name: Some(upn.clone()), ..Owner::default() })
+        }
         OwnerChange::Email(email) => user(Owner { email: Some(email.clone()), ..Owner::default() }),
     }
 }
@@ -213,7 +250,8 @@ pub fn from_new(new: &NewIncident) -> Incident {
     properties.classification_reason = new.classification_reason.clone();
     properties.classification_comment = new.classification_comment.clone();
     properties.owner = new.owner.as_ref().and_then(owner_of);
-    properties.labels = new.labels.iter().map(|name| Label { label_name: name.clone(), label_type: Some(LabelType::User) }).collect();
+    properties.labels =
+        new.labels.iter().map(|name| Label { label_name: name.clone(), label_type: Some(LabelType::User) }).collect();
     Incident { id: String::new(), name: String::new(), etag: None, properties }
 }
 
@@ -284,13 +322,27 @@ mod tests {
             ..IncidentUpdate::default()
         };
         assert_eq!(invalid_field(validate_update(&close(None, None))), "classification");
-        assert_eq!(invalid_field(validate_update(&close(Some(Classification::BenignPositive), None))), "classification-reason");
         assert_eq!(
-            invalid_field(validate_update(&close(Some(Classification::TruePositive), Some(ClassificationReason::InaccurateData)))),
+            invalid_field(validate_update(&close(Some(Classification::BenignPositive), None))),
             "classification-reason"
         );
-        assert!(validate_update(&close(Some(Classification::TruePositive), Some(ClassificationReason::SuspiciousActivity))).is_ok());
-        assert!(validate_update(&close(Some(Classification::FalsePositive), Some(ClassificationReason::InaccurateData))).is_ok());
+        assert_eq!(
+            invalid_field(validate_update(&close(
+                Some(Classification::TruePositive),
+                Some(ClassificationReason::InaccurateData)
+            ))),
+            "classification-reason"
+        );
+        assert!(validate_update(&close(
+            Some(Classification::TruePositive),
+            Some(ClassificationReason::SuspiciousActivity)
+        ))
+        .is_ok());
+        assert!(validate_update(&close(
+            Some(Classification::FalsePositive),
+            Some(ClassificationReason::InaccurateData)
+        ))
+        .is_ok());
         assert_eq!(invalid_field(validate_update(&IncidentUpdate::default())), "update");
     }
 
@@ -298,7 +350,11 @@ mod tests {
     fn the_delta_keeps_what_it_does_not_touch() {
         let mut current = fixture_incident();
         current.properties.labels = vec![Label { label_name: "vip".into(), label_type: Some(LabelType::User) }];
-        let update = IncidentUpdate { severity: Some(Severity::Low), add_labels: vec!["phishing".into(), "VIP".into()], ..IncidentUpdate::default() };
+        let update = IncidentUpdate {
+            severity: Some(Severity::Low),
+            add_labels: vec!["phishing".into(), "VIP".into()],
+            ..IncidentUpdate::default()
+        };
         let next = apply(&current, &update);
         assert_eq!(next.properties.severity, Severity::Low);
         assert_eq!(next.properties.owner, current.properties.owner, "the owner was not touched");
@@ -310,7 +366,10 @@ mod tests {
 
     #[test]
     fn the_put_body_has_what_the_spec_requires_and_no_read_only_fields() {
-        let incident = apply(&fixture_incident(), &IncidentUpdate { owner: Some(OwnerChange::Unassign), ..IncidentUpdate::default() });
+        let incident = apply(
+            &fixture_incident(),
+            &IncidentUpdate { owner: Some(OwnerChange::Unassign), ..IncidentUpdate::default() },
+        );
         let body: Value = serde_json::from_slice(&put_body(&incident)).unwrap();
         for required in ["title", "severity", "status"] {
             assert!(body["properties"][required].is_string(), "{required}");
@@ -338,6 +397,9 @@ mod tests {
         assert!(validate_new(&new).is_ok());
         assert_eq!(from_new(&new).properties.title, "Suspicious sign-in");
         assert_eq!(invalid_field(validate_new(&NewIncident { title: " ".into(), ..new.clone() })), "title");
-        assert_eq!(invalid_field(validate_new(&NewIncident { owner: Some(OwnerChange::ObjectId("x".into())), ..new })), "owner.object-id");
+        assert_eq!(
+            invalid_field(validate_new(&NewIncident { owner: Some(OwnerChange::ObjectId("x".into())), ..new })),
+            "owner.object-id"
+        );
     }
 }

@@ -12,7 +12,8 @@ use crate::reply::Reply;
 
 const USER_TYPE: &str = "Microsoft.DirectoryServices.User";
 const GROUP_TYPE: &str = "Microsoft.DirectoryServices.Group";
-const DEFAULT_USER_PROPERTIES: &[&str] = &["id", "userPrincipalName", "displayName", "mail", "accountEnabled", "userType", "jobTitle"];
+const DEFAULT_USER_PROPERTIES: &[&str] =
+    &["id", "userPrincipalName", "displayName", "mail", "accountEnabled", "userType", "jobTitle"];
 const GROUP_FILTER: Schema = Schema {
     parent: None,
     fields: &[("displayName", Kind::Text), ("mailNickname", Kind::Text)],
@@ -53,7 +54,9 @@ pub fn get_user(graph: &mut GraphState, ctx: &Ctx, key: &str) -> Result<Reply, R
             let context = format!("{METADATA}#users({})/$entity", names.join(","));
             (names, context)
         }
-        None => (DEFAULT_USER_PROPERTIES.iter().map(|n| (*n).to_owned()).collect(), format!("{METADATA}#users/$entity")),
+        None => {
+            (DEFAULT_USER_PROPERTIES.iter().map(|n| (*n).to_owned()).collect(), format!("{METADATA}#users/$entity"))
+        }
     };
     let mut body = select(ctx, user, &names, USER_TYPE)?;
     body["@odata.context"] = json!(context);
@@ -68,8 +71,18 @@ pub fn patch_user(graph: &mut GraphState, ctx: &Ctx, key: &str) -> Result<Reply,
     for (name, value) in &body {
         match (name.as_str(), value) {
             ("accountEnabled", Value::Bool(b)) => enabled = Some(*b),
-            ("accountEnabled", other) => return Err(ctx.bad_request("Request_BadRequest", &format!("Invalid value '{other}' for property 'accountEnabled': a boolean is required."))),
-            (other, _) => return Err(ctx.bad_request("Request_BadRequest", &format!("Property '{other}' cannot be updated by the emulator; only 'accountEnabled' can."))),
+            ("accountEnabled", other) => {
+                return Err(ctx.bad_request(
+                    "Request_BadRequest",
+                    &format!("Invalid value '{other}' for property 'accountEnabled': a boolean is required."),
+                ))
+            }
+            (other, _) => {
+                return Err(ctx.bad_request(
+                    "Request_BadRequest",
+                    &format!("Property '{other}' cannot be updated by the emulator; only 'accountEnabled' can."),
+                ))
+            }
         }
     }
     if let Some(enabled) = enabled {
@@ -115,7 +128,8 @@ pub fn check_member_groups(graph: &mut GraphState, ctx: &Ctx, key: &str, granted
     let groups = transitive_groups(graph, &user_id);
     let sees_hidden = granted.iter().any(|role| role == "Member.Read.Hidden");
     let visible = |id: &str| sees_hidden || !graph.group_index(id).is_some_and(|i| graph.groups[i].hides_membership());
-    let value: Vec<&String> = ids.iter().filter(|id| groups.contains(&id.to_ascii_lowercase()) && visible(id)).collect();
+    let value: Vec<&String> =
+        ids.iter().filter(|id| groups.contains(&id.to_ascii_lowercase()) && visible(id)).collect();
     Ok(Reply::json(200, json!({"@odata.context": format!("{METADATA}#Collection(Edm.String)"), "value": value})))
 }
 
@@ -125,7 +139,9 @@ pub fn get_group(graph: &mut GraphState, ctx: &Ctx, id: &str) -> Result<Reply, R
     let index = graph.group_index(id).ok_or_else(|| missing(ctx, id))?;
     let group = &graph.groups[index].json;
     let (mut body, context) = match selection(ctx) {
-        Some(names) => (select(ctx, group, &names, GROUP_TYPE)?, format!("{METADATA}#groups({})/$entity", names.join(","))),
+        Some(names) => {
+            (select(ctx, group, &names, GROUP_TYPE)?, format!("{METADATA}#groups({})/$entity", names.join(",")))
+        }
         None => (group.clone(), format!("{METADATA}#groups/$entity")),
     };
     body["@odata.context"] = json!(context);
@@ -134,7 +150,8 @@ pub fn get_group(graph: &mut GraphState, ctx: &Ctx, id: &str) -> Result<Reply, R
 
 /// A JSON array of 1..=`max` strings, else a 400 naming `name`.
 fn string_list(ctx: &Ctx, value: Option<&Value>, name: &str, max: usize) -> Result<Vec<String>, Reply> {
-    let list: Option<Vec<String>> = value.and_then(Value::as_array).and_then(|items| items.iter().map(|v| v.as_str().map(str::to_owned)).collect());
+    let list: Option<Vec<String>> =
+        value.and_then(Value::as_array).and_then(|items| items.iter().map(|v| v.as_str().map(str::to_owned)).collect());
     match list {
         Some(list) if (1..=max).contains(&list.len()) => Ok(list),
         _ => Err(ctx.bad_request("Request_BadRequest", &format!("'{name}' must be an array of 1 to {max} ids."))),
@@ -142,7 +159,11 @@ fn string_list(ctx: &Ctx, value: Option<&Value>, name: &str, max: usize) -> Resu
 }
 
 pub fn list_groups(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
-    let filter = ctx.param("$filter").map(|text| parse_filter(text, &GROUP_FILTER)).transpose().map_err(|reason| ctx.bad_request("Request_UnsupportedQuery", &reason))?;
+    let filter = ctx
+        .param("$filter")
+        .map(|text| parse_filter(text, &GROUP_FILTER))
+        .transpose()
+        .map_err(|reason| ctx.bad_request("Request_UnsupportedQuery", &reason))?;
     let names = selection(ctx);
     let mut value = Vec::new();
     for group in graph.groups.iter().filter(|g| filter.as_ref().is_none_or(|f| f.matches(&g.json))) {
@@ -173,10 +194,16 @@ pub fn add_member(graph: &mut GraphState, ctx: &Ctx, group: &str) -> Result<Repl
     let index = graph.group_index(group).ok_or_else(|| missing(ctx, group))?;
     let body = ctx.json_object()?;
     let Some(member) = body.get("@odata.id").and_then(Value::as_str).and_then(referenced_id) else {
-        return Err(ctx.bad_request("Request_BadRequest", "The request body must contain '@odata.id' with a directoryObjects URL."));
+        return Err(ctx.bad_request(
+            "Request_BadRequest",
+            "The request body must contain '@odata.id' with a directoryObjects URL.",
+        ));
     };
     // A member is a user or a group (nesting).
-    let known = graph.user(&member).and_then(|u| u["id"].as_str().map(str::to_owned)).or_else(|| graph.group_index(&member).map(|_| member.clone()));
+    let known = graph
+        .user(&member)
+        .and_then(|u| u["id"].as_str().map(str::to_owned))
+        .or_else(|| graph.group_index(&member).map(|_| member.clone()));
     let Some(member_id) = known else { return Err(missing(ctx, &member)) };
     let members = &mut graph.groups[index].members;
     if members.iter().any(|m| m.eq_ignore_ascii_case(&member_id)) {
@@ -198,14 +225,21 @@ pub fn remove_member(graph: &mut GraphState, ctx: &Ctx, group: &str, member: &st
 }
 
 pub fn list_risky(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
-    let filter = ctx.param("$filter").map(|text| parse_filter(text, &RISKY_FILTER)).transpose().map_err(|reason| ctx.bad_request("BadRequest", &reason))?;
-    let mut value: Vec<Value> = graph.risky.iter().filter(|r| filter.as_ref().is_none_or(|f| f.matches(r))).cloned().collect();
+    let filter = ctx
+        .param("$filter")
+        .map(|text| parse_filter(text, &RISKY_FILTER))
+        .transpose()
+        .map_err(|reason| ctx.bad_request("BadRequest", &reason))?;
+    let mut value: Vec<Value> =
+        graph.risky.iter().filter(|r| filter.as_ref().is_none_or(|f| f.matches(r))).cloned().collect();
     newest_first(&mut value, "riskLastUpdatedDateTime");
     Ok(Reply::json(200, page(ctx, value, &format!("{METADATA}#identityProtection/riskyUsers"), &RISKY)?))
 }
 
 pub fn get_risky(graph: &mut GraphState, ctx: &Ctx, id: &str) -> Result<Reply, Reply> {
-    let index = graph.risky_index(id).ok_or_else(|| ctx.error(404, "NotFound", &format!("Risky user '{id}' was not found.")))?;
+    let index = graph
+        .risky_index(id)
+        .ok_or_else(|| ctx.error(404, "NotFound", &format!("Risky user '{id}' was not found.")))?;
     let mut body = graph.risky[index].clone();
     body["@odata.context"] = json!(format!("{METADATA}#identityProtection/riskyUsers/$entity"));
     Ok(Reply::json(200, body))

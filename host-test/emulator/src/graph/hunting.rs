@@ -22,7 +22,11 @@ pub fn run(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
     let field = |name: &str| body.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
     let query = match field("query") {
         Some(Value::String(q)) if !q.trim().is_empty() => q.clone(),
-        _ => return Err(ctx.bad_request("BadRequest", "The 'Query' parameter is required and must be a non-empty string.")),
+        _ => {
+            return Err(
+                ctx.bad_request("BadRequest", "The 'Query' parameter is required and must be a non-empty string.")
+            )
+        }
     };
     if field("timespan").is_some_and(|t| !t.is_string() && !t.is_null()) {
         return Err(ctx.bad_request("BadRequest", "The 'Timespan' parameter must be an ISO 8601 string."));
@@ -34,14 +38,22 @@ pub fn run(graph: &mut GraphState, ctx: &Ctx) -> Result<Reply, Reply> {
         .into_iter()
         .map(|row| Value::Object(result.columns.iter().map(|(name, _)| name.clone()).zip(row).collect::<Map<_, _>>()))
         .collect();
-    Ok(Reply::json(200, json!({"@odata.context": format!("{METADATA}#microsoft.graph.security.huntingQueryResults"), "schema": schema, "results": results})))
+    Ok(Reply::json(
+        200,
+        json!({"@odata.context": format!("{METADATA}#microsoft.graph.security.huntingQueryResults"), "schema": schema, "results": results}),
+    ))
 }
 
 fn execute(graph: &GraphState, query: &str) -> Result<Rows, String> {
     let stages = split_stages(query);
     let source = stages.first().map(|s| s.trim()).unwrap_or_default();
-    let table = graph.tables.iter().find(|t| t.name == source).ok_or_else(|| format!("Failed to resolve table or column expression named '{source}'"))?;
-    let mut rows = Rows { columns: table.columns.iter().map(|(n, t)| ((*n).to_owned(), *t)).collect(), rows: table.rows.clone() };
+    let table = graph
+        .tables
+        .iter()
+        .find(|t| t.name == source)
+        .ok_or_else(|| format!("Failed to resolve table or column expression named '{source}'"))?;
+    let mut rows =
+        Rows { columns: table.columns.iter().map(|(n, t)| ((*n).to_owned(), *t)).collect(), rows: table.rows.clone() };
     for stage in &stages[1..] {
         rows = apply(rows, stage.trim())?;
     }
@@ -73,13 +85,15 @@ fn apply(rows: Rows, stage: &str) -> Result<Rows, String> {
     let rest = rest.trim();
     match operator {
         "take" | "limit" => {
-            let n: usize = rest.parse().map_err(|_| format!("Syntax error: '{rest}' is not a row count for '{operator}'"))?;
+            let n: usize =
+                rest.parse().map_err(|_| format!("Syntax error: '{rest}' is not a row count for '{operator}'"))?;
             Ok(Rows { rows: rows.rows.into_iter().take(n).collect(), ..rows })
         }
         "where" => filter(rows, rest),
         "project" => project(rows, rest),
         "order" | "sort" => {
-            let spec = rest.strip_prefix("by").ok_or_else(|| format!("Syntax error: expected 'by' after '{operator}'"))?;
+            let spec =
+                rest.strip_prefix("by").ok_or_else(|| format!("Syntax error: expected 'by' after '{operator}'"))?;
             order(rows, spec.trim())
         }
         _ => Err(format!("The emulator does not support the operator '{operator}' in '{stage}'")),
@@ -87,7 +101,10 @@ fn apply(rows: Rows, stage: &str) -> Result<Rows, String> {
 }
 
 fn column(rows: &Rows, name: &str) -> Result<usize, String> {
-    rows.columns.iter().position(|(n, _)| n == name).ok_or_else(|| format!("Failed to resolve scalar expression named '{name}'"))
+    rows.columns
+        .iter()
+        .position(|(n, _)| n == name)
+        .ok_or_else(|| format!("Failed to resolve scalar expression named '{name}'"))
 }
 
 fn filter(rows: Rows, condition: &str) -> Result<Rows, String> {
@@ -95,10 +112,15 @@ fn filter(rows: Rows, condition: &str) -> Result<Rows, String> {
         .iter()
         .filter_map(|op| condition.find(op).map(|at| (*op, at)))
         .min_by_key(|(_, at)| *at)
-        .ok_or_else(|| format!("The emulator supports only 'where Column == \"value\"' (or =~, !=, !~), not '{condition}'"))?;
+        .ok_or_else(|| {
+            format!("The emulator supports only 'where Column == \"value\"' (or =~, !=, !~), not '{condition}'")
+        })?;
     let index = column(&rows, condition[..at].trim())?;
     let literal = condition[at + op.len()..].trim();
-    let expected = unquote(literal).map_or_else(|| literal.parse::<i64>().map(|n| json!(n)).map_err(|_| format!("Syntax error at '{literal}'")), |s| Ok(json!(s)))?;
+    let expected = unquote(literal).map_or_else(
+        || literal.parse::<i64>().map(|n| json!(n)).map_err(|_| format!("Syntax error at '{literal}'")),
+        |s| Ok(json!(s)),
+    )?;
     let ignore_case = op.ends_with('~');
     let equal = |cell: &Value| match (cell, &expected) {
         (Value::String(a), Value::String(b)) if ignore_case => a.eq_ignore_ascii_case(b),
@@ -131,7 +153,11 @@ fn order(mut rows: Rows, spec: &str) -> Result<Rows, String> {
     let time = rows.columns[index].1 == "DateTime";
     rows.rows.sort_by(|a, b| {
         let ordering = compare(&a[index], &b[index], time);
-        if descending { ordering.reverse() } else { ordering }
+        if descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
     });
     Ok(rows)
 }

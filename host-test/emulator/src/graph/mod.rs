@@ -6,8 +6,8 @@
 
 mod directory;
 mod hunting;
-pub mod seed;
 mod security;
+pub mod seed;
 pub(crate) mod tenant;
 
 use axum::http::Method;
@@ -37,15 +37,15 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     fn new(call: &'a Call<'a>) -> Ctx<'a> {
-        let mut segments: Vec<String> = call.uri.path().trim_start_matches('/').split('/').skip(1).map(percent_decode).collect();
+        let mut segments: Vec<String> =
+            call.uri.path().trim_start_matches('/').split('/').skip(1).map(percent_decode).collect();
         // A trailing slash names the same resource.
         if segments.last().is_some_and(String::is_empty) {
             segments.pop();
         }
         let query = call.query();
-        let client_request_id = call
-            .header("client-request-id")
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let client_request_id =
+            call.header("client-request-id").map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         Ctx { call, segments, query, request_id: uuid::Uuid::new_v4().to_string(), client_request_id }
     }
 
@@ -88,7 +88,11 @@ impl<'a> Ctx<'a> {
         if content_type.trim().to_ascii_lowercase().starts_with("application/json") {
             return Ok(());
         }
-        Err(self.error(415, "UnsupportedMediaType", &format!("The content type '{content_type}' is not supported. Use 'application/json'.")))
+        Err(self.error(
+            415,
+            "UnsupportedMediaType",
+            &format!("The content type '{content_type}' is not supported. Use 'application/json'."),
+        ))
     }
 }
 
@@ -101,13 +105,23 @@ pub(crate) fn handle(shared: &Shared, call: &Call) -> Reply {
 
 fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
     let granted = authenticate(shared, ctx)?;
-    let route = resolve(&ctx.segments).map_err(|segment| ctx.bad_request("BadRequest", &format!("Resource not found for the segment '{segment}'.")))?;
+    let route = resolve(&ctx.segments).map_err(|segment| {
+        ctx.bad_request("BadRequest", &format!("Resource not found for the segment '{segment}'."))
+    })?;
     let method = ctx.call.method;
     let Some(any_of) = route.roles(method) else {
-        return Err(ctx.error(405, "Request_BadRequest", &format!("Specified HTTP method '{method}' is not allowed for the request uri.")));
+        return Err(ctx.error(
+            405,
+            "Request_BadRequest",
+            &format!("Specified HTTP method '{method}' is not allowed for the request uri."),
+        ));
     };
     if !allowed(&granted, any_of) {
-        return Err(ctx.error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."));
+        return Err(ctx.error(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ));
     }
     let mut state = shared.state();
     let graph = &mut state.graph;
@@ -195,7 +209,8 @@ const GROUP_WRITE: &[&str] = &["GroupMember.ReadWrite.All", "Group.ReadWrite.All
 impl Route {
     /// The roles (any one suffices) `method` needs here; None: not allowed.
     fn roles(&self, method: &Method) -> Option<&'static [&'static str]> {
-        let (get, patch, post, delete) = (*method == Method::GET, *method == Method::PATCH, *method == Method::POST, *method == Method::DELETE);
+        let (get, patch, post, delete) =
+            (*method == Method::GET, *method == Method::PATCH, *method == Method::POST, *method == Method::DELETE);
         match self {
             Route::Incidents if get => Some(&["SecurityIncident.Read.All"]),
             Route::Incident(_) if get => Some(&["SecurityIncident.Read.All"]),
@@ -256,7 +271,9 @@ pub(crate) struct Paging {
 /// `$top`, `$skip`, `$count=true`, and an `@odata.nextLink` on the request's
 /// own host that repeats the query with an opaque `$skiptoken`.
 pub(crate) fn page(ctx: &Ctx, items: Vec<Value>, context: &str, paging: &Paging) -> Result<Value, Reply> {
-    let invalid = |name: &str, value: &str, rule: &str| ctx.bad_request("invalidRequest", &format!("Invalid value '{value}' for query option {name}: {rule}."));
+    let invalid = |name: &str, value: &str, rule: &str| {
+        ctx.bad_request("invalidRequest", &format!("Invalid value '{value}' for query option {name}: {rule}."))
+    };
     let top = match ctx.param("$top") {
         None => paging.default_top,
         Some(text) => match text.trim().parse::<usize>() {
@@ -266,11 +283,14 @@ pub(crate) fn page(ctx: &Ctx, items: Vec<Value>, context: &str, paging: &Paging)
     };
     let skip = match ctx.param("$skip") {
         None => 0,
-        Some(text) => text.trim().parse::<usize>().map_err(|_| invalid("$skip", text, "it must be a non-negative integer"))?,
+        Some(text) => {
+            text.trim().parse::<usize>().map_err(|_| invalid("$skip", text, "it must be a non-negative integer"))?
+        }
     };
     let offset = match ctx.param("$skiptoken") {
         None => skip,
-        Some(token) => decode_skip_token(token).ok_or_else(|| invalid("$skiptoken", token, "it is not a token this service issued"))?,
+        Some(token) => decode_skip_token(token)
+            .ok_or_else(|| invalid("$skiptoken", token, "it is not a token this service issued"))?,
     };
     let count = match ctx.param("$count").map(str::to_ascii_lowercase).as_deref() {
         None | Some("false") => false,
@@ -317,8 +337,12 @@ pub(crate) fn newest_first(items: &mut [Value], field: &str) {
 pub(crate) fn select(ctx: &Ctx, item: &Value, names: &[String], type_name: &str) -> Result<Value, Reply> {
     let mut out = serde_json::Map::new();
     for name in names {
-        let Some((key, value)) = item.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))) else {
-            return Err(ctx.bad_request("Request_BadRequest", &format!("Could not find a property named '{name}' on type '{type_name}'.")));
+        let Some((key, value)) = item.as_object().and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+        else {
+            return Err(ctx.bad_request(
+                "Request_BadRequest",
+                &format!("Could not find a property named '{name}' on type '{type_name}'."),
+            ));
         };
         out.insert(key.clone(), value.clone());
     }

@@ -31,7 +31,8 @@ const ALERT_FILTER: Schema = Schema { parent: None, fields: ALERT_FIELDS, type_n
 
 const INCIDENT_STATUS: &[&str] = &["active", "resolved", "redirected", "unknownFutureValue"];
 const ALERT_STATUS: &[&str] = &["new", "inProgress", "resolved", "unknownFutureValue"];
-const CLASSIFICATION: &[&str] = &["unknown", "falsePositive", "truePositive", "informationalExpectedActivity", "unknownFutureValue"];
+const CLASSIFICATION: &[&str] =
+    &["unknown", "falsePositive", "truePositive", "informationalExpectedActivity", "unknownFutureValue"];
 const DETERMINATION: &[&str] = &[
     "unknown",
     "apt",
@@ -86,7 +87,8 @@ fn filtered(ctx: &Ctx, items: &[Value], schema: &Schema) -> Result<Vec<Value>, R
         .map(|text| parse_filter(text, schema))
         .transpose()
         .map_err(|reason| ctx.bad_request("BadRequest", &format!("Invalid filter clause: {reason}")))?;
-    let mut selected: Vec<Value> = items.iter().filter(|i| filter.as_ref().is_none_or(|f| f.matches(i))).cloned().collect();
+    let mut selected: Vec<Value> =
+        items.iter().filter(|i| filter.as_ref().is_none_or(|f| f.matches(i))).cloned().collect();
     newest_first(&mut selected, "createdDateTime");
     Ok(selected)
 }
@@ -96,7 +98,10 @@ fn expand_alerts(ctx: &Ctx) -> Result<bool, Reply> {
     match ctx.param("$expand").map(str::trim) {
         None => Ok(false),
         Some(e) if e.eq_ignore_ascii_case("alerts") => Ok(true),
-        Some(other) => Err(ctx.bad_request("BadRequest", &format!("Could not find a property named '{other}' on type '{INCIDENT_TYPE}'."))),
+        Some(other) => Err(ctx.bad_request(
+            "BadRequest",
+            &format!("Could not find a property named '{other}' on type '{INCIDENT_TYPE}'."),
+        )),
     }
 }
 
@@ -175,12 +180,19 @@ fn apply(item: &mut Value, changes: Vec<(&'static str, Value)>) {
 
 /// The body's changes, every one checked before any is applied; enum values
 /// are matched without regard to case and stored in the schema's camelCase.
-fn validate(ctx: &Ctx, settable: &[(&'static str, Settable)], type_name: &str) -> Result<Vec<(&'static str, Value)>, Reply> {
+fn validate(
+    ctx: &Ctx,
+    settable: &[(&'static str, Settable)],
+    type_name: &str,
+) -> Result<Vec<(&'static str, Value)>, Reply> {
     let body = ctx.json_object()?;
     let mut changes = Vec::new();
     for (key, value) in body {
         let Some((name, kind)) = settable.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)) else {
-            return Err(ctx.bad_request("BadRequest", &format!("Invalid property '{key}': it does not exist on type '{type_name}' or cannot be updated.")));
+            return Err(ctx.bad_request(
+                "BadRequest",
+                &format!("Invalid property '{key}': it does not exist on type '{type_name}' or cannot be updated."),
+            ));
         };
         let stored = match (kind, &value) {
             (Settable::Enum(list), Value::String(text)) => canonical(text, list, &[]),
@@ -195,7 +207,10 @@ fn validate(ctx: &Ctx, settable: &[(&'static str, Settable)], type_name: &str) -
                 Settable::Enum2(list, extra) => format!(" Allowed values: {}, {}.", list.join(", "), extra.join(", ")),
                 _ => String::new(),
             };
-            return Err(ctx.bad_request("BadRequest", &format!("Invalid value '{}' for property '{name}'.{allowed}", display(&value))));
+            return Err(ctx.bad_request(
+                "BadRequest",
+                &format!("Invalid value '{}' for property '{name}'.{allowed}", display(&value)),
+            ));
         };
         changes.push((*name, stored));
     }

@@ -7,8 +7,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 use super::tenant::{GraphState, Group, Table};
-use crate::data::{format_time, guid};
 use crate::config::DEFAULT_TENANT_ID;
+use crate::data::{format_time, guid};
 
 pub const DOMAIN: &str = "contoso.onmicrosoft.com";
 
@@ -86,9 +86,11 @@ const SERVICE_SOURCES: &[(&str, &str)] = &[
 
 pub(crate) fn generate(seed: u64, anchor: jiff::Timestamp) -> GraphState {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6a09_e667);
-    let mut state = GraphState { users: users(anchor), groups: groups(), risky: risky(anchor), ..GraphState::default() };
+    let mut state =
+        GraphState { users: users(anchor), groups: groups(), risky: risky(anchor), ..GraphState::default() };
     let window = 30 * 24 * 3600;
-    let mut created: Vec<i64> = (0..INCIDENT_COUNT).map(|_| anchor.as_second() - rng.random_range(3600..window)).collect();
+    let mut created: Vec<i64> =
+        (0..INCIDENT_COUNT).map(|_| anchor.as_second() - rng.random_range(3600..window)).collect();
     // Later ids are created later, as in Defender.
     created.sort_unstable();
     for (index, created) in created.into_iter().enumerate() {
@@ -176,7 +178,14 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
 fn incident(rng: &mut ChaCha8Rng, id: &str, created: i64, anchor: jiff::Timestamp) -> Value {
     let status = *pick(rng, &["active", "active", "active", "resolved", "redirected"]);
     let (classification, determination) = match status {
-        "resolved" => *pick(rng, &[("truePositive", "malware"), ("falsePositive", "notMalicious"), ("informationalExpectedActivity", "securityTesting")]),
+        "resolved" => *pick(
+            rng,
+            &[
+                ("truePositive", "malware"),
+                ("falsePositive", "notMalicious"),
+                ("informationalExpectedActivity", "securityTesting"),
+            ],
+        ),
         _ => ("unknown", "unknown"),
     };
     let assigned = [None, Some(BOB_UPN), Some(CAROL_UPN)][rng.random_range(0..3)];

@@ -31,7 +31,8 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str)
     let uri: hyper::Uri = url.parse().unwrap_or_else(|e| panic!("{url} is not a URI: {e}"));
     let authority = uri.authority().expect("an absolute URL").clone();
     let stream = tokio::net::TcpStream::connect(authority.as_str()).await.expect("connect to the emulator");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("HTTP/1.1 handshake");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("HTTP/1.1 handshake");
     tokio::spawn(connection);
     let mut request = hyper::Request::builder()
         .method(method)
@@ -69,7 +70,12 @@ pub async fn request_token(emulator: &Emulator, pairs: &[(&str, &str)]) -> Answe
 pub async fn request_token_for(emulator: &Emulator, scope: &str) -> Answer {
     request_token(
         emulator,
-        &[("grant_type", "client_credentials"), ("client_id", DEFAULT_CLIENT_ID), ("client_secret", DEFAULT_CLIENT_SECRET), ("scope", scope)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("scope", scope),
+        ],
     )
     .await
 }
