@@ -221,7 +221,7 @@ async fn open(config: ConnectionConfig, audit: Arc<Mutex<Vec<AuditRecord>>>) -> 
 enum Observed {
     Page(types::IncidentPage),
     Incidents(Vec<types::Incident>),
-    Incident(types::Incident),
+    Incident(Box<types::Incident>),
     Query(types::QueryResult),
     GraphPage(gwit::IncidentPage),
     GraphIncidents(Vec<gwit::Incident>),
@@ -466,7 +466,7 @@ async fn list_all(session: &mut Session) -> Outcome {
 }
 
 async fn get_first(session: &mut Session) -> Outcome {
-    session.get_incident(INCIDENT_NAMES[0]).await.map(Observed::Incident)
+    session.get_incident(INCIDENT_NAMES[0]).await.map(|incident| Observed::Incident(Box::new(incident)))
 }
 
 fn query_options() -> types::QueryOptions {
