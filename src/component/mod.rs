@@ -27,6 +27,7 @@ macro_rules! open_enum_to_wit {
 
 mod bindings;
 mod containment;
+mod details;
 mod graph_security;
 mod sentinel_connector;
 mod transport;

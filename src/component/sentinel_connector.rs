@@ -2,12 +2,13 @@
 
 use std::cell::RefCell;
 
+use super::details::{alert, bookmark, entity, normalize};
 use super::exports::soar::sentinel::sentinel_connector::{Connection, Guest, GuestConnection};
 use super::exports::soar::sentinel::types as wit;
 use super::transport::WasiHttp;
 use super::types::{
-    alert, api_check, bookmark, comment, entity, event, incident, incident_update, list_options, new_incident,
-    normalize, poll_options, query_options, query_result, relation, task, task_update,
+    api_check, comment, event, incident, incident_update, list_options, new_incident, poll_options, query_options,
+    query_result, relation, task, task_update,
 };
 use super::Component;
 use crate::core::{Client, Settings};

@@ -1,5 +1,6 @@
-//! Verbs over Microsoft Graph: Defender XDR incidents and alerts, advanced
-//! hunting, and Entra ID containment (each change has `--dry-run`).
+//! Verbs over Microsoft Graph security: Defender XDR incidents and alerts,
+//! and advanced hunting (each change has `--dry-run`). Entra ID containment
+//! is in `containment.rs`, as the WIT has it.
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -7,7 +8,6 @@ use serde_json::{json, Value};
 use super::output::{self, Format};
 use super::values::azure;
 use super::{list_pages, print, Failure};
-use crate::runtime::containment::{Action, Outcome, RiskyUser, User};
 use crate::runtime::graph_security::{self as g, Assignee, Determination};
 use crate::runtime::{types, Session};
 
@@ -160,55 +160,6 @@ pub struct AlertUpdateArgs {
     dry_run: bool,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum UsersCommand {
-    /// Show a user (object id or UPN).
-    Get { user: String },
-    /// Disable the account (undo: enable).
-    Disable(ContainArgs),
-    /// Enable the account (undo: disable).
-    Enable(ContainArgs),
-    /// Revoke refresh tokens and session cookies (cannot be undone).
-    RevokeSessions(ContainArgs),
-    /// Mark the user compromised: risk high (undo: dismiss-risk).
-    ConfirmCompromised(ContainArgs),
-    /// Dismiss the user's risk: risk none.
-    DismissRisk(ContainArgs),
-    /// List risky users.
-    Risky {
-        /// OData filter, e.g. "riskLevel eq 'high'".
-        #[arg(long)]
-        filter: Option<String>,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum GroupsCommand {
-    /// Add a user to a group (undo: remove-member).
-    AddMember(GroupArgs),
-    /// Remove a user from a group (undo: add-member).
-    RemoveMember(GroupArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct ContainArgs {
-    /// Object id or user principal name.
-    user: String,
-    /// Resolve the user and apply the guardrails, print the request, send no change.
-    #[arg(long)]
-    dry_run: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct GroupArgs {
-    /// The group's object id.
-    group: String,
-    /// Object id or user principal name.
-    user: String,
-    #[arg(long)]
-    dry_run: bool,
-}
-
 pub async fn graph(session: &mut Session, command: GraphCommand, format: Format) -> Result<(), Failure> {
     match command {
         GraphCommand::Incidents(GraphIncidents::List(args)) => {
@@ -280,50 +231,6 @@ pub async fn hunt(session: &mut Session, query: &str, timespan: Option<String>, 
     Ok(())
 }
 
-pub async fn users(session: &mut Session, command: UsersCommand, format: Format) -> Result<(), Failure> {
-    let (args, action) = match command {
-        UsersCommand::Get { user } => {
-            print(output::to_json(&user_json(&session.graph().get_user(&user).await?)));
-            return Ok(());
-        }
-        UsersCommand::Risky { filter } => {
-            let users = session.graph().list_risky_users(filter.as_deref()).await?;
-            let rows = users.iter().map(risky_json).collect();
-            print(items(format, rows, &["id", "userPrincipalName", "riskLevel", "riskState", "riskDetail"]));
-            return Ok(());
-        }
-        UsersCommand::Disable(args) => (args, Action::DisableAccount),
-        UsersCommand::Enable(args) => (args, Action::EnableAccount),
-        UsersCommand::RevokeSessions(args) => (args, Action::RevokeSessions),
-        UsersCommand::ConfirmCompromised(args) => (args, Action::ConfirmCompromised),
-        UsersCommand::DismissRisk(args) => (args, Action::DismissRisk),
-    };
-    contain(session, &args.user, action, args.dry_run).await
-}
-
-pub async fn groups(session: &mut Session, command: GroupsCommand) -> Result<(), Failure> {
-    let (args, action) = match command {
-        GroupsCommand::AddMember(args) => {
-            let group = args.group.clone();
-            (args, Action::AddToGroup(group))
-        }
-        GroupsCommand::RemoveMember(args) => {
-            let group = args.group.clone();
-            (args, Action::RemoveFromGroup(group))
-        }
-    };
-    contain(session, &args.user, action, args.dry_run).await
-}
-
-async fn contain(session: &mut Session, user: &str, action: Action, dry_run: bool) -> Result<(), Failure> {
-    let outcome = session.graph().contain(user, action, dry_run).await?;
-    print(output::to_json(&outcome_json(&outcome)));
-    if outcome.dry_run {
-        eprintln!("dry run: nothing was changed; the request above was not sent");
-    }
-    Ok(())
-}
-
 fn dry_run(request: &types::PlannedRequest) {
     print(output::to_json(&json!({"dry_run": true, "request": request_json(request)})));
     eprintln!("dry run: nothing was changed; the request above was not sent");
@@ -347,7 +254,7 @@ fn list_options(args: GraphListArgs) -> g::ListOptions {
 }
 
 /// JSON as an array, or a table of the named fields.
-fn items(format: Format, rows: Vec<Value>, columns: &[&str]) -> String {
+pub(super) fn items(format: Format, rows: Vec<Value>, columns: &[&str]) -> String {
     if format == Format::Json {
         return output::to_json(&rows);
     }
@@ -376,78 +283,12 @@ fn alert_json(alert: &g::Alert) -> Value {
     serde_json::from_str(&alert.properties).unwrap_or(Value::Null)
 }
 
-fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "userPrincipalName": user.user_principal_name,
-        "displayName": user.display_name,
-        "mail": user.mail,
-        "accountEnabled": user.account_enabled,
-        "userType": user.user_type,
-        "jobTitle": user.job_title,
-    })
-}
-
-fn risky_json(user: &RiskyUser) -> Value {
-    use crate::runtime::containment::{RiskLevel as L, RiskState as S};
-    let level = user.risk_level.as_ref().map(|l| match l {
-        L::None => "none",
-        L::Low => "low",
-        L::Medium => "medium",
-        L::High => "high",
-        L::Hidden => "hidden",
-        L::Other(t) => t,
-    });
-    let state = user.risk_state.as_ref().map(|s| match s {
-        S::None => "none",
-        S::ConfirmedSafe => "confirmedSafe",
-        S::Remediated => "remediated",
-        S::Dismissed => "dismissed",
-        S::AtRisk => "atRisk",
-        S::ConfirmedCompromised => "confirmedCompromised",
-        S::Other(t) => t,
-    });
-    json!({
-        "id": user.id,
-        "userPrincipalName": user.user_principal_name,
-        "userDisplayName": user.user_display_name,
-        "riskLevel": level,
-        "riskState": state,
-        "riskDetail": user.risk_detail,
-        "riskLastUpdatedDateTime": user.risk_last_updated_time,
-    })
-}
-
-pub fn action_json(action: &Action) -> Value {
-    match action {
-        Action::DisableAccount => json!({"action": "disable-account"}),
-        Action::EnableAccount => json!({"action": "enable-account"}),
-        Action::RevokeSessions => json!({"action": "revoke-sessions"}),
-        Action::ConfirmCompromised => json!({"action": "confirm-compromised"}),
-        Action::DismissRisk => json!({"action": "dismiss-risk"}),
-        Action::AddToGroup(group) => json!({"action": "add-to-group", "group": group}),
-        Action::RemoveFromGroup(group) => json!({"action": "remove-from-group", "group": group}),
-    }
-}
-
-fn request_json(request: &types::PlannedRequest) -> Value {
+pub(super) fn request_json(request: &types::PlannedRequest) -> Value {
     json!({
         "method": request.method,
         "url": request.url,
         "headers": request.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
         "body": request.body.as_deref().map(|b| serde_json::from_str::<Value>(b).unwrap_or_else(|_| Value::String(b.to_owned()))),
-    })
-}
-
-fn outcome_json(outcome: &Outcome) -> Value {
-    json!({
-        "action": action_json(&outcome.action),
-        "user": user_json(&outcome.user),
-        "dry_run": outcome.dry_run,
-        "request": request_json(&outcome.request),
-        "status": outcome.status,
-        "already_done": outcome.already_done,
-        "compensation": outcome.compensation.as_ref().map(action_json),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The `sentinel` command line.
 
 mod bench;
+mod containment;
 mod demo;
 pub mod errors;
 mod graph;
@@ -113,10 +114,10 @@ enum Command {
     },
     /// Entra ID users: read, and contain (each change has --dry-run).
     #[command(subcommand)]
-    Users(graph::UsersCommand),
+    Users(containment::UsersCommand),
     /// Entra ID group membership (each change has --dry-run).
     #[command(subcommand)]
-    Groups(graph::GroupsCommand),
+    Groups(containment::GroupsCommand),
     /// The least-privileged permission each action needs.
     Permissions,
     /// Stream incident events as JSON lines, saving a cursor after each batch.
@@ -289,8 +290,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Hunt { query, timespan } => {
             graph::hunt(&mut cli.global.open_session().await?, &query, timespan, format).await
         }
-        Command::Users(command) => graph::users(&mut cli.global.open_session().await?, command, format).await,
-        Command::Groups(command) => graph::groups(&mut cli.global.open_session().await?, command).await,
+        Command::Users(command) => containment::users(&mut cli.global.open_session().await?, command, format).await,
+        Command::Groups(command) => containment::groups(&mut cli.global.open_session().await?, command).await,
         Command::Permissions => {
             let manifest = cli.global.open_session().await?.permission_manifest().await?;
             print(graph::manifest_table(&manifest, format));
