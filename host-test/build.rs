@@ -14,6 +14,13 @@
 //! ones, and nothing of the outer build's environment reaches the nested one.
 //! `scripts/component-hash` runs this same build and prints its SHA-256: keep
 //! the two in step.
+//!
+//! Then `scripts/optimize-component.mjs` shrinks it (binaryen's `wasm-opt -Oz`
+//! on the main core module, custom sections dropped) into
+//! `target/component/sentinel_connector.wasm`, which is validated here and
+//! embedded. Without binaryen (`node_modules`, installed by `scripts/setup`)
+//! or Node.js the build warns and embeds the unoptimized component, which
+//! behaves the same; `scripts/component-hash` requires the optimizer.
 
 use std::env;
 use std::ffi::OsString;
@@ -86,7 +93,38 @@ fn build_component() -> PathBuf {
     }
     let wasm = target_dir.join("wasm32-wasip2").join("release").join("sentinel_connector.wasm");
     assert!(Path::new(&wasm).exists(), "the component build produced no {}", wasm.display());
-    wasm
+    optimize(&root, &wasm, &target_dir.join("sentinel_connector.wasm"))
+}
+
+/// The optimized component at `out`, validated, or `wasm` itself (with a
+/// warning) when binaryen or Node.js is missing.
+fn optimize(root: &Path, wasm: &Path, out: &Path) -> PathBuf {
+    let script = root.join("scripts").join("optimize-component.mjs");
+    let binaryen = root.join("node_modules").join("binaryen").join("package.json");
+    // A missing file counts as changed, so until binaryen is installed this
+    // script runs on every build, and picks it up once it is.
+    for watched in [&script, &binaryen] {
+        println!("cargo:rerun-if-changed={}", watched.display());
+    }
+    let unoptimized = |why: &str| {
+        println!(
+            "cargo:warning=embedding the unoptimized component ({why}); run scripts/setup to install binaryen's wasm-opt (needs Node.js and npm)"
+        );
+        wasm.to_path_buf()
+    };
+    if !binaryen.exists() {
+        return unoptimized("node_modules/binaryen is missing");
+    }
+    let status = match Command::new("node").arg(&script).arg(wasm).arg(out).status() {
+        Ok(status) => status,
+        Err(error) => return unoptimized(&format!("could not run node: {error}")),
+    };
+    assert!(status.success(), "scripts/optimize-component.mjs failed on {} (see above)", wasm.display());
+    let bytes = std::fs::read(out).unwrap_or_else(|error| panic!("could not read {}: {error}", out.display()));
+    if let Err(error) = wasmparser::Validator::new().validate_all(&bytes) {
+        panic!("the optimized component {} is not valid: {error}", out.display());
+    }
+    out.to_path_buf()
 }
 
 /// `--remap-path-prefix` for the repository (`/sentinel-connector`) and for
