@@ -3,7 +3,8 @@
 //! Enum values go out in Graph's camelCase and are read case-insensitively
 //! (Microsoft's own examples echo PascalCase).
 
-use serde::{Deserialize, Deserializer};
+use serde::de::{Error as _, Unexpected};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -48,8 +49,7 @@ open_enum!(Determination {
     InsufficientData => "insufficientData",
 });
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct GraphComment {
     pub comment: Option<String>,
     pub created_by: Option<String>,
@@ -65,8 +65,8 @@ pub struct GraphIncident {
     pub raw: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Graph's camelCase names; read by `incident_fields`.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct IncidentFields {
     pub id: String,
     pub display_name: Option<String>,
@@ -81,11 +81,9 @@ pub struct IncidentFields {
     pub incident_web_url: Option<String>,
     pub redirect_incident_id: Option<String>,
     pub tenant_id: Option<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
+    /// Missing or null is empty, here and in every list.
     pub custom_tags: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
     pub system_tags: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
     pub comments: Vec<GraphComment>,
 }
 
@@ -97,8 +95,8 @@ pub struct GraphAlert {
     pub raw: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Graph's camelCase names; read by `alert_fields`.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AlertFields {
     pub id: String,
     pub provider_alert_id: Option<String>,
@@ -120,7 +118,6 @@ pub struct AlertFields {
     pub resolved_date_time: Option<String>,
     pub first_activity_date_time: Option<String>,
     pub last_activity_date_time: Option<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
     pub mitre_techniques: Vec<String>,
     pub recommended_actions: Option<String>,
 }
@@ -136,8 +133,125 @@ pub struct Evidence {
     pub properties: String,
 }
 
-fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+// Graph objects arrive as `Value`s (their `raw` text and evidence are kept
+// too), and are read field by field here as serde's derive would read them
+// from a `Value`, with the same errors, but without the derive's generic
+// code per type (nor its reading of objects sent as arrays, which Graph never
+// sends: an array is refused like any other non-object).
+
+type ReadResult<T> = Result<T, serde_json::Error>;
+
+/// What serde reports for a value of the wrong type, as serde_json's
+/// `Value` deserializer words it.
+fn invalid_type(value: &Value, expected: &str) -> serde_json::Error {
+    let unexpected = match value {
+        Value::Null => Unexpected::Unit,
+        Value::Bool(b) => Unexpected::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Unexpected::Unsigned(u),
+            (None, Some(i)) => Unexpected::Signed(i),
+            (None, None) => Unexpected::Float(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => Unexpected::Str(s),
+        Value::Array(_) => Unexpected::Seq,
+        Value::Object(_) => Unexpected::Map,
+    };
+    serde_json::Error::invalid_type(unexpected, &expected)
+}
+
+fn object<'a>(value: &'a Value, what: &str) -> ReadResult<&'a Map<String, Value>> {
+    value.as_object().ok_or_else(|| invalid_type(value, what))
+}
+
+/// An optional field: a string, an open enum (null is none).
+fn opt<T: for<'de> Deserialize<'de>>(value: &Value) -> ReadResult<Option<T>> {
+    Option::<T>::deserialize(value)
+}
+
+/// A list, empty when null.
+fn list<T>(value: &Value, item: impl Fn(&Value) -> ReadResult<T>) -> ReadResult<Vec<T>> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items.iter().map(item).collect(),
+        other => Err(invalid_type(other, "a sequence")),
+    }
+}
+
+fn strings(value: &Value) -> ReadResult<Vec<String>> {
+    list(value, |item| String::deserialize(item))
+}
+
+fn comment(value: &Value) -> ReadResult<GraphComment> {
+    let mut c = GraphComment::default();
+    for (key, value) in object(value, "struct GraphComment")? {
+        match key.as_str() {
+            "comment" => c.comment = opt(value)?,
+            "createdBy" => c.created_by = opt(value)?,
+            "createdTime" => c.created_time = opt(value)?,
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+fn incident_fields(value: &Value) -> ReadResult<IncidentFields> {
+    let (mut f, mut id) = (IncidentFields::default(), None);
+    for (key, value) in object(value, "struct IncidentFields")? {
+        match key.as_str() {
+            "id" => id = Some(String::deserialize(value)?),
+            "displayName" => f.display_name = opt(value)?,
+            "description" => f.description = opt(value)?,
+            "status" => f.status = opt(value)?,
+            "severity" => f.severity = opt(value)?,
+            "classification" => f.classification = opt(value)?,
+            "determination" => f.determination = opt(value)?,
+            "assignedTo" => f.assigned_to = opt(value)?,
+            "createdDateTime" => f.created_date_time = opt(value)?,
+            "lastUpdateDateTime" => f.last_update_date_time = opt(value)?,
+            "incidentWebUrl" => f.incident_web_url = opt(value)?,
+            "redirectIncidentId" => f.redirect_incident_id = opt(value)?,
+            "tenantId" => f.tenant_id = opt(value)?,
+            "customTags" => f.custom_tags = strings(value)?,
+            "systemTags" => f.system_tags = strings(value)?,
+            "comments" => f.comments = list(value, comment)?,
+            _ => {}
+        }
+    }
+    f.id = id.ok_or_else(|| serde_json::Error::missing_field("id"))?;
+    Ok(f)
+}
+
+fn alert_fields(value: &Value) -> ReadResult<AlertFields> {
+    let (mut f, mut id) = (AlertFields::default(), None);
+    for (key, value) in object(value, "struct AlertFields")? {
+        match key.as_str() {
+            "id" => id = Some(String::deserialize(value)?),
+            "providerAlertId" => f.provider_alert_id = opt(value)?,
+            "incidentId" => f.incident_id = opt(value)?,
+            "title" => f.title = opt(value)?,
+            "description" => f.description = opt(value)?,
+            "status" => f.status = opt(value)?,
+            "severity" => f.severity = opt(value)?,
+            "classification" => f.classification = opt(value)?,
+            "determination" => f.determination = opt(value)?,
+            "serviceSource" => f.service_source = opt(value)?,
+            "detectionSource" => f.detection_source = opt(value)?,
+            "category" => f.category = opt(value)?,
+            "assignedTo" => f.assigned_to = opt(value)?,
+            "alertWebUrl" => f.alert_web_url = opt(value)?,
+            "incidentWebUrl" => f.incident_web_url = opt(value)?,
+            "createdDateTime" => f.created_date_time = opt(value)?,
+            "lastUpdateDateTime" => f.last_update_date_time = opt(value)?,
+            "resolvedDateTime" => f.resolved_date_time = opt(value)?,
+            "firstActivityDateTime" => f.first_activity_date_time = opt(value)?,
+            "lastActivityDateTime" => f.last_activity_date_time = opt(value)?,
+            "mitreTechniques" => f.mitre_techniques = strings(value)?,
+            "recommendedActions" => f.recommended_actions = opt(value)?,
+            _ => {}
+        }
+    }
+    f.id = id.ok_or_else(|| serde_json::Error::missing_field("id"))?;
+    Ok(f)
 }
 
 /// Options of the incident and alert lists.
@@ -221,20 +335,36 @@ pub fn item_url(settings: &Settings, collection: Collection, id: &str, expand_al
     Ok(with_query(url(settings, &["security", collection.segment(), id]), &[("$expand", expand)]))
 }
 
-/// An incident from its JSON object; `alerts` (with `$expand`) parsed apart.
+/// An incident from its JSON object; `alerts` (with `$expand`) parsed apart
+/// and left out of `raw`.
 pub fn incident_from_value(mut value: Value) -> Result<GraphIncident, Error> {
-    let alerts = match value.as_object_mut().and_then(|o| o.remove("alerts")) {
+    // Taken, not removed: removing from the map would link in a B-tree's
+    // rebalancing for this one call; `raw` skips the key instead.
+    let alerts = match value.get_mut("alerts").map(Value::take) {
         Some(Value::Array(items)) => items.into_iter().map(alert_from_value).collect::<Result<_, _>>()?,
         _ => Vec::new(),
     };
-    let fields = IncidentFields::deserialize(&value)
+    let fields = incident_fields(&value)
         .map_err(|e| Error::invalid_response(format!("a Graph incident could not be read: {e}")))?;
-    Ok(GraphIncident { fields, alerts, raw: value.to_string() })
+    let raw = match &value {
+        Value::Object(object) => serde_json::to_string(&Without(object, "alerts")).unwrap_or_default(),
+        other => other.to_string(),
+    };
+    Ok(GraphIncident { fields, alerts, raw })
+}
+
+/// An object serialized without one key, as `Value::to_string` would write it.
+struct Without<'a>(&'a Map<String, Value>, &'static str);
+
+impl serde::Serialize for Without<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().filter(|(key, _)| key.as_str() != self.1))
+    }
 }
 
 pub fn alert_from_value(value: Value) -> Result<GraphAlert, Error> {
-    let fields = AlertFields::deserialize(&value)
-        .map_err(|e| Error::invalid_response(format!("a Graph alert could not be read: {e}")))?;
+    let fields =
+        alert_fields(&value).map_err(|e| Error::invalid_response(format!("a Graph alert could not be read: {e}")))?;
     let evidence = match value.get("evidence") {
         Some(Value::Array(items)) => items.iter().map(evidence).collect(),
         _ => Vec::new(),
@@ -479,6 +609,89 @@ mod tests {
         assert_eq!(f.custom_tags, ["Demo"]);
         assert_eq!(f.comments[0].created_by.as_deref(), Some("DavidS@contoso.onmicrosoft.com"));
         assert!(incident.raw.contains("Raspberry Robin"));
+    }
+
+    /// The fields as serde's derive read them before `incident_fields`.
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Derived {
+        id: String,
+        display_name: Option<String>,
+        status: Option<GraphIncidentStatus>,
+        #[serde(default, deserialize_with = "derived_list")]
+        custom_tags: Vec<String>,
+        #[serde(default, deserialize_with = "derived_list")]
+        comments: Vec<DerivedComment>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct DerivedComment {
+        comment: Option<String>,
+        created_by: Option<String>,
+    }
+
+    fn derived_list<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+        Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+    }
+
+    #[test]
+    fn reads_graph_objects_as_serde_derive_did_with_the_same_errors() {
+        let cases = [
+            r#"{"id": "1", "displayName": "x", "status": "Active", "customTags": ["a"], "comments": [{"comment": "c", "createdBy": null}]}"#,
+            r#"{"id": "1", "customTags": null, "comments": null, "extra": [1, {"a": 2}]}"#,
+            r#"{"displayName": "no id"}"#,
+            r#"{"id": 5}"#,
+            r#"{"id": "1", "displayName": 1.5}"#,
+            r#"{"id": "1", "displayName": -3}"#,
+            r#"{"id": "1", "status": true}"#,
+            r#"{"id": "1", "customTags": "a"}"#,
+            r#"{"id": "1", "customTags": [null]}"#,
+            r#"{"id": "1", "comments": [{"comment": {}}]}"#,
+            r#"{"id": "1", "comments": ["text"]}"#,
+            r#"{"id": "1", "comments": {}}"#,
+            r#""a string""#,
+            r#"null"#,
+            r#"7"#,
+        ];
+        for case in cases {
+            let value: Value = serde_json::from_str(case).unwrap();
+            let ours = incident_fields(&value).map_err(|e| e.to_string());
+            let derived = Derived::deserialize(&value).map_err(|e| e.to_string());
+            match (&ours, &derived) {
+                (Ok(ours), Ok(derived)) => {
+                    assert_eq!(
+                        (&ours.id, &ours.display_name, &ours.status, &ours.custom_tags),
+                        (&derived.id, &derived.display_name, &derived.status, &derived.custom_tags),
+                        "{case}"
+                    );
+                    let comments: Vec<_> = ours.comments.iter().map(|c| (&c.comment, &c.created_by)).collect();
+                    let want: Vec<_> = derived.comments.iter().map(|c| (&c.comment, &c.created_by)).collect();
+                    assert_eq!(comments, want, "{case}");
+                }
+                _ => assert_eq!(
+                    ours.err(),
+                    derived
+                        .err()
+                        .map(|e| e.replace("DerivedComment", "GraphComment").replace("Derived", "IncidentFields")),
+                    "{case}"
+                ),
+            }
+        }
+        // An incident sent as an array is refused (the derive read it by position).
+        let error = incident_fields(&serde_json::json!(["1"])).unwrap_err().to_string();
+        assert_eq!(error, "invalid type: sequence, expected struct IncidentFields");
+    }
+
+    #[test]
+    fn raw_is_the_incident_as_sent_without_its_expanded_alerts() {
+        let body = r#"{"id": "1", "alerts": [{"id": "a1"}], "z": {"b": [1, "\u0007"]}, "a": null}"#;
+        let incident = parse_incident(body.as_bytes()).unwrap();
+        assert_eq!(incident.alerts.len(), 1);
+        let mut value: Value = serde_json::from_str(body).unwrap();
+        value.as_object_mut().unwrap().remove("alerts");
+        assert_eq!(incident.raw, value.to_string());
+        assert_eq!(parse_incident(br#"{"id": "2"}"#).unwrap().raw, r#"{"id":"2"}"#);
     }
 
     #[test]
