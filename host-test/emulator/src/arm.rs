@@ -10,14 +10,17 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
-use crate::odata::{parse_filter, Key, Order, INCIDENTS};
+use crate::odata::{parse_filter, Order, INCIDENTS};
 use crate::reply::{cloud_error, Reply};
 use crate::request::{self, percent_decode, Call};
 use crate::state::{Kind, Shared, State};
+use crate::store::{Id, Incidents, SortKey};
 use crate::token::ARM_AUDIENCE;
 use crate::{details, writes};
 
-const API_VERSIONS: &[&str] = &["2025-09-01", "2025-06-01", "2025-03-01", "2024-09-01", "2024-03-01"];
+/// The api-version the emulator serves first (the connector's default).
+pub(crate) const API_VERSION: &str = "2025-09-01";
+const API_VERSIONS: &[&str] = &[API_VERSION, "2025-06-01", "2025-03-01", "2024-09-01", "2024-03-01"];
 const MAX_TOP: usize = 1000;
 
 /// Routes `/subscriptions/...`; segments the ARM spec fixes are matched
@@ -230,47 +233,43 @@ fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
     }
 }
 
-fn visible(shared: &Shared) -> Vec<Value> {
-    let now = Instant::now();
-    shared
-        .state()
-        .incidents
-        .iter()
-        .filter(|s| s.visible_from.is_none_or(|at| at <= now))
-        .map(|s| s.json.clone())
-        .collect()
-}
-
-/// A visible incident by its (percent-encoded) name, or ARM's 404.
-fn visible_incident(shared: &Shared, id: &str) -> Result<Value, Reply> {
+/// What `read` makes of a visible incident found by its (percent-encoded)
+/// name, or ARM's 404: a hash lookup, nothing else copied.
+fn visible_incident<T>(shared: &Shared, id: &str, read: impl FnOnce(&Incidents, Id) -> T) -> Result<T, Reply> {
     let decoded = percent_decode(id);
-    visible(shared)
-        .into_iter()
-        .find(|i| i["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&decoded)))
-        .ok_or_else(|| {
-            cloud_error(
-                404,
-                "NotFound",
-                &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'."),
-            )
-        })
+    let state = shared.state();
+    let found = state.incidents.find(&decoded);
+    match found.filter(|id| state.incidents.get(*id).is_some_and(|s| s.visible_at(Instant::now()))) {
+        Some(id) => Ok(read(&state.incidents, id)),
+        None => Err(cloud_error(
+            404,
+            "NotFound",
+            &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'."),
+        )),
+    }
 }
 
 /// A successful read, with the rate-limit header ARM sends on reads.
 fn read(body: Value) -> Reply {
-    Reply::json(200, body).header("x-ms-ratelimit-remaining-subscription-reads", "11999")
+    read_text(body.to_string())
+}
+
+/// A successful read of JSON already serialized.
+fn read_text(body: String) -> Reply {
+    Reply::json_text(200, body).header("x-ms-ratelimit-remaining-subscription-reads", "11999")
 }
 
 fn get(shared: &Shared, id: &str) -> Reply {
-    match visible_incident(shared, id) {
-        Ok(incident) => read(incident),
+    match visible_incident(shared, id, Incidents::json) {
+        Ok(incident) => read_text(incident),
         Err(reply) => reply,
     }
 }
 
 fn incident_details(shared: &Shared, id: &str, child: Child) -> Reply {
-    let incident = match visible_incident(shared, id) {
-        Ok(incident) => incident,
+    let incident = match visible_incident(shared, id, Incidents::value) {
+        Ok(Some(incident)) => incident,
+        Ok(None) => Value::Null,
         Err(reply) => return reply,
     };
     let body = match child {
@@ -325,32 +324,37 @@ fn list(shared: &Shared, call: &Call, params: &ListParams) -> Reply {
         Ok(after) => after,
         Err(()) => return cloud_error(400, "BadRequest", "The $skipToken is not valid."),
     };
-    let mut selected: Vec<(Value, (Vec<Key>, String))> = visible(shared)
-        .into_iter()
-        .filter(|i| filter.as_ref().is_none_or(|f| f.matches(i)))
-        .map(|i| {
-            let key = order.key(&i);
-            (i, key)
-        })
-        .filter(|(_, key)| after.as_ref().is_none_or(|after| order.compare(key, after).is_gt()))
-        .collect();
-    selected.sort_by(|a, b| order.compare(&a.1, &b.1));
-    let more = selected.len() > top;
-    selected.truncate(top);
-    let mut body = json!({"value": selected.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>()});
-    if let (true, Some((_, last))) = (more, selected.last()) {
-        match next_link(call, params, top, last) {
-            Some(link) => body["nextLink"] = json!(link),
+    let mut state = shared.state();
+    let incidents = &state.incidents;
+    let page = incidents.page(&order, filter.as_ref(), after.as_ref(), top, Instant::now());
+    // The answer is written from the stored JSON: only the page is copied.
+    let mut body = String::with_capacity(page.ids.len() * 2048 + 1024);
+    body.push('{');
+    if let (true, Some(last)) = (page.more, page.ids.last()) {
+        match next_link(call, params, top, &incidents.sort_key(*last, &order)) {
+            Some(link) => {
+                body.push_str("\"nextLink\":");
+                body.push_str(&Value::String(link).to_string());
+                body.push(',');
+            }
             None => return cloud_error(400, "BadRequest", &format!("The Host header '{}' is not valid.", call.host)),
         }
     }
-    shared.state().list_served();
-    read(body)
+    body.push_str("\"value\":[");
+    for (index, id) in page.ids.iter().enumerate() {
+        if index > 0 {
+            body.push(',');
+        }
+        incidents.write_json(*id, &mut body);
+    }
+    body.push_str("]}");
+    state.list_served();
+    read_text(body)
 }
 
 /// The same query with a `$skipToken` naming the last item sent: keyset
 /// paging, so changes between pages never shift unchanged items.
-fn next_link(call: &Call, params: &ListParams, top: usize, last: &(Vec<Key>, String)) -> Option<String> {
+fn next_link(call: &Call, params: &ListParams, top: usize, last: &SortKey) -> Option<String> {
     let mut url = url::Url::parse(&format!("http://{}{}", call.host, call.uri.path())).ok()?;
     {
         let mut query = url.query_pairs_mut();
@@ -367,7 +371,7 @@ fn next_link(call: &Call, params: &ListParams, top: usize, last: &(Vec<Key>, Str
     Some(url.to_string())
 }
 
-fn decode_skip_token(token: &str) -> Result<(Vec<Key>, String), ()> {
+fn decode_skip_token(token: &str) -> Result<SortKey, ()> {
     let bytes = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| ())?;
     serde_json::from_slice(&bytes).map_err(|_| ())
 }

@@ -25,8 +25,16 @@ pub struct EmulatorOptions {
     pub anchor: Option<jiff::Timestamp>,
     /// Page size when the request gives no `$top`.
     pub default_page_size: usize,
-    /// Added before every ARM answer, to make concurrency (or its absence) visible.
+    /// Added before every ARM, Log Analytics and Graph answer, to make
+    /// concurrency (or its absence) visible and fan-out measurable. Not added
+    /// to the token endpoint (a client fetches a token once per API and
+    /// caches it), the `/_emulator` admin endpoint, or injected answers.
     pub latency: Duration,
+    /// Spreads each delay uniformly over `latency ± jitter` (never below
+    /// zero). The delays come from a generator seeded with `seed`: the same
+    /// seed gives the same sequence of delays, in the order requests arrive.
+    /// Zero (the default) is a uniform `latency`.
+    pub jitter: Duration,
     /// The application roles in Graph tokens; `None` is [`DEFAULT_GRAPH_ROLES`](crate::DEFAULT_GRAPH_ROLES).
     pub graph_roles: Option<Vec<String>>,
 }
@@ -41,6 +49,7 @@ impl Default for EmulatorOptions {
             anchor: None,
             default_page_size: 50,
             latency: Duration::ZERO,
+            jitter: Duration::ZERO,
             graph_roles: None,
         }
     }

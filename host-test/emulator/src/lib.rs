@@ -25,6 +25,7 @@ mod reply;
 mod request;
 mod router;
 mod state;
+mod store;
 mod token;
 mod writes;
 
@@ -49,6 +50,26 @@ pub use token::DEFAULT_GRAPH_ROLES;
 
 use state::{Kind, Shared};
 
+/// A running emulator on a loopback port.
+///
+/// To measure the emulator on its own (what one page of the incidents list
+/// costs, without the connector), start it with the incidents wanted, take an
+/// ARM token without a request, and `GET` the URL of a page with any HTTP
+/// client, the token as `Authorization: Bearer ...`; a page's `nextLink`
+/// leads to the next (keyset `$skipToken`, resolved in O(log n)):
+///
+/// ```no_run
+/// # async fn measure() -> std::io::Result<()> {
+/// use sentinel_emulator::{Emulator, EmulatorOptions, ARM_SCOPE};
+///
+/// let emulator = Emulator::start(EmulatorOptions { incidents: 100_000, ..EmulatorOptions::default() }).await?;
+/// let token = emulator.access_token(ARM_SCOPE).expect("the emulator serves ARM");
+/// let page = emulator.incidents_url(&[("$top", "1000")]);
+/// // GET `page` with `authorization: Bearer {token}`: 200, 1,000 incidents and a nextLink.
+/// # let _ = (token, page);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -81,6 +102,23 @@ impl Emulator {
         self.addr
     }
 
+    /// An access token for `scope` ([`ARM_SCOPE`], [`LOG_ANALYTICS_SCOPE`] or
+    /// [`GRAPH_SCOPE`]) issued to the default client without a request (so
+    /// it is not recorded); None for a scope the emulator does not serve.
+    pub fn access_token(&self, scope: &str) -> Option<String> {
+        token::mint(&self.shared, scope, DEFAULT_CLIENT_ID)
+    }
+
+    /// The URL of the workspace's incidents list (`Incidents_List`), with
+    /// `api-version` and these query options, e.g. `[("$top", "1000")]` for a
+    /// page of 1,000 in the default order (`lastModifiedTimeUtc` descending).
+    pub fn incidents_url(&self, query: &[(&str, &str)]) -> String {
+        let path = format!("{}{}/incidents", self.url(), data::default_workspace().prefix());
+        let mut url = url::Url::parse(&path).expect("the emulator's URL is valid");
+        url.query_pairs_mut().append_pair("api-version", arm::API_VERSION).extend_pairs(query);
+        url.to_string()
+    }
+
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.state().requests.clone()
     }
@@ -89,9 +127,20 @@ impl Emulator {
         self.shared.state().requests.clear();
     }
 
-    /// Every incident, visible or not, as ARM JSON.
+    /// Every incident, visible or not, as ARM JSON, in the order they were added.
     pub fn incidents(&self) -> Vec<Value> {
-        self.shared.state().incidents.iter().map(|s| s.json.clone()).collect()
+        self.shared.state().incidents.values().collect()
+    }
+
+    /// How many incidents it holds, visible or not.
+    pub fn incident_count(&self) -> usize {
+        self.shared.state().incidents.len()
+    }
+
+    /// One incident by name (without regard to case), visible or not, as ARM JSON.
+    pub fn incident(&self, name: &str) -> Option<Value> {
+        let state = self.shared.state();
+        state.incidents.find(name).and_then(|id| state.incidents.value(id))
     }
 
     /// Adds an incident (raw ARM JSON), replacing one of the same name.
@@ -103,17 +152,14 @@ impl Emulator {
     /// like an incident indexed late.
     pub fn insert_hidden(&self, incident: Value, delay: Duration) {
         let visible_from = (!delay.is_zero()).then(|| Instant::now() + delay);
-        self.shared.state().upsert(incident, visible_from);
+        self.shared.state().upsert(&incident, visible_from);
     }
 
     /// Changes an incident in place; false if there is none of that name.
     pub fn modify_incident(&self, name: &str, change: impl FnOnce(&mut Value)) -> bool {
         let mut state = self.shared.state();
-        match state.incidents.iter_mut().find(|s| s.json["name"] == name) {
-            Some(stored) => {
-                change(&mut stored.json);
-                true
-            }
+        match state.incidents.find(name) {
+            Some(id) => state.incidents.modify(id, change).is_some(),
             None => false,
         }
     }

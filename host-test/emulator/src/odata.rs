@@ -5,13 +5,15 @@
 //! Text compares case-insensitively (as both Sentinel and Graph do for
 //! enums); datetimes compare as instants, quoted or not.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
 use serde_json::Value;
 
-/// A field's value, typed so datetimes compare as instants.
-#[derive(Clone, Debug, PartialEq, PartialOrd, serde::Serialize, serde::Deserialize)]
+/// A field's value, typed so datetimes compare as instants. The order is
+/// total (a missing value first, then by variant), so keys can index.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Key {
     Missing,
     Number(i64),
@@ -44,6 +46,26 @@ pub struct FieldRef {
     parent: Option<&'static str>,
     name: &'static str,
     kind: Kind,
+    /// Its position in its schema's `fields`.
+    index: usize,
+}
+
+/// Something a filter can read fields of: a JSON item, or an incident whose
+/// fields were read once when it was stored.
+pub trait Fields {
+    fn field(&self, field: FieldRef) -> Cow<'_, Key>;
+}
+
+impl Fields for Value {
+    fn field(&self, field: FieldRef) -> Cow<'_, Key> {
+        Cow::Owned(field.key_of(self))
+    }
+}
+
+impl<T: Fields + ?Sized> Fields for &T {
+    fn field(&self, field: FieldRef) -> Cow<'_, Key> {
+        (**self).field(field)
+    }
 }
 
 /// Sentinel incidents in ARM: fields under `properties/`.
@@ -62,7 +84,8 @@ pub const INCIDENTS: Schema = Schema {
 };
 
 /// ARM's order when `$orderby` is absent: newest change first.
-const LAST_MODIFIED: FieldRef = FieldRef { parent: Some("properties"), name: "lastModifiedTimeUtc", kind: Kind::Time };
+const LAST_MODIFIED: FieldRef =
+    FieldRef { parent: Some("properties"), name: "lastModifiedTimeUtc", kind: Kind::Time, index: 5 };
 
 impl Schema {
     /// The field `path` names, e.g. `properties/status` or `status`.
@@ -74,17 +97,38 @@ impl Schema {
                 .and_then(|rest| rest.strip_prefix('/'))
                 .ok_or_else(|| format!("'{path}' is not a property path such as {parent}/status"))?,
         };
-        let (name, kind) = self
+        let (index, (name, kind)) = self
             .fields
             .iter()
-            .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            .enumerate()
+            .find(|(_, (field, _))| field.eq_ignore_ascii_case(name))
             .ok_or_else(|| format!("Could not find a property named '{name}' on type '{}'.", self.type_name))?;
-        Ok(FieldRef { parent: self.parent, name, kind: *kind })
+        Ok(FieldRef { parent: self.parent, name, kind: *kind, index })
+    }
+
+    /// Every field of the schema, in the order of `fields`.
+    pub fn all(&self) -> impl Iterator<Item = FieldRef> + '_ {
+        self.fields.iter().enumerate().map(|(index, (name, kind))| FieldRef {
+            parent: self.parent,
+            name,
+            kind: *kind,
+            index,
+        })
     }
 }
 
 impl FieldRef {
-    fn key_of(self, item: &Value) -> Key {
+    /// Its name, as the JSON spells it.
+    pub fn name(self) -> &'static str {
+        self.name
+    }
+
+    /// Its position in its schema's fields.
+    pub fn index(self) -> usize {
+        self.index
+    }
+
+    pub fn key_of(self, item: &Value) -> Key {
         let value = match self.parent {
             Some(parent) => &item[parent][self.name],
             None => &item[self.name],
@@ -172,9 +216,9 @@ pub struct FieldCompare {
 }
 
 impl Filter {
-    pub fn matches(&self, item: &Value) -> bool {
+    pub fn matches(&self, item: &impl Fields) -> bool {
         match self {
-            Filter::Compare(c) => compare(&c.field.key_of(item), c.op, &c.value),
+            Filter::Compare(c) => compare(&item.field(c.field), c.op, &c.value),
             Filter::And(a, b) => a.matches(item) && b.matches(item),
             Filter::Or(a, b) => a.matches(item) || b.matches(item),
             Filter::Not(inner) => !inner.matches(item),
@@ -373,21 +417,40 @@ impl Order {
         Ok(Order { terms })
     }
 
+    /// The terms: each field and whether it is descending.
+    pub fn terms(&self) -> &[(FieldRef, bool)] {
+        &self.terms
+    }
+
     /// The sort key of an incident: its ordered field values, then its name.
+    #[cfg(test)]
     pub fn key(&self, incident: &Value) -> (Vec<Key>, String) {
         let keys = self.terms.iter().map(|(field, _)| field.key_of(incident)).collect();
         (keys, incident["name"].as_str().unwrap_or_default().to_owned())
     }
 
+    #[cfg(test)]
     pub fn compare(&self, a: &(Vec<Key>, String), b: &(Vec<Key>, String)) -> Ordering {
+        self.compare_by(|term| a.0.get(term), &a.1, |term| b.0.get(term), &b.1)
+    }
+
+    /// Compares two items given as their keys (by term index) and names; a
+    /// missing key sorts first, and the name breaks ties, ascending.
+    pub fn compare_by<'a, 'b>(
+        &self,
+        a: impl Fn(usize) -> Option<&'a Key>,
+        a_name: &str,
+        b: impl Fn(usize) -> Option<&'b Key>,
+        b_name: &str,
+    ) -> Ordering {
         for (index, (_, descending)) in self.terms.iter().enumerate() {
-            let ordering = a.0.get(index).partial_cmp(&b.0.get(index)).unwrap_or(Ordering::Equal);
+            let ordering = a(index).cmp(&b(index));
             let ordering = if *descending { ordering.reverse() } else { ordering };
             if ordering != Ordering::Equal {
                 return ordering;
             }
         }
-        a.1.cmp(&b.1)
+        a_name.cmp(b_name)
     }
 }
 

@@ -17,7 +17,12 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Reply {
-        Reply { status, headers: vec![("content-type".into(), JSON.into())], body: body.to_string() }
+        Reply::json_text(status, body.to_string())
+    }
+
+    /// JSON already serialized (an incident as stored, a page written from them).
+    pub fn json_text(status: u16, body: String) -> Reply {
+        Reply { status, headers: vec![("content-type".into(), JSON.into())], body }
     }
 
     /// A status with no body (DELETE's 200/204, the query API's 204).

@@ -36,21 +36,39 @@ async fn handle(
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
     let call = Call { method: &method, uri: &uri, host: &host, headers: &headers, body: &body };
     let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
+    // The token and admin endpoints answer at once; the APIs after the configured delay.
+    let api = match segments.as_slice() {
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => {
-            token::issue(&shared, tenant, call.authorization(), &body)
+            return token::issue(&shared, tenant, call.authorization(), &body)
         }
-        ["_emulator", "incidents", rest @ ..] if method == Method::POST => admin(&shared, rest, &body),
-        ["v1", "workspaces", workspace, "query"] if method == Method::POST => query::handle(&shared, workspace, &call),
-        ["v1.0", ..] => graph::handle(&shared, &call),
-        [first, ..] if first.eq_ignore_ascii_case("subscriptions") => {
-            if !shared.options.latency.is_zero() {
-                tokio::time::sleep(shared.options.latency).await;
-            }
-            arm::handle(&shared, &call)
+        ["_emulator", "incidents", rest @ ..] if method == Method::POST => return admin(&shared, rest, &body),
+        ["v1", "workspaces", _, "query"] if method == Method::POST => Api::Query,
+        ["v1.0", ..] => Api::Graph,
+        [first, ..] if first.eq_ignore_ascii_case("subscriptions") => Api::Arm,
+        _ => {
+            return cloud_error(
+                404,
+                "NotFound",
+                &format!("No HTTP resource was found that matches the request URI '{uri}'."),
+            )
         }
-        _ => cloud_error(404, "NotFound", &format!("No HTTP resource was found that matches the request URI '{uri}'.")),
+    };
+    let delay = shared.delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
+    match api {
+        Api::Query => query::handle(&shared, segments[2], &call),
+        Api::Graph => graph::handle(&shared, &call),
+        Api::Arm => arm::handle(&shared, &call),
+    }
+}
+
+/// The APIs the latency option delays.
+enum Api {
+    Arm,
+    Query,
+    Graph,
 }
 
 /// The admin endpoint the CLI and scripts use to change incidents while the

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::config::EmulatorOptions;
@@ -13,6 +15,7 @@ use crate::data::{self, default_workspace, new_etag};
 use crate::graph::seed;
 use crate::graph::tenant::GraphState;
 use crate::reply::Reply;
+use crate::store::Incidents;
 
 /// One request as received. The bearer token and the client secret are
 /// replaced, so a recorded request can be printed.
@@ -77,13 +80,6 @@ pub(crate) struct Issued {
     pub roles: Vec<String>,
 }
 
-/// An incident and when it becomes visible to reads (late indexing).
-#[derive(Clone, Debug)]
-pub(crate) struct Stored {
-    pub json: Value,
-    pub visible_from: Option<Instant>,
-}
-
 /// The kinds of child an incident has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
@@ -121,7 +117,7 @@ impl Kind {
 
 #[derive(Default)]
 pub(crate) struct State {
-    pub incidents: Vec<Stored>,
+    pub incidents: Incidents,
     pub tokens: HashMap<String, Issued>,
     pub requests: Vec<RecordedRequest>,
     pub injections: Vec<Injection>,
@@ -142,10 +138,8 @@ impl State {
     /// The generated incidents and Graph tenant the options ask for.
     fn initial(options: &EmulatorOptions) -> State {
         let anchor = options.anchor.unwrap_or_else(data::now_to_the_hour);
-        let incidents = data::generate_incidents(options.incidents, options.seed, anchor, &default_workspace())
-            .into_iter()
-            .map(|json| Stored { json, visible_from: None })
-            .collect();
+        let workspace = default_workspace();
+        let incidents = Incidents::generated(data::incidents(options.incidents, options.seed, anchor, &workspace));
         let graph = seed::generate(options.seed, anchor);
         State { incidents, graph, graph_roles: options.graph_roles.clone(), ..State::default() }
     }
@@ -173,7 +167,7 @@ impl State {
         );
         let visible_from =
             spec.visible_after_seconds.filter(|s| *s > 0.0).map(|s| Instant::now() + Duration::from_secs_f64(s));
-        self.upsert(incident.clone(), visible_from);
+        self.upsert(&incident, visible_from);
         incident
     }
 
@@ -183,31 +177,26 @@ impl State {
         properties: serde_json::Map<String, Value>,
         modified_at: Option<String>,
     ) -> Option<Value> {
-        let stored = self.incidents.iter_mut().find(|s| s.json["name"] == name)?;
-        let json = &mut stored.json;
-        for (key, value) in properties {
-            json["properties"][key] = value;
-        }
-        json["properties"]["lastModifiedTimeUtc"] =
-            Value::String(modified_at.unwrap_or_else(|| jiff::Timestamp::now().to_string()));
-        json["etag"] = Value::String(new_etag());
-        Some(json.clone())
+        let id = self.incidents.find(name)?;
+        self.incidents.modify(id, |json| {
+            for (key, value) in properties {
+                json["properties"][key] = value;
+            }
+            json["properties"]["lastModifiedTimeUtc"] =
+                Value::String(modified_at.unwrap_or_else(|| jiff::Timestamp::now().to_string()));
+            json["etag"] = Value::String(new_etag());
+        })
     }
 
-    /// Adds an incident, replacing one of the same name.
-    pub fn upsert(&mut self, incident: Value, visible_from: Option<Instant>) {
-        self.incidents.retain(|s| s.json["name"] != incident["name"]);
-        self.incidents.push(Stored { json: incident, visible_from });
-    }
-
-    /// The incident of this name (case-insensitive, as ARM matches it), visible or not.
-    pub fn incident_index(&self, name: &str) -> Option<usize> {
-        self.incidents.iter().position(|s| s.json["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+    /// Adds an incident after all others, replacing one of the same name
+    /// (without regard to case, as ARM matches names).
+    pub fn upsert(&mut self, incident: &Value, visible_from: Option<Instant>) {
+        self.incidents.push(incident, visible_from);
     }
 
     /// One more than the highest incident number (1000 for the first).
     pub fn next_incident_number(&self) -> i64 {
-        self.incidents.iter().filter_map(|s| s.json["properties"]["incidentNumber"].as_i64()).max().unwrap_or(999) + 1
+        self.incidents.max_number().unwrap_or(999) + 1
     }
 
     /// The comments, relations or tasks of an incident, oldest first.
@@ -255,12 +244,29 @@ impl State {
 pub(crate) struct Shared {
     pub options: EmulatorOptions,
     state: Mutex<State>,
+    /// Draws the delay of each answer (`latency` ± `jitter`).
+    delays: Mutex<ChaCha8Rng>,
 }
 
 impl Shared {
     pub fn new(options: EmulatorOptions) -> Shared {
         let state = State::initial(&options);
-        Shared { options, state: Mutex::new(state) }
+        // A stream of its own, so delays do not change the generated data.
+        let delays = Mutex::new(ChaCha8Rng::seed_from_u64(options.seed ^ 0x6c61_7465_6e63_7921));
+        Shared { options, state: Mutex::new(state), delays }
+    }
+
+    /// How long the next API answer waits: `latency`, plus a uniform draw in
+    /// `[-jitter, +jitter]` when there is jitter, never below zero.
+    pub fn delay(&self) -> Duration {
+        let EmulatorOptions { latency, jitter, .. } = self.options;
+        if jitter.is_zero() {
+            return latency;
+        }
+        let spread = i128::try_from(jitter.as_nanos()).unwrap_or(i128::MAX / 4);
+        let offset = self.delays.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).random_range(-spread..=spread);
+        let nanos = (latency.as_nanos() as i128 + offset).max(0);
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     /// The state; a panicked test thread does not poison the others.

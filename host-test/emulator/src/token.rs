@@ -71,8 +71,7 @@ pub fn issue(shared: &Shared, tenant: &str, authorization: Option<&str>, body: &
         return entra_error(401, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."));
     }
     let Some(scope) = field("scope") else { return missing("scope") };
-    let graph_roles = shared.state().graph_roles.clone();
-    let Some((audience, roles)) = audience_of(scope.trim(), graph_roles.as_deref()) else {
+    let Some(token) = mint(shared, scope.trim(), &client_id) else {
         return entra_error(
             400,
             "invalid_scope",
@@ -83,16 +82,25 @@ pub fn issue(shared: &Shared, tenant: &str, authorization: Option<&str>, body: &
         );
     };
     let lifetime = shared.options.token_lifetime_secs as i64;
-    let now = jiff::Timestamp::now().as_second();
-    let token = jwt(audience, &roles, &client_id, now, now + lifetime);
-    shared
-        .state()
-        .tokens
-        .insert(token.clone(), Issued { audience, expires_at: now + lifetime, client_id: client_id.clone(), roles });
     Reply::json(
         200,
         json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}),
     )
+}
+
+/// Issues (and remembers) a token for `scope`; None for a scope the
+/// emulator does not serve.
+pub(crate) fn mint(shared: &Shared, scope: &str, client_id: &str) -> Option<String> {
+    let graph_roles = shared.state().graph_roles.clone();
+    let (audience, roles) = audience_of(scope, graph_roles.as_deref())?;
+    let lifetime = shared.options.token_lifetime_secs as i64;
+    let now = jiff::Timestamp::now().as_second();
+    let token = jwt(audience, &roles, client_id, now, now + lifetime);
+    shared
+        .state()
+        .tokens
+        .insert(token.clone(), Issued { audience, expires_at: now + lifetime, client_id: client_id.to_owned(), roles });
+    Some(token)
 }
 
 fn basic_credentials(authorization: Option<&str>) -> (Option<String>, Option<String>) {

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::data::{default_workspace, incident_from, new_etag, now};
 use crate::reply::{cloud_error, Reply};
-use crate::state::{Kind, State, Stored};
+use crate::state::{Kind, State};
 
 const SEVERITIES: &[&str] = &["High", "Medium", "Low", "Informational"];
 const STATUSES: &[&str] = &["New", "Active", "Closed"];
@@ -77,12 +77,12 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
     if classification == Some("BenignPositive") && reason.is_none() {
         return Err(bad("classification 'BenignPositive' must have classificationReason"));
     }
-    let existing = state.incident_index(id);
+    let existing = state.incidents.find(id);
+    let current = existing.and_then(|index| state.incidents.value(index));
     let stale = |stored: &Value| {
         body.get("etag").and_then(Value::as_str).is_some_and(|etag| Some(etag) != stored["etag"].as_str())
     };
-    if let Some(index) = existing {
-        let stored = &state.incidents[index].json;
+    if let Some(stored) = &current {
         if stale(stored) {
             let message = format!(
                 "Newer version of resource '{}' exists. Data was not saved",
@@ -91,16 +91,18 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
             return Err(cloud_error(409, "Conflict", &message));
         }
     }
-    let number = existing.map(|i| state.incidents[i].json["properties"]["incidentNumber"].clone());
+    let number = current.as_ref().map(|stored| stored["properties"]["incidentNumber"].clone());
     let next_number = state.next_incident_number();
-    let base = match existing {
-        Some(index) => state.incidents[index].json.clone(),
+    let base = match current {
+        Some(stored) => stored,
         None => incident_from(&default_workspace(), id, next_number, "", "Low", "New", &now(), &now()),
     };
     let merged = merge_writable(base, &properties, number.unwrap_or(json!(next_number)));
     match existing {
-        Some(index) => state.incidents[index].json = merged.clone(),
-        None => state.incidents.push(Stored { json: merged.clone(), visible_from: None }),
+        Some(index) => state.incidents.replace(index, &merged),
+        None => {
+            state.incidents.push(&merged, None);
+        }
     }
     Ok((merged, existing.is_none()))
 }
@@ -150,15 +152,14 @@ fn merge_writable(mut incident: Value, properties: &Map<String, Value>, number: 
 
 /// `DELETE .../incidents/{id}`: 200 when it existed, 204 when not.
 pub fn delete_incident(state: &mut State, id: &str) -> Reply {
-    let before = state.incidents.len();
-    state.incidents.retain(|s| !s.json["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(id)));
+    let removed = state.incidents.find(id).is_some_and(|index| state.incidents.remove(index));
     state.children.retain(|(incident, _, _), _| !incident.eq_ignore_ascii_case(id));
-    let status = if state.incidents.len() < before { 200 } else { 204 };
+    let status = if removed { 200 } else { 204 };
     Reply::empty(status)
 }
 
 fn incident_exists(state: &State, id: &str) -> bool {
-    state.incident_index(id).is_some()
+    state.incidents.find(id).is_some()
 }
 
 fn not_found(what: &str, name: &str) -> Reply {
@@ -322,7 +323,7 @@ fn adjust_count(state: &mut State, incident: &str, kind: Kind) {
         return;
     }
     let count = state.children_of(incident, kind).len();
-    if let Some(index) = state.incident_index(incident) {
-        state.incidents[index].json["properties"]["additionalData"]["commentsCount"] = json!(count);
+    if let Some(index) = state.incidents.find(incident) {
+        state.incidents.modify(index, |json| json["properties"]["additionalData"]["commentsCount"] = json!(count));
     }
 }
