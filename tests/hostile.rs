@@ -238,6 +238,7 @@ fn outcome_name(outcome: &Outcome) -> String {
         Err(CallError::Connector(error)) => kind(error).into(),
         Err(CallError::Timeout(after)) => format!("host-timeout after {after:?}"),
         Err(CallError::Trap(_)) => "trap".into(),
+        Err(CallError::AtCapacity { .. }) => "at-capacity".into(),
     }
 }
 

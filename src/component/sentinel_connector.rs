@@ -34,6 +34,18 @@ pub struct ConnectionResource {
     client: RefCell<Client>,
 }
 
+/// What one list-all call may gather (estimated, see
+/// `core::paging::Collected`): twice the answer cap, which the host sets to a
+/// quarter of the store's memory (`transport.rs` reads the same variable),
+/// so half the memory, the rest left for the page in flight and the
+/// component. Past it the call refuses and says to page; it never traps.
+fn collect_limit() -> usize {
+    std::env::var("SENTINEL_MAX_RESPONSE_BYTES")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .map_or(crate::core::paging::DEFAULT_COLLECT_LIMIT, |cap| cap.clamp(1 << 20, 1 << 30).saturating_mul(2))
+}
+
 impl ConnectionResource {
     pub(super) fn with_client<T>(
         &self,
@@ -49,7 +61,8 @@ impl ConnectionResource {
 impl GuestConnection for ConnectionResource {
     fn open(config: wit::ConnectionConfig) -> Result<Connection, wit::Error> {
         let settings = Settings::from_config(config.into())?;
-        Ok(Connection::new(ConnectionResource { client: RefCell::new(Client::new(settings)) }))
+        let client = Client::new(settings).with_collect_limit(collect_limit());
+        Ok(Connection::new(ConnectionResource { client: RefCell::new(client) }))
     }
 
     fn check_connection(&self) -> Vec<wit::ApiCheck> {

@@ -14,6 +14,7 @@ use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::StreamError;
 use wasip2::random::random;
 
+use crate::core::client::{sliding_window, Overlapping};
 use crate::core::http::{Method, Request, Response, Timeouts};
 use crate::core::{Error, Transport};
 
@@ -37,43 +38,16 @@ impl Transport for WasiHttp {
         finish(start(request, timeouts)?, request, timeouts)
     }
 
-    /// Starts every request, then waits on all of them together through
-    /// `wasi:io/poll`, reading each answer as it arrives.
-    fn send_all(&mut self, requests: &[Request], timeouts: &Timeouts) -> Vec<Result<Response, Error>> {
-        let mut in_flight: Vec<Option<InFlight>> = Vec::with_capacity(requests.len());
-        let mut results: Vec<Option<Result<Response, Error>>> = Vec::with_capacity(requests.len());
-        for request in requests {
-            match start(request, timeouts) {
-                Ok(started) => {
-                    in_flight.push(Some(started));
-                    results.push(None);
-                }
-                Err(error) => {
-                    in_flight.push(None);
-                    results.push(Some(Err(error)));
-                }
-            }
-        }
-        loop {
-            let pending: Vec<usize> = (0..in_flight.len()).filter(|i| in_flight[*i].is_some()).collect();
-            if pending.is_empty() {
-                break;
-            }
-            let ready = {
-                // The pollables are children of the futures: dropped before any future is used.
-                let pollables: Vec<Pollable> =
-                    pending.iter().filter_map(|i| in_flight[*i].as_ref()).map(|f| f.future.subscribe()).collect();
-                let refs: Vec<&Pollable> = pollables.iter().collect();
-                poll(&refs)
-            };
-            for index in ready {
-                let slot = pending[index as usize];
-                if let Some(started) = in_flight[slot].take() {
-                    results[slot] = Some(finish(started, &requests[slot], timeouts));
-                }
-            }
-        }
-        results.into_iter().map(|result| result.unwrap_or_else(|| Err(local("a request was lost")))).collect()
+    /// At most `concurrency` requests in flight, waited on together through
+    /// `wasi:io/poll`; each answer is read as it arrives and the next request
+    /// starts at once in the slot it freed (see [`sliding_window`]).
+    fn send_all(
+        &mut self,
+        requests: &[Request],
+        concurrency: usize,
+        timeouts: &Timeouts,
+    ) -> Vec<Result<Response, Error>> {
+        sliding_window(&mut Window { requests, timeouts, in_flight: Vec::new() }, requests.len(), concurrency)
     }
 
     fn now_unix_secs(&self) -> u64 {
@@ -98,6 +72,47 @@ impl Transport for WasiHttp {
 struct InFlight {
     future: FutureIncomingResponse,
     written: Result<(), Error>,
+}
+
+/// One `send_all`: its requests, and those in flight by index.
+struct Window<'a> {
+    requests: &'a [Request],
+    timeouts: &'a Timeouts,
+    in_flight: Vec<(usize, InFlight)>,
+}
+
+impl Overlapping for Window<'_> {
+    fn start(&mut self, index: usize) -> Result<(), Error> {
+        let started = start(&self.requests[index], self.timeouts)?;
+        self.in_flight.push((index, started));
+        Ok(())
+    }
+
+    fn wait_any(&mut self) -> Vec<(usize, Result<Response, Error>)> {
+        if self.in_flight.is_empty() {
+            return Vec::new();
+        }
+        let ready = {
+            // The pollables are children of the futures: dropped before any future is used.
+            let pollables: Vec<Pollable> = self.in_flight.iter().map(|(_, f)| f.future.subscribe()).collect();
+            let refs: Vec<&Pollable> = pollables.iter().collect();
+            poll(&refs)
+        };
+        // Taken from the back, so the positions `poll` named stay valid.
+        let mut ready: Vec<usize> = ready.into_iter().map(|position| position as usize).collect();
+        ready.sort_unstable_by(|a, b| b.cmp(a));
+        ready.dedup();
+        let count = self.in_flight.len();
+        let answered: Vec<(usize, InFlight)> = ready
+            .into_iter()
+            .filter(|position| *position < count)
+            .map(|position| self.in_flight.swap_remove(position))
+            .collect();
+        answered
+            .into_iter()
+            .map(|(index, started)| (index, finish(started, &self.requests[index], self.timeouts)))
+            .collect()
+    }
 }
 
 fn start(request: &Request, timeouts: &Timeouts) -> Result<InFlight, Error> {

@@ -177,6 +177,7 @@ pub fn poll_options(options: wit::PollOptions) -> PollOptions {
         title_includes: options.title_includes,
         title_excludes: options.title_excludes,
         include_details: options.include_details,
+        detail_concurrency: options.detail_concurrency,
     }
 }
 

@@ -16,7 +16,7 @@ use super::config::{Credential, Settings};
 use super::error::{Error, ServiceFailure};
 use super::graph::Graph;
 use super::http::{Method, Request, Response, Secret, Timeouts};
-use super::paging::{parse, Page, PageWalk};
+use super::paging::{self, parse, Collected, Gather, Page, PageWalk, DEFAULT_COLLECT_LIMIT};
 use super::retry::{self, Decision};
 use super::sentinel::Sentinel;
 
@@ -25,9 +25,18 @@ use super::sentinel::Sentinel;
 pub trait Transport {
     fn send(&mut self, request: &Request, timeouts: &Timeouts) -> Result<Response, Error>;
 
-    /// Several requests at once; answers in the same order. The default sends
-    /// them one after another; a transport that can overlap them should.
-    fn send_all(&mut self, requests: &[Request], timeouts: &Timeouts) -> Vec<Result<Response, Error>> {
+    /// Several requests, at most `concurrency` in flight at once, each next
+    /// one started as soon as one answers (a sliding window, not waves of
+    /// `concurrency`); answers in request order. The default sends them one
+    /// after another; a transport that can overlap them runs
+    /// [`sliding_window`] over its own requests in flight.
+    fn send_all(
+        &mut self,
+        requests: &[Request],
+        concurrency: usize,
+        timeouts: &Timeouts,
+    ) -> Vec<Result<Response, Error>> {
+        let _ = concurrency;
         requests.iter().map(|request| self.send(request, timeouts)).collect()
     }
 
@@ -44,6 +53,62 @@ pub trait Transport {
     fn random_u64(&mut self) -> u64;
 }
 
+/// What a transport that overlaps requests gives [`sliding_window`]: starting
+/// one, and waiting until some answer. Only bytes move here; which requests,
+/// how many at once and what to retry stay the core's.
+pub trait Overlapping {
+    /// Starts request `index` (it answers later, through `wait_any`); an
+    /// error is that request's answer.
+    fn start(&mut self, index: usize) -> Result<(), Error>;
+
+    /// Waits until at least one started request has answered, and returns
+    /// each answered request's index with its answer.
+    fn wait_any(&mut self) -> Vec<(usize, Result<Response, Error>)>;
+}
+
+/// The window every overlapping transport runs: requests start in order, at
+/// most `concurrency` (at least 1) in flight, and a slot is refilled as soon
+/// as its request answers, so one slow answer holds one slot, not the rest
+/// of a wave. Answers in request order.
+pub fn sliding_window(
+    transport: &mut impl Overlapping,
+    count: usize,
+    concurrency: usize,
+) -> Vec<Result<Response, Error>> {
+    let limit = concurrency.max(1);
+    let mut answers: Vec<Option<Result<Response, Error>>> = (0..count).map(|_| None).collect();
+    let (mut next, mut in_flight) = (0, 0usize);
+    while next < count || in_flight > 0 {
+        while next < count && in_flight < limit {
+            match transport.start(next) {
+                Ok(()) => in_flight += 1,
+                Err(error) => answers[next] = Some(Err(error)),
+            }
+            next += 1;
+        }
+        if in_flight == 0 {
+            continue;
+        }
+        let answered = transport.wait_any();
+        if answered.is_empty() {
+            // A transport that answers nothing would loop forever: what is
+            // still in flight is reported lost below.
+            break;
+        }
+        for (index, answer) in answered {
+            if let Some(slot @ None) = answers.get_mut(index) {
+                *slot = Some(answer);
+                in_flight = in_flight.saturating_sub(1);
+            }
+        }
+    }
+    answers.into_iter().map(|answer| answer.unwrap_or_else(|| Err(lost()))).collect()
+}
+
+fn lost() -> Error {
+    Error::transport("a request got no answer", "An error in the host's HTTP implementation; retry the call.")
+}
+
 /// Reads and re-applies of an update that keeps meeting 409 Conflict.
 pub const MAX_CONFLICT_ATTEMPTS: u32 = 5;
 
@@ -52,11 +117,20 @@ pub const MAX_CONFLICT_ATTEMPTS: u32 = 5;
 pub struct Client {
     settings: Settings,
     tokens: TokenCache,
+    /// What one list-all call may gather, in bytes (estimated): see [`Collected`].
+    collect_limit: usize,
 }
 
 impl Client {
     pub fn new(settings: Settings) -> Self {
-        Client { settings, tokens: TokenCache::default() }
+        Client { settings, tokens: TokenCache::default(), collect_limit: DEFAULT_COLLECT_LIMIT }
+    }
+
+    /// Sets what one list-all call may gather: the component gives its
+    /// answer cap, which the host derives from the store's memory limit.
+    pub fn with_collect_limit(mut self, bytes: usize) -> Self {
+        self.collect_limit = bytes;
+        self
     }
 
     pub fn settings(&self) -> &Settings {
@@ -154,6 +228,30 @@ impl Client {
         self.checked(api, answer)
     }
 
+    /// Several requests to one API at once (a fan-out): each with the API's
+    /// bearer token, at most `concurrency` in flight through the transport's
+    /// window, and retried as [`Client::send_request`] retries one. The
+    /// transient answers of a round are sent again together, in the next
+    /// window, after the longest wait any of them asks for (its
+    /// `Retry-After`, or the backoff), while the retry policy allows; the
+    /// retry budget counts from the fan-out's start. Each answer is checked
+    /// and scrubbed on its own: one failure never fails the others. Only a
+    /// token that cannot be had fails the whole fan-out.
+    pub(crate) fn send_all(
+        &mut self,
+        transport: &mut impl Transport,
+        api: Api,
+        requests: Vec<Request>,
+        concurrency: usize,
+    ) -> Result<Vec<Result<Response, Error>>, Error> {
+        let requests = requests
+            .into_iter()
+            .map(|request| self.authorized(transport, api, request))
+            .collect::<Result<Vec<Request>, Error>>()?;
+        let answers = self.exchange_all(transport, &requests, concurrency);
+        Ok(answers.into_iter().map(|answer| self.checked(api, answer)).collect())
+    }
+
     /// The request with the API's bearer token, first among its headers.
     pub(crate) fn authorized(
         &mut self,
@@ -167,19 +265,41 @@ impl Client {
     }
 
     /// Every item: the first page's, then each `nextLink`'s, followed
-    /// verbatim, only to the API's origin, never twice, at most `max_pages`.
+    /// verbatim, only to the API's origin, never twice, at most `max_pages`,
+    /// and only while what it gathers stays within the collect limit (past
+    /// it, a typed error that says to page).
     pub(crate) fn walk<T: DeserializeOwned>(
+        &mut self,
+        transport: &mut impl Transport,
+        api: Api,
+        page: Page<T>,
+        max_pages: Option<u32>,
+        what: &str,
+    ) -> Result<Vec<T>, Error> {
+        let gather = if what == "incident list" { paging::INCIDENTS } else { paging::CHILD_LIST };
+        self.walk_within(transport, api, page, max_pages, what, gather)
+    }
+
+    /// [`Client::walk`] with how its pages are weighed and what its refusal
+    /// suggests (see [`Collected`]).
+    pub(crate) fn walk_within<T: DeserializeOwned>(
         &mut self,
         transport: &mut impl Transport,
         api: Api,
         mut page: Page<T>,
         max_pages: Option<u32>,
         what: &str,
+        gather: Gather,
     ) -> Result<Vec<T>, Error> {
         let mut walk = PageWalk::new(self.base(api).clone(), max_pages);
+        let mut held = Collected::new(self.collect_limit, gather, std::mem::size_of::<T>());
+        held.add(page.value.len(), None)?;
         let mut all = std::mem::take(&mut page.value);
         while let Some(link) = page.next_link.take() {
-            page = parse(&self.send(transport, api, Method::Get, walk.next(&link)?, None)?.body, what)?;
+            let body = self.send(transport, api, Method::Get, walk.next(&link)?, None)?.body;
+            page = parse(&body, what)?;
+            held.add(page.value.len(), Some(body.len()))?;
+            drop(body);
             all.append(&mut page.value);
         }
         Ok(all)
@@ -243,6 +363,53 @@ impl Client {
             }
             attempt += 1;
         }
+    }
+
+    /// [`Client::exchange`] for a fan-out: every request once, through the
+    /// window; then, round after round, the transient ones again. A request
+    /// in round `n` has been retried `n` times, so the policy's count holds
+    /// for each; no request is sent again before the wait its answer asked.
+    fn exchange_all(
+        &mut self,
+        transport: &mut impl Transport,
+        requests: &[Request],
+        concurrency: usize,
+    ) -> Vec<Result<Response, Error>> {
+        let started = transport.monotonic_millis();
+        let mut answers = transport.send_all(requests, concurrency, &self.settings.timeouts);
+        answers.resize_with(requests.len(), || Err(lost()));
+        let mut pending: Vec<usize> = (0..requests.len()).collect();
+        for attempt in 0u32.. {
+            let elapsed = std::time::Duration::from_millis(transport.monotonic_millis().saturating_sub(started));
+            let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(transport.now_unix_secs());
+            let mut wait = std::time::Duration::ZERO;
+            let mut again = Vec::new();
+            for index in pending {
+                let Ok(response) = &answers[index] else { continue };
+                if response.is_success() {
+                    continue;
+                }
+                let jitter = transport.random_u64();
+                if let Decision::RetryAfter(delay) =
+                    retry::decide(&self.settings.retry, response, attempt, elapsed, now, jitter)
+                {
+                    wait = wait.max(delay);
+                    again.push(index);
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            transport.sleep(wait);
+            let batch: Vec<Request> = again.iter().map(|index| requests[*index].clone()).collect();
+            let mut retried = transport.send_all(&batch, concurrency, &self.settings.timeouts);
+            retried.resize_with(batch.len(), || Err(lost()));
+            for (index, answer) in again.iter().zip(retried) {
+                answers[*index] = answer;
+            }
+            pending = again;
+        }
+        answers
     }
 
     /// A transport result as the caller sees it: success, or the typed error, scrubbed.

@@ -647,6 +647,7 @@ fn poll_options() -> BoxedStrategy<PollOptions> {
                     title_includes,
                     title_excludes,
                     include_details: false,
+                    detail_concurrency: None,
                 }
             },
         )

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::client::{Client, Transport};
+use super::client::{sliding_window, Client, Overlapping, Transport};
 use super::config::{ConnectionConfig, Credential, ProtectedAccounts, Settings};
 use super::error::Error;
 use super::http::{Request, Response, Secret, Timeouts};
@@ -39,6 +39,104 @@ impl Transport for Script {
     }
     fn sleep(&mut self, duration: std::time::Duration) {
         self.now += duration.as_secs().max(1);
+    }
+    fn random_u64(&mut self) -> u64 {
+        4
+    }
+}
+
+/// One request a [`Simulated`] transport carried: when it started and
+/// answered on the simulated clock, in start order.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub request: Request,
+    pub started_ms: u64,
+    pub answered_ms: u64,
+}
+
+/// What a [`Simulated`] service answers to a request, and after how long.
+pub type Service = Box<dyn FnMut(&Request) -> (u64, Response)>;
+
+/// A transport on a simulated clock that overlaps requests as the real ones
+/// do, through the core's [`sliding_window`]: each request takes the latency
+/// the service gives it, and every start and answer is recorded, with the
+/// most requests ever in flight at once.
+pub struct Simulated {
+    service: Service,
+    pub clock_ms: u64,
+    pub exchanges: Vec<Exchange>,
+    /// Each `send_all`: how many requests, and the concurrency asked for.
+    pub batches: Vec<(usize, usize)>,
+    pub max_in_flight: usize,
+}
+
+impl Simulated {
+    pub fn new(service: impl FnMut(&Request) -> (u64, Response) + 'static) -> Self {
+        Simulated {
+            service: Box::new(service),
+            clock_ms: 0,
+            exchanges: Vec::new(),
+            batches: Vec::new(),
+            max_in_flight: 0,
+        }
+    }
+
+    /// Records a request started now; returns its answer and when it arrives.
+    fn begin(&mut self, request: &Request) -> (usize, u64, Response) {
+        let (latency, response) = (self.service)(request);
+        let at = self.clock_ms + latency;
+        self.exchanges.push(Exchange { request: request.clone(), started_ms: self.clock_ms, answered_ms: at });
+        (self.exchanges.len() - 1, at, response)
+    }
+}
+
+/// One `send_all` of a [`Simulated`] transport: (request index, exchange, answer time, answer).
+struct SimulatedWindow<'a> {
+    transport: &'a mut Simulated,
+    requests: &'a [Request],
+    in_flight: Vec<(usize, usize, u64, Response)>,
+}
+
+impl Overlapping for SimulatedWindow<'_> {
+    fn start(&mut self, index: usize) -> Result<(), Error> {
+        let (exchange, at, response) = self.transport.begin(&self.requests[index]);
+        self.in_flight.push((index, exchange, at, response));
+        self.transport.max_in_flight = self.transport.max_in_flight.max(self.in_flight.len());
+        Ok(())
+    }
+
+    fn wait_any(&mut self) -> Vec<(usize, Result<Response, Error>)> {
+        let Some(first) = self.in_flight.iter().map(|(_, _, at, _)| *at).min() else { return Vec::new() };
+        self.transport.clock_ms = self.transport.clock_ms.max(first);
+        let (done, rest): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|(_, _, at, _)| *at == first);
+        self.in_flight = rest;
+        done.into_iter().map(|(index, _, _, response)| (index, Ok(response))).collect()
+    }
+}
+
+impl Transport for Simulated {
+    fn send(&mut self, request: &Request, _: &Timeouts) -> Result<Response, Error> {
+        let (_, at, response) = self.begin(request);
+        self.clock_ms = at;
+        self.max_in_flight = self.max_in_flight.max(1);
+        Ok(response)
+    }
+    fn send_all(&mut self, requests: &[Request], concurrency: usize, _: &Timeouts) -> Vec<Result<Response, Error>> {
+        self.batches.push((requests.len(), concurrency));
+        sliding_window(
+            &mut SimulatedWindow { transport: self, requests, in_flight: Vec::new() },
+            requests.len(),
+            concurrency,
+        )
+    }
+    fn now_unix_secs(&self) -> u64 {
+        1_000 + self.clock_ms / 1000
+    }
+    fn monotonic_millis(&self) -> u64 {
+        self.clock_ms
+    }
+    fn sleep(&mut self, duration: std::time::Duration) {
+        self.clock_ms += duration.as_millis() as u64;
     }
     fn random_u64(&mut self) -> u64 {
         4

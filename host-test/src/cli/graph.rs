@@ -3,11 +3,14 @@
 //! is in `containment.rs`, as the WIT has it.
 
 use clap::{Args, Subcommand, ValueEnum};
+use comfy_table::Cell;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::output::{self, Format};
+use super::pages::{list_pages, Listed, Page, Walk};
 use super::values::azure;
-use super::{list_pages, print, Failure};
+use super::{print, Failure};
 use crate::runtime::graph_security::{self as g, Assignee, Determination};
 use crate::runtime::{types, Session};
 
@@ -53,11 +56,15 @@ pub struct GraphListArgs {
     /// Incidents: include each incident's alerts.
     #[arg(long)]
     expand_alerts: bool,
-    /// Follow every @odata.nextLink.
+    /// Follow every @odata.nextLink, printing each page as it arrives.
     #[arg(long)]
     all: bool,
+    /// With --all: stop with an error after this many pages.
     #[arg(long)]
     max_pages: Option<u32>,
+    /// JSON lines: one item a line, for streaming tools (implies JSON).
+    #[arg(long)]
+    ndjson: bool,
     /// Fetch the page a previous list pointed to.
     #[arg(long, conflicts_with_all = ["filter", "top", "expand_alerts"])]
     continuation: Option<String>,
@@ -163,15 +170,9 @@ pub struct AlertUpdateArgs {
 pub async fn graph(session: &mut Session, command: GraphCommand, format: Format) -> Result<(), Failure> {
     match command {
         GraphCommand::Incidents(GraphIncidents::List(args)) => {
-            let all = args.all;
-            let columns = ["id", "severity", "status", "classification", "assignedTo", "displayName"];
-            let show =
-                |incidents: &[g::Incident]| items(format, incidents.iter().map(incident_json).collect(), &columns);
-            let (every, one) = (
-                async |s: &mut Session, o| s.graph().list_all_incidents(o).await,
-                async |s: &mut Session, o| s.graph().list_incidents(o).await,
-            );
-            list_pages(session, list_options(args), all, every, one, show).await?;
+            let (first, walk, next) = list_options(args);
+            let one = async |s: &mut Session, o| s.graph().list_incidents(o).await;
+            list_pages(session, first, walk, format, one, next).await?;
         }
         GraphCommand::Incidents(GraphIncidents::Get { id, expand_alerts }) => {
             print(output::to_json(&incident_json(&session.graph().get_incident(&id, expand_alerts).await?)));
@@ -192,14 +193,9 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
             print(output::to_json(&incident_json(&session.graph().update_incident(&args.id, update).await?)));
         }
         GraphCommand::Alerts(GraphAlerts::List(args)) => {
-            let all = args.all;
-            let columns = ["id", "severity", "status", "incidentId", "serviceSource", "title"];
-            let show = |alerts: &[g::Alert]| items(format, alerts.iter().map(alert_json).collect(), &columns);
-            let (every, one) = (
-                async |s: &mut Session, o| s.graph().list_all_alerts(o).await,
-                async |s: &mut Session, o| s.graph().list_alerts(o).await,
-            );
-            list_pages(session, list_options(args), all, every, one, show).await?;
+            let (first, walk, next) = list_options(args);
+            let one = async |s: &mut Session, o| s.graph().list_alerts(o).await;
+            list_pages(session, first, walk, format, one, next).await?;
         }
         GraphCommand::Alerts(GraphAlerts::Get { id }) => {
             print(output::to_json(&alert_json(&session.graph().get_alert(&id).await?)))
@@ -243,13 +239,63 @@ pub fn manifest_table(manifest: &[types::RequiredPermission], format: Format) ->
     items(format, rows, &["action", "permissions"])
 }
 
-fn list_options(args: GraphListArgs) -> g::ListOptions {
-    g::ListOptions {
+/// The first page's options, the walk, and the options that ask for the page a continuation names.
+fn list_options(args: GraphListArgs) -> (g::ListOptions, Walk, impl Fn(String) -> g::ListOptions) {
+    let walk = Walk { all: args.all, max_pages: args.max_pages, start: args.continuation.clone(), ndjson: args.ndjson };
+    let max_pages = args.max_pages;
+    let first = g::ListOptions {
         filter: args.filter,
         top: args.top,
         expand_alerts: args.expand_alerts,
         continuation: args.continuation,
-        max_pages: args.max_pages,
+        max_pages,
+    };
+    let next = move |link| g::ListOptions {
+        filter: None,
+        top: None,
+        expand_alerts: false,
+        continuation: Some(link),
+        max_pages,
+    };
+    (first, walk, next)
+}
+
+const INCIDENT_COLUMNS: &[&str] = &["id", "severity", "status", "classification", "assignedTo", "displayName"];
+const ALERT_COLUMNS: &[&str] = &["id", "severity", "status", "incidentId", "serviceSource", "title"];
+
+impl Page for g::IncidentPage {
+    type Item = g::Incident;
+    const WHAT: &'static str = "items";
+    fn split(self) -> (Vec<Self::Item>, Option<String>) {
+        (self.incidents, self.continuation)
+    }
+}
+
+impl Page for g::AlertPage {
+    type Item = g::Alert;
+    const WHAT: &'static str = "items";
+    fn split(self) -> (Vec<Self::Item>, Option<String>) {
+        (self.alerts, self.continuation)
+    }
+}
+
+impl Listed for g::Incident {
+    const HEADER: &'static [&'static str] = INCIDENT_COLUMNS;
+    fn json(&self) -> impl Serialize + '_ {
+        incident_json(self)
+    }
+    fn row(&self) -> Vec<Cell> {
+        row(&incident_json(self), INCIDENT_COLUMNS)
+    }
+}
+
+impl Listed for g::Alert {
+    const HEADER: &'static [&'static str] = ALERT_COLUMNS;
+    fn json(&self) -> impl Serialize + '_ {
+        alert_json(self)
+    }
+    fn row(&self) -> Vec<Cell> {
+        row(&alert_json(self), ALERT_COLUMNS)
     }
 }
 
@@ -260,14 +306,19 @@ pub(super) fn items(format: Format, rows: Vec<Value>, columns: &[&str]) -> Strin
     }
     let mut table = output::new_table();
     table.set_header(columns.to_vec());
-    for row in &rows {
-        table.add_row(output::row(columns.iter().map(|c| match &row[*c] {
-            Value::String(text) => text.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        })));
+    for value in &rows {
+        table.add_row(row(value, columns));
     }
     table.to_string()
+}
+
+/// The named fields of a JSON object as a table row.
+fn row(value: &Value, columns: &[&str]) -> Vec<Cell> {
+    output::row(columns.iter().map(|c| match &value[*c] {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }))
 }
 
 /// Graph's own object, exactly as it sent it, with expanded alerts put back.

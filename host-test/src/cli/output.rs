@@ -152,10 +152,6 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"cannot render JSON: {e}\"}}"))
 }
 
-pub fn incidents_json(incidents: &[Incident]) -> String {
-    to_json(&incidents.iter().map(incident_json).collect::<Vec<_>>())
-}
-
 fn severity_color(value: &wit::Severity) -> Color {
     match value {
         wit::Severity::High => Color::Red,
@@ -193,21 +189,28 @@ pub fn new_table() -> Table {
     table
 }
 
+pub const INCIDENT_HEADER: &[&str] = &["#", "Severity", "Status", "Title", "Owner", "Created", "Id"];
+
 pub fn incidents_table(incidents: &[Incident]) -> String {
     let mut table = new_table();
-    table.set_header(["#", "Severity", "Status", "Title", "Owner", "Created", "Id"]);
+    table.set_header(INCIDENT_HEADER.to_vec());
     for incident in incidents {
-        table.add_row(vec![
-            cell(incident.number.map_or("-".into(), |n| n.to_string())),
-            cell(severity(&incident.severity)).fg(severity_color(&incident.severity)),
-            cell(status(&incident.status)),
-            cell(&incident.title),
-            cell(owner_name(incident)),
-            cell(incident.created_time.as_deref().unwrap_or("-")),
-            cell(&incident.id),
-        ]);
+        table.add_row(incident_row(incident));
     }
     table.to_string()
+}
+
+/// An incident's row under [`INCIDENT_HEADER`].
+pub fn incident_row(incident: &Incident) -> Vec<Cell> {
+    vec![
+        cell(incident.number.map_or("-".into(), |n| n.to_string())),
+        cell(severity(&incident.severity)).fg(severity_color(&incident.severity)),
+        cell(status(&incident.status)),
+        cell(&incident.title),
+        cell(owner_name(incident)),
+        cell(incident.created_time.as_deref().unwrap_or("-")),
+        cell(&incident.id),
+    ]
 }
 
 pub fn incident_detail(incident: &Incident) -> String {

@@ -60,6 +60,11 @@ pub struct PollArgs {
     /// Add each incident's alerts and entities to its event (fetched concurrently).
     #[arg(long)]
     details: bool,
+    /// With --details: detail requests in flight at once, 1 to 16 (default
+    /// 8); each next one starts as soon as one answers. Sentinel throttles a
+    /// tenant's reads: more is not always faster.
+    #[arg(long, value_name = "N", requires = "details")]
+    concurrency: Option<u8>,
 }
 
 #[derive(Serialize)]
@@ -127,6 +132,7 @@ fn poll_options(args: &PollArgs) -> Result<PollOptions, Failure> {
         title_includes: args.title_includes.clone(),
         title_excludes: args.title_excludes.clone(),
         include_details: args.details,
+        detail_concurrency: args.concurrency,
     })
 }
 

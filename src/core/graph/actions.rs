@@ -22,7 +22,7 @@ use crate::core::config::Settings;
 use crate::core::error::Error;
 use crate::core::http::{Method, Request, Response, TABLE_ANSWER_WEIGHT};
 use crate::core::kql::Table;
-use crate::core::paging::{check_link, parse, Page};
+use crate::core::paging::{self, check_link, parse, Page};
 
 /// The manifest entry of the reads that apply protected groups.
 const PROTECTED_GROUPS_CHECK: &str = "containment protected-groups check";
@@ -191,7 +191,7 @@ impl<'a> Graph<'a> {
         values
             .into_iter()
             .map(|v| {
-                serde_json::from_value(v)
+                users::risky_user_from_value(&v)
                     .map_err(|e| Error::invalid_response(format!("a risky user could not be read: {e}")))
             })
             .collect()
@@ -414,7 +414,8 @@ impl<'a> Graph<'a> {
         max_pages: Option<u32>,
         action: &str,
     ) -> Result<Vec<Value>, Error> {
-        let walked = self.client.walk(transport, Api::Graph, first, max_pages, "Graph page");
+        let gather = if action.starts_with("graph-security.") { paging::GRAPH_SECURITY } else { paging::GRAPH_LIST };
+        let walked = self.client.walk_within(transport, Api::Graph, first, max_pages, "Graph page", gather);
         self.hinted(transport, action, walked)
     }
 

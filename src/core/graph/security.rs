@@ -139,7 +139,7 @@ pub struct Evidence {
 // code per type (nor its reading of objects sent as arrays, which Graph never
 // sends: an array is refused like any other non-object).
 
-type ReadResult<T> = Result<T, serde_json::Error>;
+pub(super) type ReadResult<T> = Result<T, serde_json::Error>;
 
 /// What serde reports for a value of the wrong type, as serde_json's
 /// `Value` deserializer words it.
@@ -159,12 +159,12 @@ fn invalid_type(value: &Value, expected: &str) -> serde_json::Error {
     serde_json::Error::invalid_type(unexpected, &expected)
 }
 
-fn object<'a>(value: &'a Value, what: &str) -> ReadResult<&'a Map<String, Value>> {
+pub(super) fn object<'a>(value: &'a Value, what: &str) -> ReadResult<&'a Map<String, Value>> {
     value.as_object().ok_or_else(|| invalid_type(value, what))
 }
 
-/// An optional field: a string, an open enum (null is none).
-fn opt<T: for<'de> Deserialize<'de>>(value: &Value) -> ReadResult<Option<T>> {
+/// An optional field: a string, an open enum, a bool (null is none).
+pub(super) fn opt<T: for<'de> Deserialize<'de>>(value: &Value) -> ReadResult<Option<T>> {
     Option::<T>::deserialize(value)
 }
 

@@ -2,8 +2,10 @@
 //! and the requests that read them.
 
 use serde::Deserialize;
+use serde_json::Value;
 use url::Url;
 
+use super::security::{object, opt};
 use super::{url, validate_filter, with_query};
 use crate::core::config::{shown, validate_guid, Settings};
 use crate::core::enums::open_enum;
@@ -105,7 +107,9 @@ pub struct GraphUser {
     pub job_title: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// The component reads it with `risky_user_from_value`; the derive is what
+/// that function must agree with (see its test).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RiskyUser {
     pub id: String,
@@ -125,6 +129,29 @@ pub struct RiskyUser {
     pub is_deleted: Option<bool>,
     #[serde(default)]
     pub is_processing: Option<bool>,
+}
+
+/// A risky user from its list item, read field by field as the derive reads
+/// it, with the same errors, without the derive's code for a `Value` (see
+/// `security::incident_fields`).
+pub fn risky_user_from_value(value: &Value) -> Result<RiskyUser, serde_json::Error> {
+    let (mut u, mut id) = (RiskyUser::default(), None);
+    for (key, value) in object(value, "struct RiskyUser")? {
+        match key.as_str() {
+            "id" => id = Some(String::deserialize(value)?),
+            "userPrincipalName" => u.user_principal_name = opt(value)?,
+            "userDisplayName" => u.user_display_name = opt(value)?,
+            "riskLevel" => u.risk_level = opt(value)?,
+            "riskState" => u.risk_state = opt(value)?,
+            "riskDetail" => u.risk_detail = opt(value)?,
+            "riskLastUpdatedDateTime" => u.risk_last_updated_date_time = opt(value)?,
+            "isDeleted" => u.is_deleted = opt(value)?,
+            "isProcessing" => u.is_processing = opt(value)?,
+            _ => {}
+        }
+    }
+    u.id = id.ok_or_else(|| serde::de::Error::missing_field("id"))?;
+    Ok(u)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -195,6 +222,25 @@ pub fn check_member_groups(settings: &Settings, user_id: &str, group_ids: &[Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn risky_users_are_read_as_serde_derive_did_with_the_same_errors() {
+        let cases = [
+            r#"{"id": "1", "userPrincipalName": "a@b", "riskLevel": "High", "isDeleted": false, "other": 1}"#,
+            r#"{"id": "1", "riskLevel": null, "isDeleted": null}"#,
+            r#"{"userPrincipalName": "no id"}"#,
+            r#"{"id": "1", "isDeleted": "yes"}"#,
+            r#"{"id": "1", "riskLevel": 2}"#,
+            r#"{"id": "1", "userPrincipalName": 1e400}"#,
+            r#""text""#,
+        ];
+        for case in cases {
+            let Ok(value) = serde_json::from_str::<Value>(case) else { continue };
+            let ours = risky_user_from_value(&value).map_err(|e| e.to_string());
+            let derived = serde_json::from_value::<RiskyUser>(value).map_err(|e| e.to_string());
+            assert_eq!(ours, derived, "{case}");
+        }
+    }
 
     #[test]
     fn object_ids_and_upns_are_told_apart() {

@@ -22,9 +22,6 @@ use crate::core::paging::{check_link, parse, Page, PageWalk};
 
 /// A poll reads at most this many pages; the rest waits for the next poll.
 const MAX_POLL_PAGES: u32 = 100;
-/// Detail requests in flight at once while enriching a batch: enough to hide
-/// latency, few enough to stay inside Sentinel's per-5-minute read limits.
-pub const DETAIL_CONCURRENCY: usize = 8;
 
 /// What one poll returns: the events, the cursor to save after handling
 /// them, whether a backlog remains, and the watermark (for lag).
@@ -112,7 +109,11 @@ impl<'a> Sentinel<'a> {
         }
         let (events, cursor) = scan.finish();
         let names: Vec<&str> = events.iter().map(|e| e.incident.name.as_str()).collect();
-        let details = if options.include_details { self.fetch_details(transport, &names)? } else { Vec::new() };
+        let details = if options.include_details {
+            self.fetch_details(transport, &names, poller::detail_concurrency(options))?
+        } else {
+            Vec::new()
+        };
         Ok(PollBatch {
             events,
             details,
@@ -350,14 +351,17 @@ impl<'a> Sentinel<'a> {
         self.client.walk(transport, Api::Arm, first, None, what)
     }
 
-    /// Alerts and entities of each incident, `DETAIL_CONCURRENCY` requests in
-    /// flight at a time. A failure is kept per incident, never dropped; an
-    /// incident whose name cannot make a URL (a hostile or broken answer)
-    /// gets its error in its own entry and never fails the batch.
+    /// Alerts and entities of each incident, `concurrency` requests in flight
+    /// at a time, each next one started as soon as one answers, transient
+    /// answers retried (see [`Client::send_all`]). A failure is kept per
+    /// incident, never dropped; an incident whose name cannot make a URL (a
+    /// hostile or broken answer) gets its error in its own entry and never
+    /// fails the batch.
     fn fetch_details(
         &mut self,
         transport: &mut impl Transport,
         incident_names: &[&str],
+        concurrency: usize,
     ) -> Result<Vec<Result<Details, Error>>, Error> {
         let urls: Vec<Result<[Url; 2], Error>> = incident_names
             .iter()
@@ -365,18 +369,13 @@ impl<'a> Sentinel<'a> {
                 Ok([entities::alerts_url(self.settings(), name)?, entities::entities_url(self.settings(), name)?])
             })
             .collect();
-        let mut requests = Vec::new();
-        for url in urls.iter().flatten().flatten() {
-            let request = Request::new(Method::Post, url.clone()).header("accept", "application/json");
-            requests.push(self.client.authorized(transport, Api::Arm, request)?);
-        }
-        let mut answers = Vec::with_capacity(requests.len());
-        for chunk in requests.chunks(DETAIL_CONCURRENCY) {
-            answers.extend(transport.send_all(chunk, &self.settings().timeouts));
-        }
-        let checked: Vec<Result<Response, Error>> =
-            answers.into_iter().map(|answer| self.client.checked(Api::Arm, answer)).collect();
-        let mut answers = checked.into_iter();
+        let requests: Vec<Request> = urls
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|url| Request::new(Method::Post, url.clone()).header("accept", "application/json"))
+            .collect();
+        let mut answers = self.client.send_all(transport, Api::Arm, requests, concurrency)?.into_iter();
         let mut details = Vec::with_capacity(incident_names.len());
         for urls in urls {
             let detail = match urls {
@@ -463,7 +462,7 @@ mod tests {
     use crate::core::client::Client;
     use crate::core::config::{ConnectionConfig, Credential};
     use crate::core::http::Secret;
-    use crate::core::testing::{client, token, Script, BASE};
+    use crate::core::testing::{client, token, Script, Simulated, BASE};
 
     fn page(names: &[&str], next: Option<&str>) -> (u16, String) {
         let value: Vec<String> = names
@@ -707,6 +706,171 @@ X-Forged: 1"}}"#;
             batch.events.iter().zip(&batch.details).map(|(e, d)| (e.incident.name.as_str(), d.is_ok())).collect();
         assert!(by_name.contains(&("good", true)) && by_name.contains(&("../x", false)), "{by_name:?}");
         assert!(!batch.cursor.is_empty());
+    }
+
+    /// A service for a poll with details over `count` incidents (`inc-00`,
+    /// ...): the token, one page listing them oldest first, and each
+    /// incident's alerts and entities, each named after its incident.
+    /// `detail(incident, kind, asked_before)` gives a detail request's
+    /// latency in ms and its status (a 429 asks for a 2 s wait).
+    fn fan_out(count: usize, detail: impl Fn(usize, &str, u32) -> (u64, u16) + 'static) -> Simulated {
+        let mut asked: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        Simulated::new(move |request: &Request| {
+            let answer = |status: u16, body: String| Response { status, headers: vec![], body: body.into_bytes() };
+            let path = request.url.path().to_owned();
+            if path.ends_with("/oauth2/v2.0/token") {
+                return (20, answer(200, token().1));
+            }
+            let Some((_, rest)) = path.split_once("/incidents/") else {
+                let incidents: Vec<String> = (0..count)
+                    .map(|i| {
+                        format!(
+                            r#"{{"name":"inc-{i:02}","properties":{{"title":"t","severity":"High","status":"New","createdTimeUtc":"2026-01-01T00:00:{i:02}Z","lastModifiedTimeUtc":"2026-01-01T00:00:{i:02}Z"}}}}"#
+                        )
+                    })
+                    .collect();
+                return (100, answer(200, format!(r#"{{"value":[{}]}}"#, incidents.join(","))));
+            };
+            let (name, kind) = rest.split_once('/').unwrap();
+            let before = asked.entry(path.clone()).or_default();
+            let (latency, status) = detail(name[4..].parse().unwrap(), kind, *before);
+            *before += 1;
+            let body = match (status, kind) {
+                (200, "alerts") => format!(
+                    r#"{{"value":[{{"name":"alert-{name}","kind":"SecurityAlert","properties":{{"alertDisplayName":"{name}"}}}}]}}"#
+                ),
+                (200, _) => {
+                    format!(r#"{{"entities":[{{"name":"entity-{name}","kind":"Account","properties":{{}}}}]}}"#)
+                }
+                _ => r#"{"error":{"code":"TooManyRequests","message":"slow down"}}"#.into(),
+            };
+            let mut response = answer(status, body);
+            if status == 429 {
+                response.headers.push(("retry-after".into(), "2".into()));
+            }
+            (latency, response)
+        })
+    }
+
+    fn poll_details(transport: &mut Simulated, concurrency: Option<u8>) -> Result<PollBatch, Error> {
+        let options = PollOptions {
+            first_fetch: Some("2025-12-31T00:00:00Z".into()),
+            include_details: true,
+            detail_concurrency: concurrency,
+            ..PollOptions::default()
+        };
+        client().sentinel().poll(transport, None, &options)
+    }
+
+    /// The detail requests a simulated poll carried, in start order.
+    fn detail_exchanges(transport: &Simulated) -> Vec<crate::core::testing::Exchange> {
+        transport.exchanges.iter().filter(|e| e.request.url.path().contains("/incidents/")).cloned().collect()
+    }
+
+    /// Each event has its own incident's alerts and entities.
+    fn assert_own_details(batch: &PollBatch) {
+        assert_eq!(batch.details.len(), batch.events.len());
+        for (event, details) in batch.events.iter().zip(&batch.details) {
+            let name = &event.incident.name;
+            let details = details.as_ref().unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(details.alerts[0].display_name.as_deref(), Some(name.as_str()));
+            assert_eq!(details.entities[0].name, format!("entity-{name}"));
+        }
+    }
+
+    #[test]
+    fn details_slide_a_window_refilling_each_slot_as_soon_as_its_request_answers() {
+        // Mixed latencies, 50 to 300 ms; the first request is the slowest.
+        let latency = |incident: usize, kind: &str| match (incident, kind) {
+            (0, "alerts") => 300,
+            _ => 50 + 50 * ((incident * 7 + kind.len() * 3) % 5) as u64,
+        };
+        let mut wave_ms = 0;
+        for concurrency in [1usize, 3, 8, 16] {
+            let mut transport = fan_out(10, move |i, kind, _| (latency(i, kind), 200));
+            let batch = poll_details(&mut transport, Some(concurrency as u8)).unwrap();
+            assert_eq!(batch.events.len(), 10);
+            assert_own_details(&batch);
+            assert_eq!(transport.batches, [(20, concurrency)], "one window over every detail request");
+
+            let details = detail_exchanges(&transport);
+            let order: Vec<&str> = details.iter().map(|e| e.request.url.path()).collect();
+            let expected: Vec<String> =
+                (0..10).flat_map(|i| ["alerts", "entities"].map(|kind| format!("/inc-{i:02}/{kind}"))).collect();
+            assert!(order.iter().zip(&expected).all(|(path, end)| path.ends_with(end.as_str())), "{order:?}");
+            assert_eq!(transport.max_in_flight, concurrency.min(20));
+            for exchange in &details {
+                let t = exchange.started_ms;
+                let in_flight = details.iter().filter(|e| e.started_ms <= t && e.answered_ms > t).count();
+                assert!(in_flight <= concurrency, "{in_flight} in flight at {t} ms, limit {concurrency}");
+            }
+            if concurrency == 1 {
+                assert!(details.windows(2).all(|pair| pair[1].started_ms == pair[0].answered_ms), "one at a time");
+                continue;
+            }
+            if concurrency < 20 {
+                let slowest_of_first = details[..concurrency].iter().map(|e| e.answered_ms).max().unwrap();
+                assert!(
+                    details[concurrency].started_ms < slowest_of_first,
+                    "request {concurrency} waited for the slowest of the first {concurrency} ({} ms, not before {slowest_of_first} ms)",
+                    details[concurrency].started_ms
+                );
+            }
+            let took = details.iter().map(|e| e.answered_ms).max().unwrap() - details[0].started_ms;
+            if concurrency == 8 {
+                // What waves of 8 would have taken: each wave as long as its slowest request.
+                let latencies: Vec<u64> =
+                    (0..10).flat_map(|i| [latency(i, "alerts"), latency(i, "entities")]).collect();
+                wave_ms = latencies.chunks(8).map(|wave| wave.iter().max().unwrap()).sum();
+                assert!(took < wave_ms, "the window took {took} ms, waves would take {wave_ms} ms");
+            }
+        }
+        assert!(wave_ms > 0);
+    }
+
+    #[test]
+    fn a_throttled_detail_request_is_sent_again_after_its_wait_in_the_next_window() {
+        let mut transport = fan_out(10, |i, kind, before| match (i, kind, before) {
+            (3, "entities", 0) => (50, 429),
+            _ => (100, 200),
+        });
+        let batch = poll_details(&mut transport, Some(4)).unwrap();
+        assert_own_details(&batch);
+        assert_eq!(transport.batches, [(20, 4), (1, 4)], "the retry goes in a window of its own");
+        let details = detail_exchanges(&transport);
+        assert_eq!(details.len(), 21);
+        let first_round_end = details[..20].iter().map(|e| e.answered_ms).max().unwrap();
+        let retry = &details[20];
+        assert!(retry.request.url.path().ends_with("/inc-03/entities"));
+        assert!(retry.started_ms >= first_round_end + 2000, "Retry-After: 2 was honoured");
+        assert!(retry.request.headers[0].1.starts_with("Bearer "), "with its token");
+    }
+
+    #[test]
+    fn a_detail_request_throttled_past_the_retry_policy_fails_alone() {
+        let mut transport = fan_out(5, |i, kind, _| if (i, kind) == (2, "alerts") { (10, 429) } else { (10, 200) });
+        let batch = poll_details(&mut transport, None).unwrap();
+        assert_eq!(transport.batches, [(10, 8), (1, 8), (1, 8), (1, 8), (1, 8)], "the default 8, 4 retries");
+        for (event, details) in batch.events.iter().zip(&batch.details) {
+            if event.incident.name == "inc-02" {
+                assert!(matches!(details, Err(Error::Throttled { .. })), "{details:?}");
+            } else {
+                assert!(details.is_ok(), "{details:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_detail_concurrency_outside_1_to_16_is_refused_before_any_request() {
+        for concurrency in [0, 17, 255] {
+            let mut transport = fan_out(3, |_, _, _| (10, 200));
+            let error = poll_details(&mut transport, Some(concurrency)).unwrap_err();
+            assert!(
+                matches!(error, Error::InvalidInput { ref field, .. } if field == "detail-concurrency"),
+                "{concurrency}: {error:?}"
+            );
+            assert!(transport.exchanges.is_empty());
+        }
     }
 
     #[test]

@@ -34,6 +34,12 @@ const MAX_CURSOR_LEN: usize = 1 << 20;
 pub const DEFAULT_LOOK_BACK_SECS: u32 = 300;
 pub const DEFAULT_MAX_EVENTS: u32 = 100;
 pub const MAX_EVENTS: u32 = 5000;
+/// Detail requests in flight at once while enriching a batch, unless the
+/// options say otherwise: enough to hide latency, few enough to stay inside
+/// Sentinel's per-tenant read limits.
+pub const DEFAULT_DETAIL_CONCURRENCY: u8 = 8;
+/// The most the options may ask for: beyond it a batch mostly buys 429s.
+pub const MAX_DETAIL_CONCURRENCY: u8 = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
@@ -62,6 +68,9 @@ pub struct PollOptions {
     pub title_excludes: Vec<String>,
     /// Fetch each event's alerts and entities too.
     pub include_details: bool,
+    /// Detail requests in flight at once (1 to [`MAX_DETAIL_CONCURRENCY`],
+    /// default [`DEFAULT_DETAIL_CONCURRENCY`]).
+    pub detail_concurrency: Option<u8>,
 }
 
 /// One scan's progress. Times are microseconds since the epoch.
@@ -180,7 +189,20 @@ pub fn validate(options: &PollOptions) -> Result<(), Error> {
     if let Some(Severity::Other(text)) = &options.min_severity {
         return Err(Error::invalid("min-severity", format!("'{text}' is not High, Medium, Low or Informational")));
     }
+    if let Some(concurrency) = options.detail_concurrency {
+        if !(1..=MAX_DETAIL_CONCURRENCY).contains(&concurrency) {
+            return Err(Error::invalid(
+                "detail-concurrency",
+                format!("{concurrency} is outside 1 to {MAX_DETAIL_CONCURRENCY}"),
+            ));
+        }
+    }
     Ok(())
+}
+
+/// How many detail requests a poll keeps in flight (validated options).
+pub fn detail_concurrency(options: &PollOptions) -> usize {
+    usize::from(options.detail_concurrency.unwrap_or(DEFAULT_DETAIL_CONCURRENCY))
 }
 
 /// The cursor a poll starts from: the saved one, or a first one at the
