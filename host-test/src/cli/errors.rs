@@ -14,6 +14,11 @@ impl std::fmt::Display for CallError {
                 write!(f, "the call was stopped after {} s (the host's call deadline)", after.as_secs_f64())
             }
             CallError::Trap(reason) => write!(f, "the connector stopped abnormally: {reason}"),
+            CallError::AtCapacity { max_sessions } => write!(
+                f,
+                "this host has its {max_sessions} sessions open (the operator's max_sessions); \
+                 close a session or raise max_sessions"
+            ),
         }
     }
 }

@@ -20,17 +20,17 @@ mod session;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use sentinel_connector::core::{ConnectionConfig, Settings};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
-    UpdateDeadline,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, PoolingAllocatorMetrics, ResourceLimiter,
+    Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -49,6 +49,12 @@ use types::Error as ConnectorError;
 
 /// The component this binary was built with.
 pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("SENTINEL_COMPONENT_PATH"));
+
+/// What one session of this component takes from the instance pool
+/// (`ConnectorHost::pool_metrics`, host-test/examples/density.rs).
+const CORE_INSTANCES_PER_SESSION: u32 = 8;
+const MEMORIES_PER_SESSION: u32 = 2;
+const TABLES_PER_SESSION: u32 = 4;
 
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -107,7 +113,41 @@ pub struct TenantState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: SandboxHooks,
+    limits: GuestMemory,
+}
+
+/// The store's limits, and how large the guest's linear memory has grown
+/// (the streaming test and the benchmark read it: the guest holds a page or
+/// two, never a whole list).
+struct GuestMemory {
     limits: StoreLimits,
+    bytes: usize,
+}
+
+impl ResourceLimiter for GuestMemory {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.bytes = self.bytes.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
 }
 
 impl WasiView for TenantState {
@@ -131,6 +171,28 @@ pub enum CallError {
     Timeout(Duration),
     /// The guest trapped or hit a limit; the session must be reopened.
     Trap(String),
+    /// The host has its operator's `max_sessions` open already.
+    AtCapacity { max_sessions: u32 },
+}
+
+/// One of the host's `max_sessions`, held by a live store and given back
+/// when it is dropped.
+struct SessionSlot(Arc<AtomicU32>);
+
+impl SessionSlot {
+    /// Takes a slot if one is free: a typed refusal, not the pool's own
+    /// error halfway through instantiation.
+    fn claim(live: &Arc<AtomicU32>, max_sessions: u32) -> Result<SessionSlot, CallError> {
+        live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < max_sessions).then_some(open + 1))
+            .map(|_| SessionSlot(live.clone()))
+            .map_err(|_| CallError::AtCapacity { max_sessions })
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 // `Display`, the one line a person reads: `cli/errors.rs`.
@@ -171,6 +233,8 @@ pub struct ConnectorHost {
     linker: Linker<TenantState>,
     limits: Limits,
     connector: Arc<OutboundConnector>,
+    /// Sessions (and command runs) live now, at most `limits.max_sessions`.
+    live: Arc<AtomicU32>,
     _ticker: EpochTicker,
 }
 
@@ -190,6 +254,7 @@ impl ConnectorHost {
             linker,
             limits: options.limits,
             connector,
+            live: Arc::new(AtomicU32::new(0)),
         })
     }
 
@@ -206,6 +271,16 @@ impl ConnectorHost {
 
     pub fn egress(&self) -> &EgressPolicy {
         &self.connector.policy
+    }
+
+    /// Sessions open now.
+    pub fn live_sessions(&self) -> u32 {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// What the instance pool holds now (instances, memories, stacks).
+    pub fn pool_metrics(&self) -> Option<PoolingAllocatorMetrics> {
+        self.engine.pooling_allocator_metrics()
     }
 
     /// Validates the configuration (the same rules the component applies),
@@ -244,11 +319,40 @@ impl ConnectorHost {
         allowed: Vec<Origin>,
         audit: Option<AuditSink>,
     ) -> Result<Session, CallError> {
+        Ok(self.open_measured_with_allow_list(tenant, config, allowed, audit).await?.0)
+    }
+
+    /// Like [`ConnectorHost::open`], and says how long instantiating the
+    /// sandbox and the guest's `open` took (for `sentinel bench`).
+    pub async fn open_measured(
+        &self,
+        tenant: &str,
+        config: ConnectionConfig,
+        audit: Option<AuditSink>,
+    ) -> Result<(Session, OpenTimings), CallError> {
+        let settings =
+            Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
+        self.open_measured_with_allow_list(tenant, config, allowed_origins(&settings), audit).await
+    }
+
+    async fn open_measured_with_allow_list(
+        &self,
+        tenant: &str,
+        config: ConnectionConfig,
+        allowed: Vec<Origin>,
+        audit: Option<AuditSink>,
+    ) -> Result<(Session, OpenTimings), CallError> {
         self.check_policy(&config)?;
+        let slot = SessionSlot::claim(&self.live, self.limits.max_sessions)?;
+        let started = Instant::now();
         let mut store = self.store(self.hooks(tenant, allowed, audit), |_| {});
         // Instantiation runs guest code too: it gets the same deadline as a call.
         let instance = within(self.limits.call_timeout, self.pre.instantiate_async(&mut store)).await?;
-        Session::open(store, instance, self.limits.call_timeout, &convert::wit_config(config)).await
+        let instantiated = Instant::now();
+        let session =
+            Session::open(store, instance, slot, self.limits.call_timeout, &convert::wit_config(config)).await?;
+        let timings = OpenTimings { instantiate: instantiated - started, open: instantiated.elapsed() };
+        Ok((session, timings))
     }
 
     /// Compiles another component for [`ConnectorHost::run_command`].
@@ -269,6 +373,7 @@ impl ConnectorHost {
         audit: Option<AuditSink>,
     ) -> Result<CommandOutput, CallError> {
         let stdout = MemoryOutputPipe::new(1 << 20);
+        let _slot = SessionSlot::claim(&self.live, self.limits.max_sessions)?;
         let mut store = self.store(self.hooks(tenant, allowed, audit), |wasi| {
             wasi.args(args).stdout(stdout.clone());
         });
@@ -311,6 +416,7 @@ impl ConnectorHost {
             .tables(16)
             .memories(4)
             .build();
+        let limits = GuestMemory { limits, bytes: 0 };
         let state = TenantState { wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks, limits };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -330,6 +436,16 @@ impl ConnectorHost {
     }
 }
 
+/// How long opening a session took, in its two parts.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenTimings {
+    /// A store and an instance of the component (the pooling allocator's slot,
+    /// the WASI contexts), guest start-up included.
+    pub instantiate: Duration,
+    /// The guest's `open`: the configuration checked and the connection made.
+    pub open: Duration,
+}
+
 /// How a command component ended.
 #[derive(Clone, Debug)]
 pub struct CommandOutput {
@@ -339,11 +455,15 @@ pub struct CommandOutput {
 }
 
 fn engine(limits: &Limits) -> Result<Engine> {
+    let sessions = limits.max_sessions;
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(limits.max_sessions)
-        .total_core_instances(limits.max_sessions * 8)
-        .total_memories(limits.max_sessions * 2)
-        .total_tables(limits.max_sessions * 4)
+    pool.total_component_instances(sessions)
+        .total_core_instances(sessions.saturating_mul(CORE_INSTANCES_PER_SESSION))
+        .total_memories(sessions.saturating_mul(MEMORIES_PER_SESSION))
+        .total_tables(sessions.saturating_mul(TABLES_PER_SESSION))
+        // An idle store keeps the fiber stack of its last call for the next
+        // one, so every open session holds a stack: one per session.
+        .total_stacks(sessions)
         .max_memory_size(limits.memory_bytes);
     let mut config = Config::new();
     config

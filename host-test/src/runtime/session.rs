@@ -13,7 +13,7 @@ use wasmtime::Store;
 
 use super::bindings::sentinel_connector::GuestConnection;
 use super::bindings::{types, Connector};
-use super::{within, CallError, TenantState};
+use super::{within, CallError, SessionSlot, TenantState};
 use types::Error as ConnectorError;
 
 /// What an export returns: a trap, or the connector's own answer.
@@ -30,6 +30,9 @@ pub struct Session {
     /// Set when a call was cut short: the instance may be mid-call, so it is
     /// never entered again.
     broken: bool,
+    /// Counts this session against the host's `max_sessions` until dropped
+    /// (after the store, so the pool's slot is free when the count drops).
+    _slot: SessionSlot,
 }
 
 impl Session {
@@ -37,13 +40,19 @@ impl Session {
     pub(super) async fn open(
         mut store: Store<TenantState>,
         instance: Connector,
+        slot: SessionSlot,
         call_timeout: Duration,
         config: &types::ConnectionConfig,
     ) -> Result<Session, CallError> {
         let api = instance.soar_sentinel_sentinel_connector().connection();
         let connection =
             within(call_timeout, api.call_open(&mut store, config)).await?.map_err(CallError::Connector)?;
-        Ok(Session { store, instance, connection, call_timeout, broken: false })
+        Ok(Session { store, instance, connection, call_timeout, broken: false, _slot: slot })
+    }
+
+    /// The largest the guest's linear memory has been, in bytes.
+    pub fn guest_memory_bytes(&self) -> usize {
+        self.store.data().limits.bytes
     }
 
     /// Runs one export under the call deadline, computing or waiting.
@@ -257,7 +266,8 @@ impl Session {
     }
 }
 
-/// Poll options with every default: from now, no filters, no updates.
+/// Poll options with every default: from now, no filters, no updates, no
+/// details (and 8 detail requests in flight when they are asked for).
 pub fn poll_options() -> types::PollOptions {
     types::PollOptions {
         first_fetch: None,
@@ -269,6 +279,7 @@ pub fn poll_options() -> types::PollOptions {
         title_includes: Vec::new(),
         title_excludes: Vec::new(),
         include_details: false,
+        detail_concurrency: None,
     }
 }
 
