@@ -396,18 +396,36 @@ async fn the_benchmark_writes_its_table() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results.md");
     let output = sentinel(
-        args(&["bench", "--incidents", "120", "--sessions", "3", "--runs", "1", "--out", &out.to_string_lossy()]),
+        args(&[
+            "bench",
+            "--quick",
+            "--incidents",
+            "120",
+            "--sessions",
+            "3",
+            "--stream-incidents",
+            "300",
+            "--peer-incidents",
+            "300",
+            "--out",
+            &out.to_string_lossy(),
+        ]),
         vec![],
     )
     .await;
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let table = std::fs::read_to_string(&out).unwrap();
     for measure in [
-        "component size",
-        "open a tenant session",
+        "live tenant sessions in one host",
         "resident memory per open session",
-        "list-all-incidents, component",
-        "list-all-incidents, native core",
+        "open a session, p50 / p99",
+        "`incidents list --all` at 300 incidents",
+        "wasm vs native core, list-all 120",
+        "list 300 incidents, whole process",
+        "emulator alone: a page of 1,000 at 300 incidents",
+        "poll --details, 50 × 2 calls, 100 ms uniform",
+        "first request, no cache (compile)",
+        "component size",
         "poll: drain the backlog",
         "containment dry run",
     ] {

@@ -6,6 +6,7 @@ mod demo;
 pub mod errors;
 mod graph;
 pub mod output;
+mod pages;
 mod poll;
 mod values;
 mod writes;
@@ -169,12 +170,15 @@ struct ListArgs {
     /// Page size, 1 to 1000.
     #[arg(long)]
     top: Option<u32>,
-    /// Follow every next link and return all pages.
+    /// Follow every next link, printing each page as it arrives.
     #[arg(long)]
     all: bool,
     /// With --all: stop with an error after this many pages.
     #[arg(long)]
     max_pages: Option<u32>,
+    /// JSON lines: one incident a line, for streaming tools (implies JSON).
+    #[arg(long)]
+    ndjson: bool,
     /// Fetch the page a previous list pointed to.
     #[arg(long, conflicts_with_all = ["filter", "orderby", "top"])]
     continuation: Option<String>,
@@ -253,7 +257,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Emulator(args) => serve_emulator(args).await,
         Command::Demo => demo::run(cli.global.host_options()?, cli.global.verbose).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(args) => bench::run(args, cli.global.component).await,
         Command::Poll(args) => poll::run(&mut cli.global.open_session().await?, args).await,
         Command::Check => {
             let checks = cli.global.open_session().await?.check_connection().await?;
@@ -384,71 +388,19 @@ pub fn stderr_audit() -> AuditSink {
 }
 
 async fn list(session: &mut Session, args: ListArgs, format: Format) -> Result<(), Failure> {
+    let walk =
+        pages::Walk { all: args.all, max_pages: args.max_pages, start: args.continuation.clone(), ndjson: args.ndjson };
+    let max_pages = args.max_pages;
     let options = ListIncidentsOptions {
         filter: args.filter,
         orderby: args.orderby,
         top: args.top,
         continuation: args.continuation,
-        max_pages: args.max_pages,
+        max_pages,
     };
-    list_pages(session, options, args.all, Session::list_all_incidents, Session::list_incidents, |incidents| {
-        match format {
-            Format::Json => output::incidents_json(incidents),
-            Format::Table => output::incidents_table(incidents),
-        }
-    })
-    .await
-}
-
-/// A page a list verb reads: its items, and the continuation to the next one.
-trait Page {
-    type Item;
-    /// What the "more ..." hint calls the items.
-    const WHAT: &'static str;
-    fn split(self) -> (Vec<Self::Item>, Option<String>);
-}
-
-impl Page for types::IncidentPage {
-    type Item = types::Incident;
-    const WHAT: &'static str = "incidents";
-    fn split(self) -> (Vec<Self::Item>, Option<String>) {
-        (self.incidents, self.continuation)
-    }
-}
-
-impl Page for crate::runtime::graph_security::IncidentPage {
-    type Item = crate::runtime::graph_security::Incident;
-    const WHAT: &'static str = "items";
-    fn split(self) -> (Vec<Self::Item>, Option<String>) {
-        (self.incidents, self.continuation)
-    }
-}
-
-impl Page for crate::runtime::graph_security::AlertPage {
-    type Item = crate::runtime::graph_security::Alert;
-    const WHAT: &'static str = "items";
-    fn split(self) -> (Vec<Self::Item>, Option<String>) {
-        (self.alerts, self.continuation)
-    }
-}
-
-/// Every list verb: one page, printed, with where the next one is on stderr;
-/// or with `--all`, every page.
-async fn list_pages<O, P: Page>(
-    session: &mut Session,
-    options: O,
-    all: bool,
-    every_page: impl AsyncFnOnce(&mut Session, O) -> Result<Vec<P::Item>, CallError>,
-    one_page: impl AsyncFnOnce(&mut Session, O) -> Result<P, CallError>,
-    show: impl FnOnce(&[P::Item]) -> String,
-) -> Result<(), Failure> {
-    let (items, continuation) =
-        if all { (every_page(session, options).await?, None) } else { one_page(session, options).await?.split() };
-    print(show(&items));
-    if let Some(link) = continuation {
-        eprintln!("more {}: use --all, or --continuation '{}'", P::WHAT, output::safe_line(&link));
-    }
-    Ok(())
+    let next =
+        |link| ListIncidentsOptions { filter: None, orderby: None, top: None, continuation: Some(link), max_pages };
+    pages::list_pages(session, options, walk, format, Session::list_incidents, next).await
 }
 
 fn print(text: String) {
