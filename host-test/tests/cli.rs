@@ -116,10 +116,10 @@ async fn verbose_audits_each_request_without_secrets() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_emulator_command_prints_its_address_first() {
+async fn the_emulator_command_prints_its_address_first_and_adds_its_latency() {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel"))
-        .args(["emulator", "--incidents", "4", "--seed", "2"])
+        .args(["emulator", "--incidents", "4", "--seed", "2", "--latency", "300"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -128,10 +128,14 @@ async fn the_emulator_command_prints_its_address_first() {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
     let url = line.trim().trim_start_matches("listening on ").to_owned();
+    let started = std::time::Instant::now();
     let output = sentinel(args(&["--emulator", &url, "incidents", "list", "--output", "json"]), vec![]).await;
+    let took = started.elapsed();
     child.kill().unwrap();
     let _ = child.wait();
     assert_eq!(json(&output).as_array().unwrap().len(), 4);
+    // A floor, never a ceiling: the ARM answer waited for --latency.
+    assert!(took >= std::time::Duration::from_millis(300), "--latency 300 was not applied: {took:?}");
 }
 
 fn lines(output: &Output) -> Vec<Value> {

@@ -406,14 +406,6 @@ fn per_second(count: usize, took: Duration) -> u64 {
     (count as f64 / took.as_secs_f64().max(1e-9)) as u64
 }
 
-/// The process's resident set, from /proc (Linux).
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// A native transport for the core: one HTTP/1.1 connection per request over
 /// loopback, like the component's, on its own current-thread runtime.
 struct NativeHttp {

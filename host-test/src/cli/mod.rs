@@ -199,6 +199,14 @@ struct EmulatorArgs {
     /// forbidden error that names it.
     #[arg(long, value_delimiter = ',')]
     graph_roles: Option<Vec<String>>,
+    /// Milliseconds added before every ARM, Log Analytics and Graph answer
+    /// (not the token endpoint's), to see and measure concurrency.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency: u64,
+    /// Spread each delay uniformly over latency ± this many milliseconds
+    /// (never below zero; the same seed gives the same delays).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    jitter: u64,
 }
 
 /// A failure already described in one line, with its exit code.
@@ -415,6 +423,8 @@ async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
         incidents: args.incidents,
         seed: args.seed,
         graph_roles: args.graph_roles,
+        latency: std::time::Duration::from_millis(args.latency),
+        jitter: std::time::Duration::from_millis(args.jitter),
         ..EmulatorOptions::default()
     };
     let emulator = Emulator::start(options).await.map_err(|e| Failure {

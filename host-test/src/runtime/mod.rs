@@ -292,17 +292,15 @@ impl ConnectorHost {
         config: ConnectionConfig,
         audit: Option<AuditSink>,
     ) -> Result<Session, CallError> {
-        let settings =
-            Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
-        self.open_with_allow_list(tenant, config, allowed_origins(&settings), audit).await
+        Ok(self.open_measured(tenant, config, audit).await?.0)
     }
 
     /// The operator's policy decides whether this tenant's cloud may be used
     /// at all; its endpoints then make the store's allow-list.
-    fn check_policy(&self, config: &ConnectionConfig) -> Result<(), CallError> {
-        let settings =
-            Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
-        self.connector.policy.check_cloud(&config.cloud, &allowed_origins(&settings)).map_err(|refusal| {
+    /// The operator's cloud policy, applied to the origins of the
+    /// connection's endpoints.
+    fn check_policy(&self, config: &ConnectionConfig, origins: &[Origin]) -> Result<(), CallError> {
+        self.connector.policy.check_cloud(&config.cloud, origins).map_err(|refusal| {
             CallError::Connector(ConnectorError::InvalidInput(types::InvalidInput {
                 field: "cloud".into(),
                 reason: refusal.0,
@@ -319,7 +317,8 @@ impl ConnectorHost {
         allowed: Vec<Origin>,
         audit: Option<AuditSink>,
     ) -> Result<Session, CallError> {
-        Ok(self.open_measured_with_allow_list(tenant, config, allowed, audit).await?.0)
+        self.check_policy(&config, &allowed_origins(&settings_of(&config)?))?;
+        Ok(self.open_sandboxed(tenant, config, allowed, audit).await?.0)
     }
 
     /// Like [`ConnectorHost::open`], and says how long instantiating the
@@ -330,19 +329,20 @@ impl ConnectorHost {
         config: ConnectionConfig,
         audit: Option<AuditSink>,
     ) -> Result<(Session, OpenTimings), CallError> {
-        let settings =
-            Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
-        self.open_measured_with_allow_list(tenant, config, allowed_origins(&settings), audit).await
+        let origins = allowed_origins(&settings_of(&config)?);
+        self.check_policy(&config, &origins)?;
+        self.open_sandboxed(tenant, config, origins, audit).await
     }
 
-    async fn open_measured_with_allow_list(
+    /// A sandbox allowed `allowed`, and the guest's `open` in it; the
+    /// operator's policy has been checked.
+    async fn open_sandboxed(
         &self,
         tenant: &str,
         config: ConnectionConfig,
         allowed: Vec<Origin>,
         audit: Option<AuditSink>,
     ) -> Result<(Session, OpenTimings), CallError> {
-        self.check_policy(&config)?;
         let slot = SessionSlot::claim(&self.live, self.limits.max_sessions)?;
         let started = Instant::now();
         let mut store = self.store(self.hooks(tenant, allowed, audit), |_| {});
@@ -473,6 +473,12 @@ fn engine(limits: &Limits) -> Result<Engine> {
         .memory_reservation(limits.memory_bytes as u64)
         .memory_guard_size(2 << 20);
     Ok(Engine::new(&config)?)
+}
+
+/// The connection's settings as the guest will read them: a bad
+/// configuration is refused here, before a sandbox is made for it.
+fn settings_of(config: &ConnectionConfig) -> Result<Settings, CallError> {
+    Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))
 }
 
 /// The origins of the login, ARM, Log Analytics and Graph endpoints.
