@@ -13,7 +13,7 @@ use sentinel_host::runtime::containment::{Action, RiskLevel, RiskState};
 use sentinel_host::runtime::graph_security::{
     AlertStatus, AlertUpdate, Assignee, Classification, Determination, HuntingOptions, IncidentStatus, IncidentUpdate,
 };
-use sentinel_host::runtime::types::{Api, Cell, Error};
+use sentinel_host::runtime::types::{Api, Cell, EntityKind, Error, NormalizedEntity};
 use sentinel_host::runtime::{graph_list_options, CallError, Session};
 
 fn no_incident_change() -> IncidentUpdate {
@@ -471,6 +471,41 @@ async fn a_dry_run_returns_the_exact_request_and_changes_nothing() {
         !planned.request.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization")),
         "no token in the plan"
     );
+}
+
+fn account(identifier: &str, object_id: Option<&str>) -> NormalizedEntity {
+    NormalizedEntity {
+        id: "account-1".into(),
+        kind: EntityKind::Account,
+        identifier: identifier.into(),
+        display_name: identifier.into(),
+        references: Vec::new(),
+        object_id: object_id.map(str::to_owned),
+    }
+}
+
+/// An account entity is contained by its Entra object id, else its UPN; a
+/// bare name (all Sentinel's `accountName` holds since July 2026) is refused
+/// before any request, never guessed into a UPN.
+#[tokio::test]
+async fn an_account_entity_is_contained_by_object_id_then_upn_and_a_bare_name_sends_nothing() {
+    let emulator = emulator(0, 1).await;
+    let mut session = session(&emulator).await;
+    let mut graph = session.graph();
+    let by_id = graph.contain_account(&account("someone-else", Some(seed::BOB_ID)), Action::DisableAccount, true).await;
+    assert_eq!(by_id.unwrap().user.id, seed::BOB_ID, "the object id wins over the identifier");
+    let by_upn = graph.contain_account(&account(seed::BOB_UPN, None), Action::DisableAccount, true).await;
+    assert_eq!(by_upn.unwrap().user.id, seed::BOB_ID);
+
+    let before = emulator.requests().len();
+    let bare = account(seed::BOB_UPN.split('@').next().unwrap(), None);
+    let error = connector_error(graph.contain_account(&bare, Action::DisableAccount, false).await);
+    assert!(matches!(&error, Error::InvalidInput(i) if i.field == "account"), "{error:?}");
+    let host = NormalizedEntity { kind: EntityKind::Host, ..account("vm1.contoso.com", None) };
+    let error = connector_error(graph.contain_account(&host, Action::DisableAccount, false).await);
+    assert!(matches!(&error, Error::InvalidInput(i) if i.field == "account"), "{error:?}");
+    assert_eq!(emulator.requests().len(), before, "refused before any request");
+    assert_eq!(emulator.graph_user(seed::BOB_ID).unwrap()["accountEnabled"], true);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use super::exports::soar::sentinel::types as wit;
 use super::graph_security::resource;
 use super::types::planned;
 use super::Component;
-use crate::core::graph::containment::{ContainmentAction, ContainmentResult};
+use crate::core::graph::containment::{account_target, ContainmentAction, ContainmentResult};
 use crate::core::graph::users::{self as gusers, GraphUser, RiskyUser};
 
 open_enum_to_wit!(gusers::RiskLevel => cwit::RiskLevel { None, Low, Medium, High, Hidden });
@@ -36,6 +36,18 @@ impl Guest for Component {
         resource(&connection)
             .with_client(|client, http| client.graph().contain(http, &user, &action, dry_run))
             .map(outcome)
+    }
+
+    fn contain_account(
+        connection: ConnectionBorrow<'_>,
+        account: wit::NormalizedEntity,
+        action: cwit::Action,
+        dry_run: bool,
+    ) -> Result<cwit::Outcome, wit::Error> {
+        let is_account = matches!(account.kind, wit::EntityKind::Account);
+        let user =
+            account_target(is_account, account.object_id.as_deref(), &account.identifier).map_err(wit::Error::from)?;
+        Self::contain(connection, user, action, dry_run)
     }
 }
 

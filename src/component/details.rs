@@ -119,6 +119,7 @@ pub fn normalized(entity: Normalized) -> wit::NormalizedEntity {
         kind: entity_kind(entity.kind),
         identifier: entity.identifier,
         display_name: entity.display_name,
+        object_id: entity.object_id,
         references: entity
             .references
             .into_iter()

@@ -146,6 +146,20 @@ impl Graph<'_> {
         })
         .await
     }
+
+    /// [`Graph::contain`] on the user an account entity names (its
+    /// object id, else its UPN; a bare name is refused).
+    pub async fn contain_account(
+        &mut self,
+        account: &types::NormalizedEntity,
+        action: cwit::Action,
+        dry_run: bool,
+    ) -> Result<cwit::Outcome, CallError> {
+        self.containment(async |api, store, connection| {
+            api.call_contain_account(store, connection, account, &action, dry_run).await
+        })
+        .await
+    }
 }
 
 /// Graph list options with every default.

@@ -9,6 +9,7 @@ use super::{url, PlannedRequest};
 use crate::core::config::{shown, validate_guid, Settings};
 use crate::core::error::Error;
 use crate::core::http::Method;
+use crate::core::sentinel::entities::is_upn;
 
 const USER_IDS: &str = "protected-accounts.user-ids";
 const USER_PRINCIPAL_NAMES: &str = "protected-accounts.user-principal-names";
@@ -256,9 +257,56 @@ pub struct ContainmentResult {
     pub already_done: bool,
 }
 
+/// The user containment acts on for an account entity (a normalized
+/// entity's kind, object id and identifier): its Entra object id, else its
+/// UPN. A bare name is refused, never guessed: since July 2026 Sentinel's
+/// account name is only the UPN's prefix, and `jdoe` may be
+/// `jdoe@contoso.com` or someone in another domain.
+pub fn account_target(is_account: bool, object_id: Option<&str>, identifier: &str) -> Result<String, Error> {
+    if !is_account {
+        return Err(Error::invalid("account", "is not an account entity"));
+    }
+    if let Some(id) = object_id.map(trimmed).filter(|id| !id.is_empty()) {
+        return Ok(id.to_owned());
+    }
+    if is_upn(identifier) {
+        return Ok(identifier.to_owned());
+    }
+    Err(Error::invalid(
+        "account",
+        format!(
+            "has no Entra object id and no UPN, only '{}': a name alone is ambiguous; \
+             give contain the user's object id or UPN",
+            shown(identifier)
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_is_contained_by_object_id_then_upn_and_a_bare_name_is_refused() {
+        let id = "5e1b0c55-7dc8-4b55-9c2b-0b3a2a8d6f11";
+        assert_eq!(account_target(true, Some(id), "jdoe@contoso.com").unwrap(), id);
+        assert_eq!(account_target(true, Some(" "), "jdoe@contoso.com").unwrap(), "jdoe@contoso.com");
+        assert_eq!(account_target(true, None, "jdoe@contoso.com").unwrap(), "jdoe@contoso.com");
+        for (is_account, identifier, reason) in [
+            (true, "jdoe", "a name alone is ambiguous"),
+            (true, "CONTOSO\\jdoe", "a name alone is ambiguous"),
+            (true, "S-1-5-21-1", "a name alone is ambiguous"),
+            (false, "vm1.contoso.com", "is not an account entity"),
+        ] {
+            match account_target(is_account, None, identifier) {
+                Err(Error::InvalidInput { field, reason: text }) => {
+                    assert_eq!(field, "account");
+                    assert!(text.contains(reason), "{text}");
+                }
+                other => panic!("{identifier}: {other:?}"),
+            }
+        }
+    }
 
     fn user() -> GraphUser {
         GraphUser {

@@ -96,7 +96,7 @@ impl Bookmark {
 macro_rules! entity_records {
     ($callback:ident) => {
         $callback! {
-            AccountEntity { account_name: Option<String>, nt_domain: Option<String>, upn_suffix: Option<String>, sid: Option<String>, aad_user_id: Option<String>, aad_tenant_id: Option<String>, object_guid: Option<String>, display_name: Option<String>, host_entity_id: Option<String> },
+            AccountEntity { account_name: Option<String>, nt_domain: Option<String>, upn_suffix: Option<String>, user_principal_name: Option<String>, sid: Option<String>, aad_user_id: Option<String>, aad_tenant_id: Option<String>, object_guid: Option<String>, display_name: Option<String>, host_entity_id: Option<String> },
             HostEntity { host_name: Option<String>, dns_domain: Option<String>, nt_domain: Option<String>, net_bios_name: Option<String>, azure_id: Option<String>, oms_agent_id: Option<String>, os_family: Option<String>, os_version: Option<String> },
             IpEntity { address: Option<String>, country: Option<String>, city: Option<String> },
             UrlEntity { url: Option<String> },
@@ -171,6 +171,7 @@ pub fn details(entity: &Entity) -> EntityDetails {
             account_name: t("accountName"),
             nt_domain: t("ntDomain"),
             upn_suffix: t("upnSuffix"),
+            user_principal_name: entity.user_principal_name(),
             sid: t("sid"),
             aad_user_id: t("aadUserId"),
             aad_tenant_id: t("aadTenantId"),

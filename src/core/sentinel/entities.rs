@@ -59,6 +59,16 @@ impl Entity {
         self.text("friendlyName")
     }
 
+    /// An account's full UPN as Sentinel sends it since July 2026
+    /// (`userPrincipalName`; the property's case is not in the spec yet, so
+    /// any case is read).
+    pub fn user_principal_name(&self) -> Option<String> {
+        self.properties
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("userPrincipalName"))
+            .and_then(|(_, value)| scalar_text(value))
+    }
+
     /// Every property, exactly as received, as JSON text.
     pub fn properties_json(&self) -> String {
         Value::Object(self.properties.clone()).to_string()
@@ -129,6 +139,8 @@ pub struct Normalized {
     pub identifier: String,
     pub display_name: String,
     pub references: Vec<Reference>,
+    /// An account's Entra object id (`aadUserId`).
+    pub object_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,18 +195,38 @@ pub fn identifier(entity: &Entity) -> String {
     found.or_else(|| entity.friendly_name()).unwrap_or_else(|| entity.name.clone())
 }
 
-/// UPN when the suffix is a domain, then SID, then the Entra object id, then DOMAIN\name.
+/// The UPN (see [`account_upn`]), then SID, then the Entra object id, then
+/// DOMAIN\name, then the name.
 fn account_identifier(entity: &Entity) -> Option<String> {
     let name = entity.text("accountName");
-    if let (Some(name), Some(suffix)) = (&name, entity.text("upnSuffix")) {
-        if suffix.contains('.') {
-            return Some(format!("{name}@{suffix}").to_ascii_lowercase());
+    account_upn(entity).or_else(|| entity.text("sid")).or_else(|| entity.text("aadUserId")).or_else(|| {
+        match (entity.text("ntDomain"), &name) {
+            (Some(domain), Some(name)) => Some(format!("{domain}\\{name}")),
+            _ => name.clone(),
         }
-    }
-    entity.text("sid").or_else(|| entity.text("aadUserId")).or_else(|| match (entity.text("ntDomain"), &name) {
-        (Some(domain), Some(name)) => Some(format!("{domain}\\{name}")),
-        _ => name.clone(),
     })
+}
+
+/// An account's UPN, lower case, from either shape Sentinel sends: since
+/// July 2026 `accountName` is the UPN's prefix and `userPrincipalName` the
+/// whole; before, `accountName` was sometimes the whole UPN, sometimes the
+/// prefix beside `upnSuffix`. A suffix without a dot is a NetBIOS domain,
+/// not a UPN's, and a name alone is never taken for a UPN.
+pub fn account_upn(entity: &Entity) -> Option<String> {
+    if let Some(upn) = entity.user_principal_name().filter(|upn| is_upn(upn)) {
+        return Some(upn.to_ascii_lowercase());
+    }
+    let name = entity.text("accountName")?;
+    if is_upn(&name) {
+        return Some(name.to_ascii_lowercase());
+    }
+    let suffix = entity.text("upnSuffix").filter(|suffix| suffix.contains('.'))?;
+    Some(format!("{name}@{suffix}").to_ascii_lowercase())
+}
+
+/// `prefix@domain.tld`: something before the `@` and a dotted domain after it.
+pub fn is_upn(text: &str) -> bool {
+    text.split_once('@').is_some_and(|(prefix, domain)| !prefix.is_empty() && domain.contains('.'))
 }
 
 /// The FQDN when the DNS domain is known, else the host or NetBIOS name.
@@ -223,6 +255,7 @@ pub fn normalize(entities: &[Entity]) -> Vec<Normalized> {
             identifier: identifier(entity),
             display_name: entity.friendly_name().unwrap_or_else(|| identifier(entity)),
             references: references(entity, entities),
+            object_id: (entity.kind() == EntityKind::Account).then(|| entity.text("aadUserId")).flatten(),
         })
         .collect()
 }
@@ -329,6 +362,48 @@ mod tests {
         assert_eq!(identifier(&account), "S-1-5-21");
         let host = entity("Host", "h", serde_json::json!({"hostName": "VM1", "dnsDomain": "corp.contoso.com"}));
         assert_eq!(identifier(&host), "vm1.corp.contoso.com");
+    }
+
+    /// Sentinel's July 2026 change: `accountName` holds the UPN's prefix and
+    /// `userPrincipalName` the whole. Before it, `accountName` was the whole
+    /// UPN or the prefix beside `upnSuffix`. Every shape gives the same
+    /// identifier; a bare name never becomes a UPN.
+    #[test]
+    fn an_account_keeps_its_upn_identifier_across_the_july_2026_mapping_change() {
+        let shapes = [
+            serde_json::json!({"accountName": "jdoe", "upnSuffix": "contoso.com", "userPrincipalName": "JDoe@Contoso.com", "aadUserId": "5e1b0c55-7dc8-4b55-9c2b-0b3a2a8d6f11"}),
+            serde_json::json!({"accountName": "jdoe", "UserPrincipalName": "jdoe@contoso.com"}),
+            serde_json::json!({"accountName": "jdoe@contoso.com"}),
+            serde_json::json!({"accountName": "jdoe", "upnSuffix": "contoso.com"}),
+        ];
+        for properties in shapes {
+            let account = entity("Account", "a", properties.clone());
+            assert_eq!(identifier(&account), "jdoe@contoso.com", "{properties}");
+        }
+        let bare = entity("Account", "b", serde_json::json!({"accountName": "jdoe"}));
+        assert_eq!(identifier(&bare), "jdoe", "a bare name stays a name");
+        assert_eq!(account_upn(&bare), None);
+        let netbios = entity("Account", "c", serde_json::json!({"accountName": "jdoe", "ntDomain": "CONTOSO"}));
+        assert_eq!(identifier(&netbios), "CONTOSO\\jdoe");
+        let not_a_upn = entity("Account", "d", serde_json::json!({"accountName": "jdoe", "userPrincipalName": "jdoe"}));
+        assert_eq!(identifier(&not_a_upn), "jdoe", "a UPN needs a dotted domain");
+    }
+
+    #[test]
+    fn a_normalized_account_carries_its_entra_object_id_and_no_other_kind_does() {
+        let entities = [
+            entity(
+                "Account",
+                "a",
+                serde_json::json!({"accountName": "jdoe", "aadUserId": "5e1b0c55-7dc8-4b55-9c2b-0b3a2a8d6f11"}),
+            ),
+            entity("Account", "b", serde_json::json!({"accountName": "jdoe", "upnSuffix": "contoso.com"})),
+            entity("Host", "h", serde_json::json!({"hostName": "vm1", "aadUserId": "not-an-account"})),
+        ];
+        let normalized = normalize(&entities);
+        assert_eq!(normalized[0].object_id.as_deref(), Some("5e1b0c55-7dc8-4b55-9c2b-0b3a2a8d6f11"));
+        assert_eq!(normalized[1].object_id, None);
+        assert_eq!(normalized[2].object_id, None);
     }
 
     #[test]
