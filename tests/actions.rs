@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{config_for, emulator, host, session};
+use sentinel_connector::core::config::ConnectionConfig;
 use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_emulator::{Emulator, EmulatorOptions, Injection};
 use sentinel_host::runtime::types::{
@@ -254,6 +255,38 @@ async fn the_connection_check_reports_each_api() {
         let Some(Error::Auth(failure)) = &check.failure else { panic!("{:?}", check.failure) };
         assert_eq!(failure.code, "AADSTS7000215");
     }
+}
+
+/// 2025-12-01 is stable but not live in every cloud: the check says which of
+/// the two stable versions the workspace takes, and a version it refuses
+/// gets ARM's error with a hint naming the ones it serves.
+#[tokio::test]
+async fn the_connection_check_reports_the_stable_api_versions_the_workspace_accepts() {
+    let emulator = emulator(1, 2).await;
+    let arm_versions = |checks: &[sentinel_host::runtime::types::ApiCheck]| {
+        let arm = checks.iter().find(|c| matches!(c.api, Api::AzureResourceManager)).unwrap();
+        (arm.api_versions.clone(), arm.failure.clone())
+    };
+    let checks = session(&emulator).await.check_connection().await.unwrap();
+    let (versions, failure) = arm_versions(&checks);
+    assert_eq!((versions, failure.is_none()), (vec!["2025-09-01".to_owned(), "2025-12-01".to_owned()], true));
+
+    emulator.set_api_versions(&["2025-09-01", "2025-06-01"]);
+    let checks = session(&emulator).await.check_connection().await.unwrap();
+    let (versions, failure) = arm_versions(&checks);
+    assert_eq!((versions, failure.is_none()), (vec!["2025-09-01".to_owned()], true), "2025-12-01 is not live here");
+
+    let newest = ConnectionConfig { api_version: Some("2025-12-01".into()), ..config_for(&emulator.url()) };
+    let mut session = host().open("newest", newest, None).await.unwrap();
+    let (versions, failure) = arm_versions(&session.check_connection().await.unwrap());
+    assert_eq!(versions, ["2025-09-01"], "read from ARM's list, no second request needed");
+    let Some(Error::BadRequest(failure)) = failure else { panic!("{failure:?}") };
+    assert_eq!(failure.code, "InvalidApiVersionParameter");
+    assert!(failure.hint.contains("serves 2025-09-01"), "{}", failure.hint);
+    let Err(CallError::Connector(Error::BadRequest(refused))) = session.list_incidents(list_options()).await else {
+        panic!("2025-12-01 is refused here")
+    };
+    assert!(refused.hint.contains("serves 2025-09-01"), "{}", refused.hint);
 }
 
 /// The playbook other SOARs run by hand: triage new high-severity incidents,

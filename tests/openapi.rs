@@ -1,5 +1,6 @@
 //! Conformance with Microsoft's stable OpenAPI for Sentinel incidents
-//! (`Incidents.json`, api-version 2025-09-01):
+//! (`Incidents.json`, api-versions 2025-09-01, the default, and 2025-12-01,
+//! each run with the connector configured for it):
 //! - every ARM request the connector sends, for every action it is asked to
 //!   run here, is an operation of the spec and meets it (see
 //!   `common/openapi.rs` for what is checked);
@@ -16,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::ops::Range;
 
+use sentinel_connector::core::config::ConnectionConfig;
 use sentinel_emulator::{Emulator, RecordedRequest};
 use sentinel_host::runtime::types::{
     Classification, ClassificationReason, IncidentStatus, IncidentUpdate, ListIncidentsOptions, NewIncident,
@@ -24,7 +26,7 @@ use sentinel_host::runtime::types::{
 use sentinel_host::runtime::{list_options, poll_options, CallError};
 use serde_json::Value;
 
-use common::{emulator, session};
+use common::{config_for, emulator, host, session};
 use openapi::{fixture, Request, Spec};
 
 /// The operations the actions below must have sent, together. Add the ones a
@@ -92,6 +94,13 @@ fn shown(request: &RecordedRequest) -> String {
     format!("{} {}{query}{body}", request.method, request.path)
 }
 
+/// The request's `api-version` query parameter.
+fn api_version_of(recorded: &RecordedRequest) -> Option<String> {
+    url::form_urlencoded::parse(recorded.query.as_deref().unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "api-version")
+        .map(|(_, value)| value.into_owned())
+}
+
 fn as_request(recorded: &RecordedRequest) -> Request {
     Request {
         method: recorded.method.clone(),
@@ -130,8 +139,23 @@ fn wit_connection_functions() -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_request_the_connector_sends_conforms_to_the_openapi() {
+    conforms_at(None, "2025-09-01").await;
+}
+
+/// The newest stable api-version: the same suite, the connector configured
+/// for 2025-12-01, against that version's `Incidents.json`.
+#[tokio::test]
+async fn every_request_conforms_to_the_2025_12_01_openapi_too() {
+    conforms_at(Some("2025-12-01"), "2025-12-01").await;
+}
+
+/// Runs every action with `api_version` configured (the default when none)
+/// and checks every ARM request against the stable spec of `spec_version`.
+async fn conforms_at(api_version: Option<&str>, spec_version: &str) {
+    assert!(openapi::STABLE_VERSIONS.contains(&spec_version));
     let emulator = emulator(30, 8).await;
-    let mut session = session(&emulator).await;
+    let config = ConnectionConfig { api_version: api_version.map(str::to_owned), ..config_for(&emulator.url()) };
+    let mut session = host().open("conformance", config, None).await.expect("the connection opens");
     let mut log = Log::new(&emulator);
     let id = emulator.incidents()[4]["name"].as_str().expect("incidents have names").to_owned();
 
@@ -220,8 +244,14 @@ async fn every_request_the_connector_sends_conforms_to_the_openapi() {
     log.run("delete-task", session.delete_task(&id, &task.id)).await;
     // ---- end of writes ----
 
-    // Every ARM request, whichever action sent it, against the spec.
-    let spec = Spec::load();
+    // Every ARM request, whichever action sent it, against the spec of its
+    // api-version: the configured one, except check-connection's one read
+    // with the other stable version (which must meet that version's spec).
+    let specs: BTreeMap<&str, Spec> = openapi::STABLE_VERSIONS.iter().map(|v| (*v, Spec::load_version(v))).collect();
+    let spec_for = |request: &RecordedRequest, action: &str| {
+        let version = api_version_of(request).filter(|_| action == "check-connection");
+        &specs[version.as_deref().filter(|v| specs.contains_key(v)).unwrap_or(spec_version)]
+    };
     let requests = emulator.requests();
     let action_of =
         |index: usize| log.steps.iter().find(|(_, range)| range.contains(&index)).map_or("(no action)", |(a, _)| *a);
@@ -231,7 +261,7 @@ async fn every_request_the_connector_sends_conforms_to_the_openapi() {
     for (index, request) in requests.iter().enumerate().filter(|(_, r)| is_arm(r)) {
         let action = action_of(index);
         *checked_per_action.entry(action).or_default() += 1;
-        match spec.check(&as_request(request)) {
+        match spec_for(request, action).check(&as_request(request)) {
             Ok(operation) => {
                 covered.entry(operation).or_default().insert(action);
             }
@@ -267,7 +297,7 @@ async fn every_request_the_connector_sends_conforms_to_the_openapi() {
         .map(|(op, actions)| format!("{op} <- {}", actions.iter().copied().collect::<Vec<_>>().join(", ")))
         .collect();
     assert_eq!(got, expected, "the operations the actions sent:\n{}", by_action.join("\n"));
-    let untouched: Vec<String> = spec.operation_ids().into_iter().filter(|op| !got.contains(op.as_str())).collect();
+    let untouched: Vec<String> = specs[spec_version].operation_ids().into_iter().filter(|op| !got.contains(op.as_str())).collect();
     let checked: usize = checked_per_action.values().sum();
     println!(
         "{checked} ARM requests conform; covered: {}\nnot sent by any action run here: {}",

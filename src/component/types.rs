@@ -310,6 +310,7 @@ pub fn api_check(check: ApiCheck) -> wit::ApiCheck {
         missing_permissions: if check.token_ok { missing_permissions(check.api, &check.roles) } else { Vec::new() },
         roles: check.roles,
         allowed_actions: check.allowed_actions,
+        api_versions: check.api_versions,
     }
 }
 

@@ -17,6 +17,9 @@ pub struct ApiCheck {
     pub failure: Option<Error>,
     pub roles: Vec<String>,
     pub allowed_actions: Vec<String>,
+    /// ARM: the stable Sentinel api-versions the workspace accepts (see
+    /// `sentinel::versions`); empty for the other APIs.
+    pub api_versions: Vec<String>,
 }
 
 /// The least-privileged application permissions each action needs, by API,

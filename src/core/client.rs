@@ -168,6 +168,7 @@ impl Client {
                     failure: Some(error),
                     roles: Vec::new(),
                     allowed_actions: Vec::new(),
+                    api_versions: Vec::new(),
                 }
             }
         };
@@ -186,6 +187,10 @@ impl Client {
             // Nothing to read: the token and its roles are the check.
             Api::LogAnalytics | Api::Graph => None,
         };
+        let api_versions = match (&read, api) {
+            (Some(probe), Api::Arm) => self.sentinel().accepted_versions(transport, probe),
+            _ => Vec::new(),
+        };
         let read_ok = read.as_ref().map(Result::is_ok);
         ApiCheck {
             api,
@@ -194,6 +199,7 @@ impl Client {
             failure: read.and_then(Result::err),
             allowed_actions: check::allowed_actions(api, &roles, read_ok),
             roles,
+            api_versions,
         }
     }
 

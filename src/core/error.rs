@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::http::Response;
 use super::redact::{escape_controls, truncate_chars, Redactor};
+use super::sentinel::versions;
 
 /// How much of a message an error shows, counted after secrets are redacted.
 pub const MAX_MESSAGE_CHARS: usize = 500;
@@ -101,7 +102,10 @@ impl Error {
         }
         let (code, message) = parse_error_body(&response.body)
             .unwrap_or_else(|| (format!("Http{}", response.status), body_excerpt(&response.body)));
-        let hint = hint_for(response.status, &code);
+        let hint = match code.as_str() {
+            versions::INVALID_API_VERSION => versions::hint(&message),
+            _ => hint_for(response.status, &code),
+        };
         categorize(response, ServiceFailure { status: response.status, code, message, hint })
     }
 
@@ -135,6 +139,22 @@ impl Error {
             *text = shown_safely(&redactor, text);
         }
         self
+    }
+
+    /// The service's answer, for the kinds that carry one.
+    pub fn service_failure(&self) -> Option<&ServiceFailure> {
+        match self {
+            Error::Auth(f)
+            | Error::Forbidden(f)
+            | Error::NotFound(f)
+            | Error::Conflict(f)
+            | Error::BadRequest(f)
+            | Error::Service(f)
+            | Error::Throttled { failure: f, .. } => Some(f),
+            Error::InvalidInput { .. } | Error::Transport(_) | Error::InvalidResponse(_) | Error::Protected { .. } => {
+                None
+            }
+        }
     }
 
     fn texts_mut(&mut self) -> Vec<&mut String> {
@@ -321,7 +341,7 @@ pub fn hint_for(status: u16, code: &str) -> String {
         "SubscriptionNotFound" => "The subscription was not found: check the subscription id and that the app can see it.",
         "ResourceGroupNotFound" => "The resource group was not found: check the resource group name.",
         "ResourceNotFound" | "ParentResourceNotFound" => "The workspace was not found: check the subscription id, the resource group and the workspace name (the name, not the workspace GUID).",
-        "MissingApiVersionParameter" | "InvalidApiVersionParameter" | "NoRegisteredProviderFound" => "The api-version is not supported here: use 2025-09-01 (the default).",
+        "MissingApiVersionParameter" | "NoRegisteredProviderFound" => "The api-version is not supported here: use 2025-09-01 (the default).",
         "InvalidResourceType" => "The resource type is not known: check that Microsoft Sentinel is enabled on the workspace.",
         _ => "",
     };

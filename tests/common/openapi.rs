@@ -41,9 +41,12 @@ use serde_json::Value;
 
 /// The mirrored `specification/` folder of Azure/azure-rest-api-specs.
 pub const OPENAPI_DIR: &str = "tests/fixtures/azure-specs/openapi";
-/// The document the connector's ARM calls are checked against, under [`OPENAPI_DIR`].
+/// The document the connector's ARM calls are checked against by default
+/// (the connector's default api-version), under [`OPENAPI_DIR`].
 pub const INCIDENTS_SPEC: &str =
     "securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-09-01/Incidents.json";
+/// The stable api-versions whose `Incidents.json` is mirrored here.
+pub const STABLE_VERSIONS: &[&str] = &["2025-09-01", "2025-12-01"];
 /// The x-ms-example folders of the stable incidents API, under `tests/fixtures/azure-specs`.
 pub const EXAMPLE_DIRS: &[&str] = &["incidents", "incident-comments", "incident-relations", "incident-tasks"];
 
@@ -108,6 +111,14 @@ impl Spec {
     /// Loads `Incidents.json` from the package's fixtures.
     pub fn load() -> Spec {
         Spec::load_from(&Path::new(env!("CARGO_MANIFEST_DIR")).join(OPENAPI_DIR), INCIDENTS_SPEC)
+    }
+
+    /// Loads the stable `Incidents.json` of `version` (one of [`STABLE_VERSIONS`]).
+    pub fn load_version(version: &str) -> Spec {
+        let document = INCIDENTS_SPEC.replace("2025-09-01", version);
+        let spec = Spec::load_from(&Path::new(env!("CARGO_MANIFEST_DIR")).join(OPENAPI_DIR), &document);
+        assert_eq!(spec.version, version, "{document} describes {}", spec.version);
+        spec
     }
 
     /// Loads `document` (relative to `root`) and every file its `$ref`s

@@ -20,8 +20,29 @@ use crate::{details, writes};
 
 /// The api-version the emulator serves first (the connector's default).
 pub(crate) const API_VERSION: &str = "2025-09-01";
-const API_VERSIONS: &[&str] = &[API_VERSION, "2025-06-01", "2025-03-01", "2024-09-01", "2024-03-01"];
+/// What the emulator accepts by default, newest stable first; its
+/// `InvalidApiVersionParameter` answer lists them as ARM does.
+pub(crate) const API_VERSIONS: &[&str] =
+    &["2025-12-01", API_VERSION, "2025-06-01", "2025-03-01", "2024-09-01", "2024-03-01"];
 const MAX_TOP: usize = 1000;
+
+/// ARM's answer to an api-version it does not serve: the versions it does,
+/// in its own words.
+fn accepted(shared: &Shared, version: &str) -> Result<(), Reply> {
+    let configured = shared.state().api_versions.clone();
+    let versions: Vec<&str> = match &configured {
+        Some(list) => list.iter().map(String::as_str).collect(),
+        None => API_VERSIONS.to_vec(),
+    };
+    if versions.contains(&version) {
+        return Ok(());
+    }
+    Err(cloud_error(
+        400,
+        "InvalidApiVersionParameter",
+        &format!("The api-version '{version}' is invalid. The supported versions are '{}'.", versions.join(",")),
+    ))
+}
 
 /// Routes `/subscriptions/...`; segments the ARM spec fixes are matched
 /// case-insensitively, as ARM does.
@@ -39,17 +60,11 @@ pub fn handle(shared: &Shared, call: &Call) -> Reply {
                 "The api-version query parameter (?api-version=) is required for all requests.",
             )
         }
-        Some(version) if !API_VERSIONS.contains(&version) => {
-            return cloud_error(
-                400,
-                "InvalidApiVersionParameter",
-                &format!(
-                    "The api-version '{version}' is invalid. The supported versions are '{}'.",
-                    API_VERSIONS.join(",")
-                ),
-            )
+        Some(version) => {
+            if let Err(reply) = accepted(shared, version) {
+                return reply;
+            }
         }
-        Some(_) => {}
     }
     let segments: Vec<&str> = call.uri.path().trim_start_matches('/').split('/').collect();
     match resolve(&segments) {

@@ -197,6 +197,13 @@ impl Emulator {
         self.shared.state().partial_error = Some(message.to_owned());
     }
 
+    /// ARM accepts only these api-versions from now on, like a cloud where
+    /// a new version is not live yet; the others get ARM's
+    /// `InvalidApiVersionParameter`, which lists these.
+    pub fn set_api_versions(&self, versions: &[&str]) {
+        self.shared.state().api_versions = Some(versions.iter().map(|v| (*v).to_owned()).collect());
+    }
+
     /// Graph tokens issued from now on carry these roles; tokens already
     /// issued keep theirs.
     pub fn set_graph_roles(&self, roles: Vec<String>) {

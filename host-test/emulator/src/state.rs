@@ -132,6 +132,8 @@ pub(crate) struct State {
     pub graph: GraphState,
     /// The roles of Graph tokens issued from now on; `None` is the default list.
     pub graph_roles: Option<Vec<String>>,
+    /// The api-versions ARM accepts from now on; `None` is the default list.
+    pub api_versions: Option<Vec<String>>,
 }
 
 impl State {

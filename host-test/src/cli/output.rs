@@ -442,12 +442,13 @@ pub fn check_json(check: &wit::ApiCheck) -> serde_json::Value {
         "roles": check.roles,
         "allowed_actions": check.allowed_actions,
         "missing_permissions": check.missing_permissions,
+        "api_versions": check.api_versions,
     })
 }
 
 pub fn checks_table(checks: &[wit::ApiCheck]) -> String {
     let mut table = new_table();
-    table.set_header(["API", "Token", "Read", "Allowed", "Missing / problem"]);
+    table.set_header(["API", "Token", "Read", "api-versions", "Allowed", "Missing / problem"]);
     for check in checks {
         let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
         let problem =
@@ -456,6 +457,7 @@ pub fn checks_table(checks: &[wit::ApiCheck]) -> String {
             api_name(&check.api).to_owned(),
             mark(check.token_ok).to_owned(),
             check.read_ok.map_or("-", mark).to_owned(),
+            check.api_versions.join(", "),
             check.allowed_actions.join(", "),
             problem,
         ]));

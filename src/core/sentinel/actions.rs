@@ -52,7 +52,7 @@ impl<'a> Sentinel<'a> {
         Sentinel { client }
     }
 
-    fn settings(&self) -> &Settings {
+    pub(super) fn settings(&self) -> &Settings {
         self.client.settings()
     }
 
@@ -430,7 +430,7 @@ impl<'a> Sentinel<'a> {
         check_link(link, &self.settings().endpoints.arm.base).map_err(|reason| Error::invalid("continuation", reason))
     }
 
-    fn fetch_page(&mut self, transport: &mut impl Transport, url: Url) -> Result<Page<Incident>, Error> {
+    pub(super) fn fetch_page(&mut self, transport: &mut impl Transport, url: Url) -> Result<Page<Incident>, Error> {
         incidents::parse_list(&self.arm(transport, Method::Get, url, None)?.body)
     }
 }

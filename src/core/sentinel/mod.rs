@@ -12,5 +12,6 @@ pub mod poller;
 pub mod query;
 pub mod relations;
 pub mod updates;
+pub mod versions;
 
 pub use actions::Sentinel;
