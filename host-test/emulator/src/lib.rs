@@ -14,7 +14,9 @@
 //! `reply` and keep what they change in `state`. `config` holds the tenant's
 //! fixed identity and the options; `data` and `details` generate incidents.
 
+mod admin;
 mod arm;
+mod clock;
 mod config;
 mod data;
 mod details;
@@ -27,6 +29,7 @@ mod router;
 mod state;
 mod store;
 mod token;
+mod unified;
 mod writes;
 
 use std::net::SocketAddr;
@@ -47,6 +50,7 @@ pub use data::generate_incidents;
 pub use graph::seed as graph_seed;
 pub use state::{Injection, Mutation, NewIncident, RecordedRequest};
 pub use token::DEFAULT_GRAPH_ROLES;
+pub use unified::merge::MergeError;
 
 use state::{Kind, Shared};
 
@@ -220,14 +224,49 @@ impl Emulator {
         state.graph.risky_index(user_id).map(|i| state.graph.risky[i].clone())
     }
 
-    /// A Graph security incident by id, as Graph JSON.
+    /// A Graph security incident by id, as Graph JSON (unified mode: as
+    /// Defender has it, which a coalescing window may not have shown ARM yet).
     pub fn graph_incident(&self, id: &str) -> Option<Value> {
-        self.shared.state().graph.incident(id).cloned()
+        let state = self.shared.state();
+        match state.unified {
+            Some(_) => state.graph_view(id),
+            None => state.graph.incident(id).cloned(),
+        }
     }
 
     /// Every Graph security incident, in id order.
     pub fn graph_incidents(&self) -> Vec<Value> {
-        self.shared.state().graph.incidents.clone()
+        let state = self.shared.state();
+        match state.unified {
+            Some(_) => state.graph_views(),
+            None => state.graph.incidents.clone(),
+        }
+    }
+
+    /// Merges `sources` into `target` the way Defender does (unified mode
+    /// only; each a Graph id or an ARM name): the sources close, redirected
+    /// to the target, which gains their alerts and tags. Answers the target
+    /// as ARM JSON, or the rule that forbids the merge.
+    pub fn merge(&self, sources: &[&str], target: &str) -> Result<Value, MergeError> {
+        let sources: Vec<String> = sources.iter().map(|s| (*s).to_owned()).collect();
+        self.shared.state().merge(&sources, target)
+    }
+
+    /// The emulator's now: the times it writes come from this clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.shared.state().clock.now()
+    }
+
+    /// Sets the emulator's now; time runs on from there at the real pace.
+    pub fn set_now(&self, at: jiff::Timestamp) {
+        self.shared.state().clock.set(at);
+    }
+
+    /// Moves the emulator's now forward (a coalescing window that closes
+    /// meanwhile delivers its update to ARM).
+    pub fn advance(&self, by: Duration) {
+        let by = jiff::SignedDuration::try_from(by).unwrap_or(jiff::SignedDuration::MAX);
+        self.shared.state().clock.advance(by);
     }
 
     /// A Graph alerts_v2 alert by id.
