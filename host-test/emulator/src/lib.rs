@@ -247,8 +247,8 @@ impl Emulator {
     /// only; each a Graph id or an ARM name): the sources close, redirected
     /// to the target, which gains their alerts and tags. Answers the target
     /// as ARM JSON, or the rule that forbids the merge.
-    pub fn merge(&self, sources: &[&str], target: &str) -> Result<Value, MergeError> {
-        let sources: Vec<String> = sources.iter().map(|s| (*s).to_owned()).collect();
+    pub fn merge(&self, sources: &[impl AsRef<str>], target: &str) -> Result<Value, MergeError> {
+        let sources: Vec<String> = sources.iter().map(|s| s.as_ref().to_owned()).collect();
         self.shared.state().merge(&sources, target)
     }
 
