@@ -94,6 +94,7 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
     let number = current.as_ref().map(|stored| stored["properties"]["incidentNumber"].clone());
     let next_number = state.next_incident_number();
     let now = state.clock.text();
+    let before = current.clone();
     let base = match current {
         Some(stored) => stored,
         None => incident_from(&default_workspace(), id, next_number, "", "Low", "New", &now, &now),
@@ -105,7 +106,7 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
             state.incidents.push(&merged, None);
         }
     }
-    state.arm_written(&merged);
+    state.arm_written(before.as_ref(), &merged);
     Ok((merged, existing.is_none()))
 }
 

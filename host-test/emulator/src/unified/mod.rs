@@ -182,11 +182,17 @@ impl State {
     }
 
     /// After an ARM PUT: a Defender change still held for the incident
-    /// takes what the PUT wrote, so the later update does not undo it.
-    pub(crate) fn arm_written(&mut self, incident: &Value) {
+    /// takes what the PUT changed, so the later update does not undo it;
+    /// what the PUT only echoed (ARM's older state) does not undo the held
+    /// change either, as Sentinel syncs changes, not whole incidents.
+    pub(crate) fn arm_written(&mut self, before: Option<&Value>, incident: &Value) {
         let name = incident["name"].as_str().unwrap_or_default().to_ascii_lowercase();
         let Some(pending) = self.unified.as_mut().and_then(|u| u.pending.get_mut(&name)) else { return };
+        let old = |field: &str| before.and_then(|b| b["properties"].get(field));
         for field in crate::writes::WRITABLE {
+            if old(field) == incident["properties"].get(*field) {
+                continue;
+            }
             match incident["properties"].get(*field) {
                 Some(value) => pending.value["properties"][*field] = value.clone(),
                 None => {
