@@ -9,8 +9,14 @@
 //! Tests drive it in-process: insert or change incidents, delay an incident's
 //! visibility, inject canned answers, and read back every request received.
 //!
+//! With `EmulatorOptions::unified` it behaves like Sentinel onboarded to the
+//! Defender portal (`unified`): one set of incidents in ARM and Graph,
+//! Defender-style merges, optional update coalescing; its clock (`clock`) can
+//! be set and advanced so a poller lives through a day in seconds.
+//!
 //! `router` records each request and dispatches it to `token`, `query`,
-//! `graph` or `arm` (whose writes are in `writes`); all of them answer with
+//! `graph` or `arm` (whose writes are in `writes`), or to `admin`
+//! (`/_emulator/...`); `query` reads `tables`; all of them answer with
 //! `reply` and keep what they change in `state`. `config` holds the tenant's
 //! fixed identity and the options; `data` and `details` generate incidents.
 
@@ -28,6 +34,7 @@ mod request;
 mod router;
 mod state;
 mod store;
+mod tables;
 mod token;
 mod unified;
 mod writes;
