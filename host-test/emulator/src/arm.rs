@@ -288,7 +288,11 @@ fn incident_details(shared: &Shared, id: &str, child: Child) -> Reply {
         Err(reply) => return reply,
     };
     let body = match child {
-        Child::Alerts => json!({"value": details::alerts(&incident)}),
+        Child::Alerts => {
+            // Unified: the alerts Defender correlated into it (merges move them).
+            let unified = shared.state().arm_alerts(&incident);
+            json!({"value": unified.unwrap_or_else(|| details::alerts(&incident))})
+        }
         Child::Bookmarks => json!({"value": details::bookmarks(&incident)}),
         Child::Entities => {
             let entities = details::entities(&incident);

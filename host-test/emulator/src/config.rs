@@ -37,6 +37,22 @@ pub struct EmulatorOptions {
     pub jitter: Duration,
     /// The application roles in Graph tokens; `None` is [`DEFAULT_GRAPH_ROLES`](crate::DEFAULT_GRAPH_ROLES).
     pub graph_roles: Option<Vec<String>>,
+    /// Sentinel onboarded to the Defender portal: the ARM and Graph views
+    /// show the same incidents (`providerName` "Microsoft XDR",
+    /// `providerIncidentId` = the Graph id), a change on one side shows on
+    /// the other, and incidents can be merged. Off: the two are separate
+    /// data sets, as before.
+    pub unified: bool,
+    /// Unified mode only: Defender-side changes (Graph PATCH, merges,
+    /// in-process and admin updates) reach the ARM view once per incident
+    /// per window, as one update with the latest state, stamped at the
+    /// window's end ("a single update ... with only the most recent change").
+    pub coalesce_window: Option<Duration>,
+    /// Graph `$orderby` on `security/incidents` (`lastUpdateDateTime` or
+    /// `createdDateTime`, `asc`/`desc`). Off (the default) it is ignored, as
+    /// Microsoft documents no `$orderby` there: pages come newest created
+    /// first, never by `lastUpdateDateTime`.
+    pub graph_orderby: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -51,6 +67,9 @@ impl Default for EmulatorOptions {
             latency: Duration::ZERO,
             jitter: Duration::ZERO,
             graph_roles: None,
+            unified: false,
+            coalesce_window: None,
+            graph_orderby: false,
         }
     }
 }

@@ -127,12 +127,6 @@ pub fn guid(rng: &mut ChaCha8Rng) -> String {
     uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
 }
 
-/// Now, as Azure and Graph write times (seven fractional digits).
-pub fn now() -> String {
-    let now = jiff::Timestamp::now();
-    format!("{}.{:07}Z", now.strftime("%Y-%m-%dT%H:%M:%S"), now.subsec_nanosecond() / 100)
-}
-
 /// A new etag, quoted as ARM sends it.
 pub fn new_etag() -> String {
     format!("\"{}\"", uuid::Uuid::new_v4())
@@ -223,6 +217,9 @@ struct AdditionalData {
     alerts_count: i32,
     bookmarks_count: i32,
     comments_count: i32,
+    /// Unified mode only: the incident in the Defender portal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_incident_url: Option<String>,
     tactics: &'static [&'static str],
 }
 
@@ -254,6 +251,14 @@ impl Generated {
         let mut bytes = std::mem::take(out).into_bytes();
         let _ = serde_json::to_writer(&mut bytes, self);
         *out = String::from_utf8(bytes).unwrap_or_default();
+    }
+
+    /// Onboarded to Defender: the provider is Defender XDR, and the
+    /// incident carries its Defender id and portal link.
+    pub fn unify(&mut self, graph_id: String, url: String) {
+        self.properties.provider_name = "Microsoft XDR";
+        self.properties.provider_incident_id = graph_id;
+        self.properties.additional_data.provider_incident_url = Some(url);
     }
 
     pub fn to_value(&self) -> Value {
@@ -303,6 +308,7 @@ fn incident(rng: &mut ChaCha8Rng, prefix: &str, number: i64, created: i64, ancho
         bookmarks_count: rng.random_range(0..2),
         comments_count: rng.random_range(0..4),
         alert_product_names: [PRODUCTS[rng.random_range(0..PRODUCTS.len())]],
+        provider_incident_url: None,
         tactics,
     };
     let owner = if rng.random_bool(0.5) {

@@ -9,12 +9,20 @@
 //! Tests drive it in-process: insert or change incidents, delay an incident's
 //! visibility, inject canned answers, and read back every request received.
 //!
+//! With `EmulatorOptions::unified` it behaves like Sentinel onboarded to the
+//! Defender portal (`unified`): one set of incidents in ARM and Graph,
+//! Defender-style merges, optional update coalescing; its clock (`clock`) can
+//! be set and advanced so a poller lives through a day in seconds.
+//!
 //! `router` records each request and dispatches it to `token`, `query`,
-//! `graph` or `arm` (whose writes are in `writes`); all of them answer with
+//! `graph` or `arm` (whose writes are in `writes`), or to `admin`
+//! (`/_emulator/...`); `query` reads `tables`; all of them answer with
 //! `reply` and keep what they change in `state`. `config` holds the tenant's
 //! fixed identity and the options; `data` and `details` generate incidents.
 
+mod admin;
 mod arm;
+mod clock;
 mod config;
 mod data;
 mod details;
@@ -26,7 +34,9 @@ mod request;
 mod router;
 mod state;
 mod store;
+mod tables;
 mod token;
+mod unified;
 mod writes;
 
 use std::net::SocketAddr;
@@ -47,6 +57,7 @@ pub use data::generate_incidents;
 pub use graph::seed as graph_seed;
 pub use state::{Injection, Mutation, NewIncident, RecordedRequest};
 pub use token::DEFAULT_GRAPH_ROLES;
+pub use unified::merge::MergeError;
 
 use state::{Kind, Shared};
 
@@ -227,14 +238,49 @@ impl Emulator {
         state.graph.risky_index(user_id).map(|i| state.graph.risky[i].clone())
     }
 
-    /// A Graph security incident by id, as Graph JSON.
+    /// A Graph security incident by id, as Graph JSON (unified mode: as
+    /// Defender has it, which a coalescing window may not have shown ARM yet).
     pub fn graph_incident(&self, id: &str) -> Option<Value> {
-        self.shared.state().graph.incident(id).cloned()
+        let state = self.shared.state();
+        match state.unified {
+            Some(_) => state.graph_view(id),
+            None => state.graph.incident(id).cloned(),
+        }
     }
 
     /// Every Graph security incident, in id order.
     pub fn graph_incidents(&self) -> Vec<Value> {
-        self.shared.state().graph.incidents.clone()
+        let state = self.shared.state();
+        match state.unified {
+            Some(_) => state.graph_views(),
+            None => state.graph.incidents.clone(),
+        }
+    }
+
+    /// Merges `sources` into `target` the way Defender does (unified mode
+    /// only; each a Graph id or an ARM name): the sources close, redirected
+    /// to the target, which gains their alerts and tags. Answers the target
+    /// as ARM JSON, or the rule that forbids the merge.
+    pub fn merge(&self, sources: &[impl AsRef<str>], target: &str) -> Result<Value, MergeError> {
+        let sources: Vec<String> = sources.iter().map(|s| s.as_ref().to_owned()).collect();
+        self.shared.state().merge(&sources, target)
+    }
+
+    /// The emulator's now: the times it writes come from this clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.shared.state().clock.now()
+    }
+
+    /// Sets the emulator's now; time runs on from there at the real pace.
+    pub fn set_now(&self, at: jiff::Timestamp) {
+        self.shared.state().clock.set(at);
+    }
+
+    /// Moves the emulator's now forward (a coalescing window that closes
+    /// meanwhile delivers its update to ARM).
+    pub fn advance(&self, by: Duration) {
+        let by = jiff::SignedDuration::try_from(by).unwrap_or(jiff::SignedDuration::MAX);
+        self.shared.state().clock.advance(by);
     }
 
     /// A Graph alerts_v2 alert by id.

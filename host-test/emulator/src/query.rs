@@ -1,14 +1,16 @@
 //! The Log Analytics query API: `POST /v1/workspaces/{id}/query`, its own
-//! token audience, and a small KQL subset over generated tables:
-//! `Table [| where Column == 'value'] [| take N]`, `print name = value`, and
-//! `EmptyTable` (204, a workspace with no data).
+//! token audience, and a small KQL subset: `Table [| where Column ==
+//! 'value'] [| take N]` over `SigninLogs` (generated), `SecurityIncident`
+//! and `SecurityAlert` (the emulator's incidents and alerts, `tables`),
+//! `print name = value`, and `EmptyTable` (204, a workspace with no data).
 
 use serde_json::{json, Value};
 
 use crate::config::DEFAULT_WORKSPACE_ID;
 use crate::reply::Reply;
 use crate::request::Call;
-use crate::state::Shared;
+use crate::state::{Shared, State};
+use crate::tables::{self, Columns};
 use crate::token::LOG_ANALYTICS_AUDIENCE;
 
 fn error(status: u16, code: &str, message: &str, inner: Option<(&str, &str)>) -> Reply {
@@ -49,8 +51,9 @@ pub fn handle(shared: &Shared, workspace: &str, call: &Call) -> Reply {
     let Some(query) = request["query"].as_str() else {
         return error(400, "BadArgumentError", "The 'query' property is required", None);
     };
-    let partial = shared.state().partial_error.take();
-    match run(query) {
+    let mut state = shared.state();
+    let partial = state.partial_error.take();
+    match run(query, &state) {
         Ok(None) => Reply::empty(204),
         Ok(Some(table)) => {
             let mut answer = json!({"tables": [table]});
@@ -95,7 +98,7 @@ fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> 
 }
 
 /// One table, or None for a table with no data.
-fn run(query: &str) -> Result<Option<Value>, Reply> {
+fn run(query: &str, state: &State) -> Result<Option<Value>, Reply> {
     let mut stages = query.split('|').map(str::trim);
     let source = stages.next().unwrap_or_default();
     if let Some(assignment) = source.strip_prefix("print ") {
@@ -103,6 +106,8 @@ fn run(query: &str) -> Result<Option<Value>, Reply> {
     }
     let (columns, mut rows) = match source {
         "SigninLogs" => sign_ins(),
+        "SecurityIncident" => tables::security_incident(state),
+        "SecurityAlert" => tables::security_alert(state),
         "EmptyTable" => return Ok(None),
         other => return Err(syntax(&format!("'{other}' is not a table in this workspace"))),
     };
@@ -121,8 +126,6 @@ fn print(assignment: &str) -> Value {
     };
     json!({"name": "PrimaryResult", "columns": [{"name": name, "type": kind}], "rows": [[cell]]})
 }
-
-type Columns = Vec<(&'static str, &'static str)>;
 
 /// Sign-ins of the accounts the generated entities use; some numbers and
 /// booleans are strings, as the real service sometimes sends them.
@@ -177,7 +180,11 @@ fn apply(stage: &str, columns: &Columns, rows: Vec<Vec<Value>>) -> Result<Vec<Ve
         let value = value.trim().trim_matches('\'').trim_matches('"').to_owned();
         return Ok(rows
             .into_iter()
-            .filter(|row| row[index].as_str().is_some_and(|v| v.eq_ignore_ascii_case(&value)))
+            .filter(|row| match &row[index] {
+                Value::String(text) => text.eq_ignore_ascii_case(&value),
+                Value::Number(number) => number.to_string() == value,
+                _ => false,
+            })
             .collect());
     }
     Err(syntax(&format!("the operator in '{stage}' is not supported by the emulator")))

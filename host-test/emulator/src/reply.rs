@@ -41,6 +41,10 @@ impl Reply {
         }
     }
 
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
         self.headers.push((name.to_owned(), value.into()));
         self

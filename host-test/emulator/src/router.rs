@@ -8,12 +8,11 @@ use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::Router;
-use serde_json::Value;
 
 use crate::reply::{cloud_error, Reply};
 use crate::request::Call;
-use crate::state::{Mutation, NewIncident, RecordedRequest, Shared};
-use crate::{arm, graph, query, token};
+use crate::state::{RecordedRequest, Shared};
+use crate::{admin, arm, graph, query, token};
 
 /// One fallback handler for every path, so the emulator answers unknown
 /// paths the way Azure does rather than with axum's 404.
@@ -41,7 +40,7 @@ async fn handle(
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => {
             return token::issue(&shared, tenant, call.authorization(), &body)
         }
-        ["_emulator", "incidents", rest @ ..] if method == Method::POST => return admin(&shared, rest, &body),
+        ["_emulator", rest @ ..] => return admin::handle(&shared, &method, rest, &body),
         ["v1", "workspaces", _, "query"] if method == Method::POST => Api::Query,
         ["v1.0", ..] => Api::Graph,
         [first, ..] if first.eq_ignore_ascii_case("subscriptions") => Api::Arm,
@@ -69,45 +68,6 @@ enum Api {
     Arm,
     Query,
     Graph,
-}
-
-/// The admin endpoint the CLI and scripts use to change incidents while the
-/// emulator runs (no token: it exists only on this loopback emulator).
-/// `POST /_emulator/incidents` with a [`NewIncident`] (or an array of them);
-/// `POST /_emulator/incidents/{name}` with properties to merge, and an
-/// optional `lastModifiedTimeUtc`.
-fn admin(shared: &Shared, rest: &[&str], body: &[u8]) -> Reply {
-    let bad = |reason: String| cloud_error(400, "BadRequest", &reason);
-    match rest {
-        [] | [""] => {
-            let specs: Vec<NewIncident> = match serde_json::from_slice::<Value>(body) {
-                Ok(Value::Array(items)) => match items.into_iter().map(serde_json::from_value).collect() {
-                    Ok(specs) => specs,
-                    Err(e) => return bad(format!("not a list of incidents: {e}")),
-                },
-                Ok(item) => match serde_json::from_value(item) {
-                    Ok(spec) => vec![spec],
-                    Err(e) => return bad(format!("not an incident: {e}")),
-                },
-                Err(e) => return bad(format!("not JSON: {e}")),
-            };
-            let mut state = shared.state();
-            let created: Vec<Value> =
-                specs.into_iter().filter_map(|spec| state.apply(Mutation::Create(spec))).collect();
-            Reply::json(201, Value::Array(created))
-        }
-        [name] => {
-            let Ok(Value::Object(mut properties)) = serde_json::from_slice::<Value>(body) else {
-                return bad("the body must be a JSON object of properties".into());
-            };
-            let modified_at = properties.remove("lastModifiedTimeUtc").and_then(|v| v.as_str().map(str::to_owned));
-            match shared.state().apply(Mutation::Update { name: name.to_string(), properties, modified_at }) {
-                Some(incident) => Reply::json(200, incident),
-                None => cloud_error(404, "NotFound", &format!("Incident '{name}' was not found.")),
-            }
-        }
-        _ => cloud_error(404, "NotFound", "No such admin resource."),
-    }
 }
 
 fn record(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) {

@@ -10,12 +10,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
+use crate::clock::Clock;
 use crate::config::EmulatorOptions;
 use crate::data::{self, default_workspace, new_etag};
 use crate::graph::seed;
 use crate::graph::tenant::GraphState;
 use crate::reply::Reply;
 use crate::store::Incidents;
+use crate::unified::Unified;
 
 /// One request as received. The bearer token and the client secret are
 /// replaced, so a recorded request can be printed.
@@ -134,16 +136,24 @@ pub(crate) struct State {
     pub graph_roles: Option<Vec<String>>,
     /// The api-versions ARM accepts from now on; `None` is the default list.
     pub api_versions: Option<Vec<String>>,
+    /// Where the times the emulator writes come from.
+    pub clock: Clock,
+    /// What unified mode adds: the Graph side of each incident. None when off.
+    pub unified: Option<Unified>,
 }
 
 impl State {
     /// The generated incidents and Graph tenant the options ask for.
     fn initial(options: &EmulatorOptions) -> State {
         let anchor = options.anchor.unwrap_or_else(data::now_to_the_hour);
+        let graph = seed::generate(options.seed, anchor);
+        let state = State { graph, graph_roles: options.graph_roles.clone(), ..State::default() };
+        if options.unified {
+            return state.unified(options, anchor);
+        }
         let workspace = default_workspace();
         let incidents = Incidents::generated(data::incidents(options.incidents, options.seed, anchor, &workspace));
-        let graph = seed::generate(options.seed, anchor);
-        State { incidents, graph, graph_roles: options.graph_roles.clone(), ..State::default() }
+        State { incidents, ..state }
     }
 
     pub fn apply(&mut self, mutation: Mutation) -> Option<Value> {
@@ -154,7 +164,7 @@ impl State {
     }
 
     fn create(&mut self, spec: NewIncident) -> Value {
-        let now = jiff::Timestamp::now().to_string();
+        let now = self.clock.text();
         let number = spec.incident_number.unwrap_or_else(|| self.next_incident_number());
         let created = spec.created_time_utc.unwrap_or(now);
         let incident = data::incident_from(
@@ -170,7 +180,9 @@ impl State {
         let visible_from =
             spec.visible_after_seconds.filter(|s| *s > 0.0).map(|s| Instant::now() + Duration::from_secs_f64(s));
         self.upsert(&incident, visible_from);
-        incident
+        // Unified mode adds Defender's fields: answer what was stored.
+        let stored = self.incidents.find(incident["name"].as_str().unwrap_or_default());
+        stored.and_then(|id| self.incidents.value(id)).unwrap_or(incident)
     }
 
     fn update(
@@ -179,21 +191,36 @@ impl State {
         properties: serde_json::Map<String, Value>,
         modified_at: Option<String>,
     ) -> Option<Value> {
-        let id = self.incidents.find(name)?;
-        self.incidents.modify(id, |json| {
+        let modified_at = modified_at.unwrap_or_else(|| self.clock.text());
+        let change = |json: &mut Value| {
             for (key, value) in properties {
                 json["properties"][key] = value;
             }
-            json["properties"]["lastModifiedTimeUtc"] =
-                Value::String(modified_at.unwrap_or_else(|| jiff::Timestamp::now().to_string()));
+            json["properties"]["lastModifiedTimeUtc"] = Value::String(modified_at);
             json["etag"] = Value::String(new_etag());
-        })
+        };
+        if self.unified.is_some() {
+            // A change made in Defender: coalesced when the option says so.
+            let mut json = self.latest(name)?;
+            change(&mut json);
+            return Some(self.defender_write(json));
+        }
+        let id = self.incidents.find(name)?;
+        self.incidents.modify(id, change)
     }
 
     /// Adds an incident after all others, replacing one of the same name
     /// (without regard to case, as ARM matches names).
     pub fn upsert(&mut self, incident: &Value, visible_from: Option<Instant>) {
-        self.incidents.push(incident, visible_from);
+        match self.unified.is_some() {
+            true => {
+                let incident = self.adopt(incident.clone());
+                self.incidents.push(&incident, visible_from);
+            }
+            false => {
+                self.incidents.push(incident, visible_from);
+            }
+        }
     }
 
     /// One more than the highest incident number (1000 for the first).
@@ -272,7 +299,11 @@ impl Shared {
     }
 
     /// The state; a panicked test thread does not poison the others.
+    /// Coalesced updates whose window has closed are applied first, so no
+    /// reader sees the time pass a window without its update.
     pub fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.flush_due();
+        state
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::data::{default_workspace, incident_from, new_etag, now};
+use crate::data::{default_workspace, incident_from, new_etag};
 use crate::reply::{cloud_error, Reply};
 use crate::state::{Kind, State};
 
@@ -93,35 +93,40 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
     }
     let number = current.as_ref().map(|stored| stored["properties"]["incidentNumber"].clone());
     let next_number = state.next_incident_number();
+    let now = state.clock.text();
+    let before = current.clone();
     let base = match current {
         Some(stored) => stored,
-        None => incident_from(&default_workspace(), id, next_number, "", "Low", "New", &now(), &now()),
+        None => incident_from(&default_workspace(), id, next_number, "", "Low", "New", &now, &now),
     };
-    let merged = merge_writable(base, &properties, number.unwrap_or(json!(next_number)));
+    let merged = merge_writable(base, &properties, number.unwrap_or(json!(next_number)), &now);
     match existing {
         Some(index) => state.incidents.replace(index, &merged),
         None => {
             state.incidents.push(&merged, None);
         }
     }
+    state.arm_written(before.as_ref(), &merged);
     Ok((merged, existing.is_none()))
 }
 
+/// What an incident PUT writes; every other property is read-only.
+pub(crate) const WRITABLE: &[&str] = &[
+    "title",
+    "severity",
+    "status",
+    "description",
+    "classification",
+    "classificationReason",
+    "classificationComment",
+    "owner",
+    "labels",
+    "firstActivityTimeUtc",
+    "lastActivityTimeUtc",
+];
+
 /// The writable properties replace the stored ones; read-only ones stay.
-fn merge_writable(mut incident: Value, properties: &Map<String, Value>, number: Value) -> Value {
-    const WRITABLE: &[&str] = &[
-        "title",
-        "severity",
-        "status",
-        "description",
-        "classification",
-        "classificationReason",
-        "classificationComment",
-        "owner",
-        "labels",
-        "firstActivityTimeUtc",
-        "lastActivityTimeUtc",
-    ];
+fn merge_writable(mut incident: Value, properties: &Map<String, Value>, number: Value, now: &str) -> Value {
     for field in WRITABLE {
         match properties.get(*field) {
             Some(Value::Array(labels)) if *field == "labels" => {
@@ -145,7 +150,7 @@ fn merge_writable(mut incident: Value, properties: &Map<String, Value>, number: 
         }
     }
     incident["properties"]["incidentNumber"] = number;
-    incident["properties"]["lastModifiedTimeUtc"] = json!(now());
+    incident["properties"]["lastModifiedTimeUtc"] = json!(now);
     incident["etag"] = json!(new_etag());
     incident
 }
@@ -225,7 +230,7 @@ pub fn put_child(state: &mut State, incident: &str, kind: Kind, name: &str, body
     let created = existing
         .as_ref()
         .and_then(|e| e["properties"]["createdTimeUtc"].as_str().map(str::to_owned))
-        .unwrap_or_else(now);
+        .unwrap_or_else(|| state.clock.text());
     let mut value = json!({
         "id": format!("{}/incidents/{incident}/{}/{name}", default_workspace().prefix(), kind.segment()),
         "name": name,
@@ -233,24 +238,25 @@ pub fn put_child(state: &mut State, incident: &str, kind: Kind, name: &str, body
         "etag": new_etag(),
         "properties": properties,
     });
-    stamp(&mut value, kind, &created, author, existing.as_ref());
+    stamp(&mut value, kind, (&created, &state.clock.text()), author, existing.as_ref());
     let status = if existing.is_some() { 200 } else { 201 };
     state.children.insert(key, value.clone());
     adjust_count(state, incident, kind);
     Reply::json(status, value)
 }
 
-fn stamp(value: &mut Value, kind: Kind, created: &str, author: Value, existing: Option<&Value>) {
+/// Fills the read-only times (`(created, now)`) and authors of a child.
+fn stamp(value: &mut Value, kind: Kind, (created, now): (&str, &str), author: Value, existing: Option<&Value>) {
     let p = &mut value["properties"];
     match kind {
         Kind::Comments => {
             p["createdTimeUtc"] = json!(created);
-            p["lastModifiedTimeUtc"] = json!(now());
+            p["lastModifiedTimeUtc"] = json!(now);
             p["author"] = author;
         }
         Kind::Tasks => {
             p["createdTimeUtc"] = json!(created);
-            p["lastModifiedTimeUtc"] = json!(now());
+            p["lastModifiedTimeUtc"] = json!(now);
             p["createdBy"] = existing.map_or(author.clone(), |e| e["properties"]["createdBy"].clone());
             p["lastModifiedBy"] = author;
         }

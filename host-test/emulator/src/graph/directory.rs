@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use super::{newest_first, now, page, select, selection, Ctx, GraphState, Paging, METADATA};
+use super::{newest_first, page, select, selection, Ctx, GraphState, Paging, METADATA};
 use crate::odata::{parse_filter, Kind, Schema};
 use crate::reply::Reply;
 
@@ -94,7 +94,7 @@ pub fn patch_user(graph: &mut GraphState, ctx: &Ctx, key: &str) -> Result<Reply,
 /// Sessions issued before now become invalid: recorded on the user.
 pub fn revoke_sessions(graph: &mut GraphState, ctx: &Ctx, key: &str) -> Result<Reply, Reply> {
     let index = user_index(graph, ctx, key)?;
-    graph.users[index]["signInSessionsValidFromDateTime"] = json!(now());
+    graph.users[index]["signInSessionsValidFromDateTime"] = json!(ctx.now);
     Ok(Reply::json(200, json!({"@odata.context": format!("{METADATA}#Edm.Boolean"), "value": true})))
 }
 
@@ -280,7 +280,7 @@ pub fn set_risk(graph: &mut GraphState, ctx: &Ctx, risk: Risk) -> Result<Reply, 
         entry["riskLevel"] = json!(level);
         entry["riskState"] = json!(state);
         entry["riskDetail"] = json!(detail);
-        entry["riskLastUpdatedDateTime"] = json!(now());
+        entry["riskLastUpdatedDateTime"] = json!(ctx.now);
     }
     Ok(Reply::empty(204))
 }

@@ -4,6 +4,7 @@
 //! token (audience, expiry) before the path and the token's application roles
 //! per operation, and answers errors in Graph's shape with an `innerError`.
 
+mod actions;
 mod directory;
 mod hunting;
 mod security;
@@ -15,10 +16,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-pub(crate) use crate::data::now;
 use crate::reply::Reply;
 use crate::request::{self, percent_decode, Call};
-use crate::state::Shared;
+use crate::state::{Issued, Shared, State};
 use crate::token::GRAPH_AUDIENCE;
 pub(crate) use tenant::GraphState;
 
@@ -33,10 +33,14 @@ pub(crate) struct Ctx<'a> {
     pub query: Vec<(String, String)>,
     pub request_id: String,
     pub client_request_id: String,
+    /// The emulator's now, as Graph writes times.
+    pub now: String,
+    /// Whether `$orderby` on incidents is honoured (`EmulatorOptions::graph_orderby`).
+    pub orderby: bool,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(call: &'a Call<'a>) -> Ctx<'a> {
+    fn new(call: &'a Call<'a>, now: String, orderby: bool) -> Ctx<'a> {
         let mut segments: Vec<String> =
             call.uri.path().trim_start_matches('/').split('/').skip(1).map(percent_decode).collect();
         // A trailing slash names the same resource.
@@ -46,7 +50,7 @@ impl<'a> Ctx<'a> {
         let query = call.query();
         let client_request_id =
             call.header("client-request-id").map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-        Ctx { call, segments, query, request_id: uuid::Uuid::new_v4().to_string(), client_request_id }
+        Ctx { call, segments, query, request_id: uuid::Uuid::new_v4().to_string(), client_request_id, now, orderby }
     }
 
     /// A query option, by name without regard to case (`$top`, `$TOP`).
@@ -98,13 +102,15 @@ impl<'a> Ctx<'a> {
 
 /// Answers `/v1.0/...`.
 pub(crate) fn handle(shared: &Shared, call: &Call) -> Reply {
-    let ctx = Ctx::new(call);
+    let now = shared.state().clock.text();
+    let ctx = Ctx::new(call, now, shared.options.graph_orderby);
     let reply = respond(shared, &ctx).unwrap_or_else(|reply| reply);
     reply.header("request-id", ctx.request_id.clone()).header("client-request-id", ctx.client_request_id.clone())
 }
 
 fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
-    let granted = authenticate(shared, ctx)?;
+    let issued = authenticate(shared, ctx)?;
+    let granted = &issued.roles;
     let route = resolve(&ctx.segments).map_err(|segment| {
         ctx.bad_request("BadRequest", &format!("Resource not found for the segment '{segment}'."))
     })?;
@@ -116,7 +122,7 @@ fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
             &format!("Specified HTTP method '{method}' is not allowed for the request uri."),
         ));
     };
-    if !allowed(&granted, any_of) {
+    if !allowed(granted, any_of) {
         return Err(ctx.error(
             403,
             "Authorization_RequestDenied",
@@ -124,6 +130,34 @@ fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
         ));
     }
     let mut state = shared.state();
+    if state.unified.is_none() {
+        return dispatch(&mut state, ctx, route, &issued);
+    }
+    // Unified: Graph's incidents are read from ARM's, and a PATCH goes back.
+    state.graph.incidents = state.graph_views();
+    let patched = match &route {
+        Route::Incident(id) if *method == Method::PATCH => Some(id.clone()),
+        _ => None,
+    };
+    let answer = dispatch(&mut state, ctx, route, &issued);
+    if let (Ok(_), Some(id)) = (&answer, patched) {
+        if let Some(incident) = state.graph.incident(&id).cloned() {
+            state.graph_written(&incident);
+        }
+    }
+    state.graph.incidents.clear();
+    answer
+}
+
+fn dispatch(state: &mut State, ctx: &Ctx, route: Route, issued: &Issued) -> Result<Reply, Reply> {
+    let method = ctx.call.method;
+    let granted = &issued.roles;
+    match route {
+        Route::IncidentComments(id) => return actions::comment_incident(state, ctx, &id),
+        Route::AlertComments(id) => return actions::comment_alert(state, ctx, &id),
+        Route::Merge => return actions::merge_incidents(state, ctx),
+        _ => {}
+    }
     let graph = &mut state.graph;
     match route {
         Route::Incidents => security::list_incidents(graph, ctx),
@@ -136,7 +170,7 @@ fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
         Route::User(key) if *method == Method::GET => directory::get_user(graph, ctx, &key),
         Route::User(key) => directory::patch_user(graph, ctx, &key),
         Route::RevokeSessions(key) => directory::revoke_sessions(graph, ctx, &key),
-        Route::CheckMemberGroups(key) => directory::check_member_groups(graph, ctx, &key, &granted),
+        Route::CheckMemberGroups(key) => directory::check_member_groups(graph, ctx, &key, granted),
         Route::Groups => directory::list_groups(graph, ctx),
         Route::Group(id) => directory::get_group(graph, ctx, &id),
         Route::Members(group) => directory::add_member(graph, ctx, &group),
@@ -145,11 +179,12 @@ fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
         Route::RiskyUser(id) => directory::get_risky(graph, ctx, &id),
         Route::ConfirmCompromised => directory::set_risk(graph, ctx, directory::Risk::Confirmed),
         Route::Dismiss => directory::set_risk(graph, ctx, directory::Risk::Dismissed),
+        Route::IncidentComments(_) | Route::AlertComments(_) | Route::Merge => unreachable!("answered above"),
     }
 }
 
-/// The roles of a token this emulator issued for Graph, still valid.
-fn authenticate(shared: &Shared, ctx: &Ctx) -> Result<Vec<String>, Reply> {
+/// A token this emulator issued for Graph, still valid.
+fn authenticate(shared: &Shared, ctx: &Ctx) -> Result<Issued, Reply> {
     let unauthorized = |message: &str| {
         ctx.error(401, "InvalidAuthenticationToken", message).header(
             "www-authenticate",
@@ -170,7 +205,7 @@ fn authenticate(shared: &Shared, ctx: &Ctx) -> Result<Vec<String>, Reply> {
     if issued.expires_at <= jiff::Timestamp::now().as_second() {
         return Err(unauthorized("Lifetime validation failed, the token is expired."));
     }
-    Ok(issued.roles)
+    Ok(issued)
 }
 
 /// Whether the granted roles include one of `any_of`; a `.ReadWrite.` role
@@ -182,8 +217,12 @@ fn allowed(granted: &[String], any_of: &[&str]) -> bool {
 enum Route {
     Incidents,
     Incident(String),
+    IncidentComments(String),
+    /// `security/incidents/mergeIncidents`
+    Merge,
     Alerts,
     Alert(String),
+    AlertComments(String),
     Hunting,
     User(String),
     RevokeSessions(String),
@@ -215,6 +254,9 @@ impl Route {
             Route::Incidents if get => Some(&["SecurityIncident.Read.All"]),
             Route::Incident(_) if get => Some(&["SecurityIncident.Read.All"]),
             Route::Incident(_) if patch => Some(&["SecurityIncident.ReadWrite.All"]),
+            Route::IncidentComments(_) if post => Some(&["SecurityIncident.ReadWrite.All"]),
+            Route::Merge if post => Some(&["SecurityData.Manage.All"]),
+            Route::AlertComments(_) if post => Some(&["SecurityAlert.ReadWrite.All"]),
             Route::Alerts if get => Some(&["SecurityAlert.Read.All"]),
             Route::Alert(_) if get => Some(&["SecurityAlert.Read.All"]),
             Route::Alert(_) if patch => Some(&["SecurityAlert.ReadWrite.All"]),
@@ -240,9 +282,12 @@ fn resolve(segments: &[String]) -> Result<Route, String> {
     let at = |i: usize| segments[i].clone();
     Ok(match lower.as_slice() {
         ["security", "incidents"] => Route::Incidents,
+        ["security", "incidents", "mergeincidents"] => Route::Merge,
         ["security", "incidents", _] => Route::Incident(at(2)),
+        ["security", "incidents", _, "comments"] => Route::IncidentComments(at(2)),
         ["security", "alerts_v2"] => Route::Alerts,
         ["security", "alerts_v2", _] => Route::Alert(at(2)),
+        ["security", "alerts_v2", _, "comments"] => Route::AlertComments(at(2)),
         ["security", "runhuntingquery"] => Route::Hunting,
         ["users", _] => Route::User(at(1)),
         ["users", _, "revokesigninsessions"] => Route::RevokeSessions(at(1)),

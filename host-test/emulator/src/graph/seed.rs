@@ -218,7 +218,7 @@ fn incident(rng: &mut ChaCha8Rng, id: &str, created: i64, anchor: jiff::Timestam
 
 /// An alert of `incident`, shaped like Microsoft's alerts_v2 example, whose
 /// evidence names a seeded user.
-fn alert(rng: &mut ChaCha8Rng, incident: &Value, n: usize) -> Value {
+pub(crate) fn alert(rng: &mut ChaCha8Rng, incident: &Value, n: usize) -> Value {
     let incident_id = incident["id"].as_str().unwrap_or_default();
     let id = format!("da637551227677{incident_id}{n}_{}", -rng.random_range(100_000_000i64..2_000_000_000));
     let (service, detection) = *pick(rng, SERVICE_SOURCES);
