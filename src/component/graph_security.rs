@@ -19,8 +19,8 @@ open_enum_to_wit!(gsec::GraphAlertStatus => gwit::AlertStatus { New, InProgress,
 open_enum_to_wit!(gsec::GraphClassification => gwit::Classification { Unknown, FalsePositive, TruePositive, InformationalExpectedActivity });
 open_enum_to_wit!(gsec::Determination => gwit::Determination {
     Unknown, Apt, Malware, SecurityPersonnel, SecurityTesting, UnwantedSoftware, OtherDetermination, MultiStagedAttack,
-    CompromisedUser, Phishing, MaliciousUserActivity, NotMalicious, NotEnoughDataToValidate, ConfirmedUserActivity,
-    LineOfBusinessApplication, Clean, InsufficientData,
+    CompromisedAccount, Phishing, MaliciousUserActivity, NotMalicious, NotEnoughDataToValidate, ConfirmedActivity,
+    LineOfBusinessApplication,
 });
 
 impl Guest for Component {

@@ -5,7 +5,7 @@
 /// Declares an enum Microsoft marks `modelAsString`: known values plus
 /// `Other` holding any value the service adds later. Read case-insensitively.
 macro_rules! open_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal $(| $alias:literal)*),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum $name { $($variant,)+ Other(String) }
@@ -16,7 +16,9 @@ macro_rules! open_enum {
             }
 
             pub fn parse(text: &str) -> Self {
-                $(if text.eq_ignore_ascii_case($text) { return $name::$variant; })+
+                $(if text.eq_ignore_ascii_case($text) $(|| text.eq_ignore_ascii_case($alias))* {
+                    return $name::$variant;
+                })+
                 $name::Other(text.to_owned())
             }
         }

@@ -299,11 +299,11 @@ async fn alerts_look_like_the_example_and_can_be_updated() {
         .write(
             "PATCH",
             &format!("security/alerts_v2/{id}"),
-            &json!({"status": "Resolved", "determination": "InsufficientData"}),
+            &json!({"status": "Resolved", "determination": "NotEnoughDataToValidate"}),
         )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert_eq!(emulator.graph_alert(id).unwrap()["determination"], "insufficientData");
+    assert_eq!(emulator.graph_alert(id).unwrap()["determination"], "notEnoughDataToValidate");
     assert_eq!(graph.get(&format!("security/alerts_v2/{id}"), &[]).await.body["status"], "resolved");
     assert_graph_error(
         &graph.write("PATCH", &format!("security/alerts_v2/{id}"), &json!({"status": "active"})).await,

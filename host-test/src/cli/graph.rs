@@ -104,15 +104,17 @@ pub enum DeterminationArg {
     UnwantedSoftware,
     Other,
     MultiStagedAttack,
-    CompromisedUser,
+    #[value(alias = "compromised-user")]
+    CompromisedAccount,
     Phishing,
     MaliciousUserActivity,
+    #[value(alias = "clean")]
     NotMalicious,
+    #[value(alias = "insufficient-data")]
     NotEnoughDataToValidate,
-    ConfirmedUserActivity,
+    #[value(alias = "confirmed-user-activity")]
+    ConfirmedActivity,
     LineOfBusinessApplication,
-    Clean,
-    InsufficientData,
 }
 
 /// The assignment change: at most one of these.
@@ -390,14 +392,12 @@ fn determination(value: DeterminationArg) -> Determination {
         A::UnwantedSoftware => Determination::UnwantedSoftware,
         A::Other => Determination::OtherDetermination,
         A::MultiStagedAttack => Determination::MultiStagedAttack,
-        A::CompromisedUser => Determination::CompromisedUser,
+        A::CompromisedAccount => Determination::CompromisedAccount,
         A::Phishing => Determination::Phishing,
         A::MaliciousUserActivity => Determination::MaliciousUserActivity,
         A::NotMalicious => Determination::NotMalicious,
         A::NotEnoughDataToValidate => Determination::NotEnoughDataToValidate,
-        A::ConfirmedUserActivity => Determination::ConfirmedUserActivity,
+        A::ConfirmedActivity => Determination::ConfirmedActivity,
         A::LineOfBusinessApplication => Determination::LineOfBusinessApplication,
-        A::Clean => Determination::Clean,
-        A::InsufficientData => Determination::InsufficientData,
     }
 }

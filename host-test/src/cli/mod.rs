@@ -207,6 +207,15 @@ struct EmulatorArgs {
     /// (never below zero; the same seed gives the same delays).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     jitter: u64,
+    /// Behave like a workspace in the Defender portal: ARM and Graph show
+    /// the same incidents (provider Microsoft XDR), merges on demand
+    /// (POST /_emulator/merge), the clock settable (/_emulator/clock).
+    #[arg(long)]
+    unified: bool,
+    /// With --unified: Defender's update coalescing, several changes within
+    /// this many seconds reaching ARM as one update.
+    #[arg(long, value_name = "SECONDS", requires = "unified")]
+    coalesce: Option<u64>,
 }
 
 /// A failure already described in one line, with its exit code.
@@ -425,6 +434,8 @@ async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
         graph_roles: args.graph_roles,
         latency: std::time::Duration::from_millis(args.latency),
         jitter: std::time::Duration::from_millis(args.jitter),
+        unified: args.unified,
+        coalesce_window: args.coalesce.map(std::time::Duration::from_secs),
         ..EmulatorOptions::default()
     };
     let emulator = Emulator::start(options).await.map_err(|e| Failure {

@@ -28,7 +28,12 @@ open_enum!(GraphClassification {
     TruePositive => "truePositive",
     InformationalExpectedActivity => "informationalExpectedActivity",
 });
-open_enum!(Determination {
+open_enum!(
+    /// Microsoft spells four meanings two ways: Graph's v1.0 metadata (and the
+    /// SDKs generated from it) one way, its documentation another. The
+    /// service validates against its metadata, so that spelling is written;
+    /// both are read, into one case per meaning.
+    Determination {
     Unknown => "unknown",
     Apt => "apt",
     Malware => "malware",
@@ -38,15 +43,13 @@ open_enum!(Determination {
     // Graph's own value "other", not an unlisted one.
     OtherDetermination => "other",
     MultiStagedAttack => "multiStagedAttack",
-    CompromisedUser => "compromisedUser",
+    CompromisedAccount => "compromisedAccount" | "compromisedUser",
     Phishing => "phishing",
     MaliciousUserActivity => "maliciousUserActivity",
-    NotMalicious => "notMalicious",
-    NotEnoughDataToValidate => "notEnoughDataToValidate",
-    ConfirmedUserActivity => "confirmedUserActivity",
+    NotMalicious => "notMalicious" | "clean",
+    NotEnoughDataToValidate => "notEnoughDataToValidate" | "insufficientData",
+    ConfirmedActivity => "confirmedActivity" | "confirmedUserActivity",
     LineOfBusinessApplication => "lineOfBusinessApplication",
-    Clean => "clean",
-    InsufficientData => "insufficientData",
 });
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -590,6 +593,23 @@ pub fn merged_tags(current: &[String], add: &[String], remove: &[String]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One case per meaning, read in either of Microsoft's spellings,
+    /// written in the metadata's, which the service validates against.
+    #[test]
+    fn a_determination_spelled_either_way_is_one_case_written_as_the_metadata_spells_it() {
+        for (docs, metadata) in [
+            ("compromisedUser", "compromisedAccount"),
+            ("clean", "notMalicious"),
+            ("insufficientData", "notEnoughDataToValidate"),
+            ("confirmedUserActivity", "confirmedActivity"),
+        ] {
+            assert_eq!(Determination::parse(docs), Determination::parse(metadata), "{docs}");
+            assert_eq!(Determination::parse(docs).as_str(), metadata);
+            assert_eq!(serde_json::to_value(Determination::parse(docs)).unwrap(), metadata);
+        }
+        assert_eq!(Determination::parse("somethingNew"), Determination::Other("somethingNew".into()));
+    }
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/azure-specs/graph");
 

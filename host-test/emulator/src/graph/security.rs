@@ -42,24 +42,21 @@ const DETERMINATION: &[&str] = &[
     "unwantedSoftware",
     "other",
     "multiStagedAttack",
-    "compromisedUser",
+    "compromisedAccount",
     "phishing",
     "maliciousUserActivity",
     "notMalicious",
     "notEnoughDataToValidate",
-    "confirmedUserActivity",
+    "confirmedActivity",
     "lineOfBusinessApplication",
     "unknownFutureValue",
 ];
-/// Alerts take two determinations incidents do not.
-const ALERT_EXTRA_DETERMINATION: &[&str] = &["clean", "insufficientData"];
 
 /// What a PATCH may set.
 #[derive(Clone, Copy)]
 enum Settable {
     Enum(&'static [&'static str]),
     /// Two lists, for alert determinations.
-    Enum2(&'static [&'static str], &'static [&'static str]),
     NullableText,
     TextList,
 }
@@ -74,7 +71,7 @@ const INCIDENT_PATCH: &[(&str, Settable)] = &[
 const ALERT_PATCH: &[(&str, Settable)] = &[
     ("assignedTo", Settable::NullableText),
     ("classification", Settable::Enum(CLASSIFICATION)),
-    ("determination", Settable::Enum2(DETERMINATION, ALERT_EXTRA_DETERMINATION)),
+    ("determination", Settable::Enum(DETERMINATION)),
     ("status", Settable::Enum(ALERT_STATUS)),
 ];
 
@@ -226,8 +223,7 @@ fn validate(
             ));
         };
         let stored = match (kind, &value) {
-            (Settable::Enum(list), Value::String(text)) => canonical(text, list, &[]),
-            (Settable::Enum2(list, extra), Value::String(text)) => canonical(text, list, extra),
+            (Settable::Enum(list), Value::String(text)) => canonical(text, list),
             (Settable::NullableText, Value::String(_) | Value::Null) => Some(value.clone()),
             (Settable::TextList, Value::Array(items)) if items.iter().all(Value::is_string) => Some(value.clone()),
             _ => None,
@@ -235,7 +231,6 @@ fn validate(
         let Some(stored) = stored else {
             let allowed = match kind {
                 Settable::Enum(list) => format!(" Allowed values: {}.", list.join(", ")),
-                Settable::Enum2(list, extra) => format!(" Allowed values: {}, {}.", list.join(", "), extra.join(", ")),
                 _ => String::new(),
             };
             return Err(ctx.bad_request(
@@ -248,8 +243,8 @@ fn validate(
     Ok(changes)
 }
 
-fn canonical(text: &str, list: &[&str], extra: &[&str]) -> Option<Value> {
-    list.iter().chain(extra).find(|v| v.eq_ignore_ascii_case(text)).map(|v| json!(v))
+fn canonical(text: &str, list: &[&str]) -> Option<Value> {
+    list.iter().find(|v| v.eq_ignore_ascii_case(text)).map(|v| json!(v))
 }
 
 fn display(value: &Value) -> String {

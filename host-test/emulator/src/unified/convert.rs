@@ -102,7 +102,7 @@ fn determination(p: &Value, extra: Option<&Extra>) -> String {
     let reason = p["classificationReason"].as_str().unwrap_or_default();
     match (graph_classification(classification.as_deref()), reason) {
         ("truePositive", _) => "other",
-        ("informationalExpectedActivity", _) => "confirmedUserActivity",
+        ("informationalExpectedActivity", _) => "confirmedActivity",
         ("falsePositive", "InaccurateData") => "notEnoughDataToValidate",
         ("falsePositive", _) => "notMalicious",
         _ => "unknown",
@@ -136,7 +136,7 @@ fn set_classification(p: &mut Value, classification: Option<&str>, determination
     let arm = match classification {
         Some("truePositive") => ("TruePositive", "SuspiciousActivity"),
         Some("informationalExpectedActivity") => ("BenignPositive", "SuspiciousButExpected"),
-        Some("falsePositive") if matches!(determination, Some("notEnoughDataToValidate" | "insufficientData")) => {
+        Some("falsePositive") if matches!(determination, Some("notEnoughDataToValidate")) => {
             ("FalsePositive", "InaccurateData")
         }
         Some("falsePositive") => ("FalsePositive", "IncorrectAlertLogic"),
