@@ -303,10 +303,7 @@ impl ConnectorHost {
         let settings =
             Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))?;
         self.connector.policy.check_cloud(&config.cloud, &allowed_origins(&settings)).map_err(|refusal| {
-            CallError::Connector(ConnectorError::InvalidInput(types::InvalidInput {
-                field: "cloud".into(),
-                reason: refusal.0,
-            }))
+            CallError::Connector(ConnectorError::local(types::ErrorKind::InvalidInput, "cloud", refusal.0, ""))
         })
     }
 
