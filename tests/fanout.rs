@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{config_for, host};
 use sentinel_emulator::{Emulator, EmulatorOptions, Injection};
-use sentinel_host::runtime::types::{Error as ConnectorError, PollBatch, PollOptions};
+use sentinel_host::runtime::types::{ErrorKind, PollBatch, PollOptions};
 use sentinel_host::runtime::{poll_options, CallError, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -88,11 +88,10 @@ async fn a_detail_concurrency_outside_1_to_16_is_invalid_input_before_any_reques
     let mut session = open(&emulator.url()).await;
     for concurrency in [0u8, 17, 255] {
         let error = session.poll(None, options(Some(concurrency))).await.unwrap_err();
-        let CallError::Connector(ConnectorError::InvalidInput(invalid)) = &error else {
-            panic!("{concurrency}: {error:?}")
-        };
-        assert_eq!(invalid.field, "detail-concurrency");
-        assert!(invalid.reason.contains(&concurrency.to_string()), "{}", invalid.reason);
+        let CallError::Connector(invalid) = &error else { panic!("{concurrency}: {error:?}") };
+        assert_eq!(invalid.kind, ErrorKind::InvalidInput, "{concurrency}: {invalid:?}");
+        assert_eq!(invalid.subject, "detail-concurrency");
+        assert!(invalid.message.contains(&concurrency.to_string()), "{}", invalid.message);
     }
     assert!(emulator.requests().is_empty(), "nothing was sent, not even a token request");
     // The default and the bounds are accepted.

@@ -10,7 +10,7 @@ use sentinel_connector::core::http::Secret;
 use sentinel_connector::core::Credential;
 use sentinel_emulator::Injection;
 use sentinel_host::runtime::sandbox::Origin;
-use sentinel_host::runtime::types::{Error, ListIncidentsOptions, Severity};
+use sentinel_host::runtime::types::{ErrorKind, ListIncidentsOptions, Severity};
 use sentinel_host::runtime::{list_options, CallError};
 
 fn top(n: u32) -> ListIncidentsOptions {
@@ -91,7 +91,8 @@ async fn a_missing_incident_is_not_found_with_a_hint() {
     let emulator = emulator(5, 1).await;
     let mut session = session(&emulator).await;
     let error = session.get_incident("00000000-0000-0000-0000-000000000000").await.unwrap_err();
-    let CallError::Connector(Error::NotFound(failure)) = error else { panic!("{error}") };
+    let CallError::Connector(failure) = error else { panic!("{error}") };
+    assert_eq!(failure.kind, ErrorKind::NotFound, "{failure:?}");
     assert_eq!(failure.status, 404);
     assert!(!failure.hint.is_empty());
 }
@@ -103,8 +104,9 @@ async fn a_traversal_id_is_refused_before_any_request() {
     emulator.clear_requests();
     for id in ["../x", "a/b", "..", ""] {
         let error = session.get_incident(id).await.unwrap_err();
-        let CallError::Connector(Error::InvalidInput(input)) = error else { panic!("{id}: {error}") };
-        assert_eq!(input.field, "incident-id");
+        let CallError::Connector(input) = error else { panic!("{id}: {error}") };
+        assert_eq!(input.kind, ErrorKind::InvalidInput, "{input:?}");
+        assert_eq!(input.subject, "incident-id");
     }
     assert!(emulator.requests().is_empty(), "nothing reached the service");
 }
@@ -117,7 +119,8 @@ async fn a_wrong_secret_is_an_auth_error_with_the_aadsts_code_and_no_secret() {
     let mut session = host().open("test", config, None).await.unwrap();
     let error = session.list_incidents(list_options()).await.unwrap_err();
     let shown = error.to_string();
-    let CallError::Connector(Error::Auth(failure)) = error else { panic!("{shown}") };
+    let CallError::Connector(failure) = error else { panic!("{shown}") };
+    assert_eq!(failure.kind, ErrorKind::Auth, "{failure:?}");
     assert_eq!(failure.code, "AADSTS7000215");
     assert!(failure.hint.contains("secret"), "{}", failure.hint);
     assert!(!shown.contains("wrong-secret-value"));
@@ -129,8 +132,9 @@ async fn bad_configuration_is_refused_when_opening() {
     let mut config = common::config_for(&emulator.url());
     config.workspace_name = "bad/name".into();
     let error = host().open("test", config, None).await.err().expect("refused");
-    let CallError::Connector(Error::InvalidInput(input)) = error else { panic!("{error}") };
-    assert_eq!(input.field, "workspace-name");
+    let CallError::Connector(input) = error else { panic!("{error}") };
+    assert_eq!(input.kind, ErrorKind::InvalidInput, "{input:?}");
+    assert_eq!(input.subject, "workspace-name");
     assert!(emulator.requests().is_empty());
 }
 
@@ -141,7 +145,8 @@ async fn the_host_denies_an_endpoint_outside_the_allow_list() {
     let config = common::config_for(&emulator.url());
     let mut session = host().open_with_allow_list("test", config, vec![elsewhere], None).await.unwrap();
     let error = session.list_incidents(list_options()).await.unwrap_err();
-    let CallError::Connector(Error::Transport(failure)) = error else { panic!("{error}") };
+    let CallError::Connector(failure) = error else { panic!("{error}") };
+    assert_eq!(failure.kind, ErrorKind::Transport, "{failure:?}");
     assert!(failure.message.contains("denied"), "{}", failure.message);
     assert!(emulator.requests().is_empty(), "denied before any connect");
 }
@@ -161,6 +166,6 @@ async fn a_next_link_to_another_origin_is_never_followed() {
     });
     let mut session = session(&emulator).await;
     let error = session.list_all_incidents(list_options()).await.unwrap_err();
-    assert!(matches!(error, CallError::Connector(Error::InvalidResponse(_))), "{error}");
+    assert!(matches!(error, CallError::Connector(ref e) if e.kind == ErrorKind::InvalidResponse), "{error}");
     assert!(decoy.requests().is_empty(), "the bearer token never left for the other origin");
 }

@@ -30,7 +30,7 @@ fn up_to(last: i64) -> ListIncidentsOptions {
 /// The refusal, with its hint; anything else (a trap above all) fails the test.
 fn assert_refused_saying_to_page(result: Result<Vec<types::Incident>, CallError>, what: &str) {
     match result {
-        Err(CallError::Connector(types::Error::InvalidResponse(failure))) => {
+        Err(CallError::Connector(failure)) if failure.kind == types::ErrorKind::InvalidResponse => {
             assert!(failure.message.contains("too large to return in one call"), "{what}: {}", failure.message);
             assert!(
                 failure

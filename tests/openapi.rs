@@ -297,7 +297,8 @@ async fn conforms_at(api_version: Option<&str>, spec_version: &str) {
         .map(|(op, actions)| format!("{op} <- {}", actions.iter().copied().collect::<Vec<_>>().join(", ")))
         .collect();
     assert_eq!(got, expected, "the operations the actions sent:\n{}", by_action.join("\n"));
-    let untouched: Vec<String> = specs[spec_version].operation_ids().into_iter().filter(|op| !got.contains(op.as_str())).collect();
+    let untouched: Vec<String> =
+        specs[spec_version].operation_ids().into_iter().filter(|op| !got.contains(op.as_str())).collect();
     let checked: usize = checked_per_action.values().sum();
     println!(
         "{checked} ARM requests conform; covered: {}\nnot sent by any action run here: {}",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{emulator, session};
 use sentinel_emulator::{Mutation, NewIncident};
-use sentinel_host::runtime::types::{Error, EventKind, PollBatch, PollOptions, Severity};
+use sentinel_host::runtime::types::{ErrorKind, EventKind, PollBatch, PollOptions, Severity};
 use sentinel_host::runtime::{poll_options, CallError, Session};
 use serde_json::json;
 
@@ -234,8 +234,9 @@ async fn a_corrupt_or_unknown_cursor_is_refused_not_reset() {
     let mut session = session(&emulator).await;
     for cursor in ["garbage", "sp9.abc", "sp1.eyJ2IjoyfQ"] {
         let error = session.poll(Some(cursor.into()), options(10)).await.unwrap_err();
-        let CallError::Connector(Error::InvalidInput(input)) = error else { panic!("{cursor}: {error}") };
-        assert_eq!(input.field, "cursor");
+        let CallError::Connector(input) = error else { panic!("{cursor}: {error}") };
+        assert_eq!(input.kind, ErrorKind::InvalidInput, "{input:?}");
+        assert_eq!(input.subject, "cursor");
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{config_for, emulator};
-use sentinel_host::runtime::types::{Error, ListIncidentsOptions};
+use sentinel_host::runtime::types::{ErrorKind, ListIncidentsOptions};
 use sentinel_host::runtime::{list_options, CallError, ConnectorHost, HostOptions, Limits};
 
 fn host_with(limits: Limits) -> ConnectorHost {
@@ -22,9 +22,8 @@ async fn an_answer_larger_than_the_store_can_hold_is_refused_and_the_session_liv
     let host = host_with(Limits { memory_bytes: 2 << 20, ..Limits::default() });
     let mut session = host.open("tight", config_for(&emulator.url()), None).await.expect("opens in 2 MiB");
     let outcome = session.list_incidents(ListIncidentsOptions { top: Some(1000), ..list_options() }).await;
-    let Err(CallError::Connector(Error::InvalidResponse(failure))) = outcome else {
-        panic!("1000 incidents read in 2 MiB? {outcome:?}")
-    };
+    let Err(CallError::Connector(failure)) = outcome else { panic!("1000 incidents read in 2 MiB? {outcome:?}") };
+    assert_eq!(failure.kind, ErrorKind::InvalidResponse, "{failure:?}");
     assert!(failure.message.contains("larger than 1 MiB"), "{}", failure.message);
     let page = session
         .list_incidents(ListIncidentsOptions { top: Some(5), ..list_options() })
@@ -113,7 +112,7 @@ async fn a_query_answer_is_either_parsed_or_refused_typed_never_a_trap() {
             (true, Ok(result)) => {
                 assert!(result.tables[0].rows.len() > 200_000, "{} rows", result.tables[0].rows.len())
             }
-            (false, Err(CallError::Connector(Error::InvalidResponse(failure)))) => {
+            (false, Err(CallError::Connector(failure))) if failure.kind == ErrorKind::InvalidResponse => {
                 assert!(failure.message.contains("larger than 4 MiB"), "{}", failure.message)
             }
             (fits, outcome) => panic!("{size} bytes (fits: {fits}): {:?}", outcome.map(|r| r.tables.len())),

@@ -90,22 +90,37 @@ pub fn list_options(options: wit::ListIncidentsOptions) -> ListOptions {
 
 impl From<Error> for wit::Error {
     fn from(error: Error) -> Self {
+        use wit::ErrorKind as K;
+        let service = |kind, f: crate::core::ServiceFailure, retry_after_seconds| wit::Error {
+            kind,
+            subject: String::new(),
+            status: f.status,
+            code: f.code,
+            message: f.message,
+            hint: f.hint,
+            retry_after_seconds,
+        };
+        let local = |kind, subject, message, hint| wit::Error {
+            kind,
+            subject,
+            status: 0,
+            code: String::new(),
+            message,
+            hint,
+            retry_after_seconds: None,
+        };
         match error {
-            Error::InvalidInput { field, reason } => wit::Error::InvalidInput(wit::InvalidInput { field, reason }),
-            Error::Auth(f) => wit::Error::Auth(failure(f)),
-            Error::Forbidden(f) => wit::Error::Forbidden(failure(f)),
-            Error::NotFound(f) => wit::Error::NotFound(failure(f)),
-            Error::Conflict(f) => wit::Error::Conflict(failure(f)),
-            Error::Throttled { retry_after_seconds, failure: f } => {
-                wit::Error::Throttled(wit::Throttled { retry_after_seconds, failure: failure(f) })
-            }
-            Error::BadRequest(f) => wit::Error::BadRequest(failure(f)),
-            Error::Service(f) => wit::Error::Service(failure(f)),
-            Error::Transport(l) => wit::Error::Transport(wit::LocalFailure { message: l.message, hint: l.hint }),
-            Error::InvalidResponse(l) => {
-                wit::Error::InvalidResponse(wit::LocalFailure { message: l.message, hint: l.hint })
-            }
-            Error::Protected { user, reason } => wit::Error::ProtectedAccount(wit::ProtectedRefusal { user, reason }),
+            Error::InvalidInput { field, reason } => local(K::InvalidInput, field, reason, String::new()),
+            Error::Auth(f) => service(K::Auth, f, None),
+            Error::Forbidden(f) => service(K::Forbidden, f, None),
+            Error::NotFound(f) => service(K::NotFound, f, None),
+            Error::Conflict(f) => service(K::Conflict, f, None),
+            Error::Throttled { retry_after_seconds, failure } => service(K::Throttled, failure, retry_after_seconds),
+            Error::BadRequest(f) => service(K::BadRequest, f, None),
+            Error::Service(f) => service(K::Service, f, None),
+            Error::Transport(l) => local(K::Transport, String::new(), l.message, l.hint),
+            Error::InvalidResponse(l) => local(K::InvalidResponse, String::new(), l.message, l.hint),
+            Error::Protected { user, reason } => local(K::ProtectedAccount, user, reason, String::new()),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The one error type, mirroring the WIT `error` variant, and the mapping of
-//! Microsoft's error answers (ARM CloudError, Entra token errors) into it, each
-//! with a hint a SOC engineer can act on.
+//! The one error type, one case per kind of the WIT `error` (the component
+//! flattens it into that record), and the mapping of Microsoft's error
+//! answers (ARM CloudError, Entra token errors) into it, each with a hint a
+//! SOC engineer can act on.
 
 use std::fmt;
 

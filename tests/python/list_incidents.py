@@ -19,7 +19,9 @@ How wasmtime-py (>= 49) maps component values to Python:
                 (several payload-less cases) is `Variant("custom", record)`,
                 but `credential` (string | record) is just the secret string;
   * result   -> the same rule: `result<connection, error>` comes back as the
-                bare `ResourceAny` or as the `error` (itself a tagged Variant);
+                bare `ResourceAny` or as the `error` Record (`kind`, `message`,
+                `hint`, ...), but `result<outcome, error>` (two records) as
+                `Variant("ok", outcome)` or `Variant("err", error)`;
   * resource -> `ResourceAny`; pass it as `self` to a `[method]` function.
 """
 
@@ -134,27 +136,29 @@ def main(argv: list) -> int:
     list_all_incidents = func("[method]connection.list-all-incidents")
 
     # result<connection, error>: the ok case lifts to a bare ResourceAny, the
-    # error to the (tagged) `error` Variant.
+    # error to the `error` Record.
     opened = open_connection(store, connection_config(url))
     open_connection.post_return(store)
     if not isinstance(opened, ResourceAny):
         fail("connection.open", opened)
     connection = opened
 
-    # result<list<incident>, error>: a Python list, or the `error` Variant.
+    # result<list<incident>, error>: a Python list, or the `error` Record.
     incidents = list_all_incidents(store, connection, list_options(50))
     list_all_incidents.post_return(store)
     if not isinstance(incidents, list):
         fail("connection.list-all-incidents", incidents)
 
     # A function of another interface taking `borrow<connection>`. `action`
-    # has two string cases, so it is a tagged Variant.
+    # has two string cases, so it is a tagged Variant; so is the result, as
+    # `outcome` and `error` are both records.
     containment = instance.get_export_index(store, CONTAINMENT)
     contain = func("contain", containment, CONTAINMENT)
     outcome = contain(store, connection, DRY_RUN_USER, Variant("disable-account", None), True)
     contain.post_return(store)
-    if not isinstance(outcome, Record):
+    if not isinstance(outcome, Variant) or outcome.tag != "ok":
         fail("containment.contain", outcome)
+    outcome = outcome.payload
     request = getattr(outcome, "request")
 
     connection.drop(store)

@@ -25,48 +25,42 @@ impl std::fmt::Display for CallError {
 
 /// One line for a connector error: what happened and the hint.
 pub fn describe(error: &ConnectorError) -> String {
-    use ConnectorError as E;
-    match error {
-        E::InvalidInput(i) => format!("invalid input: {}: {}", i.field, i.reason),
-        E::Auth(f) | E::Forbidden(f) | E::NotFound(f) | E::Conflict(f) | E::BadRequest(f) | E::Service(f) => {
-            let status = if f.status == 0 { String::new() } else { format!("{} ", f.status) };
-            format!("{}: {status}{}. Hint: {}", kind(error), sentence(&f.code, &f.message), f.hint)
+    use crate::runtime::types::ErrorKind as K;
+    let e = error;
+    match e.kind {
+        K::InvalidInput => format!("invalid input: {}: {}", e.subject, e.message),
+        K::Transport | K::InvalidResponse => {
+            format!("{}: {}. Hint: {}", kind(e), e.message.trim_end_matches('.'), e.hint)
         }
-        E::Throttled(t) => {
-            let after = t.retry_after_seconds.map(|s| format!(" (retry after {s} s)")).unwrap_or_default();
-            format!(
-                "throttled: {} {}{after}. Hint: {}",
-                t.failure.status,
-                sentence(&t.failure.code, &t.failure.message),
-                t.failure.hint
-            )
+        K::ProtectedAccount => format!(
+            "protected-account: {} is protected ({}); nothing was sent to change it. Hint: {}",
+            e.subject, e.message, PROTECTED_HINT
+        ),
+        K::Throttled => {
+            let after = e.retry_after_seconds.map(|s| format!(" (retry after {s} s)")).unwrap_or_default();
+            format!("throttled: {} {}{after}. Hint: {}", e.status, sentence(&e.code, &e.message), e.hint)
         }
-        E::Transport(l) | E::InvalidResponse(l) => {
-            format!("{}: {}. Hint: {}", kind(error), l.message.trim_end_matches('.'), l.hint)
-        }
-        E::ProtectedAccount(p) => {
-            format!(
-                "protected-account: {} is protected ({}); nothing was sent to change it. Hint: {}",
-                p.user, p.reason, PROTECTED_HINT
-            )
+        K::Auth | K::Forbidden | K::NotFound | K::Conflict | K::BadRequest | K::Service => {
+            let status = if e.status == 0 { String::new() } else { format!("{} ", e.status) };
+            format!("{}: {status}{}. Hint: {}", kind(e), sentence(&e.code, &e.message), e.hint)
         }
     }
 }
 
-/// The error's case as the WIT spells it.
+/// The error's kind as the WIT spells it.
 pub fn kind(error: &ConnectorError) -> &'static str {
-    use ConnectorError as E;
-    match error {
-        E::InvalidInput(_) => "invalid-input",
-        E::Auth(_) => "auth",
-        E::Forbidden(_) => "forbidden",
-        E::NotFound(_) => "not-found",
-        E::Conflict(_) => "conflict",
-        E::Throttled(_) => "throttled",
-        E::BadRequest(_) => "bad-request",
-        E::Service(_) => "service",
-        E::Transport(_) => "transport",
-        E::InvalidResponse(_) => "invalid-response",
-        E::ProtectedAccount(_) => "protected-account",
+    use crate::runtime::types::ErrorKind as K;
+    match error.kind {
+        K::InvalidInput => "invalid-input",
+        K::Auth => "auth",
+        K::Forbidden => "forbidden",
+        K::NotFound => "not-found",
+        K::Conflict => "conflict",
+        K::Throttled => "throttled",
+        K::BadRequest => "bad-request",
+        K::Service => "service",
+        K::Transport => "transport",
+        K::InvalidResponse => "invalid-response",
+        K::ProtectedAccount => "protected-account",
     }
 }

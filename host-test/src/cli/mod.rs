@@ -232,12 +232,15 @@ impl From<ConfigError> for Failure {
 
 impl From<CallError> for Failure {
     fn from(error: CallError) -> Self {
-        use types::Error as E;
+        use types::ErrorKind as K;
         let code = match &error {
-            CallError::Connector(E::InvalidInput(_)) => exit::USAGE,
-            CallError::Connector(E::Auth(_) | E::Forbidden(_)) => exit::AUTH,
-            CallError::Connector(E::NotFound(_)) => exit::NOT_FOUND,
-            CallError::Connector(E::ProtectedAccount(_)) => exit::PROTECTED,
+            CallError::Connector(e) => match e.kind {
+                K::InvalidInput => exit::USAGE,
+                K::Auth | K::Forbidden => exit::AUTH,
+                K::NotFound => exit::NOT_FOUND,
+                K::ProtectedAccount => exit::PROTECTED,
+                _ => exit::OTHER,
+            },
             _ => exit::OTHER,
         };
         Failure { code, message: error.to_string() }

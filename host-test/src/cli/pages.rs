@@ -152,13 +152,11 @@ fn written(error: io::Error) -> Result<(), Failure> {
 /// The walk's own refusal (a loop, `--max-pages`) as the typed error the
 /// guest's walk gives: `invalid-response`.
 fn walk_error(error: CoreError) -> CallError {
-    let failure = match error {
-        CoreError::InvalidResponse(failure) | CoreError::Transport(failure) => {
-            types::LocalFailure { message: failure.message, hint: failure.hint }
-        }
-        other => types::LocalFailure { message: other.to_string(), hint: String::new() },
+    let (message, hint) = match error {
+        CoreError::InvalidResponse(failure) | CoreError::Transport(failure) => (failure.message, failure.hint),
+        other => (other.to_string(), String::new()),
     };
-    CallError::Connector(types::Error::InvalidResponse(failure))
+    CallError::Connector(types::Error::local(types::ErrorKind::InvalidResponse, "", message, hint))
 }
 
 /// The guest refuses a continuation that leaves the endpoint's origin as
@@ -166,8 +164,10 @@ fn walk_error(error: CoreError) -> CallError {
 /// `invalid-response`, as in the guest's own walk.
 fn not_followed(error: CallError) -> CallError {
     match error {
-        CallError::Connector(types::Error::InvalidInput(input)) if input.field == "continuation" => {
-            walk_error(paging::link_not_followed(&input.reason))
+        CallError::Connector(input)
+            if input.kind == types::ErrorKind::InvalidInput && input.subject == "continuation" =>
+        {
+            walk_error(paging::link_not_followed(&input.message))
         }
         other => other,
     }

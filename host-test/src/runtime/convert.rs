@@ -70,7 +70,28 @@ fn cloud(cloud: Cloud) -> wit::Cloud {
 /// Only configuration errors arise host-side, before the guest runs.
 pub fn core_error(error: Error) -> wit::Error {
     match error {
-        Error::InvalidInput { field, reason } => wit::Error::InvalidInput(wit::InvalidInput { field, reason }),
-        other => wit::Error::InvalidResponse(wit::LocalFailure { message: other.to_string(), hint: String::new() }),
+        Error::InvalidInput { field, reason } => wit::Error::local(wit::ErrorKind::InvalidInput, field, reason, ""),
+        other => wit::Error::local(wit::ErrorKind::InvalidResponse, "", other.to_string(), ""),
+    }
+}
+
+impl wit::Error {
+    /// An error without a service's answer (no status, no code), in the
+    /// WIT's one shape: `subject` is the field or account it names, if any.
+    pub fn local(
+        kind: wit::ErrorKind,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        wit::Error {
+            kind,
+            subject: subject.into(),
+            status: 0,
+            code: String::new(),
+            message: message.into(),
+            hint: hint.into(),
+            retry_after_seconds: None,
+        }
     }
 }

@@ -296,15 +296,11 @@ impl ConnectorHost {
     }
 
     /// The operator's policy decides whether this tenant's cloud may be used
-    /// at all; its endpoints then make the store's allow-list.
-    /// The operator's cloud policy, applied to the origins of the
-    /// connection's endpoints.
+    /// at all, judged by the origins of the connection's endpoints, which
+    /// then make the store's allow-list.
     fn check_policy(&self, config: &ConnectionConfig, origins: &[Origin]) -> Result<(), CallError> {
         self.connector.policy.check_cloud(&config.cloud, origins).map_err(|refusal| {
-            CallError::Connector(ConnectorError::InvalidInput(types::InvalidInput {
-                field: "cloud".into(),
-                reason: refusal.0,
-            }))
+            CallError::Connector(ConnectorError::local(types::ErrorKind::InvalidInput, "cloud", refusal.0, ""))
         })
     }
 
