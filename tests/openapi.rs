@@ -185,6 +185,8 @@ async fn conforms_at(api_version: Option<&str>, spec_version: &str) {
     log.run("list-entities", session.list_entities(&id)).await;
     log.run("list-normalized-entities", session.list_normalized_entities(&id)).await;
     log.run("list-bookmarks", session.list_bookmarks(&id)).await;
+    // A Sentinel-only incident (provider Azure Sentinel) resolves to itself: one get.
+    log.run("resolve-incident", session.resolve_incident(&id)).await;
     let poll = PollOptions {
         first_fetch: Some("2020-01-01T00:00:00Z".into()),
         include_details: true,

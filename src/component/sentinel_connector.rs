@@ -11,6 +11,7 @@ use super::types::{
     query_result, relation, task, task_update,
 };
 use super::Component;
+use crate::core::merges::Lookup;
 use crate::core::{Client, Settings};
 
 impl Guest for Component {
@@ -194,6 +195,18 @@ impl GuestConnection for ConnectionResource {
     fn list_normalized_entities(&self, incident_id: String) -> Result<Vec<wit::NormalizedEntity>, wit::Error> {
         let entities = self.with_client(|client, http| client.sentinel().list_entities(http, &incident_id))?;
         Ok(normalize(&entities))
+    }
+
+    fn resolve_incident(&self, incident_id: String) -> Result<wit::IncidentResolution, wit::Error> {
+        let resolution = self.with_client(|client, http| client.resolve_incident(http, &incident_id))?;
+        Ok(wit::IncidentResolution {
+            chain: resolution.chain,
+            incident: resolution.incident.map(incident),
+            lookup: match resolution.lookup {
+                Lookup::Unmoved => wit::IncidentLookup::Unmoved,
+                Lookup::LogAnalytics => wit::IncidentLookup::LogAnalytics,
+            },
+        })
     }
 
     fn list_bookmarks(&self, incident_id: String) -> Result<Vec<wit::Bookmark>, wit::Error> {

@@ -139,6 +139,7 @@ open_enum_to_wit!(incidents::OwnerType => wit::OwnerType { Unknown, User, Group 
 open_enum_to_wit!(incidents::LabelType => wit::LabelType { User, AutoAssigned });
 
 pub fn incident(incident: Incident) -> wit::Incident {
+    let merged = incident.properties.is_merged();
     let p = incident.properties;
     let extra = p.additional_data.unwrap_or_default();
     wit::Incident {
@@ -172,6 +173,8 @@ pub fn incident(incident: Incident) -> wit::Incident {
         url: p.incident_url,
         provider_name: p.provider_name,
         provider_incident_id: p.provider_incident_id,
+        provider_incident_url: extra.provider_incident_url,
+        merged,
         alerts_count: extra.alerts_count,
         bookmarks_count: extra.bookmarks_count,
         comments_count: extra.comments_count,

@@ -19,6 +19,7 @@ pub mod graph;
 pub mod http;
 pub mod ids;
 pub mod kql;
+pub mod merges;
 pub mod paging;
 #[cfg(test)]
 mod properties;

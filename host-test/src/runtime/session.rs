@@ -248,6 +248,13 @@ impl Session {
         .await
     }
 
+    /// Where an incident lives now after Defender merges; see the WIT
+    /// `resolve-incident`.
+    pub async fn resolve_incident(&mut self, incident_id: &str) -> Result<types::IncidentResolution, CallError> {
+        self.sentinel(async |api, store, connection| api.call_resolve_incident(store, connection, incident_id).await)
+            .await
+    }
+
     pub async fn list_bookmarks(&mut self, incident_id: &str) -> Result<Vec<types::Bookmark>, CallError> {
         self.sentinel(async |api, store, connection| api.call_list_bookmarks(store, connection, incident_id).await)
             .await

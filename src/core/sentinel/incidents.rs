@@ -80,7 +80,19 @@ pub struct IncidentProperties {
     pub additional_data: Option<AdditionalData>,
 }
 
+/// The label Defender's correlation adds to an incident it merged into
+/// another (the "source", closed and emptied of its alerts and tags).
+pub const REDIRECTED_LABEL: &str = "Redirected";
+
 impl IncidentProperties {
+    /// Closed by a Defender merge: status Closed and the `Redirected` label
+    /// (in any case: Microsoft's docs write it "Redirected" and "redirected").
+    /// ARM does not say where it went; Graph's `redirectIncidentId` does.
+    pub fn is_merged(&self) -> bool {
+        self.status == IncidentStatus::Closed
+            && self.labels.iter().any(|label| label.label_name.trim().eq_ignore_ascii_case(REDIRECTED_LABEL))
+    }
+
     /// The three fields a PUT requires; everything else empty.
     pub fn new(title: String, severity: Severity, status: IncidentStatus) -> Self {
         IncidentProperties {
@@ -154,6 +166,10 @@ pub struct AdditionalData {
     pub alert_product_names: Vec<String>,
     #[serde(default)]
     pub tactics: Vec<String>,
+    /// The incident in the Defender portal (read-only; set once the
+    /// workspace is onboarded there).
+    #[serde(default)]
+    pub provider_incident_url: Option<String>,
 }
 
 /// `IncidentList`: `value` is required; `nextLink` is absent on the last page.
