@@ -428,7 +428,7 @@ async fn the_benchmark_writes_its_table() {
         "list 300 incidents, whole process",
         "emulator alone: a page of 1,000 at 300 incidents",
         "poll --details, 50 × 2 calls, 100 ms uniform",
-        "first request, no cache (compile)",
+        "first request, no cache",
         "component size",
         "poll: drain the backlog",
         "containment dry run",

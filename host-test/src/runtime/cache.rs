@@ -1,5 +1,12 @@
 //! The compiled component, cached on disk. Compiling with Cranelift takes
-//! 0.1-1 s; loading a precompiled artifact takes milliseconds.
+//! seconds; mapping a cached artifact takes under a millisecond.
+//!
+//! Where the component comes from, first that fits: the disk cache; the
+//! artifact `build.rs` precompiled and embedded (the embedded component
+//! only, and only when it fits this engine's settings and CPU, which
+//! `Component::deserialize` checks); compiling it. The last two are then
+//! written to the cache in the background (a [`CacheFill`]), so the next start
+//! maps the file instead of copying the embedded bytes or compiling.
 //!
 //! A cached artifact is native code that runs outside the sandbox, so the
 //! cache follows the rule ssh applies to `~/.ssh`: the directory is created
@@ -8,25 +15,37 @@
 //! that user and are writable by no one else (a world-writable ancestor such
 //! as `/tmp` is accepted only with its sticky bit). Anything else is refused
 //! with a one-line warning and the component is compiled in memory. The
-//! artifact is opened without following a symbolic link, checked through the
-//! open handle and read into memory once; those bytes are what is
-//! deserialized, so nothing can change between the check and the load.
+//! artifact is opened without following a symbolic link and checked through
+//! the open handle; that same open file is what is mapped and deserialized,
+//! so nothing can be swapped in between the check and the load.
 //!
-//! Artifacts are named by the SHA-256 of the component bytes, the engine's
-//! compatibility hash (wasmtime version and every setting that changes code)
-//! and this crate's version.
+//! Artifacts are named by the SHA-256 of the component bytes (computed by
+//! `build.rs` for the embedded component), the engine's compatibility hash
+//! (wasmtime version and every setting that changes code) and this crate's
+//! version.
 
-use std::fs::{self, DirBuilder, Metadata, OpenOptions};
+use std::borrow::Cow;
+use std::fs::{self, DirBuilder, File, Metadata, OpenOptions};
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::thread::{self, JoinHandle};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::error::Context;
 use wasmtime::Engine;
 use wasmtime::Result;
+
+/// The embedded component's SHA-256, computed by `build.rs`: hashing 900 KB
+/// on every start would cost most of the cached start's budget.
+const EMBEDDED_SHA256: &str = env!("SENTINEL_COMPONENT_SHA256");
+
+/// The embedded component precompiled by `build.rs` for the build machine's
+/// CPU and the default limits; empty for a cross build.
+static EMBEDDED_ARTIFACT: &[u8] = include_bytes!(env!("SENTINEL_COMPONENT_ARTIFACT"));
 
 /// Feeds `Hash` output into SHA-256, so the key is stable across runs and
 /// Rust versions (unlike `DefaultHasher`).
@@ -41,67 +60,164 @@ impl Hasher for Sha256Hasher {
     }
 }
 
+/// Whether `component` is the one this binary embeds (a comparison of
+/// memory, far cheaper than hashing it).
+fn is_embedded(component: &[u8]) -> bool {
+    component == super::EMBEDDED_COMPONENT
+}
+
+fn component_sha256(component: &[u8]) -> Cow<'static, str> {
+    match is_embedded(component) {
+        true => Cow::Borrowed(EMBEDDED_SHA256),
+        false => Cow::Owned(hex::encode(Sha256::digest(component))),
+    }
+}
+
 pub fn cache_key(engine: &Engine, component: &[u8]) -> String {
     let mut hasher = Sha256Hasher(Sha256::new());
-    hasher.write(component);
+    hasher.write(component_sha256(component).as_bytes());
     engine.precompile_compatibility_hash().hash(&mut hasher);
     hasher.write(env!("CARGO_PKG_VERSION").as_bytes());
     hex::encode(hasher.0.finalize())
 }
 
-/// Loads the component from the cache, compiling and storing it on a miss.
-/// Without a cache directory, or with one that is not safe to load native
-/// code from, it compiles in memory.
-pub fn load(engine: &Engine, component: &[u8], cache_dir: Option<&Path>) -> Result<Component> {
-    load_from(engine, component, cache_dir).map(|(component, _)| component)
+/// An artifact being written to the cache in the background, so the first
+/// request need not wait for the disk. Dropping it waits for the write, so
+/// a host that is dropped leaves the cache filled for the next start.
+#[must_use = "dropping it waits for the cache to be written"]
+pub struct CacheFill(Option<JoinHandle<()>>);
+
+impl Drop for CacheFill {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
-/// Where [`load`] got the component from.
-#[derive(Debug, PartialEq)]
-enum Loaded {
+/// Loads the component from the cache, or the build-time artifact, or
+/// compiles it; either of the last two is stored before this returns.
+/// Without a cache directory, or with one that is not safe to load native
+/// code from, nothing is stored.
+pub fn load(engine: &Engine, component: &[u8], cache_dir: Option<&Path>) -> Result<Component> {
+    load_from(engine, component, cache_dir).map(|(component, _, _)| component)
+}
+
+/// Like [`load`], also saying where the component came from, the cache
+/// written in the background until the [`CacheFill`] is dropped.
+pub fn load_filling(
+    engine: &Engine,
+    component: &[u8],
+    cache_dir: Option<&Path>,
+) -> Result<(Component, Loaded, CacheFill)> {
+    load_from(engine, component, cache_dir)
+}
+
+/// Where [`load`] got the component from (`ConnectorHost::component_source`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loaded {
     /// Deserialized from a cached artifact that passed every check.
     Cache,
+    /// The artifact `build.rs` embedded (and stored, when the cache is safe).
+    Precompiled,
     /// Compiled (and stored, when the cache directory is safe).
     Compiled,
-    /// Compiled in memory: the cache was refused for this reason (also printed).
+    /// Not from the cache: it was refused for this reason (also printed).
     Refused(String),
 }
 
-fn load_from(engine: &Engine, component: &[u8], cache_dir: Option<&Path>) -> Result<(Component, Loaded)> {
-    let compile = |loaded| Ok((Component::new(engine, component).context("compiling the component")?, loaded));
+fn load_from(engine: &Engine, component: &[u8], cache_dir: Option<&Path>) -> Result<(Component, Loaded, CacheFill)> {
     let Some(dir) = cache_dir else {
-        return compile(Loaded::Compiled);
+        return without_cache(engine, component, None);
     };
     let me = current_uid();
     if let Err(reason) = prepare_dir(dir, me) {
         eprintln!("warning: not using the component cache {}: {reason}; compiling in memory", dir.display());
-        return compile(Loaded::Refused(reason));
+        return refused(engine, component, reason);
     }
     let path = dir.join(format!("{}.cwasm", cache_key(engine, component)));
-    match read_artifact(&path, me) {
-        Ok(Some(bytes)) => {
-            // SAFETY: `bytes` were read from one open file that this user
-            // owns, that no one else may write, in a directory chain no one
-            // else may write, named by the hash of the component and of the
-            // engine configuration; only `store` below writes such files.
-            // They are deserialized from memory, never re-read from disk.
-            if let Ok(loaded) = unsafe { Component::deserialize(engine, &bytes) } {
-                return Ok((loaded, Loaded::Cache));
+    match open_artifact(&path, me) {
+        Ok(Some(file)) => {
+            // SAFETY: `file` is open on a regular file that this user owns,
+            // that no one else may write, with one link, in a directory chain
+            // no one else may write, named by the hash of the component and
+            // of the engine configuration. Only `store` writes such files,
+            // each under a new name renamed into place, so the file mapped
+            // here is never written again.
+            if let Ok(loaded) = unsafe { deserialize_open(engine, &file) } {
+                return Ok((loaded, Loaded::Cache, CacheFill(None)));
             }
         }
         Ok(None) => {}
         Err(reason) => {
             eprintln!("warning: not loading the cached component {}: {reason}; compiling in memory", path.display());
-            return compile(Loaded::Refused(reason));
+            return refused(engine, component, reason);
         }
     }
-    let compiled = engine.precompile_component(component).context("compiling the component")?;
-    if let Err(error) = store(dir, &path, &compiled) {
-        eprintln!("warning: could not cache the compiled component in {}: {error:#}", dir.display());
+    without_cache(engine, component, Some((dir, path)))
+}
+
+fn refused(engine: &Engine, component: &[u8], reason: String) -> Result<(Component, Loaded, CacheFill)> {
+    let (component, _, fill) = without_cache(engine, component, None)?;
+    Ok((component, Loaded::Refused(reason), fill))
+}
+
+/// With no usable cached artifact: the build-time artifact when it fits,
+/// else a compile; stored at `store_at` in the background.
+fn without_cache(
+    engine: &Engine,
+    component: &[u8],
+    store_at: Option<(&Path, PathBuf)>,
+) -> Result<(Component, Loaded, CacheFill)> {
+    let (loaded, how, artifact) = match precompiled(engine, component) {
+        Some(loaded) => (loaded, Loaded::Precompiled, Cow::Borrowed(EMBEDDED_ARTIFACT)),
+        None => {
+            let compiled = engine.precompile_component(component).context("compiling the component")?;
+            // SAFETY: `compiled` was produced by this engine a moment ago.
+            let loaded =
+                unsafe { Component::deserialize(engine, &compiled) }.context("loading the compiled component")?;
+            (loaded, Loaded::Compiled, Cow::Owned(compiled))
+        }
+    };
+    let fill = match store_at {
+        Some((dir, path)) => store_in_background(dir.to_path_buf(), path, artifact),
+        None => CacheFill(None),
+    };
+    Ok((loaded, how, fill))
+}
+
+/// The artifact `build.rs` embedded, when `component` is the embedded one
+/// and the artifact fits this engine: `deserialize` refuses it when the
+/// engine's code settings (another memory limit) differ or the CPU lacks a
+/// feature the build machine had.
+fn precompiled(engine: &Engine, component: &[u8]) -> Option<Component> {
+    if EMBEDDED_ARTIFACT.is_empty() || !is_embedded(component) {
+        return None;
     }
-    // SAFETY: `compiled` was produced by this engine a moment ago.
-    let loaded = unsafe { Component::deserialize(engine, &compiled) }.context("loading the compiled component")?;
-    Ok((loaded, Loaded::Compiled))
+    // SAFETY: the bytes are part of this executable, made by wasmtime's
+    // `precompile_component` in build.rs from the embedded component.
+    unsafe { Component::deserialize(engine, EMBEDDED_ARTIFACT) }.ok()
+}
+
+/// Maps the open, checked artifact instead of reading a copy (0.6 ms
+/// instead of several): through `/proc/self/fd` (`/dev/fd` elsewhere), which
+/// opens the very file the handle holds, not whatever its name points to
+/// now. Reads it when that is not available.
+///
+/// # Safety
+/// As `Component::deserialize_file`: the file was written by
+/// `precompile_component` and is not modified while the component lives.
+unsafe fn deserialize_open(engine: &Engine, file: &File) -> Result<Component> {
+    let fd_dir = if cfg!(target_os = "linux") { "/proc/self/fd" } else { "/dev/fd" };
+    let by_handle = Path::new(fd_dir).join(file.as_raw_fd().to_string());
+    // SAFETY: as this function's.
+    if let Ok(component) = unsafe { Component::deserialize_file(engine, &by_handle) } {
+        return Ok(component);
+    }
+    let mut bytes = Vec::new();
+    (&*file).read_to_end(&mut bytes)?;
+    // SAFETY: as this function's.
+    unsafe { Component::deserialize(engine, &bytes) }
 }
 
 /// The user files are checked against: the effective uid, the owner of every
@@ -157,11 +273,11 @@ fn prepare_dir(dir: &Path, me: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// The artifact's bytes, read through one handle checked with `fstat`: `None`
-/// when there is none, an error (the reason) when it may not be trusted.
-fn read_artifact(path: &Path, me: u32) -> Result<Option<Vec<u8>>, String> {
+/// The artifact, opened and checked with `fstat`: `None` when there is
+/// none, an error (the reason) when it may not be trusted.
+fn open_artifact(path: &Path, me: u32) -> Result<Option<File>, String> {
     let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
-    let mut file = match OpenOptions::new().read(true).custom_flags(nofollow).open(path) {
+    let file = match OpenOptions::new().read(true).custom_flags(nofollow).open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
@@ -179,9 +295,18 @@ fn read_artifact(path: &Path, me: u32) -> Result<Option<Vec<u8>>, String> {
     if meta.nlink() != 1 {
         return Err(format!("it has {} hard links", meta.nlink()));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.read_to_end(&mut bytes).map_err(|e| format!("cannot read it: {e}"))?;
-    Ok(Some(bytes))
+    Ok(Some(file))
+}
+
+/// Stores `bytes` at `path` on another thread; the first request need not
+/// wait for the disk.
+fn store_in_background(dir: PathBuf, path: PathBuf, bytes: Cow<'static, [u8]>) -> CacheFill {
+    let write = move || {
+        if let Err(error) = store(&dir, &path, &bytes) {
+            eprintln!("warning: could not cache the compiled component in {}: {error:#}", dir.display());
+        }
+    };
+    CacheFill(thread::Builder::new().name("component-cache".into()).spawn(write).ok())
 }
 
 /// Write a 0600 temporary file (created new, never through an existing name
@@ -284,7 +409,7 @@ mod tests {
             let dir = private_dir(temp.path());
             let path = plant(&engine, &dir, planted_mode);
             assert!(!planted_was_loaded(&engine, &dir), "mode {planted_mode:o} was deserialized");
-            let (_, loaded) = load_from(&engine, EMPTY, Some(&dir)).unwrap();
+            let (_, loaded, _) = load_from(&engine, EMPTY, Some(&dir)).unwrap();
             assert_eq!(loaded, Loaded::Refused(format!("it is writable by group or others (mode {planted_mode:o})")));
             assert_eq!(fs::read(&path).unwrap(), connector_artifact(&engine), "left as found, for the user to inspect");
         }
@@ -313,7 +438,7 @@ mod tests {
         plant(&engine, &dir, 0o600);
         set_mode(&parent, 0o777);
         assert!(!planted_was_loaded(&engine, &dir), "others could have swapped the cache directory");
-        let (_, loaded) = load_from(&engine, EMPTY, Some(&dir)).unwrap();
+        let (_, loaded, _) = load_from(&engine, EMPTY, Some(&dir)).unwrap();
         let Loaded::Refused(reason) = loaded else { panic!("{loaded:?}") };
         assert!(reason.contains("parent") && reason.contains("777"), "{reason}");
         // With the sticky bit, as on /tmp, others cannot rename the user's entries.
@@ -359,6 +484,40 @@ mod tests {
             let temp = tempfile::NamedTempFile::new().unwrap();
             temp.as_file().metadata().unwrap().uid()
         });
+    }
+
+    #[test]
+    fn the_embedded_artifact_fits_the_default_engine_and_no_other() {
+        let engine = super::super::engine(&super::super::Limits::default()).unwrap();
+        assert!(!EMBEDDED_ARTIFACT.is_empty(), "build.rs embeds an artifact in a native build");
+        let embedded = super::super::EMBEDDED_COMPONENT;
+        assert!(
+            precompiled(&engine, embedded).is_some(),
+            "build.rs and the runtime's engine drifted apart: {:#}",
+            unsafe { Component::deserialize(&engine, EMBEDDED_ARTIFACT) }.err().unwrap()
+        );
+        assert!(precompiled(&engine, EMPTY).is_none(), "only for the component it was compiled from");
+        let limits = super::super::Limits { memory_bytes: 32 << 20, ..Default::default() };
+        let other = super::super::engine(&limits).unwrap();
+        assert!(precompiled(&other, embedded).is_none(), "other code settings compile instead");
+        assert_eq!(component_sha256(embedded), hex::encode(Sha256::digest(embedded)), "build.rs's hash");
+    }
+
+    #[test]
+    fn an_empty_cache_starts_from_the_embedded_artifact_and_is_filled_for_the_next_start() {
+        let engine = super::super::engine(&super::super::Limits::default()).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = private_dir(temp.path());
+        let embedded = super::super::EMBEDDED_COMPONENT;
+        let (_, loaded, fill) = load_from(&engine, embedded, Some(&dir)).unwrap();
+        assert_eq!(loaded, Loaded::Precompiled);
+        drop(fill);
+        let files: Vec<_> = fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().path()).collect();
+        assert_eq!(files.len(), 1, "one artifact, no temporary file left: {files:?}");
+        assert_eq!(fs::read(&files[0]).unwrap(), EMBEDDED_ARTIFACT);
+        assert_eq!(load_from(&engine, embedded, Some(&dir)).unwrap().1, Loaded::Cache, "the next start maps it");
+        // Without a cache directory, the embedded artifact still spares the compile.
+        assert_eq!(load_from(&engine, embedded, None).unwrap().1, Loaded::Precompiled);
     }
 
     /// Only root can give a file away; elsewhere the pure check above covers it.

@@ -1,7 +1,8 @@
 //! Runs the connector component sandboxed, one store per tenant connection.
 //!
 //! One [`ConnectorHost`] per process: an engine with the pooling allocator and
-//! epoch interruption, the component compiled once (cached on disk), and an
+//! epoch interruption, the component precompiled at build time or compiled
+//! once (cached on disk either way, `cache`), and an
 //! `InstancePre` so opening a tenant session (instantiate and `open`) takes
 //! about 0.1 ms (`sentinel bench`, bench/results.md).
 //! Each [`Session`] owns a store with its own memory cap, outbound allow-list,
@@ -12,6 +13,7 @@
 
 mod bindings;
 pub mod cache;
+mod code_settings;
 mod convert;
 pub mod egress;
 mod graph;
@@ -29,8 +31,8 @@ use anyhow::Result;
 use sentinel_connector::core::{ConnectionConfig, Settings};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, PoolingAllocatorMetrics, ResourceLimiter,
-    Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, PoolingAllocatorMetrics, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -77,7 +79,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            memory_bytes: 64 << 20,
+            memory_bytes: code_settings::DEFAULT_MEMORY_BYTES,
             call_timeout: Duration::from_secs(300),
             max_request_timeout: Duration::from_secs(120),
             max_sessions: 64,
@@ -236,12 +238,17 @@ pub struct ConnectorHost {
     /// Sessions (and command runs) live now, at most `limits.max_sessions`.
     live: Arc<AtomicU32>,
     _ticker: EpochTicker,
+    source: cache::Loaded,
+    /// The compiled component being written to the cache; dropping the host
+    /// waits for it, so the next start finds it.
+    _cache_fill: cache::CacheFill,
 }
 
 impl ConnectorHost {
     pub fn new(options: HostOptions) -> Result<Self> {
         let engine = engine(&options.limits)?;
-        let component = cache::load(&engine, &options.component, options.cache_dir.as_deref())?;
+        let (component, source, cache_fill) =
+            cache::load_filling(&engine, &options.component, options.cache_dir.as_deref())?;
         let mut linker = Linker::<TenantState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -255,6 +262,8 @@ impl ConnectorHost {
             limits: options.limits,
             connector,
             live: Arc::new(AtomicU32::new(0)),
+            source,
+            _cache_fill: cache_fill,
         })
     }
 
@@ -271,6 +280,12 @@ impl ConnectorHost {
 
     pub fn egress(&self) -> &EgressPolicy {
         &self.connector.policy
+    }
+
+    /// Where the compiled component came from: the disk cache, the
+    /// build-time artifact, or a compile (`sentinel bench`, tests).
+    pub fn component_source(&self) -> &cache::Loaded {
+        &self.source
     }
 
     /// Sessions open now.
@@ -461,13 +476,9 @@ fn engine(limits: &Limits) -> Result<Engine> {
         // one, so every open session holds a stack: one per session.
         .total_stacks(sessions)
         .max_memory_size(limits.memory_bytes);
-    let mut config = Config::new();
-    config
-        .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        // Reserve only what a store may use, so a large pool stays cheap in address space.
-        .memory_reservation(limits.memory_bytes as u64)
-        .memory_guard_size(2 << 20);
+    // The code settings are build.rs's too; the pool does not change code.
+    let mut config = code_settings::code_config(limits.memory_bytes);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Ok(Engine::new(&config)?)
 }
 

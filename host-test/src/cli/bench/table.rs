@@ -130,6 +130,7 @@ time; the value is pages a second, and the time a page takes is their mean.
 - `poll --details`: one session's poll of 50 new incidents with their alerts and entities (100 detail \
 requests), the emulator adding its latency to every ARM answer. Waves is the same list and the same 100 \
 requests sent by plain hyper, 8 at a time, each group waiting for its slowest.
-- First request: from before `ConnectorHost::new` (engine, compile or cache load, `InstancePre`) through \
-opening a session to the moment the first request leaves (the audit hook's start time), in-process.
+- First request: from before `ConnectorHost::new` (engine, the component from the cache, the build-time \
+artifact or a compile, `InstancePre`) through opening a session to the moment the first request leaves (the \
+audit hook's start time), in-process. No cache: no cache directory at all, as on a fresh machine.
 ";
