@@ -32,8 +32,8 @@ from typing import Any, NoReturn
 from wasmtime import Config, Engine, Store, WasiConfig
 from wasmtime.component import Component, Linker, Record, ResourceAny, Variant
 
-INTERFACE = "soar:sentinel/sentinel-connector@0.1.0"
-CONTAINMENT = "soar:sentinel/containment@0.1.0"
+INTERFACE = "soar:sentinel/sentinel-connector@0.2.0"
+CONTAINMENT = "soar:sentinel/containment@0.2.0"
 DRY_RUN_USER = "bob@contoso.onmicrosoft.com"
 
 ARM_SCOPE = "https://management.azure.com/.default"
