@@ -28,6 +28,10 @@ pub struct ApiCheck {
 /// its membership needs Member.Read.Hidden) before it acts.
 pub const PERMISSIONS: &[(Api, &str, &[&str])] = &[
     (Api::LogAnalytics, "search-events", &["Data.Read"]),
+    // resolve-incident follows merges on Graph, then finds the target's
+    // Sentinel incident in the workspace's SecurityIncident table.
+    (Api::Graph, "resolve-incident", &["SecurityIncident.Read.All"]),
+    (Api::LogAnalytics, "resolve-incident", &["Data.Read"]),
     (Api::Graph, "graph-security.list-incidents", &["SecurityIncident.Read.All"]),
     (Api::Graph, "graph-security.get-incident", &["SecurityIncident.Read.All"]),
     (Api::Graph, "graph-security.update-incident", &["SecurityIncident.ReadWrite.All"]),
@@ -164,5 +168,9 @@ mod tests {
             .contains(&"containment.disable-account needs User.EnableDisableAccount.All".to_owned()));
         assert!(allowed_actions(Api::Arm, &[], Some(true)).contains(&"poll".to_owned()));
         assert!(allowed_actions(Api::Arm, &[], Some(false)).is_empty());
+        // resolve-incident needs both APIs: Graph to follow merges, Log Analytics to map back.
+        assert!(allowed.contains(&"resolve-incident".to_owned()));
+        let data_read = vec!["Data.Read".to_owned()];
+        assert!(allowed_actions(Api::LogAnalytics, &data_read, None).contains(&"resolve-incident".to_owned()));
     }
 }
