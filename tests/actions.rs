@@ -29,6 +29,7 @@ fn no_change() -> IncidentUpdate {
         owner: None,
         add_labels: Vec::new(),
         remove_labels: Vec::new(),
+        update_merged_source: false,
     }
 }
 

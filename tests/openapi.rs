@@ -210,6 +210,7 @@ async fn conforms_at(api_version: Option<&str>, spec_version: &str) {
         owner: Some(OwnerChange::Email("soc@contoso.com".into())),
         add_labels: vec!["reviewed".into()],
         remove_labels: vec![],
+        update_merged_source: false,
     };
     log.run("update-incident", session.update_incident(&id, update)).await;
     let new = NewIncident {

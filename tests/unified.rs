@@ -6,7 +6,7 @@ mod common;
 
 use common::{config_for, host};
 use sentinel_emulator::{Emulator, EmulatorOptions, DEFAULT_GRAPH_ROLES};
-use sentinel_host::runtime::types::{ErrorKind, IncidentLookup};
+use sentinel_host::runtime::types::{ErrorKind, IncidentLookup, IncidentUpdate};
 use sentinel_host::runtime::{CallError, Session};
 use serde_json::Value;
 
@@ -81,4 +81,39 @@ async fn without_the_graph_permission_resolving_names_the_permission() {
     };
     assert!(matches!(error.kind, ErrorKind::Forbidden), "{error:?}");
     assert!(error.hint.contains("SecurityIncident.Read.All"), "{error:?}");
+}
+
+/// Changing a merged source is never what a playbook meant: the update is
+/// refused, naming where the incident went, and nothing is written, unless
+/// the caller says it means the source itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_of_a_merged_source_is_refused_naming_its_target_unless_asked_for() {
+    let emulator = unified(6).await;
+    let [a, b, _] = <[Value; 3]>::try_from(mergeable(&emulator)).unwrap();
+    emulator.merge(&[name(&a)], &name(&b)).unwrap();
+    let mut session = session(&emulator).await;
+    let relabel = |update_merged_source| IncidentUpdate {
+        title: None,
+        description: None,
+        severity: None,
+        status: None,
+        classification: None,
+        classification_reason: None,
+        classification_comment: None,
+        owner: None,
+        add_labels: vec!["handled-by-soar".into()],
+        remove_labels: Vec::new(),
+        update_merged_source,
+    };
+    let puts = |emulator: &Emulator| emulator.requests().iter().filter(|r| r.method == "PUT").count();
+    let Err(CallError::Connector(error)) = session.update_incident(&name(&a), relabel(false)).await else {
+        panic!("a merged source is not updated")
+    };
+    assert!(matches!(error.kind, ErrorKind::InvalidInput) && error.subject == "incident-id", "{error:?}");
+    assert!(error.message.contains(&format!("incident {}", name(&b))), "names the target: {}", error.message);
+    assert_eq!(puts(&emulator), 0, "nothing written");
+
+    let updated = session.update_incident(&name(&a), relabel(true)).await.unwrap();
+    assert!(updated.labels.iter().any(|l| l.name == "handled-by-soar"), "the source itself, when asked");
+    assert_eq!(puts(&emulator), 1);
 }

@@ -236,6 +236,7 @@ pub fn incident_update(update: wit::IncidentUpdate) -> IncidentUpdate {
         owner: update.owner.map(owner_change),
         add_labels: update.add_labels,
         remove_labels: update.remove_labels,
+        update_merged_source: update.update_merged_source,
     }
 }
 

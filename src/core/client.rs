@@ -320,12 +320,12 @@ impl Client {
         transport: &mut impl Transport,
         url: &Url,
         read: impl Fn(&[u8]) -> Result<T, Error>,
-        change: impl Fn(&T) -> Option<Vec<u8>>,
+        change: impl Fn(&T) -> Result<Option<Vec<u8>>, Error>,
     ) -> Result<T, Error> {
         let mut attempt = 1;
         loop {
             let current = read(&self.send(transport, Api::Arm, Method::Get, url.clone(), None)?.body)?;
-            let Some(body) = change(&current) else { return Ok(current) };
+            let Some(body) = change(&current)? else { return Ok(current) };
             match self.send(transport, Api::Arm, Method::Put, url.clone(), Some(body)) {
                 Err(Error::Conflict(_)) if attempt < MAX_CONFLICT_ATTEMPTS => attempt += 1,
                 result => return read(&result?.body),

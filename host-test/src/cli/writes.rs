@@ -137,6 +137,10 @@ pub struct UpdateArgs {
     add_labels: Vec<String>,
     #[arg(long = "remove-label", value_name = "LABEL")]
     remove_labels: Vec<String>,
+    /// Change an incident Defender merged into another (a closed shell);
+    /// without it such an update is refused, naming where the incident went.
+    #[arg(long)]
+    update_merged_source: bool,
 }
 
 #[derive(Args, Debug)]
@@ -186,6 +190,7 @@ pub async fn update(session: &mut Session, args: UpdateArgs, format: Format) -> 
         owner: args.owner.change(),
         add_labels: args.add_labels,
         remove_labels: args.remove_labels,
+        update_merged_source: args.update_merged_source,
     };
     let incident = session.update_incident(&args.id, update).await?;
     show_incident(&incident, format);

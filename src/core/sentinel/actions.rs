@@ -133,10 +133,39 @@ impl<'a> Sentinel<'a> {
     ) -> Result<Incident, Error> {
         updates::validate_update(update)?;
         let url = incidents::get_url(self.settings(), incident_id)?;
-        self.client.read_modify_write(transport, &url, incidents::parse_incident, |current| {
+        let merged = std::cell::Cell::new(false);
+        let updated = self.client.read_modify_write(transport, &url, incidents::parse_incident, |current| {
+            if current.properties.is_merged() && !update.update_merged_source {
+                merged.set(true);
+                return Err(Error::invalid("incident-id", "was merged by Defender into another incident"));
+            }
             let next = updates::apply(current, update);
-            (next != *current).then(|| updates::put_body(&next))
-        })
+            Ok((next != *current).then(|| updates::put_body(&next)))
+        });
+        if merged.get() {
+            return Err(self.merged_refusal(transport, incident_id));
+        }
+        updated
+    }
+
+    /// Why an update of a merged source is refused, naming where it went
+    /// when Graph can say (and why not when it cannot).
+    fn merged_refusal(&mut self, transport: &mut impl Transport, incident_id: &str) -> Error {
+        let went_to = match self.client.resolve_incident(transport, incident_id) {
+            Ok(found) => match (found.incident, found.chain.last()) {
+                (Some(target), _) => format!("incident {}", target.name),
+                (None, Some(defender_id)) => format!("Defender incident {defender_id}"),
+                (None, None) => "another incident".to_owned(),
+            },
+            Err(error) => format!("another incident (resolve-incident could not say which: {error})"),
+        };
+        Error::invalid(
+            "incident-id",
+            format!(
+                "was closed by a Defender merge into {went_to}: update that one, or set update-merged-source \
+                 to change this closed source itself"
+            ),
+        )
     }
 
     /// PUT to a new id: the caller's GUID, or a random one.
@@ -279,7 +308,7 @@ impl<'a> Sentinel<'a> {
         let url = rel::tasks_url(self.settings(), incident_id, Some(task_id))?;
         let read = |body: &[u8]| parse::<Task>(body, "task");
         self.client.read_modify_write(transport, &url, read, |current| {
-            Some(rel::task_body(&rel::apply_task_update(current, update), current.etag.as_deref()))
+            Ok(Some(rel::task_body(&rel::apply_task_update(current, update), current.etag.as_deref())))
         })
     }
 

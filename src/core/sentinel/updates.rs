@@ -38,6 +38,8 @@ pub struct IncidentUpdate {
     pub owner: Option<OwnerChange>,
     pub add_labels: Vec<String>,
     pub remove_labels: Vec<String>,
+    /// Change an incident Defender merged into another; refused otherwise.
+    pub update_merged_source: bool,
 }
 
 /// A new incident; the id is chosen by the client (a new GUID).
