@@ -358,6 +358,31 @@ async fn every_graph_action_runs_from_the_cli() {
     );
     assert_eq!(alert["status"], "inProgress");
 
+    let comments =
+        json(&sentinel(run(&["graph", "alerts", "comment", &alert_id, "Triaged", "--key", "k1"]), vec![]).await);
+    let last = comments.as_array().unwrap().last().unwrap()["comment"].as_str().unwrap().to_owned();
+    assert!(last.starts_with("Triaged [ref:"), "{last}");
+    let comments = json(&sentinel(run(&["graph", "incidents", "comment", &id, "Seen"]), vec![]).await);
+    assert_eq!(comments.as_array().unwrap().last().unwrap()["comment"], "Seen");
+    let open: Vec<&Value> = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["id"] != id.as_str() && i["status"] == "active" && i["assignedTo"].is_null())
+        .collect();
+    let pair = open
+        .iter()
+        .flat_map(|a| open.iter().map(move |b| (*a, *b)))
+        .find(|(a, b)| {
+            a["id"] != b["id"] && a["classification"] == b["classification"] && a["determination"] == b["determination"]
+        })
+        .expect("two mergeable incidents");
+    let (a, b) = (pair.0["id"].as_str().unwrap(), pair.1["id"].as_str().unwrap());
+    let planned =
+        json(&sentinel(run(&["graph", "incidents", "merge", a, b, "--comment", "same", "--dry-run"]), vec![]).await);
+    assert_eq!(planned["request"]["body"], serde_json::json!({"incidentIds": [a, b], "incidentComment": "same"}));
+    assert!(planned["request"]["url"].as_str().unwrap().ends_with("/security/incidents/mergeIncidents"));
+
     let hunt = json(&sentinel(run(&["hunt", "DeviceProcessEvents | take 2", "--timespan", "P1D"]), vec![]).await);
     assert_eq!(hunt["rows"].as_array().unwrap().len(), 2);
 

@@ -9,8 +9,8 @@ use super::types::{planned, table};
 use super::Component;
 use crate::core::graph::hunting::HuntingOptions;
 use crate::core::graph::security::{
-    self as gsec, Assignee, Evidence, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate,
-    GraphListOptions,
+    self as gsec, Assignee, Collection, Evidence, GraphAlert, GraphAlertUpdate, GraphComment, GraphIncident,
+    GraphIncidentUpdate, GraphListOptions,
 };
 
 open_enum_to_wit!(gsec::GraphSeverity => gwit::Severity { Unknown, Informational, Low, Medium, High });
@@ -119,6 +119,40 @@ impl Guest for Component {
         resource(&connection).with_client(|client, _| client.graph().plan_alert_update(&alert_id, &update)).map(planned)
     }
 
+    fn add_incident_comment(
+        connection: ConnectionBorrow<'_>,
+        incident_id: String,
+        comment: String,
+        idempotency_key: Option<String>,
+    ) -> Result<Vec<gwit::Comment>, wit::Error> {
+        add_comment(&connection, Collection::Incidents, &incident_id, &comment, idempotency_key.as_deref())
+    }
+
+    fn add_alert_comment(
+        connection: ConnectionBorrow<'_>,
+        alert_id: String,
+        comment: String,
+        idempotency_key: Option<String>,
+    ) -> Result<Vec<gwit::Comment>, wit::Error> {
+        add_comment(&connection, Collection::Alerts, &alert_id, &comment, idempotency_key.as_deref())
+    }
+
+    fn merge_incidents(
+        connection: ConnectionBorrow<'_>,
+        incident_ids: Vec<String>,
+        comment: Option<String>,
+        dry_run: bool,
+    ) -> Result<gwit::MergeOutcome, wit::Error> {
+        let outcome = resource(&connection).with_client(|client, http| {
+            client.graph().merge_incidents(http, &incident_ids, comment.as_deref(), dry_run)
+        })?;
+        Ok(gwit::MergeOutcome {
+            target_incident_id: outcome.target_incident_id,
+            request: planned(outcome.request),
+            dry_run: outcome.dry_run,
+        })
+    }
+
     fn run_hunting_query(
         connection: ConnectionBorrow<'_>,
         query: String,
@@ -129,6 +163,18 @@ impl Guest for Component {
             .with_client(|client, http| client.graph().run_hunting_query(http, &query, &options))
             .map(table)
     }
+}
+
+fn add_comment(
+    connection: &ConnectionBorrow<'_>,
+    collection: Collection,
+    id: &str,
+    text: &str,
+    key: Option<&str>,
+) -> Result<Vec<gwit::Comment>, wit::Error> {
+    let list =
+        resource(connection).with_client(|client, http| client.graph().add_comment(http, collection, id, text, key))?;
+    Ok(list.into_iter().map(comment).collect())
 }
 
 pub fn resource<'a>(connection: &'a ConnectionBorrow<'_>) -> &'a ConnectionResource {
@@ -190,14 +236,14 @@ fn incident(incident: GraphIncident) -> gwit::Incident {
         tenant_id: f.tenant_id,
         custom_tags: f.custom_tags,
         system_tags: f.system_tags,
-        comments: f
-            .comments
-            .into_iter()
-            .map(|c| gwit::Comment { comment: c.comment, created_by: c.created_by, created_time: c.created_time })
-            .collect(),
+        comments: f.comments.into_iter().map(comment).collect(),
         alerts: incident.alerts.into_iter().map(alert).collect(),
         properties: incident.raw,
     }
+}
+
+fn comment(c: GraphComment) -> gwit::Comment {
+    gwit::Comment { comment: c.comment, created_by: c.created_by, created_time: c.created_time }
 }
 
 fn alert(alert: GraphAlert) -> gwit::Alert {

@@ -39,6 +39,11 @@ pub const PERMISSIONS: &[(Api, &str, &[&str])] = &[
     (Api::Graph, "graph-security.get-alert", &["SecurityAlert.Read.All"]),
     (Api::Graph, "graph-security.update-alert", &["SecurityAlert.ReadWrite.All"]),
     (Api::Graph, "graph-security.run-hunting-query", &["ThreatHunting.Read.All"]),
+    // A keyed retry reads the item's comments first, as get-incident/get-alert do.
+    (Api::Graph, "graph-security.add-incident-comment", &["SecurityIncident.ReadWrite.All"]),
+    (Api::Graph, "graph-security.add-alert-comment", &["SecurityAlert.ReadWrite.All"]),
+    // Reads each incident first (SecurityIncident.Read.All) to apply the no-merge rules.
+    (Api::Graph, "graph-security.merge-incidents", &["SecurityData.Manage.All", "SecurityIncident.Read.All"]),
     (Api::Graph, "containment.get-user", &["User.Read.All"]),
     (Api::Graph, "containment.list-risky-users", &["IdentityRiskyUser.Read.All"]),
     (Api::Graph, "containment.disable-account", &["User.EnableDisableAccount.All", "User.Read.All"]),

@@ -112,6 +112,15 @@ fn lost() -> Error {
 /// Reads and re-applies of an update that keeps meeting 409 Conflict.
 pub const MAX_CONFLICT_ATTEMPTS: u32 = 5;
 
+/// Which failed answers [`Client::exchange`] sends a request again after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Repeat {
+    /// Every transient answer (the retry policy's): for requests safe to repeat.
+    Transient,
+    /// Only 429, answered before anything is done: for a change that adds.
+    ThrottledOnly,
+}
+
 /// One tenant's connection: validated settings and its token cache.
 #[derive(Debug)]
 pub struct Client {
@@ -230,7 +239,23 @@ impl Client {
         request: Request,
     ) -> Result<Response, Error> {
         let request = self.authorized(transport, api, request)?;
-        let answer = self.exchange(transport, &request);
+        let answer = self.exchange(transport, &request, Repeat::Transient);
+        self.checked(api, answer)
+    }
+
+    /// [`Client::send_request`] for a change that is not safe to repeat (a
+    /// POST that adds): sent again only after 429, which Graph and ARM answer
+    /// before doing anything. A timeout, a dropped connection or a 5xx may
+    /// come after the change was made, so each is returned to the caller, who
+    /// alone can tell (by reading) whether to send it again.
+    pub(crate) fn send_once(
+        &mut self,
+        transport: &mut impl Transport,
+        api: Api,
+        request: Request,
+    ) -> Result<Response, Error> {
+        let request = self.authorized(transport, api, request)?;
+        let answer = self.exchange(transport, &request, Repeat::ThrottledOnly);
         self.checked(api, answer)
     }
 
@@ -353,12 +378,17 @@ impl Client {
 
     /// Sends, and again after a wait while the answer is transient and the
     /// retry policy allows; returns the last answer.
-    fn exchange(&mut self, transport: &mut impl Transport, request: &Request) -> Result<Response, Error> {
+    fn exchange(
+        &mut self,
+        transport: &mut impl Transport,
+        request: &Request,
+        repeat: Repeat,
+    ) -> Result<Response, Error> {
         let started = transport.monotonic_millis();
         let mut attempt = 0;
         loop {
             let response = transport.send(request, &self.settings.timeouts)?;
-            if response.is_success() {
+            if response.is_success() || (repeat == Repeat::ThrottledOnly && response.status != 429) {
                 return Ok(response);
             }
             let elapsed = std::time::Duration::from_millis(transport.monotonic_millis().saturating_sub(started));
@@ -451,7 +481,7 @@ impl Client {
         };
         let request = auth::token_request(&self.settings, secret, api);
         // Retried only on transient answers (5xx, 429, 408): a refused secret is final.
-        let response = self.exchange(transport, &request).map_err(|e| self.scrub(e))?;
+        let response = self.exchange(transport, &request, Repeat::Transient).map_err(|e| self.scrub(e))?;
         let token = auth::parse_token_response(&response, now).map_err(|e| self.scrub(e))?;
         let value = token.value.clone();
         self.tokens.put(api, token);

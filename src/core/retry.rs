@@ -61,7 +61,7 @@ pub fn decide(
 }
 
 /// Full jitter: a random delay between zero and the exponential bound.
-fn backoff(policy: &RetryPolicy, attempt: u32, jitter: u64) -> Duration {
+pub fn backoff(policy: &RetryPolicy, attempt: u32, jitter: u64) -> Duration {
     let bound =
         u64::from(policy.initial_delay_ms).saturating_mul(1 << attempt.min(20)).min(u64::from(policy.max_delay_ms));
     Duration::from_millis(jitter % (bound + 1))

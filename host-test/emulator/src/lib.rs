@@ -297,6 +297,13 @@ impl Emulator {
         self.shared.state().injections.push(rule);
     }
 
+    /// Like [`Emulator::inject`], but the request is processed first and its
+    /// answer replaced: a change that was made though the client saw a
+    /// failure (a 5xx after the write), the case a retry must not repeat.
+    pub fn inject_after(&self, rule: Injection) {
+        self.shared.state().after_injections.push(rule);
+    }
+
     /// Serves until the server stops (the CLI's foreground `sentinel emulator`).
     pub async fn wait(mut self) {
         let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));

@@ -56,11 +56,14 @@ async fn handle(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    match api {
+    let reply = match api {
         Api::Query => query::handle(&shared, segments[2], &call),
         Api::Graph => graph::handle(&shared, &call),
         Api::Arm => arm::handle(&shared, &call),
-    }
+    };
+    // The change is made; the client is told otherwise (the ambiguous case).
+    let after = shared.state().take_after_injection(method.as_str(), uri.path());
+    after.unwrap_or(reply)
 }
 
 /// The APIs the latency option delays.

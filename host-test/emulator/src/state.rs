@@ -123,6 +123,8 @@ pub(crate) struct State {
     pub tokens: HashMap<String, Issued>,
     pub requests: Vec<RecordedRequest>,
     pub injections: Vec<Injection>,
+    /// Canned answers given after the request was processed (see `Emulator::inject_after`).
+    pub after_injections: Vec<Injection>,
     /// Mutations applied right after the n-th incident list request is answered.
     pub scheduled: Vec<(usize, Vec<Mutation>)>,
     pub lists_served: usize,
@@ -259,14 +261,23 @@ impl State {
 
     /// The canned answer of the first injection that matches, used up once.
     pub fn take_injection(&mut self, method: &str, path: &str) -> Option<Reply> {
-        let rule = self.injections.iter_mut().find(|rule| {
-            rule.times > 0
-                && path.contains(&rule.path_contains)
-                && rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-        })?;
-        rule.times -= 1;
-        Some(Reply::canned(rule.status, rule.headers.clone(), rule.body.clone()))
+        take_matching(&mut self.injections, method, path)
     }
+
+    /// The same for the injections answered after processing.
+    pub fn take_after_injection(&mut self, method: &str, path: &str) -> Option<Reply> {
+        take_matching(&mut self.after_injections, method, path)
+    }
+}
+
+fn take_matching(rules: &mut [Injection], method: &str, path: &str) -> Option<Reply> {
+    let rule = rules.iter_mut().find(|rule| {
+        rule.times > 0
+            && path.contains(&rule.path_contains)
+            && rule.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+    })?;
+    rule.times -= 1;
+    Some(Reply::canned(rule.status, rule.headers.clone(), rule.body.clone()))
 }
 
 /// The options and the state, shared by the handle and every request.

@@ -36,13 +36,44 @@ pub enum GraphIncidents {
     },
     /// Change only what is given (PATCH).
     Update(IncidentUpdateArgs),
+    /// Add a comment; prints every comment of the incident.
+    Comment(CommentArgs),
+    /// Merge incidents (Defender picks the target); refused when Defender would not merge them.
+    Merge(MergeArgs),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum GraphAlerts {
     List(GraphListArgs),
-    Get { id: String },
+    Get {
+        id: String,
+    },
     Update(AlertUpdateArgs),
+    /// Add a comment; prints every comment of the alert.
+    Comment(CommentArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CommentArgs {
+    id: String,
+    message: String,
+    /// Idempotency key: the comment ends with its reference ([ref:xxxxxxxx])
+    /// and a retry with the same key never adds it twice.
+    #[arg(long)]
+    key: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Two or more Graph incident ids.
+    #[arg(required = true, num_args = 2..)]
+    ids: Vec<String>,
+    /// A comment added to the target incident.
+    #[arg(long)]
+    comment: Option<String>,
+    /// Print the POST it would send; merge nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -194,6 +225,17 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
             }
             print(output::to_json(&incident_json(&session.graph().update_incident(&args.id, update).await?)));
         }
+        GraphCommand::Incidents(GraphIncidents::Comment(args)) => {
+            let key = args.key.as_deref();
+            let list = session.graph().add_incident_comment(&args.id, &args.message, key).await?;
+            print(comments_output(&list, format));
+        }
+        GraphCommand::Incidents(GraphIncidents::Merge(args)) => merge(session, args).await?,
+        GraphCommand::Alerts(GraphAlerts::Comment(args)) => {
+            let key = args.key.as_deref();
+            let list = session.graph().add_alert_comment(&args.id, &args.message, key).await?;
+            print(comments_output(&list, format));
+        }
         GraphCommand::Alerts(GraphAlerts::List(args)) => {
             let (first, walk, next) = list_options(args);
             let one = async |s: &mut Session, o| s.graph().list_alerts(o).await;
@@ -227,6 +269,25 @@ pub async fn hunt(session: &mut Session, query: &str, timespan: Option<String>, 
         Format::Table => output::query_tables(&result),
     });
     Ok(())
+}
+
+async fn merge(session: &mut Session, args: MergeArgs) -> Result<(), Failure> {
+    let outcome = session.graph().merge_incidents(&args.ids, args.comment.as_deref(), args.dry_run).await?;
+    if outcome.dry_run {
+        dry_run(&outcome.request);
+        return Ok(());
+    }
+    let merged = json!({"targetIncidentId": outcome.target_incident_id, "request": request_json(&outcome.request)});
+    print(output::to_json(&merged));
+    Ok(())
+}
+
+fn comments_output(list: &[g::Comment], format: Format) -> String {
+    let rows = list
+        .iter()
+        .map(|c| json!({"comment": c.comment, "createdByDisplayName": c.created_by, "createdDateTime": c.created_time}))
+        .collect();
+    items(format, rows, &["createdDateTime", "createdByDisplayName", "comment"])
 }
 
 fn dry_run(request: &types::PlannedRequest) {

@@ -114,6 +114,46 @@ impl Graph<'_> {
         .await
     }
 
+    /// Adds a comment to an incident; see the WIT `add-incident-comment`
+    /// for what a key guarantees.
+    pub async fn add_incident_comment(
+        &mut self,
+        incident_id: &str,
+        comment: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Vec<gwit::Comment>, CallError> {
+        self.security(async |api, store, connection| {
+            api.call_add_incident_comment(store, connection, incident_id, comment, idempotency_key).await
+        })
+        .await
+    }
+
+    /// Adds a comment to an alert; see the WIT `add-alert-comment`.
+    pub async fn add_alert_comment(
+        &mut self,
+        alert_id: &str,
+        comment: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Vec<gwit::Comment>, CallError> {
+        self.security(async |api, store, connection| {
+            api.call_add_alert_comment(store, connection, alert_id, comment, idempotency_key).await
+        })
+        .await
+    }
+
+    /// Merges incidents (or plans it); see the WIT `merge-incidents`.
+    pub async fn merge_incidents(
+        &mut self,
+        incident_ids: &[String],
+        comment: Option<&str>,
+        dry_run: bool,
+    ) -> Result<gwit::MergeOutcome, CallError> {
+        self.security(async |api, store, connection| {
+            api.call_merge_incidents(store, connection, incident_ids, comment, dry_run).await
+        })
+        .await
+    }
+
     pub async fn run_hunting_query(
         &mut self,
         query: &str,

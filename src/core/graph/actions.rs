@@ -8,10 +8,12 @@
 use serde_json::Value;
 use url::Url;
 
+use super::comments;
 use super::containment::{self, ContainmentAction, ContainmentResult};
 use super::hunting::{self, HuntingOptions};
+use super::merging::{self, MergeOutcome};
 use super::security::{
-    self, Collection, GraphAlert, GraphAlertUpdate, GraphIncident, GraphIncidentUpdate, GraphListOptions,
+    self, Collection, GraphAlert, GraphAlertUpdate, GraphComment, GraphIncident, GraphIncidentUpdate, GraphListOptions,
 };
 use super::users::{self, GraphUser, GroupRef, RiskyUser, UserRef};
 use super::PlannedRequest;
@@ -23,6 +25,7 @@ use crate::core::error::Error;
 use crate::core::http::{Method, Request, Response, TABLE_ANSWER_WEIGHT};
 use crate::core::kql::Table;
 use crate::core::paging::{self, check_link, parse, Page};
+use crate::core::retry;
 
 /// The manifest entry of the reads that apply protected groups.
 const PROTECTED_GROUPS_CHECK: &str = "containment protected-groups check";
@@ -154,6 +157,92 @@ impl<'a> Graph<'a> {
         security::validate_alert_update(update)?;
         let url = security::item_url(self.settings(), Collection::Alerts, id, false)?;
         Ok(PlannedRequest::new(Method::Patch, url, Some(security::alert_patch(update))))
+    }
+
+    /// Adds a comment to an incident or alert; answers the item's comments.
+    /// Sent once (see [`Client::send_once`]). With a key, the text ends with
+    /// the key's reference, and the item's comments are read before each
+    /// POST (the first, and each after an answer that leaves it unknown
+    /// whether the last one landed, within the retry policy's count): with the
+    /// reference there, they are the answer and nothing is posted.
+    pub fn add_comment(
+        &mut self,
+        transport: &mut impl Transport,
+        collection: Collection,
+        id: &str,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<Vec<GraphComment>, Error> {
+        comments::validate(text, key)?;
+        let url = comments::post_url(self.settings(), collection, id)?;
+        let body = comments::post_body(&comments::text_with_reference(text, key));
+        let action = comment_action(collection);
+        let mut attempt = 0;
+        loop {
+            if let Some(key) = key {
+                let existing = self.item_comments(transport, collection, id)?;
+                if comments::has_reference(&existing, &comments::reference(key)) {
+                    return Ok(existing);
+                }
+            }
+            match self.call_once(transport, url.clone(), body.clone(), action) {
+                Ok(response) => return comments::parse_list(&response.body),
+                Err(error)
+                    if key.is_some()
+                        && comments::is_ambiguous(&error)
+                        && attempt < self.settings().retry.max_retries =>
+                {
+                    // Graph may show a landed comment a moment late.
+                    let delay = retry::backoff(&self.settings().retry, attempt, transport.random_u64());
+                    transport.sleep(delay);
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The comments of an incident or alert, read (a GET, safe to repeat).
+    fn item_comments(
+        &mut self,
+        transport: &mut impl Transport,
+        collection: Collection,
+        id: &str,
+    ) -> Result<Vec<GraphComment>, Error> {
+        let url = security::item_url(self.settings(), collection, id, false)?;
+        let read = match collection {
+            Collection::Incidents => "graph-security.get-incident",
+            Collection::Alerts => "graph-security.get-alert",
+        };
+        comments::parse_item_comments(&self.call(transport, Method::Get, url, None, read)?.body)
+    }
+
+    /// Merges incidents (or with `dry_run`, plans it): the ids checked, each
+    /// incident read and Defender's no-merge rules applied before the POST,
+    /// which is sent once (after a timeout or a 5xx the merge may have
+    /// happened: read a source, redirected if so).
+    pub fn merge_incidents(
+        &mut self,
+        transport: &mut impl Transport,
+        ids: &[String],
+        comment: Option<&str>,
+        dry_run: bool,
+    ) -> Result<MergeOutcome, Error> {
+        merging::validate_ids(ids)?;
+        merging::validate_comment(comment)?;
+        let incidents = ids.iter().map(|id| self.get_incident(transport, id, false)).collect::<Result<Vec<_>, _>>()?;
+        if let Some(reason) = merging::refusal(&incidents) {
+            return Err(Error::invalid("incident-ids", format!("Defender would not merge them: {reason}")));
+        }
+        let request = merging::plan(self.settings(), ids, comment);
+        let mut outcome = MergeOutcome { target_incident_id: None, request, dry_run };
+        if !dry_run {
+            let plan = &outcome.request;
+            let body = plan.body.clone().unwrap_or_default().into_bytes();
+            let response = self.call_once(transport, plan.url.clone(), body, MERGE_ACTION)?;
+            outcome.target_incident_id = merging::parse_target(&response.body)?;
+        }
+        Ok(outcome)
     }
 
     pub fn run_hunting_query(
@@ -436,6 +525,19 @@ impl<'a> Graph<'a> {
         self.call_weighted(transport, method, url, body, action, 1)
     }
 
+    /// A POST that adds, sent once (see [`Client::send_once`]), for `action`.
+    fn call_once(
+        &mut self,
+        transport: &mut impl Transport,
+        url: Url,
+        body: Vec<u8>,
+        action: &str,
+    ) -> Result<Response, Error> {
+        let request = Request::new(Method::Post, url).header("accept", "application/json").json_body(body);
+        let sent = self.client.send_once(transport, Api::Graph, request);
+        self.hinted(transport, action, sent)
+    }
+
     /// [`Self::call`] for an answer that takes `answer_weight` times its size once parsed.
     fn call_weighted(
         &mut self,
@@ -465,6 +567,17 @@ impl<'a> Graph<'a> {
             }
             other => other,
         }
+    }
+}
+
+/// The manifest entry of `mergeIncidents`.
+const MERGE_ACTION: &str = "graph-security.merge-incidents";
+
+/// The manifest entry of commenting on an item of the collection.
+fn comment_action(collection: Collection) -> &'static str {
+    match collection {
+        Collection::Incidents => "graph-security.add-incident-comment",
+        Collection::Alerts => "graph-security.add-alert-comment",
     }
 }
 
@@ -793,6 +906,9 @@ mod tests {
             "graph-security.update-incident",
             "graph-security.update-alert",
             "graph-security.run-hunting-query",
+            comment_action(Collection::Incidents),
+            comment_action(Collection::Alerts),
+            MERGE_ACTION,
             "containment.list-risky-users",
             "containment.get-user",
             PROTECTED_GROUPS_CHECK,
@@ -803,6 +919,75 @@ mod tests {
         }
         assert_eq!(check::permission_for("containment.disable-account"), Some("User.EnableDisableAccount.All"));
         assert_eq!(check::permission_for(PROTECTED_HIDDEN_GROUPS_CHECK), Some("Member.Read.Hidden"));
+    }
+
+    fn unavailable() -> (u16, String) {
+        (503, r#"{"error":{"code":"ServiceUnavailable","message":"Try later."}}"#.into())
+    }
+
+    fn posts(script: &Script) -> usize {
+        script.sent.iter().filter(|r| r.method == Method::Post && !r.url.path().ends_with("/token")).count()
+    }
+
+    #[test]
+    fn a_keyed_comment_after_an_ambiguous_failure_is_read_not_posted_again() {
+        let reference = comments::reference("run-7");
+        let landed = (200, format!(r#"{{"id":"7","comments":[{{"comment":"Contained {reference}"}}]}}"#));
+        let absent = || (200, r#"{"id":"7","comments":[]}"#.to_owned());
+        let mut script = Script::new(vec![token(), absent(), unavailable(), landed.clone()]);
+        let list =
+            client().graph().add_comment(&mut script, Collection::Incidents, "7", "Contained", Some("run-7")).unwrap();
+        assert_eq!(list[0].comment.as_deref(), Some(format!("Contained {reference}").as_str()));
+        assert_eq!(posts(&script), 1, "the 503 was not retried blindly");
+        assert_eq!(script.sent[3].url.as_str(), format!("{BASE}/v1.0/security/incidents/7"));
+        // The comment is not there: posted again, once.
+        let posted = (200, format!(r#"{{"value":[{{"comment":"Contained {reference}"}}]}}"#));
+        let mut script = Script::new(vec![token(), absent(), unavailable(), absent(), posted]);
+        client().graph().add_comment(&mut script, Collection::Alerts, "da1", "Contained", Some("run-7")).unwrap();
+        assert_eq!(posts(&script), 2);
+        assert_eq!(script.sent[1].url.as_str(), format!("{BASE}/v1.0/security/alerts_v2/da1"));
+        let body: Value = serde_json::from_slice(&script.sent[4].body).unwrap();
+        assert_eq!(body["comment"], format!("Contained {reference}"));
+        // The caller calls again with the same key: read, found, not posted.
+        let mut script = Script::new(vec![token(), landed]);
+        client().graph().add_comment(&mut script, Collection::Incidents, "7", "Contained", Some("run-7")).unwrap();
+        assert_eq!(posts(&script), 0);
+    }
+
+    #[test]
+    fn an_unkeyed_comment_is_posted_at_most_once_per_call() {
+        let mut script = Script::new(vec![token(), unavailable()]);
+        let error =
+            client().graph().add_comment(&mut script, Collection::Incidents, "7", "Contained", None).unwrap_err();
+        assert!(matches!(error, Error::Service(ref f) if f.status == 503), "{error:?}");
+        assert_eq!(posts(&script), 1);
+        // A 4xx says the POST did not land: no read, no second POST, even with a key.
+        let bad = (400, r#"{"error":{"code":"BadRequest","message":"no"}}"#.to_owned());
+        let absent = (200, r#"{"id":"7","comments":[]}"#.to_owned());
+        let mut script = Script::new(vec![token(), absent, bad]);
+        assert!(client().graph().add_comment(&mut script, Collection::Incidents, "7", "x", Some("k")).is_err());
+        assert_eq!((script.sent.len(), posts(&script)), (3, 1));
+    }
+
+    #[test]
+    fn a_merge_is_refused_by_the_rules_before_the_post() {
+        let ids = vec!["1".to_owned(), "2".to_owned()];
+        let active = (200, r#"{"id":"1","status":"active"}"#.to_owned());
+        let resolved = (200, r#"{"id":"2","status":"resolved"}"#.to_owned());
+        let mut script = Script::new(vec![token(), active.clone(), resolved]);
+        let error = client().graph().merge_incidents(&mut script, &ids, None, false).unwrap_err();
+        let Error::InvalidInput { field, reason } = error else { panic!("{error:?}") };
+        assert_eq!(field, "incident-ids");
+        assert!(reason.contains("'2' is resolved"), "{reason}");
+        assert_eq!(posts(&script), 0);
+        let other = (200, r#"{"id":"2","status":"active"}"#.to_owned());
+        let merged = (200, r#"{"targetIncidentId":"1"}"#.to_owned());
+        let mut script = Script::new(vec![token(), active, other, merged]);
+        let outcome = client().graph().merge_incidents(&mut script, &ids, Some("same actor"), false).unwrap();
+        assert_eq!(outcome.target_incident_id.as_deref(), Some("1"));
+        let sent = &script.sent[3];
+        assert_eq!(sent.url, outcome.request.url);
+        assert_eq!(Some(String::from_utf8(sent.body.clone()).unwrap()), outcome.request.body);
     }
 
     #[test]

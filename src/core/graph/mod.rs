@@ -3,8 +3,10 @@
 //! data, like the rest of the core; [`actions`] drives them over a transport.
 
 pub mod actions;
+pub mod comments;
 pub mod containment;
 pub mod hunting;
+pub mod merging;
 pub mod security;
 pub mod users;
 

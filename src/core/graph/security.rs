@@ -189,12 +189,18 @@ fn comment(value: &Value) -> ReadResult<GraphComment> {
     for (key, value) in object(value, "struct GraphComment")? {
         match key.as_str() {
             "comment" => c.comment = opt(value)?,
-            "createdBy" => c.created_by = opt(value)?,
-            "createdTime" => c.created_time = opt(value)?,
+            // Graph documents the long names; the short ones were read before.
+            "createdByDisplayName" | "createdBy" => c.created_by = opt(value)?,
+            "createdDateTime" | "createdTime" => c.created_time = opt(value)?,
             _ => {}
         }
     }
     Ok(c)
+}
+
+/// A comment list (`comments` of an item, `value` of a POST's answer), empty when null.
+pub(super) fn comments(value: &Value) -> ReadResult<Vec<GraphComment>> {
+    list(value, comment)
 }
 
 fn incident_fields(value: &Value) -> ReadResult<IncidentFields> {
@@ -278,7 +284,7 @@ pub enum Collection {
 }
 
 impl Collection {
-    fn segment(self) -> &'static str {
+    pub(super) fn segment(self) -> &'static str {
         match self {
             Collection::Incidents => "incidents",
             Collection::Alerts => "alerts_v2",
