@@ -196,6 +196,7 @@ pub fn poll_options(options: wit::PollOptions) -> PollOptions {
         title_excludes: options.title_excludes,
         include_details: options.include_details,
         detail_concurrency: options.detail_concurrency,
+        ignore_merges: options.ignore_merges,
     }
 }
 
@@ -204,6 +205,7 @@ pub fn event(event: Event, details: Option<Result<Details, Error>>) -> wit::Inci
     let kind = match event.kind {
         EventKind::Created => wit::EventKind::Created,
         EventKind::Updated => wit::EventKind::Updated,
+        EventKind::Merged => wit::EventKind::Merged,
     };
     let (alerts, entities, details_error) = match details {
         None => (None, None, None),
@@ -212,7 +214,12 @@ pub fn event(event: Event, details: Option<Result<Details, Error>>) -> wit::Inci
         }
         Some(Err(error)) => (None, None, Some(error.into())),
     };
-    wit::IncidentEvent { kind, incident: incident(event.incident), alerts, entities, details_error }
+    let merged_into = event.merged_into.map(|target| wit::MergeTarget {
+        defender_chain: target.chain,
+        incident_id: target.incident_id,
+        unresolved: target.unresolved.map(Into::into),
+    });
+    wit::IncidentEvent { kind, incident: incident(event.incident), alerts, entities, details_error, merged_into }
 }
 
 fn owner_change(owner: wit::OwnerChange) -> OwnerChange {

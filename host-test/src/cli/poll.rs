@@ -65,6 +65,9 @@ pub struct PollArgs {
     /// tenant's reads: more is not always faster.
     #[arg(long, value_name = "N", requires = "details")]
     concurrency: Option<u8>,
+    /// No `merged` events (incidents Defender merged into another).
+    #[arg(long)]
+    ignore_merges: bool,
 }
 
 #[derive(Serialize)]
@@ -77,6 +80,8 @@ struct EventLine<'a> {
     entities: Option<Vec<serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     details_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merged_into: Option<serde_json::Value>,
 }
 
 /// The shortest --interval: 0 would poll without a pause.
@@ -133,6 +138,7 @@ fn poll_options(args: &PollArgs) -> Result<PollOptions, Failure> {
         title_excludes: args.title_excludes.clone(),
         include_details: args.details,
         detail_concurrency: args.concurrency,
+        ignore_merges: args.ignore_merges,
     })
 }
 
@@ -232,11 +238,19 @@ fn emit(events: &[types::IncidentEvent]) -> Result<(), Failure> {
             event: match event.kind {
                 EventKind::Created => "created",
                 EventKind::Updated => "updated",
+                EventKind::Merged => "merged",
             },
             incident: output::incident_json(&event.incident),
             alerts: event.alerts.as_ref().map(|alerts| alerts.iter().map(output::alert_json).collect()),
             entities: event.entities.as_ref().map(|entities| entities.iter().map(output::entity_json).collect()),
             details_error: event.details_error.as_ref().map(super::errors::describe),
+            merged_into: event.merged_into.as_ref().map(|target| {
+                serde_json::json!({
+                    "defender_chain": target.defender_chain,
+                    "incident_id": target.incident_id,
+                    "unresolved": target.unresolved.as_ref().map(super::errors::describe),
+                })
+            }),
         };
         let json = serde_json::to_string(&line)
             .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot render an event: {e}") })?;
