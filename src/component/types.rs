@@ -200,13 +200,17 @@ pub fn poll_options(options: wit::PollOptions) -> PollOptions {
     }
 }
 
-/// An event, with its details when they were asked for.
-pub fn event(event: Event, details: Option<Result<Details, Error>>) -> wit::IncidentEvent {
-    let kind = match event.kind {
+pub fn event_kind(kind: EventKind) -> wit::EventKind {
+    match kind {
         EventKind::Created => wit::EventKind::Created,
         EventKind::Updated => wit::EventKind::Updated,
         EventKind::Merged => wit::EventKind::Merged,
-    };
+    }
+}
+
+/// An event, with its details when they were asked for.
+pub fn event(event: Event, details: Option<Result<Details, Error>>) -> wit::IncidentEvent {
+    let kind = event_kind(event.kind);
     let (alerts, entities, details_error) = match details {
         None => (None, None, None),
         Some(Ok(d)) => {
