@@ -91,30 +91,50 @@ pub struct GraphPollBatch {
     pub more: bool,
 }
 
-/// What a poll keeps: the watermark, and the versions delivered (and the
-/// merges) inside the look-back window.
+/// One scan's progress, in microseconds: its watermark, what it delivered
+/// inside its look-back window, and how far its answers settled it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Stream {
+    mark: i64,
+    seen: BTreeMap<String, i64>,
+    /// Everything before this was read by an answer dated at least a
+    /// look-back later: nothing can still appear there, so a poll need not
+    /// re-read it (a backlog drains without re-reading its window each poll).
+    settled: i64,
+}
+
+impl Stream {
+    fn starting_at(start: i64) -> Stream {
+        Stream { mark: start, seen: BTreeMap::new(), settled: start }
+    }
+
+    fn window_start(&self, start: i64, look_back: i64) -> i64 {
+        start.max(self.mark.saturating_sub(look_back))
+    }
+
+    fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        [self.mark, self.settled].into_iter().chain(self.seen.values().copied())
+    }
+}
+
+/// What a poll keeps: each scan's stream, and the merges delivered inside
+/// the updated scan's window.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     start: i64,
-    mark: i64,
-    seen: BTreeMap<String, i64>,
+    created: Stream,
+    updated: Stream,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     merged: BTreeMap<String, i64>,
-    /// Everything updated before this was read by an answer dated at least
-    /// a look-back later: nothing can still appear there, so a poll need not
-    /// re-read it (a backlog drains without re-reading its window each poll).
-    #[serde(default)]
-    settled: i64,
 }
 
 impl Cursor {
     pub fn first(start_micros: i64) -> Self {
         Cursor {
             start: start_micros,
-            mark: start_micros,
-            seen: BTreeMap::new(),
+            created: Stream::starting_at(start_micros),
+            updated: Stream::starting_at(start_micros),
             merged: BTreeMap::new(),
-            settled: start_micros,
         }
     }
 
@@ -126,22 +146,44 @@ impl Cursor {
     /// of the Sentinel poller is refused by its prefix).
     pub fn decode(text: &str) -> Result<Cursor, Error> {
         let cursor: Cursor = cursor::decode(CURSOR_PREFIX, text)?;
-        let times = [cursor.start, cursor.mark, cursor.settled].into_iter().chain(cursor.seen.values().copied());
+        let times = [cursor.start].into_iter().chain(cursor.created.times()).chain(cursor.updated.times());
         if !times.chain(cursor.merged.values().copied()).all(|time| (0..=MAX_TIME_MICROS).contains(&time)) {
             return Err(cursor::refuse("is corrupt (a time outside 1970 to 9999)"));
         }
-        if cursor.mark < cursor.start {
-            return Err(cursor::refuse("is corrupt (the watermark is before its start)"));
+        if cursor.created.mark < cursor.start || cursor.updated.mark < cursor.start {
+            return Err(cursor::refuse("is corrupt (a watermark is before its start)"));
         }
         Ok(cursor)
     }
 
+    /// The newest `lastUpdateDateTime` read (or creation, before updates are read).
     pub fn watermark_micros(&self) -> i64 {
-        self.mark
+        self.updated.mark.max(self.created.mark)
     }
 
-    fn window_start(&self, look_back: i64) -> i64 {
-        self.start.max(self.mark.saturating_sub(look_back))
+    fn stream(&mut self, phase: Phase) -> &mut Stream {
+        match phase {
+            Phase::Created => &mut self.created,
+            Phase::Updated => &mut self.updated,
+        }
+    }
+}
+
+/// Which scan: `createdDateTime` (never changes, so its slices never lose
+/// an incident) delivers `created`; `lastUpdateDateTime`, over incidents the
+/// created scan has passed, delivers `updated` and `merged`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Created,
+    Updated,
+}
+
+impl Phase {
+    fn field(self) -> &'static str {
+        match self {
+            Phase::Created => "createdDateTime",
+            Phase::Updated => "lastUpdateDateTime",
+        }
     }
 }
 
@@ -182,9 +224,10 @@ pub fn starting_cursor(saved: Option<&str>, options: &GraphPollOptions, now_micr
     Ok(Cursor::first(start))
 }
 
-/// A range of `lastUpdateDateTime`: `[from, to)`, or from on when `to` is none.
+/// A range of the scan's time: `[from, to)`, or from on when `to` is none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slice {
+    pub phase: Phase,
     pub from: i64,
     pub to: Option<i64>,
 }
@@ -195,22 +238,29 @@ pub enum Progress {
     BatchFull,
 }
 
-/// One poll in progress: it names the next slice to read, and takes each
-/// slice's incidents whole.
-pub struct Scan<'a> {
-    options: &'a GraphPollOptions,
-    cursor: Cursor,
-    /// The window's start: versions delivered from here on are remembered.
-    window: i64,
-    look_back: i64,
+/// Where a scan is: the next slice's start and width.
+struct Slicer {
+    phase: Phase,
     next: i64,
-    /// Whether every slice so far was settled by its answer's date.
-    settling: bool,
     span: i64,
     /// The host's clock when the poll began (pushed later when incidents
     /// are newer): a slice reaching past it is open-ended.
     horizon: i64,
-    done: bool,
+    /// Whether every slice so far was settled by its answer's date.
+    settling: bool,
+}
+
+/// One poll in progress: it names the next slice to read, and takes each
+/// slice's incidents whole; the created scan, then the updated one.
+pub struct Scan<'a> {
+    options: &'a GraphPollOptions,
+    cursor: Cursor,
+    look_back: i64,
+    now: i64,
+    /// The windows' starts: versions delivered from here on are remembered.
+    created_window: i64,
+    updated_window: i64,
+    slicer: Option<Slicer>,
     events: Vec<GraphEvent>,
     max_events: usize,
 }
@@ -218,53 +268,72 @@ pub struct Scan<'a> {
 impl<'a> Scan<'a> {
     pub fn new(cursor: Cursor, options: &'a GraphPollOptions, now_micros: i64) -> Scan<'a> {
         let look_back = look_back(options);
-        let window = cursor.window_start(look_back);
-        Scan {
+        let mut scan = Scan {
             options,
-            window,
             look_back,
-            next: window.max(cursor.settled),
-            settling: true,
-            span: MAX_SPAN_MICROS,
-            horizon: now_micros,
-            done: false,
+            now: now_micros,
+            created_window: cursor.created.window_start(cursor.start, look_back),
+            updated_window: cursor.updated.window_start(cursor.start, look_back),
+            slicer: None,
             events: Vec::new(),
             max_events: options.max_events.unwrap_or(DEFAULT_MAX_EVENTS) as usize,
             cursor,
-        }
+        };
+        scan.slicer = Some(scan.slicer_for(Phase::Created));
+        scan
     }
 
-    /// The slice to read next; none when the poll has read up to now.
+    fn slicer_for(&self, phase: Phase) -> Slicer {
+        let (window, stream) = match phase {
+            Phase::Created => (self.created_window, &self.cursor.created),
+            Phase::Updated => (self.updated_window, &self.cursor.updated),
+        };
+        Slicer { phase, next: window.max(stream.settled), span: MAX_SPAN_MICROS, horizon: self.now, settling: true }
+    }
+
+    /// Whether the updated scan runs: for updates, or for merges.
+    fn scans_updates(&self) -> bool {
+        self.options.include_updates || !self.options.ignore_merges
+    }
+
+    /// The slice to read next; none when both scans have read up to now.
     pub fn next_slice(&self) -> Option<Slice> {
-        if self.done {
-            return None;
-        }
-        let to = self.next.saturating_add(self.span);
-        Some(Slice { from: self.next, to: (to <= self.horizon).then_some(to) })
+        let slicer = self.slicer.as_ref()?;
+        let to = slicer.next.saturating_add(slicer.span);
+        Some(Slice { phase: slicer.phase, from: slicer.next, to: (to <= slicer.horizon).then_some(to) })
     }
 
     /// The slice's `$filter`, with the severity and status filters.
     pub fn filter(&self, slice: Slice) -> String {
-        let mut clauses = vec![format!("lastUpdateDateTime ge {}", format_time(slice.from))];
+        let field = slice.phase.field();
+        let mut clauses = vec![format!("{field} ge {}", format_time(slice.from))];
         if let Some(to) = slice.to {
-            clauses.push(format!("lastUpdateDateTime lt {}", format_time(to)));
+            clauses.push(format!("{field} lt {}", format_time(to)));
         }
-        clauses.push(format!("createdDateTime ge {}", format_time(self.cursor.start)));
+        if slice.phase == Phase::Updated {
+            clauses.push(format!("createdDateTime ge {}", format_time(self.cursor.start)));
+            clauses.push(format!("createdDateTime le {}", format_time(self.cursor.created.mark)));
+        }
         let severities = severities_at_least(self.options.min_severity.as_ref());
         if !severities.is_empty() {
             clauses.push(any_of("severity", severities.iter().map(GraphSeverity::as_str)));
         }
-        let statuses = self.statuses_read();
+        let statuses = self.statuses_read(slice.phase);
         if !statuses.is_empty() {
             clauses.push(any_of("status", statuses.iter().map(GraphIncidentStatus::as_str)));
         }
         clauses.join(" and ")
     }
 
-    /// The statuses asked for, and `redirected` for the merges.
-    fn statuses_read(&self) -> Vec<GraphIncidentStatus> {
+    /// The statuses asked for, and `redirected` for the merges (only it,
+    /// when the updated scan runs for merges alone).
+    fn statuses_read(&self, phase: Phase) -> Vec<GraphIncidentStatus> {
+        let merges = !self.options.ignore_merges;
+        if phase == Phase::Updated && merges && !self.options.include_updates {
+            return vec![GraphIncidentStatus::Redirected];
+        }
         let mut statuses = self.options.statuses.clone();
-        if !statuses.is_empty() && !self.options.ignore_merges && !statuses.contains(&GraphIncidentStatus::Redirected) {
+        if !statuses.is_empty() && merges && !statuses.contains(&GraphIncidentStatus::Redirected) {
             statuses.push(GraphIncidentStatus::Redirected);
         }
         statuses
@@ -275,10 +344,11 @@ impl<'a> Scan<'a> {
     /// (Graph's `@odata.count`), else in half. False when it cannot be split
     /// (one microsecond): then read it whole, page by page.
     pub fn overflowed(&mut self, slice: Slice, count: Option<u64>) -> bool {
+        let Some(slicer) = self.slicer.as_mut() else { return false };
         let width = match slice.to {
             Some(to) => to - slice.from,
-            None if self.horizon > slice.from => self.horizon - slice.from,
-            None => FIRST_SPAN_MICROS.min(self.span),
+            None if slicer.horizon > slice.from => slicer.horizon - slice.from,
+            None => FIRST_SPAN_MICROS.min(slicer.span),
         };
         if width <= 1 {
             return false;
@@ -287,71 +357,80 @@ impl<'a> Scan<'a> {
             Some(count) if count > 0 => scale(width, TARGET_PER_SLICE, count),
             _ => width / 2,
         };
-        self.span = share.clamp(1, width / 2);
-        self.horizon = self.horizon.max(slice.from.saturating_add(width));
+        slicer.span = share.clamp(1, width / 2);
+        slicer.horizon = slicer.horizon.max(slice.from.saturating_add(width));
         true
     }
 
-    /// A slice's incidents, all of them: offered oldest change first.
+    /// A slice's incidents, all of them: offered oldest first.
     /// `served_at` is the answer's `Date` (the service's clock), if it sent one.
     pub fn read_whole(
         &mut self,
         slice: Slice,
-        mut incidents: Vec<GraphIncident>,
+        incidents: Vec<GraphIncident>,
         served_at: Option<i64>,
     ) -> Result<Progress, Error> {
         let mut timed = Vec::with_capacity(incidents.len());
-        for incident in incidents.drain(..) {
+        for incident in incidents {
+            let created = incident_time(&incident, incident.fields.created_date_time.as_deref(), "createdDateTime")?;
             let updated =
                 incident_time(&incident, incident.fields.last_update_date_time.as_deref(), "lastUpdateDateTime")?;
-            timed.push((updated, incident));
+            let key = if slice.phase == Phase::Created { created } else { updated };
+            timed.push((key, created, updated, incident));
         }
-        timed.sort_by(|a, b| (a.0, &a.1.fields.id).cmp(&(b.0, &b.1.fields.id)));
+        timed.sort_by(|a, b| (a.0, &a.3.fields.id).cmp(&(b.0, &b.3.fields.id)));
         let read = timed.len() as u64;
-        for (updated, incident) in timed {
-            if self.offer(updated, incident)? == Progress::BatchFull {
+        for (_, created, updated, incident) in timed {
+            if self.offer(slice.phase, created, updated, incident) == Progress::BatchFull {
                 return Ok(Progress::BatchFull);
             }
         }
         self.settle(slice, served_at);
         match slice.to {
-            None => self.done = true,
+            None => self.next_scan(slice.phase),
             Some(to) => {
-                self.next = to;
-                // Sized for the next slice to hold about as many: at most four times wider.
-                let wider = scale(self.span, TARGET_PER_SLICE, read.max(1));
-                self.span = wider.clamp(1, self.span.saturating_mul(4).min(MAX_SPAN_MICROS));
+                if let Some(slicer) = self.slicer.as_mut() {
+                    slicer.next = to;
+                    // Sized for the next slice to hold about as many: at most four times wider.
+                    let wider = scale(slicer.span, TARGET_PER_SLICE, read.max(1));
+                    slicer.span = wider.clamp(1, slicer.span.saturating_mul(4).min(MAX_SPAN_MICROS));
+                }
             }
         }
         Ok(Progress::Continue)
     }
 
-    /// A slice read whole at `served_at` settles what is a look-back older
-    /// than that, as long as every slice before it in this poll did.
-    fn settle(&mut self, slice: Slice, served_at: Option<i64>) {
-        let Some(settled_to) = served_at.map(|at| at.saturating_sub(self.look_back)) else {
-            self.settling = false;
-            return;
-        };
-        if !self.settling || settled_to < slice.from {
-            self.settling = false;
-            return;
-        }
-        let end = slice.to.map_or(settled_to, |to| to.min(settled_to));
-        self.cursor.settled = self.cursor.settled.max(end);
-        self.settling = slice.to == Some(end);
+    fn next_scan(&mut self, finished: Phase) {
+        self.slicer = (finished == Phase::Created && self.scans_updates()).then(|| self.slicer_for(Phase::Updated));
     }
 
-    fn offer(&mut self, updated: i64, incident: GraphIncident) -> Result<Progress, Error> {
-        let created = incident_time(&incident, incident.fields.created_date_time.as_deref(), "createdDateTime")?;
-        self.cursor.mark = self.cursor.mark.max(updated);
+    /// A slice read whole at `served_at` settles what is a look-back older
+    /// than that, as long as every slice before it in this scan did.
+    fn settle(&mut self, slice: Slice, served_at: Option<i64>) {
+        let look_back = self.look_back;
+        let Some(slicer) = self.slicer.as_mut() else { return };
+        let settled_to = served_at.map(|at| at.saturating_sub(look_back));
+        let Some(settled_to) = settled_to.filter(|to| slicer.settling && *to >= slice.from) else {
+            slicer.settling = false;
+            return;
+        };
+        let end = slice.to.map_or(settled_to, |to| to.min(settled_to));
+        let stream = self.cursor.stream(slice.phase);
+        stream.settled = stream.settled.max(end);
+        slicer.settling = slice.to == Some(end);
+    }
+
+    fn offer(&mut self, phase: Phase, created: i64, updated: i64, incident: GraphIncident) -> Progress {
+        let mark = &mut self.cursor.stream(phase).mark;
+        *mark = (*mark).max(if phase == Phase::Created { created } else { updated });
         if created < self.cursor.start {
-            return Ok(Progress::Continue);
+            return Progress::Continue;
         }
-        let Some(kind) = self.kind_of(&incident, created, updated) else { return Ok(Progress::Continue) };
-        if !self.selected(kind, &incident) {
-            return Ok(Progress::Continue);
-        }
+        let kind = match phase {
+            Phase::Created => self.offer_created(&incident, created, updated),
+            Phase::Updated => self.offer_updated(&incident, created, updated),
+        };
+        let Some(kind) = kind.filter(|kind| self.selected(*kind, &incident)) else { return Progress::Continue };
         self.events.push(GraphEvent {
             kind,
             incident,
@@ -359,32 +438,52 @@ impl<'a> Scan<'a> {
             merge_error: None,
             details_error: None,
         });
-        Ok(if self.events.len() >= self.max_events { Progress::BatchFull } else { Progress::Continue })
+        if self.events.len() >= self.max_events {
+            Progress::BatchFull
+        } else {
+            Progress::Continue
+        }
     }
 
-    /// The event this version is, if it is one, remembered as delivered.
-    fn kind_of(&mut self, incident: &GraphIncident, created: i64, updated: i64) -> Option<EventKind> {
+    /// First sighting in the created scan: `created` (or `merged`, for one
+    /// already redirected), its current version delivered with it.
+    fn offer_created(&mut self, incident: &GraphIncident, created: i64, updated: i64) -> Option<EventKind> {
         let id = &incident.fields.id;
         let cursor = &mut self.cursor;
-        if cursor.seen.get(id).is_some_and(|version| *version >= updated) {
+        if cursor.created.seen.insert(id.clone(), created).is_some() {
             return None;
         }
-        let redirected = incident.fields.status == Some(GraphIncidentStatus::Redirected);
-        let merge = redirected && !self.options.ignore_merges && !cursor.merged.contains_key(id);
-        // Created before the window: its creation was delivered by an earlier poll.
-        let known = cursor.seen.contains_key(id) || created < self.window;
-        let kind = if merge {
+        if self.options.include_updates || is_merge(self.options, incident) {
+            cursor.updated.seen.insert(id.clone(), updated);
+        }
+        if is_merge(self.options, incident) {
             cursor.merged.insert(id.clone(), updated);
-            EventKind::Merged
-        } else if !known {
-            EventKind::Created
-        } else if self.options.include_updates {
-            EventKind::Updated
-        } else {
+            return Some(EventKind::Merged);
+        }
+        Some(EventKind::Created)
+    }
+
+    /// A version newer than the one delivered, of an incident the created
+    /// scan has delivered; one inside the created window not yet seen there
+    /// (it showed up late) waits for the created scan.
+    fn offer_updated(&mut self, incident: &GraphIncident, created: i64, updated: i64) -> Option<EventKind> {
+        let id = &incident.fields.id;
+        let merge = is_merge(self.options, incident) && !self.cursor.merged.contains_key(id);
+        if !merge && !self.options.include_updates {
             return None;
-        };
-        cursor.seen.insert(id.clone(), updated);
-        Some(kind)
+        }
+        let cursor = &mut self.cursor;
+        let awaiting_created =
+            created > cursor.created.mark || (created >= self.created_window && !cursor.created.seen.contains_key(id));
+        if awaiting_created || cursor.updated.seen.get(id).is_some_and(|version| *version >= updated) {
+            return None;
+        }
+        cursor.updated.seen.insert(id.clone(), updated);
+        if merge {
+            cursor.merged.insert(id.clone(), updated);
+            return Some(EventKind::Merged);
+        }
+        Some(EventKind::Updated)
     }
 
     /// The filters, checked here too: a service that ignored them would not
@@ -399,18 +498,28 @@ impl<'a> Scan<'a> {
         severity_ok && status_ok
     }
 
-    pub fn options(&self) -> &GraphPollOptions {
-        self.options
-    }
-
     /// The events and the cursor to save, with what is older than the next
-    /// window forgotten.
+    /// windows forgotten. Without the updated scan, its watermark follows
+    /// the created one, so turning updates on later does not replay history.
     pub fn finish(mut self) -> (Vec<GraphEvent>, Cursor) {
-        let window = self.cursor.window_start(look_back(self.options));
-        self.cursor.seen.retain(|_, version| *version >= window);
-        self.cursor.merged.retain(|_, version| *version >= window);
+        let cursor = &mut self.cursor;
+        if !self.scans_updates() {
+            cursor.updated.mark = cursor.updated.mark.max(cursor.created.mark);
+            cursor.updated.settled = cursor.updated.settled.max(cursor.created.settled);
+            cursor.updated.seen.clear();
+        }
+        let created_window = cursor.created.window_start(cursor.start, self.look_back);
+        let updated_window = cursor.updated.window_start(cursor.start, self.look_back);
+        cursor.created.seen.retain(|_, created| *created >= created_window);
+        cursor.updated.seen.retain(|_, updated| *updated >= updated_window);
+        cursor.merged.retain(|_, updated| *updated >= updated_window);
         (self.events, self.cursor)
     }
+}
+
+/// Seen `redirected`, with merges on.
+fn is_merge(options: &GraphPollOptions, incident: &GraphIncident) -> bool {
+    !options.ignore_merges && incident.fields.status == Some(GraphIncidentStatus::Redirected)
 }
 
 /// `width * part / whole`, without overflow.
@@ -472,6 +581,10 @@ mod tests {
         parse_time(incident.fields.last_update_date_time.as_deref().unwrap()).unwrap()
     }
 
+    fn created_at(incident: &GraphIncident) -> i64 {
+        parse_time(incident.fields.created_date_time.as_deref().unwrap()).unwrap()
+    }
+
     fn touch(incident: &mut GraphIncident, at: i64) {
         incident.fields.last_update_date_time = Some(format_time(at));
     }
@@ -496,7 +609,10 @@ mod tests {
             let mut selected: Vec<GraphIncident> = self
                 .incidents
                 .iter()
-                .filter(|i| updated(i) >= slice.from && slice.to.is_none_or(|to| updated(i) < to))
+                .filter(|i| {
+                    let at = if slice.phase == Phase::Created { created_at(i) } else { updated(i) };
+                    at >= slice.from && slice.to.is_none_or(|to| at < to)
+                })
                 .cloned()
                 .collect();
             selected.sort_by(|a, b| b.fields.id.cmp(&a.fields.id));
@@ -549,7 +665,9 @@ mod tests {
             .map(|id| incident(id, T0 + i64::from(id / 9) * SECOND / 8, T0 + i64::from(id / 9) * SECOND / 8))
             .collect();
         let mut service = Service { incidents, requests: 0 };
-        let options = GraphPollOptions { max_events: Some(1000), ..GraphPollOptions::default() };
+        // Merges off: the service here ignores the status filter that keeps
+        // the merge scan's reads to redirected incidents.
+        let options = GraphPollOptions { max_events: Some(1000), ignore_merges: true, ..GraphPollOptions::default() };
         let mut cursor = Cursor::first(T0);
         let mut delivered = std::collections::BTreeSet::new();
         for round in 0.. {
@@ -569,6 +687,35 @@ mod tests {
         assert!(service.requests < 200, "{} requests", service.requests);
         let (events, _, _) = poll(cursor, &options, T0 + 3600 * SECOND, &mut service);
         assert!(events.is_empty());
+    }
+
+    /// Incidents created long before their last change, drained in small
+    /// batches: each is `created` once, however late its change moved it.
+    #[test]
+    fn an_incident_changed_long_after_its_creation_is_still_created_in_a_backlog() {
+        let day = 86_400 * SECOND;
+        let incidents: Vec<GraphIncident> = (1..=300)
+            .map(|id| incident(id, T0 + i64::from(id) * SECOND, T0 + 10 * day - i64::from(id) * SECOND))
+            .collect();
+        let mut service = Service { incidents, requests: 0 };
+        for include_updates in [false, true] {
+            let options = GraphPollOptions { max_events: Some(40), include_updates, ..GraphPollOptions::default() };
+            let mut cursor = Cursor::first(T0);
+            let mut delivered = std::collections::BTreeMap::new();
+            for _ in 0..50 {
+                let (events, next, more) = poll(cursor, &options, T0 + 20 * day, &mut service);
+                for (kind, id) in events {
+                    assert_eq!(kind, EventKind::Created, "{id}");
+                    *delivered.entry(id).or_insert(0) += 1;
+                }
+                cursor = next;
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(delivered.len(), 300, "updates {include_updates}");
+            assert!(delivered.values().all(|n| *n == 1));
+        }
     }
 
     #[test]
@@ -680,8 +827,10 @@ mod tests {
     fn merges_come_whatever_statuses_are_polled_and_first_sight_of_a_shell_is_merged() {
         let options = GraphPollOptions { statuses: vec![GraphIncidentStatus::Active], ..GraphPollOptions::default() };
         let scan = Scan::new(Cursor::first(T0), &options, T0);
-        let filter = scan.filter(Slice { from: T0, to: None });
+        let filter = scan.filter(Slice { phase: Phase::Created, from: T0, to: None });
         assert!(filter.ends_with("and (status eq 'active' or status eq 'redirected')"), "{filter}");
+        let filter = scan.filter(Slice { phase: Phase::Updated, from: T0, to: None });
+        assert!(filter.ends_with("and (status eq 'redirected')"), "without updates, only merges: {filter}");
         let mut shell = incident(1, T0 + SECOND, T0 + 2 * SECOND);
         redirect(&mut shell, 2, T0 + 2 * SECOND);
         let mut service = Service { incidents: vec![shell], requests: 0 };
@@ -697,9 +846,14 @@ mod tests {
         let options = GraphPollOptions { min_severity: Some(GraphSeverity::Medium), ..GraphPollOptions::default() };
         let scan = Scan::new(Cursor::first(T0), &options, T0);
         assert_eq!(
-            scan.filter(Slice { from: T0, to: Some(T0 + SECOND) }),
+            scan.filter(Slice { phase: Phase::Updated, from: T0, to: Some(T0 + SECOND) }),
             "lastUpdateDateTime ge 2026-01-01T00:00:00.000000Z and lastUpdateDateTime lt 2026-01-01T00:00:01.000000Z \
-             and createdDateTime ge 2026-01-01T00:00:00.000000Z and (severity eq 'high' or severity eq 'medium')"
+             and createdDateTime ge 2026-01-01T00:00:00.000000Z and createdDateTime le 2026-01-01T00:00:00.000000Z \
+             and (severity eq 'high' or severity eq 'medium') and (status eq 'redirected')"
+        );
+        assert_eq!(
+            scan.filter(Slice { phase: Phase::Created, from: T0, to: None }),
+            "createdDateTime ge 2026-01-01T00:00:00.000000Z and (severity eq 'high' or severity eq 'medium')"
         );
     }
 
