@@ -502,8 +502,9 @@ impl<'a> Scan<'a> {
     /// windows forgotten. Without the updated scan, its watermark follows
     /// the created one, so turning updates on later does not replay history.
     pub fn finish(mut self) -> (Vec<GraphEvent>, Cursor) {
+        let scans_updates = self.scans_updates();
         let cursor = &mut self.cursor;
-        if !self.scans_updates() {
+        if !scans_updates {
             cursor.updated.mark = cursor.updated.mark.max(cursor.created.mark);
             cursor.updated.settled = cursor.updated.settled.max(cursor.created.settled);
             cursor.updated.seen.clear();
