@@ -117,3 +117,67 @@ async fn an_update_of_a_merged_source_is_refused_naming_its_target_unless_asked_
     assert!(updated.labels.iter().any(|l| l.name == "handled-by-soar"), "the source itself, when asked");
     assert_eq!(puts(&emulator), 1);
 }
+
+fn poll_everything(include_updates: bool) -> sentinel_host::runtime::types::PollOptions {
+    sentinel_host::runtime::types::PollOptions {
+        first_fetch: Some("2020-01-01T00:00:00Z".into()),
+        max_events: Some(500),
+        include_updates,
+        ..sentinel_host::runtime::poll_options()
+    }
+}
+
+/// A merge is its own event, delivered once whether or not updates are on,
+/// instead of the `updated` the source's closing would be; it says where the
+/// incident went, and the target's change arrives as its own `updated`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_is_delivered_once_as_its_own_event_with_its_target() {
+    use sentinel_host::runtime::types::EventKind;
+    for include_updates in [false, true] {
+        let emulator = unified(12).await;
+        let [a, b, _] = <[Value; 3]>::try_from(mergeable(&emulator)).unwrap();
+        let mut session = session(&emulator).await;
+        let first = session.poll(None, poll_everything(include_updates)).await.unwrap();
+        assert!(first.events.iter().all(|e| matches!(e.kind, EventKind::Created)));
+
+        emulator.merge(&[name(&a)], &name(&b)).unwrap();
+        let after = session.poll(Some(first.cursor.clone()), poll_everything(include_updates)).await.unwrap();
+        let kinds: Vec<(String, String)> =
+            after.events.iter().map(|e| (format!("{:?}", e.kind), e.incident.id.clone())).collect();
+        let merged: Vec<_> = after.events.iter().filter(|e| matches!(e.kind, EventKind::Merged)).collect();
+        assert_eq!(merged.len(), 1, "updates {include_updates}: {kinds:?}");
+        assert_eq!(merged[0].incident.id, name(&a));
+        let target = merged[0].merged_into.as_ref().expect("where it went");
+        assert_eq!(target.incident_id.as_deref(), Some(name(&b).as_str()));
+        assert_eq!(target.defender_chain, [defender_id(&a), defender_id(&b)]);
+        let source_updated =
+            after.events.iter().any(|e| e.incident.id == name(&a) && matches!(e.kind, EventKind::Updated));
+        assert!(!source_updated, "the merge instead of an update: {kinds:?}");
+        let target_updated =
+            after.events.iter().any(|e| e.incident.id == name(&b) && matches!(e.kind, EventKind::Updated));
+        assert_eq!(target_updated, include_updates, "the target's new alerts as its update: {kinds:?}");
+
+        let again = session.poll(Some(after.cursor.clone()), poll_everything(include_updates)).await.unwrap();
+        assert!(again.events.is_empty(), "once: {:?}", again.events.iter().map(|e| &e.incident.id).collect::<Vec<_>>());
+    }
+}
+
+/// Without the Graph permission the merge still comes, with no target and the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_without_the_graph_permission_comes_without_its_target_and_says_why() {
+    use sentinel_host::runtime::types::EventKind;
+    let emulator = unified(6).await;
+    let [a, b, _] = <[Value; 3]>::try_from(mergeable(&emulator)).unwrap();
+    let roles: Vec<String> =
+        DEFAULT_GRAPH_ROLES.iter().filter(|r| !r.starts_with("SecurityIncident")).map(|r| (*r).to_owned()).collect();
+    emulator.set_graph_roles(roles);
+    let mut session = session(&emulator).await;
+    let first = session.poll(None, poll_everything(false)).await.unwrap();
+    emulator.merge(&[name(&a)], &name(&b)).unwrap();
+    let after = session.poll(Some(first.cursor), poll_everything(false)).await.unwrap();
+    let merged = after.events.iter().find(|e| matches!(e.kind, EventKind::Merged)).expect("the merge is delivered");
+    let target = merged.merged_into.as_ref().unwrap();
+    assert_eq!(target.incident_id, None);
+    let reason = target.unresolved.as_ref().expect("why not");
+    assert!(reason.hint.contains("SecurityIncident.Read.All"), "{reason:?}");
+}

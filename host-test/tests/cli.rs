@@ -180,6 +180,43 @@ async fn poll_writes_events_then_saves_the_cursor_and_a_crash_replays_only_the_l
     assert!(lines(&sentinel(poll(), vec![]).await).is_empty(), "then nothing");
 }
 
+/// `sentinel graph poll`: the Sentinel poll's contract over Graph (JSON
+/// lines, then the `gp1.` cursor saved; nothing twice; a Sentinel cursor refused).
+#[tokio::test(flavor = "multi_thread")]
+async fn graph_poll_writes_events_then_saves_its_own_cursor() {
+    let emulator =
+        Emulator::start(EmulatorOptions { incidents: 12, seed: 5, unified: true, ..EmulatorOptions::default() })
+            .await
+            .unwrap();
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("graph-cursor");
+    let state_arg = state.to_string_lossy().into_owned();
+    let poll = |extra: &[&str]| {
+        let mut list = vec!["--emulator", url.as_str(), "graph", "poll", "--state", state_arg.as_str()];
+        list.extend_from_slice(&["--first-fetch", "400d", "--max", "5"]);
+        list.extend_from_slice(extra);
+        args(&list)
+    };
+    let output = sentinel(poll(&["--alerts", "--updates"]), vec![]).await;
+    let first = lines(&output);
+    let expected: Vec<Value> = emulator.graph_incidents();
+    assert_eq!(first.len(), expected.len(), "every incident, in batches of 5");
+    let mut seen: Vec<&str> = first.iter().map(|e| e["incident"]["id"].as_str().unwrap()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), expected.len(), "each once");
+    assert!(first.iter().all(|e| e["event"] == "created" && e["incident"]["alerts"].is_array()), "{first:?}");
+    assert!(std::fs::read_to_string(&state).unwrap().starts_with("gp1."), "the Graph poller's cursor was saved");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("graph poll:"), "progress on stderr");
+    assert!(lines(&sentinel(poll(&[]), vec![]).await).is_empty(), "then nothing");
+
+    std::fs::write(&state, "sp1.eyJ2IjoxfQ").unwrap();
+    let refused = sentinel(poll(&[]), vec![]).await;
+    assert_eq!(refused.status.code(), Some(2), "a Sentinel cursor is not a Graph cursor");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("gp1."), "{}", String::from_utf8_lossy(&refused.stderr));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn poll_refuses_a_corrupt_state_file() {
     let emulator = emulator(2, 5).await;
@@ -456,6 +493,7 @@ async fn the_benchmark_writes_its_table() {
         "first request, no cache",
         "component size",
         "poll: drain the backlog",
+        "graph poll: drain the backlog",
         "containment dry run",
     ] {
         assert!(table.contains(&format!("| {measure}")), "{measure} missing from:\n{table}");

@@ -5,9 +5,10 @@ use super::exports::soar::sentinel::graph_security::{self as gwit, Guest};
 use super::exports::soar::sentinel::sentinel_connector::ConnectionBorrow;
 use super::exports::soar::sentinel::types as wit;
 use super::sentinel_connector::ConnectionResource;
-use super::types::{planned, table};
+use super::types::{event_kind, planned, table};
 use super::Component;
 use crate::core::graph::hunting::HuntingOptions;
+use crate::core::graph::poller::{GraphEvent, GraphPollOptions};
 use crate::core::graph::security::{
     self as gsec, Assignee, Collection, Evidence, GraphAlert, GraphAlertUpdate, GraphComment, GraphIncident,
     GraphIncidentUpdate, GraphListOptions,
@@ -153,6 +154,22 @@ impl Guest for Component {
         })
     }
 
+    fn poll(
+        connection: ConnectionBorrow<'_>,
+        cursor: Option<String>,
+        options: gwit::PollOptions,
+    ) -> Result<gwit::PollBatch, wit::Error> {
+        let options = poll_options(options);
+        let batch =
+            resource(&connection).with_client(|client, http| client.graph().poll(http, cursor.as_deref(), &options))?;
+        Ok(gwit::PollBatch {
+            events: batch.events.into_iter().map(poll_event).collect(),
+            cursor: batch.cursor,
+            watermark: batch.watermark,
+            more: batch.more,
+        })
+    }
+
     fn run_hunting_query(
         connection: ConnectionBorrow<'_>,
         query: String,
@@ -188,6 +205,30 @@ fn list_options(options: gwit::ListOptions) -> GraphListOptions {
         expand_alerts: options.expand_alerts,
         continuation: options.continuation,
         max_pages: options.max_pages,
+    }
+}
+
+fn poll_options(options: gwit::PollOptions) -> GraphPollOptions {
+    GraphPollOptions {
+        first_fetch: options.first_fetch,
+        look_back_secs: options.look_back_seconds,
+        max_events: options.max_events,
+        include_updates: options.include_updates,
+        ignore_merges: options.ignore_merges,
+        min_severity: options.min_severity.map(Into::into),
+        statuses: options.statuses.into_iter().map(Into::into).collect(),
+        include_alerts: options.include_alerts,
+        detail_concurrency: options.detail_concurrency,
+    }
+}
+
+fn poll_event(event: GraphEvent) -> gwit::IncidentEvent {
+    gwit::IncidentEvent {
+        kind: event_kind(event.kind),
+        incident: incident(event.incident),
+        merge_chain: event.merge_chain,
+        merge_error: event.merge_error.map(Into::into),
+        details_error: event.details_error.map(Into::into),
     }
 }
 

@@ -196,15 +196,21 @@ pub fn poll_options(options: wit::PollOptions) -> PollOptions {
         title_excludes: options.title_excludes,
         include_details: options.include_details,
         detail_concurrency: options.detail_concurrency,
+        ignore_merges: options.ignore_merges,
+    }
+}
+
+pub fn event_kind(kind: EventKind) -> wit::EventKind {
+    match kind {
+        EventKind::Created => wit::EventKind::Created,
+        EventKind::Updated => wit::EventKind::Updated,
+        EventKind::Merged => wit::EventKind::Merged,
     }
 }
 
 /// An event, with its details when they were asked for.
 pub fn event(event: Event, details: Option<Result<Details, Error>>) -> wit::IncidentEvent {
-    let kind = match event.kind {
-        EventKind::Created => wit::EventKind::Created,
-        EventKind::Updated => wit::EventKind::Updated,
-    };
+    let kind = event_kind(event.kind);
     let (alerts, entities, details_error) = match details {
         None => (None, None, None),
         Some(Ok(d)) => {
@@ -212,7 +218,12 @@ pub fn event(event: Event, details: Option<Result<Details, Error>>) -> wit::Inci
         }
         Some(Err(error)) => (None, None, Some(error.into())),
     };
-    wit::IncidentEvent { kind, incident: incident(event.incident), alerts, entities, details_error }
+    let merged_into = event.merged_into.map(|target| wit::MergeTarget {
+        defender_chain: target.chain,
+        incident_id: target.incident_id,
+        unresolved: target.unresolved.map(Into::into),
+    });
+    wit::IncidentEvent { kind, incident: incident(event.incident), alerts, entities, details_error, merged_into }
 }
 
 fn owner_change(owner: wit::OwnerChange) -> OwnerChange {

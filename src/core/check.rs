@@ -34,6 +34,9 @@ pub const PERMISSIONS: &[(Api, &str, &[&str])] = &[
     (Api::LogAnalytics, "resolve-incident", &["Data.Read"]),
     (Api::Graph, "graph-security.list-incidents", &["SecurityIncident.Read.All"]),
     (Api::Graph, "graph-security.get-incident", &["SecurityIncident.Read.All"]),
+    // Reads incidents, follows merges and (with include-alerts) reads alerts:
+    // SecurityAlert.Read.All is needed only for the alerts.
+    (Api::Graph, "graph-security.poll", &["SecurityIncident.Read.All", "SecurityAlert.Read.All"]),
     (Api::Graph, "graph-security.update-incident", &["SecurityIncident.ReadWrite.All"]),
     (Api::Graph, "graph-security.list-alerts", &["SecurityAlert.Read.All"]),
     (Api::Graph, "graph-security.get-alert", &["SecurityAlert.Read.All"]),

@@ -15,7 +15,7 @@ use super::check::{self, ApiCheck};
 use super::config::{Credential, Settings};
 use super::error::{Error, ServiceFailure};
 use super::graph::Graph;
-use super::http::{Method, Request, Response, Secret, Timeouts};
+use super::http::{Method, Request, Response, Secret, Timeouts, GRAPH_PREFER};
 use super::paging::{self, parse, Collected, Gather, Page, PageWalk, DEFAULT_COLLECT_LIMIT};
 use super::retry::{self, Decision};
 use super::sentinel::Sentinel;
@@ -283,7 +283,8 @@ impl Client {
         Ok(answers.into_iter().map(|answer| self.checked(api, answer)).collect())
     }
 
-    /// The request with the API's bearer token, first among its headers.
+    /// The request with the API's bearer token, first among its headers (and
+    /// on Graph, [`GRAPH_PREFER`]).
     pub(crate) fn authorized(
         &mut self,
         transport: &mut impl Transport,
@@ -292,6 +293,9 @@ impl Client {
     ) -> Result<Request, Error> {
         let token = self.token(transport, api)?;
         request.headers.insert(0, ("authorization".to_owned(), format!("Bearer {}", token.expose())));
+        if api == Api::Graph {
+            request.headers.push(GRAPH_PREFER.map(str::to_owned).into());
+        }
         Ok(request)
     }
 

@@ -140,6 +140,12 @@ pub struct Request {
 /// component hands its host take about this many times the body's size.
 pub const TABLE_ANSWER_WEIGHT: u32 = 4;
 
+/// Sent on every Graph request: without it Graph hides enum members added
+/// after v1.0 shipped (incident status `awaitingAction`, alerts'
+/// `serviceSource` `microsoftSentinel` and Sentinel's detection sources) as
+/// `unknownFutureValue`.
+pub const GRAPH_PREFER: [&str; 2] = ["prefer", "include-unknown-enum-members"];
+
 impl Request {
     pub fn new(method: Method, url: Url) -> Self {
         Request { method, url, headers: Vec::new(), body: Vec::new(), answer_weight: 1 }

@@ -7,7 +7,7 @@
 
 use super::client::{Client, Transport};
 use super::error::Error;
-use super::graph::security::GraphIncidentStatus;
+use super::graph::security::{GraphIncident, GraphIncidentStatus};
 use super::kql::Cell;
 use super::sentinel::incidents::Incident;
 use super::sentinel::query::QueryOptions;
@@ -51,6 +51,31 @@ pub fn defender_id_of(incident: &Incident) -> Option<&str> {
     let by_defender =
         p.provider_name.as_deref().is_some_and(|n| DEFENDER_PROVIDERS.iter().any(|d| n.trim().eq_ignore_ascii_case(d)));
     p.provider_incident_id.as_deref().filter(|id| by_defender && is_defender_id(id))
+}
+
+/// Where a merged incident went, as a poll event carries it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MergeTarget {
+    /// The Defender incident ids followed (see [`Resolution::chain`]).
+    pub chain: Vec<String>,
+    /// The Sentinel incident it went to, when found.
+    pub incident_id: Option<String>,
+    /// Why the target could not be found (a missing Graph permission, say);
+    /// `resolve-incident` can fill it in later.
+    pub unresolved: Option<Error>,
+}
+
+impl MergeTarget {
+    pub fn of(resolved: Result<Resolution, Error>) -> MergeTarget {
+        match resolved {
+            Ok(found) => MergeTarget {
+                chain: found.chain,
+                incident_id: found.incident.map(|incident| incident.name),
+                unresolved: None,
+            },
+            Err(error) => MergeTarget { chain: Vec::new(), incident_id: None, unresolved: Some(error) },
+        }
+    }
 }
 
 /// A Defender (Graph security) incident id: digits only. Sentinel's ids are
@@ -134,7 +159,28 @@ impl Client {
 
     /// The Defender ids from `start` through each `redirectIncidentId`.
     fn follow_merges(&mut self, transport: &mut impl Transport, start: String) -> Result<Vec<String>, Error> {
-        let mut chain = vec![start];
+        self.follow_chain(transport, vec![start])
+    }
+
+    /// Where a Graph incident seen `redirected` went: its id, its
+    /// `redirectIncidentId`, and on through each merge after that.
+    pub(crate) fn merge_chain_of(
+        &mut self,
+        transport: &mut impl Transport,
+        incident: &GraphIncident,
+    ) -> Result<Vec<String>, Error> {
+        let chain = vec![incident.fields.id.clone()];
+        match next_in_chain(&chain, incident.fields.redirect_incident_id.as_deref())? {
+            Some(next) => self.follow_chain(transport, vec![incident.fields.id.clone(), next]),
+            None => Err(Error::invalid_response(format!(
+                "Graph says incident {} was redirected but names no redirectIncidentId",
+                incident.fields.id
+            ))),
+        }
+    }
+
+    /// `chain` continued from its last id until an incident not redirected.
+    fn follow_chain(&mut self, transport: &mut impl Transport, mut chain: Vec<String>) -> Result<Vec<String>, Error> {
         loop {
             let incident = self.graph().get_incident(transport, last(&chain), false)?;
             let fields = incident.fields;

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod check;
 pub mod client;
 pub mod config;
+pub mod cursor;
 pub mod enums;
 pub mod error;
 pub mod graph;

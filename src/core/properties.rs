@@ -648,6 +648,7 @@ fn poll_options() -> BoxedStrategy<PollOptions> {
                     title_excludes,
                     include_details: false,
                     detail_concurrency: None,
+                    ignore_merges: false,
                 }
             },
         )

@@ -266,6 +266,12 @@ async fn measure(setup: &Setup, figures: &Figures) -> Result<(Vec<Row>, Vec<Row>
     others.extend(or_failed(calls::graph(&mut session, runs).await, "graph and containment", ""));
     drop(session);
     drop(host);
+    progress("the Graph poller's drain".into());
+    others.extend(or_failed(
+        calls::graph_poll_drain(setup, figures.incidents).await.map(|row| vec![row]),
+        "graph poll: drain the backlog",
+        "",
+    ));
 
     progress(format!(
         "`incidents list --all` at {} incidents through the CLI",

@@ -22,8 +22,9 @@ use super::{exit, Failure};
 use crate::runtime::types::{self, EventKind, IncidentStatus, PollOptions, Severity};
 use crate::runtime::Session;
 
+/// What both pollers' verbs share: the state file, the loop, the batch.
 #[derive(Args, Debug)]
-pub struct PollArgs {
+pub struct PollLoopArgs {
     /// Where the cursor is kept between runs (created on the first run).
     #[arg(long, value_name = "FILE")]
     state: PathBuf,
@@ -42,6 +43,18 @@ pub struct PollArgs {
     /// Also emit each new version of an incident already emitted.
     #[arg(long)]
     updates: bool,
+    /// Seconds re-scanned behind the watermark for incidents that show up late.
+    #[arg(long, value_name = "SECONDS")]
+    look_back: Option<u32>,
+    /// No `merged` events (incidents Defender merged into another).
+    #[arg(long)]
+    ignore_merges: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PollArgs {
+    #[command(flatten)]
+    common: PollLoopArgs,
     /// Only incidents at least this severe.
     #[arg(long, value_parser = azure::<SeverityArg>())]
     min_severity: Option<SeverityArg>,
@@ -54,9 +67,6 @@ pub struct PollArgs {
     /// Skip titles matching any of these wildcard patterns (repeatable).
     #[arg(long = "title-exclude", value_name = "PATTERN")]
     title_excludes: Vec<String>,
-    /// Seconds re-scanned behind the watermark for incidents that show up late.
-    #[arg(long, value_name = "SECONDS")]
-    look_back: Option<u32>,
     /// Add each incident's alerts and entities to its event (fetched concurrently).
     #[arg(long)]
     details: bool,
@@ -65,6 +75,39 @@ pub struct PollArgs {
     /// tenant's reads: more is not always faster.
     #[arg(long, value_name = "N", requires = "details")]
     concurrency: Option<u8>,
+}
+
+impl PollLoopArgs {
+    /// The first fetch as a time.
+    pub fn first_fetch(&self) -> Result<String, Failure> {
+        first_fetch_time(&self.first_fetch, SystemTime::now())
+    }
+
+    pub fn max(&self) -> u32 {
+        self.max
+    }
+
+    pub fn updates(&self) -> bool {
+        self.updates
+    }
+
+    pub fn look_back(&self) -> Option<u32> {
+        self.look_back
+    }
+
+    pub fn ignore_merges(&self) -> bool {
+        self.ignore_merges
+    }
+}
+
+/// A poller's batch, as the loop handles it.
+pub trait Batch {
+    fn cursor(&self) -> &str;
+    fn more(&self) -> bool;
+    /// Every event as one JSON line.
+    fn emit(&self, out: &mut dyn Write) -> Result<(), Failure>;
+    /// One line to stderr: counts, watermark, lag.
+    fn report(&self);
 }
 
 #[derive(Serialize)]
@@ -77,6 +120,8 @@ struct EventLine<'a> {
     entities: Option<Vec<serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     details_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merged_into: Option<serde_json::Value>,
 }
 
 /// The shortest --interval: 0 would poll without a pause.
@@ -96,19 +141,33 @@ fn interval_seconds(text: &str) -> Result<u64, String> {
 
 pub async fn run(session: &mut Session, args: PollArgs) -> Result<(), Failure> {
     let options = poll_options(&args)?;
+    let poll = async |session: &mut Session, cursor| session.poll(cursor, options.clone()).await;
+    poll_loop(session, &args.common, poll).await
+}
+
+/// Poll, emit and flush, then save the cursor; again while more waits, and
+/// with --follow every interval. One poller per state file (its lock).
+pub async fn poll_loop<B: Batch>(
+    session: &mut Session,
+    args: &PollLoopArgs,
+    mut poll: impl AsyncFnMut(&mut Session, Option<String>) -> Result<B, crate::runtime::CallError>,
+) -> Result<(), Failure> {
     // Held until this run ends, whichever way it ends.
     let _lock = lock_state(&args.state)?;
     let mut cursor = read_state(&args.state)?;
     loop {
-        let batch = session.poll(cursor.clone(), options.clone()).await?;
-        emit(&batch.events)?;
-        save_state(&args.state, &batch.cursor).map_err(|e| Failure {
+        let batch = poll(session, cursor.clone()).await?;
+        let mut stdout = std::io::stdout().lock();
+        batch.emit(&mut stdout)?;
+        stdout.flush().map_err(output_failed)?;
+        drop(stdout);
+        save_state(&args.state, batch.cursor()).map_err(|e| Failure {
             code: exit::OTHER,
             message: format!("cannot save the cursor to {}: {e}", args.state.display()),
         })?;
-        report(&batch);
-        cursor = Some(batch.cursor);
-        if batch.more {
+        batch.report();
+        cursor = Some(batch.cursor().to_owned());
+        if batch.more() {
             continue;
         }
         if !args.follow {
@@ -122,17 +181,19 @@ pub async fn run(session: &mut Session, args: PollArgs) -> Result<(), Failure> {
 }
 
 fn poll_options(args: &PollArgs) -> Result<PollOptions, Failure> {
+    let common = &args.common;
     Ok(PollOptions {
-        first_fetch: Some(first_fetch_time(&args.first_fetch, SystemTime::now())?),
-        look_back_seconds: args.look_back,
-        max_events: Some(args.max),
-        include_updates: args.updates,
+        first_fetch: Some(common.first_fetch()?),
+        look_back_seconds: common.look_back,
+        max_events: Some(common.max),
+        include_updates: common.updates,
         min_severity: args.min_severity.map(Severity::from),
         statuses: args.statuses.iter().copied().map(IncidentStatus::from).collect(),
         title_includes: args.title_includes.clone(),
         title_excludes: args.title_excludes.clone(),
         include_details: args.details,
         detail_concurrency: args.concurrency,
+        ignore_merges: common.ignore_merges,
     })
 }
 
@@ -224,25 +285,54 @@ fn read_state(path: &Path) -> Result<Option<String>, Failure> {
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
-/// Every event as one JSON line, flushed before the cursor moves.
-fn emit(events: &[types::IncidentEvent]) -> Result<(), Failure> {
-    let mut stdout = std::io::stdout().lock();
-    for event in events {
-        let line = EventLine {
-            event: match event.kind {
-                EventKind::Created => "created",
-                EventKind::Updated => "updated",
-            },
-            incident: output::incident_json(&event.incident),
-            alerts: event.alerts.as_ref().map(|alerts| alerts.iter().map(output::alert_json).collect()),
-            entities: event.entities.as_ref().map(|entities| entities.iter().map(output::entity_json).collect()),
-            details_error: event.details_error.as_ref().map(super::errors::describe),
-        };
-        let json = serde_json::to_string(&line)
-            .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot render an event: {e}") })?;
-        writeln!(stdout, "{json}").map_err(output_failed)?;
+impl Batch for types::PollBatch {
+    fn cursor(&self) -> &str {
+        &self.cursor
     }
-    stdout.flush().map_err(output_failed)
+
+    fn more(&self) -> bool {
+        self.more
+    }
+
+    fn emit(&self, out: &mut dyn Write) -> Result<(), Failure> {
+        for event in &self.events {
+            let line = EventLine {
+                event: event_name(event.kind),
+                incident: output::incident_json(&event.incident),
+                alerts: event.alerts.as_ref().map(|alerts| alerts.iter().map(output::alert_json).collect()),
+                entities: event.entities.as_ref().map(|entities| entities.iter().map(output::entity_json).collect()),
+                details_error: event.details_error.as_ref().map(super::errors::describe),
+                merged_into: event.merged_into.as_ref().map(|target| {
+                    serde_json::json!({
+                        "defender_chain": target.defender_chain,
+                        "incident_id": target.incident_id,
+                        "unresolved": target.unresolved.as_ref().map(super::errors::describe),
+                    })
+                }),
+            };
+            write_line(out, &line)?;
+        }
+        Ok(())
+    }
+
+    fn report(&self) {
+        report("poll", self.events.iter().map(|e| e.kind), &self.watermark, self.more);
+    }
+}
+
+pub fn event_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Created => "created",
+        EventKind::Updated => "updated",
+        EventKind::Merged => "merged",
+    }
+}
+
+/// One JSON line; the loop flushes before the cursor moves.
+pub fn write_line(out: &mut dyn Write, line: &impl Serialize) -> Result<(), Failure> {
+    let json = serde_json::to_string(line)
+        .map_err(|e| Failure { code: exit::OTHER, message: format!("cannot render an event: {e}") })?;
+    writeln!(out, "{json}").map_err(output_failed)
 }
 
 fn output_failed(error: std::io::Error) -> Failure {
@@ -270,17 +360,22 @@ pub fn save_state(path: &Path, cursor: &str) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
-fn report(batch: &types::PollBatch) {
-    let created = batch.events.iter().filter(|e| matches!(e.kind, EventKind::Created)).count();
-    let updated = batch.events.len() - created;
-    let lag = humantime::parse_rfc3339_weak(batch.watermark.trim_end_matches('Z'))
+pub fn report(verb: &str, kinds: impl Iterator<Item = EventKind>, watermark: &str, more: bool) {
+    let (mut created, mut updated, mut merged) = (0, 0, 0);
+    for kind in kinds {
+        match kind {
+            EventKind::Created => created += 1,
+            EventKind::Updated => updated += 1,
+            EventKind::Merged => merged += 1,
+        }
+    }
+    let lag = humantime::parse_rfc3339_weak(watermark.trim_end_matches('Z'))
         .ok()
         .and_then(|mark| SystemTime::now().duration_since(mark).ok())
         .map_or("-".into(), |lag| format!("{}s", lag.as_secs()));
     eprintln!(
-        "poll: {created} created, {updated} updated; watermark {}; lag {lag}; {}",
-        batch.watermark,
-        if batch.more { "more waiting" } else { "caught up" }
+        "{verb}: {created} created, {updated} updated, {merged} merged; watermark {watermark}; lag {lag}; {}",
+        if more { "more waiting" } else { "caught up" }
     );
 }
 

@@ -154,6 +154,18 @@ impl Graph<'_> {
         .await
     }
 
+    /// One Graph poll; see the WIT `graph-security.poll`.
+    pub async fn poll(
+        &mut self,
+        cursor: Option<String>,
+        options: gwit::PollOptions,
+    ) -> Result<gwit::PollBatch, CallError> {
+        self.security(async |api, store, connection| {
+            api.call_poll(store, connection, cursor.as_deref(), &options).await
+        })
+        .await
+    }
+
     pub async fn run_hunting_query(
         &mut self,
         query: &str,
@@ -205,4 +217,19 @@ impl Graph<'_> {
 /// Graph list options with every default.
 pub fn graph_list_options() -> gwit::ListOptions {
     gwit::ListOptions { filter: None, top: None, expand_alerts: false, continuation: None, max_pages: None }
+}
+
+/// Graph poll options with every default.
+pub fn graph_poll_options() -> gwit::PollOptions {
+    gwit::PollOptions {
+        first_fetch: None,
+        look_back_seconds: None,
+        max_events: None,
+        include_updates: false,
+        ignore_merges: false,
+        min_severity: None,
+        statuses: Vec::new(),
+        include_alerts: false,
+        detail_concurrency: None,
+    }
 }

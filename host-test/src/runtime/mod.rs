@@ -43,7 +43,7 @@ use egress::{EgressPolicy, OutboundConnector, Resolve};
 use sandbox::{AuditSink, Origin, SandboxHooks};
 
 pub use bindings::{containment, graph_security, types};
-pub use graph::graph_list_options;
+pub use graph::{graph_list_options, graph_poll_options};
 pub use session::{list_options, poll_options, Session};
 
 use bindings::ConnectorPre;

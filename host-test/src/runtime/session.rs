@@ -287,6 +287,7 @@ pub fn poll_options() -> types::PollOptions {
         title_excludes: Vec::new(),
         include_details: false,
         detail_concurrency: None,
+        ignore_merges: false,
     }
 }
 

@@ -12,11 +12,12 @@ use super::comments;
 use super::containment::{self, ContainmentAction, ContainmentResult};
 use super::hunting::{self, HuntingOptions};
 use super::merging::{self, MergeOutcome};
+use super::poller::{self, GraphEvent, GraphPollBatch, GraphPollOptions, Progress, Scan};
 use super::security::{
     self, Collection, GraphAlert, GraphAlertUpdate, GraphComment, GraphIncident, GraphIncidentUpdate, GraphListOptions,
 };
 use super::users::{self, GraphUser, GroupRef, RiskyUser, UserRef};
-use super::PlannedRequest;
+use super::{with_query, PlannedRequest};
 use crate::core::auth::Api;
 use crate::core::check;
 use crate::core::client::{Client, Transport};
@@ -26,7 +27,32 @@ use crate::core::http::{Method, Request, Response, TABLE_ANSWER_WEIGHT};
 use crate::core::kql::Table;
 use crate::core::paging::{self, check_link, parse, Page};
 use crate::core::retry;
+use crate::core::sentinel::poller::{format_time, EventKind};
 
+/// A page of a list asked with `$count=true`.
+#[derive(serde::Deserialize)]
+struct CountedPage<T = GraphIncident> {
+    value: Vec<T>,
+    #[serde(default, rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(default, rename = "@odata.count")]
+    count: Option<u64>,
+    /// The answer's `Date`, in microseconds.
+    #[serde(skip)]
+    served_at: Option<i64>,
+}
+
+/// An HTTP `Date` in microseconds since the epoch; anything else is none.
+fn served_at(date: &str) -> Option<i64> {
+    let at = httpdate::parse_http_date(date).ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(at.as_micros()).ok()
+}
+
+/// The manifest entry of the Graph poller's reads.
+const POLL: &str = "graph-security.poll";
+const GET_ALERT: &str = "graph-security.get-alert";
+/// Pages of one microsecond's incidents a poll walks at most (5,000 incidents).
+const MAX_INSTANT_PAGES: u32 = 100;
 /// The manifest entry of the reads that apply protected groups.
 const PROTECTED_GROUPS_CHECK: &str = "containment protected-groups check";
 /// The manifest entry that lets a group with hidden membership be checked.
@@ -243,6 +269,124 @@ impl<'a> Graph<'a> {
             outcome.target_incident_id = merging::parse_target(&response.body)?;
         }
         Ok(outcome)
+    }
+
+    /// One Graph incident poll (see [`poller`]): `lastUpdateDateTime` read
+    /// in slices of one page each, then each `merged` event's chain
+    /// followed, then with `include_alerts` each event's alerts read, several
+    /// at once.
+    pub fn poll(
+        &mut self,
+        transport: &mut impl Transport,
+        cursor: Option<&str>,
+        options: &GraphPollOptions,
+    ) -> Result<GraphPollBatch, Error> {
+        poller::validate(options)?;
+        let now = i64::try_from(transport.now_unix_secs()).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+        let mut scan = Scan::new(poller::starting_cursor(cursor, options, now)?, options, now);
+        let more = self.read_slices(transport, &mut scan)?;
+        let (mut events, cursor) = scan.finish();
+        for event in events.iter_mut().filter(|e| e.kind == EventKind::Merged) {
+            match self.client.merge_chain_of(transport, &event.incident) {
+                Ok(chain) => event.merge_chain = chain,
+                Err(error) => event.merge_error = Some(self.client.scrub(self.hinted_error(transport, POLL, error))),
+            }
+        }
+        if options.include_alerts {
+            self.read_alerts(transport, &mut events, poller::detail_concurrency(options))?;
+        }
+        Ok(GraphPollBatch { events, watermark: format_time(cursor.watermark_micros()), cursor: cursor.encode(), more })
+    }
+
+    /// Reads slice after slice until the open-ended one; true when the batch
+    /// filled or the request budget ran out first.
+    fn read_slices(&mut self, transport: &mut impl Transport, scan: &mut Scan) -> Result<bool, Error> {
+        let mut requests = 0;
+        while let Some(slice) = scan.next_slice() {
+            if requests >= poller::MAX_POLL_REQUESTS {
+                return Ok(true);
+            }
+            requests += 1;
+            let filter = scan.filter(slice);
+            let page = self.poll_page(transport, &filter)?;
+            let (incidents, served_at) = match page.next_link {
+                None => (page.value, page.served_at),
+                Some(_) if scan.overflowed(slice, page.count) => continue,
+                // Read over several answers: settles nothing.
+                Some(_) => (self.read_instant(transport, &filter, &mut requests)?, None),
+            };
+            if scan.read_whole(slice, incidents, served_at)? == Progress::BatchFull {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// One slice's first page, with Graph's `@odata.count` of the slice.
+    fn poll_page(&mut self, transport: &mut impl Transport, filter: &str) -> Result<CountedPage, Error> {
+        let options =
+            GraphListOptions { filter: Some(filter.to_owned()), top: Some(poller::PAGE_SIZE), ..Default::default() };
+        let url = security::list_url(self.settings(), Collection::Incidents, &options);
+        let url = with_query(url, &[("$count", Some("true".to_owned()))]);
+        let response = self.call(transport, Method::Get, url, None, POLL)?;
+        let page: CountedPage<Value> = parse(&response.body, "Graph page")?;
+        Ok(CountedPage {
+            value: page.value.into_iter().map(security::incident_from_value).collect::<Result<_, _>>()?,
+            next_link: page.next_link,
+            count: page.count,
+            served_at: response.header("date").and_then(served_at),
+        })
+    }
+
+    /// More than a page of incidents on one microsecond: walked page by page
+    /// twice and the two read together, so an incident a concurrent change
+    /// shifted past one walk's page boundary is still read.
+    fn read_instant(
+        &mut self,
+        transport: &mut impl Transport,
+        filter: &str,
+        requests: &mut u32,
+    ) -> Result<Vec<GraphIncident>, Error> {
+        let options =
+            GraphListOptions { filter: Some(filter.to_owned()), top: Some(poller::PAGE_SIZE), ..Default::default() };
+        let mut by_id = std::collections::BTreeMap::new();
+        for _ in 0..2 {
+            let url = security::list_url(self.settings(), Collection::Incidents, &options);
+            let values = self.graph_walk(transport, url, Some(MAX_INSTANT_PAGES), POLL)?;
+            *requests = requests.saturating_add(values.len().div_ceil(poller::PAGE_SIZE as usize).max(1) as u32);
+            for value in values {
+                let incident = security::incident_from_value(value)?;
+                by_id.insert(incident.fields.id.clone(), incident);
+            }
+        }
+        Ok(by_id.into_values().collect())
+    }
+
+    /// Each event's incident read again with its alerts (`$expand=alerts`),
+    /// `concurrency` reads in flight; a failed read is the event's
+    /// `details_error`, and the event is still delivered.
+    fn read_alerts(
+        &mut self,
+        transport: &mut impl Transport,
+        events: &mut [GraphEvent],
+        concurrency: usize,
+    ) -> Result<(), Error> {
+        let mut requests = Vec::with_capacity(events.len());
+        for event in events.iter() {
+            let url = security::item_url(self.settings(), Collection::Incidents, &event.incident.fields.id, true)?;
+            requests.push(Request::new(Method::Get, url).header("accept", "application/json"));
+        }
+        let answers = self.client.send_all(transport, Api::Graph, requests, concurrency)?;
+        for (event, answer) in events.iter_mut().zip(answers) {
+            match answer.and_then(|response| security::parse_incident(&response.body)) {
+                Ok(read) => event.incident.alerts = read.alerts,
+                // Reading alerts is what needs SecurityAlert.Read.All.
+                Err(error) => {
+                    event.details_error = Some(self.client.scrub(self.hinted_error(transport, GET_ALERT, error)))
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn run_hunting_query(
@@ -558,12 +702,16 @@ impl<'a> Graph<'a> {
 
     /// A 403's hint names the permission `action` needs and what the token holds.
     fn hinted<T>(&self, transport: &impl Transport, action: &str, result: Result<T, Error>) -> Result<T, Error> {
-        match result {
-            Err(Error::Forbidden(mut failure)) => {
+        result.map_err(|error| self.hinted_error(transport, action, error))
+    }
+
+    fn hinted_error(&self, transport: &impl Transport, action: &str, error: Error) -> Error {
+        match error {
+            Error::Forbidden(mut failure) => {
                 if let Some(permission) = check::permission_for(action) {
                     failure.hint = permission_hint(permission, &self.client.graph_roles(transport.now_unix_secs()));
                 }
-                Err(Error::Forbidden(failure))
+                Error::Forbidden(failure)
             }
             other => other,
         }

@@ -7,6 +7,7 @@ pub mod comments;
 pub mod containment;
 pub mod hunting;
 pub mod merging;
+pub mod poller;
 pub mod security;
 pub mod users;
 
@@ -16,7 +17,7 @@ use url::Url;
 
 use super::config::Settings;
 use super::error::Error;
-use super::http::Method;
+use super::http::{Method, GRAPH_PREFER};
 
 /// A change request exactly as it would be sent, without its bearer token:
 /// what a dry run returns instead of sending it.
@@ -35,6 +36,7 @@ impl PlannedRequest {
         if body.is_some() {
             headers.push(("content-type".to_owned(), "application/json".to_owned()));
         }
+        headers.push(GRAPH_PREFER.map(str::to_owned).into());
         PlannedRequest { method, url, headers, body }
     }
 }

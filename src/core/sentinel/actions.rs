@@ -8,7 +8,7 @@ use super::comments::{self, Comment};
 use super::details::{Alert, Bookmark};
 use super::entities::{self, Entity};
 use super::incidents::{self, Incident, ListOptions};
-use super::poller::{self, Event, Phase, PollOptions, Progress, Scan};
+use super::poller::{self, Event, EventKind, Phase, PollOptions, Progress, Scan};
 use super::query::{self, QueryOptions, QueryResult};
 use super::relations::{self as rel, Relation, Task, TaskProperties, TaskUpdate};
 use super::updates::{self, IncidentUpdate, NewIncident};
@@ -18,6 +18,7 @@ use crate::core::config::{validate_guid, Settings};
 use crate::core::error::Error;
 use crate::core::http::{Method, Request, Response};
 use crate::core::ids::validate_id;
+use crate::core::merges::MergeTarget;
 use crate::core::paging::{check_link, parse, Page, PageWalk};
 
 /// A poll reads at most this many pages; the rest waits for the next poll.
@@ -104,10 +105,13 @@ impl<'a> Sentinel<'a> {
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(transport.now_unix_secs());
         let mut scan = Scan::new(poller::starting_cursor(cursor, options, now)?, options);
         let mut more = self.run_scan(transport, &mut scan, Phase::Created)?;
-        if options.include_updates && !more {
+        if options.scans_modified() && !more {
             more = self.run_scan(transport, &mut scan, Phase::Modified)?;
         }
-        let (events, cursor) = scan.finish();
+        let (mut events, cursor) = scan.finish();
+        for event in events.iter_mut().filter(|e| e.kind == EventKind::Merged) {
+            event.merged_into = Some(MergeTarget::of(self.client.resolve_incident(transport, &event.incident.name)));
+        }
         let names: Vec<&str> = events.iter().map(|e| e.incident.name.as_str()).collect();
         let details = if options.include_details {
             self.fetch_details(transport, &names, poller::detail_concurrency(options))?
@@ -724,9 +728,11 @@ X-Forged: 1"}}"#;
             (200, r#"{"value":[]}"#.into()),
             (200, r#"{"entities":[]}"#.into()),
         ]);
+        // Merges off: the script answers the created scan only.
         let options = PollOptions {
             first_fetch: Some("2025-12-31T00:00:00Z".into()),
             include_details: true,
+            ignore_merges: true,
             ..PollOptions::default()
         };
         let batch = client().sentinel().poll(&mut script, None, &options).unwrap();

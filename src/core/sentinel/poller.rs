@@ -21,16 +21,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::incidents::{Incident, IncidentStatus, Severity};
+use crate::core::cursor;
 use crate::core::error::Error;
+use crate::core::merges::MergeTarget;
 
 const CURSOR_PREFIX: &str = "sp1.";
-/// Far above any real window; refuses a corrupt or hostile cursor early.
-const MAX_CURSOR_LEN: usize = 1 << 20;
 pub const DEFAULT_LOOK_BACK_SECS: u32 = 300;
 pub const DEFAULT_MAX_EVENTS: u32 = 100;
 pub const MAX_EVENTS: u32 = 5000;
@@ -45,12 +43,17 @@ pub const MAX_DETAIL_CONCURRENCY: u8 = 16;
 pub enum EventKind {
     Created,
     Updated,
+    /// Closed by a Defender merge into another incident: delivered once,
+    /// instead of the `updated` the closing would be, with updates on or off.
+    Merged,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     pub kind: EventKind,
     pub incident: Incident,
+    /// For an incident Defender merged into another: where it went.
+    pub merged_into: Option<MergeTarget>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,6 +74,15 @@ pub struct PollOptions {
     /// Detail requests in flight at once (1 to [`MAX_DETAIL_CONCURRENCY`],
     /// default [`DEFAULT_DETAIL_CONCURRENCY`]).
     pub detail_concurrency: Option<u8>,
+    /// No `merged` events (and no modified scan without updates).
+    pub ignore_merges: bool,
+}
+
+impl PollOptions {
+    /// Whether the modified scan runs: for updates, or for merges.
+    pub fn scans_modified(&self) -> bool {
+        self.include_updates || !self.ignore_merges
+    }
 }
 
 /// One scan's progress. Times are microseconds since the epoch.
@@ -101,13 +113,10 @@ pub struct Cursor {
     start: i64,
     created: Stream,
     modified: Stream,
-}
-
-/// `v` first, then the state: a reader checks the version before the rest.
-#[derive(Serialize, Deserialize)]
-struct CursorV1 {
-    v: u32,
-    state: Cursor,
+    /// Incident name → the version delivered as `merged`, inside the
+    /// modified window: a merged shell changed again is not merged again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    merged: BTreeMap<String, i64>,
 }
 
 impl Cursor {
@@ -116,33 +125,20 @@ impl Cursor {
             start: start_micros,
             created: Stream::starting_at(start_micros),
             modified: Stream::starting_at(start_micros),
+            merged: BTreeMap::new(),
         }
     }
 
     pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(&CursorV1 { v: 1, state: self.clone() }).unwrap_or_default();
-        format!("{CURSOR_PREFIX}{}", URL_SAFE_NO_PAD.encode(json))
+        cursor::encode(CURSOR_PREFIX, self)
     }
 
+    /// A saved cursor, refused (`invalid-input` on `cursor`) unless it is one
+    /// this poller wrote: right prefix and version, times inside 1970 to
+    /// 9999, watermarks not before the start.
     pub fn decode(text: &str) -> Result<Cursor, Error> {
-        let refuse = |reason: &str| {
-            Error::invalid(
-                "cursor",
-                format!("{reason}; pass the cursor the last poll returned, unchanged, or none to start over"),
-            )
-        };
-        if text.len() > MAX_CURSOR_LEN {
-            return Err(refuse("is too long to be a cursor"));
-        }
-        let Some(body) = text.trim().strip_prefix(CURSOR_PREFIX) else {
-            return Err(refuse("is not a cursor of a version this connector knows (expected sp1.)"));
-        };
-        let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| refuse("is corrupt (not base64url)"))?;
-        let versioned: CursorV1 = serde_json::from_slice(&bytes).map_err(|_| refuse("is corrupt"))?;
-        if versioned.v != 1 {
-            return Err(refuse(&format!("has version {}, which this connector does not know", versioned.v)));
-        }
-        let cursor = versioned.state;
+        let cursor: Cursor = cursor::decode(CURSOR_PREFIX, text)?;
+        let refuse = cursor::refuse;
         if !cursor.times().all(|time| (0..=MAX_TIME_MICROS).contains(&time)) {
             return Err(refuse("is corrupt (a time outside 1970 to 9999)"));
         }
@@ -189,15 +185,17 @@ pub fn validate(options: &PollOptions) -> Result<(), Error> {
     if let Some(Severity::Other(text)) = &options.min_severity {
         return Err(Error::invalid("min-severity", format!("'{text}' is not High, Medium, Low or Informational")));
     }
-    if let Some(concurrency) = options.detail_concurrency {
-        if !(1..=MAX_DETAIL_CONCURRENCY).contains(&concurrency) {
-            return Err(Error::invalid(
-                "detail-concurrency",
-                format!("{concurrency} is outside 1 to {MAX_DETAIL_CONCURRENCY}"),
-            ));
+    validate_concurrency(options.detail_concurrency)
+}
+
+/// A detail concurrency inside 1 to [`MAX_DETAIL_CONCURRENCY`] (both pollers).
+pub(crate) fn validate_concurrency(concurrency: Option<u8>) -> Result<(), Error> {
+    match concurrency {
+        Some(n) if !(1..=MAX_DETAIL_CONCURRENCY).contains(&n) => {
+            Err(Error::invalid("detail-concurrency", format!("{n} is outside 1 to {MAX_DETAIL_CONCURRENCY}")))
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// How many detail requests a poll keeps in flight (validated options).
@@ -249,14 +247,31 @@ pub fn scan_query(cursor: &Cursor, options: &PollOptions, phase: Phase) -> (Stri
     if !severities.is_empty() {
         clauses.push(any_of("properties/severity", severities.iter().map(|s| s.as_str())));
     }
-    if !options.statuses.is_empty() {
-        clauses.push(any_of("properties/status", options.statuses.iter().map(IncidentStatus::as_str)));
+    let statuses = statuses_scanned(options, phase);
+    if !statuses.is_empty() {
+        clauses.push(any_of("properties/status", statuses.iter().map(IncidentStatus::as_str)));
     }
     let order = match phase {
         Phase::Created => "properties/createdTimeUtc asc",
         Phase::Modified => "properties/lastModifiedTimeUtc asc",
     };
     (clauses.join(" and "), order)
+}
+
+/// The statuses a scan asks for. A merged incident is closed, and its
+/// `merged` event comes whatever statuses are polled (the SOAR holds a case
+/// for it), so the modified scan also asks for closed ones; without updates
+/// it asks only for them.
+fn statuses_scanned(options: &PollOptions, phase: Phase) -> Vec<IncidentStatus> {
+    let merges_wanted = phase == Phase::Modified && !options.ignore_merges;
+    if merges_wanted && !options.include_updates {
+        return vec![IncidentStatus::Closed];
+    }
+    let mut statuses = options.statuses.clone();
+    if merges_wanted && !statuses.is_empty() && !statuses.contains(&IncidentStatus::Closed) {
+        statuses.push(IncidentStatus::Closed);
+    }
+    statuses
 }
 
 fn any_of<'a>(field: &str, values: impl Iterator<Item = &'a str>) -> String {
@@ -324,10 +339,10 @@ impl<'a> Scan<'a> {
             Phase::Created => self.offer_created(&incident, created, modified),
             Phase::Modified => self.offer_modified(&incident, created, modified),
         };
-        let Some(kind) = delivered.filter(|_| self.selected(&incident)) else {
+        let Some(kind) = delivered.filter(|kind| self.selected(*kind, &incident)) else {
             return Ok(Progress::Continue);
         };
-        self.events.push(Event { kind, incident });
+        self.events.push(Event { kind, incident, merged_into: None });
         Ok(if self.events.len() >= self.max_events { Progress::BatchFull } else { Progress::Continue })
     }
 
@@ -339,6 +354,15 @@ impl<'a> Scan<'a> {
         if cursor.created.seen.insert(incident.name.clone(), created).is_some() {
             return None;
         }
+        // Already merged when first seen: its one event is `merged`, so the
+        // SOAR links it to the target instead of opening a case for a shell.
+        if !self.options.ignore_merges && incident.properties.is_merged() {
+            cursor.merged.insert(incident.name.clone(), modified);
+            cursor.modified.seen.insert(incident.name.clone(), modified);
+            return Some(EventKind::Merged);
+        }
+        // Without updates only merges are looked for, and only they are
+        // remembered: the cursor stays as small as the merges in the window.
         if self.options.include_updates && modified >= self.modified_window {
             cursor.modified.seen.insert(incident.name.clone(), modified);
         }
@@ -349,8 +373,14 @@ impl<'a> Scan<'a> {
     /// scan has delivered. One still inside the created window but not yet
     /// seen there (it showed up late) waits for the created scan.
     fn offer_modified(&mut self, incident: &Incident, created: i64, modified: i64) -> Option<EventKind> {
+        let merge = !self.options.ignore_merges
+            && incident.properties.is_merged()
+            && !self.cursor.merged.contains_key(&incident.name);
         let cursor = &mut self.cursor;
         cursor.modified.mark = cursor.modified.mark.max(modified);
+        if !merge && !self.options.include_updates {
+            return None;
+        }
         let awaiting_created = created > cursor.created.mark
             || (created >= self.created_window && !cursor.created.seen.contains_key(&incident.name));
         if awaiting_created {
@@ -360,18 +390,24 @@ impl<'a> Scan<'a> {
             return None;
         }
         cursor.modified.seen.insert(incident.name.clone(), modified);
+        if merge {
+            cursor.merged.insert(incident.name.clone(), modified);
+            return Some(EventKind::Merged);
+        }
         Some(EventKind::Updated)
     }
 
     /// The filters the service cannot apply, checked here as well as the
     /// ones it can (a service that ignored them would not leak incidents).
-    fn selected(&self, incident: &Incident) -> bool {
+    fn selected(&self, kind: EventKind, incident: &Incident) -> bool {
         let p = &incident.properties;
         let severities = severities_at_least(self.options.min_severity.as_ref());
         let title = p.title.to_ascii_lowercase();
         let matches = |pattern: &String| wildmatch::WildMatch::new(&pattern.to_ascii_lowercase()).matches(&title);
         (severities.is_empty() || severities.contains(&p.severity))
-            && (self.options.statuses.is_empty() || self.options.statuses.contains(&p.status))
+            && (kind == EventKind::Merged
+                || self.options.statuses.is_empty()
+                || self.options.statuses.contains(&p.status))
             && (self.options.title_includes.is_empty() || self.options.title_includes.iter().any(matches))
             && !self.options.title_excludes.iter().any(matches)
     }
@@ -384,7 +420,7 @@ impl<'a> Scan<'a> {
     pub fn finish(mut self) -> (Vec<Event>, Cursor) {
         let look_back = look_back(self.options);
         let cursor = &mut self.cursor;
-        if !self.options.include_updates {
+        if !self.options.scans_modified() {
             cursor.modified.mark = cursor.modified.mark.max(cursor.created.mark);
             cursor.modified.seen.clear();
         }
@@ -392,6 +428,7 @@ impl<'a> Scan<'a> {
         let modified_window = cursor.modified.window_start(cursor.start, look_back);
         cursor.created.seen.retain(|_, created| *created >= created_window);
         cursor.modified.seen.retain(|_, modified| *modified >= modified_window);
+        cursor.merged.retain(|_, modified| *modified >= modified_window);
         (self.events, self.cursor)
     }
 }
@@ -408,7 +445,7 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
     Ok(micros(time))
 }
 
-fn micros(time: SystemTime) -> i64 {
+pub(crate) fn micros(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
         Ok(after) => after.as_micros() as i64,
         Err(before) => -(before.duration().as_micros() as i64),
@@ -430,6 +467,8 @@ pub fn format_time(micros: i64) -> String {
 mod tests {
     use super::*;
     use crate::core::sentinel::incidents::IncidentProperties;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn incident(name: &str, created: &str, modified: &str, severity: Severity) -> Incident {
         let mut properties = IncidentProperties::new(format!("Incident {name}"), severity, IncidentStatus::New);
@@ -447,7 +486,7 @@ mod tests {
     fn poll(cursor: Cursor, options: &PollOptions, incidents: &[Incident]) -> (Vec<(EventKind, String)>, Cursor) {
         let mut scan = Scan::new(cursor, options);
         let phases: &[Phase] =
-            if options.include_updates { &[Phase::Created, Phase::Modified] } else { &[Phase::Created] };
+            if options.scans_modified() { &[Phase::Created, Phase::Modified] } else { &[Phase::Created] };
         'phases: for phase in phases {
             let (window, key): (i64, fn(&Incident) -> &str) = match phase {
                 Phase::Created => (scan.created_window, |i| i.properties.created_time_utc.as_deref().unwrap()),
@@ -622,6 +661,75 @@ mod tests {
         assert!(filter.starts_with(
             "properties/lastModifiedTimeUtc ge 2026-01-01T00:00:00.000000Z and properties/createdTimeUtc ge"
         ));
+    }
+
+    fn merged(mut incident: Incident) -> Incident {
+        incident.properties.status = IncidentStatus::Closed;
+        incident
+            .properties
+            .labels
+            .push(super::super::incidents::Label { label_name: "redirected".into(), label_type: None });
+        incident
+    }
+
+    #[test]
+    fn a_merge_is_one_merged_event_with_updates_on_or_off() {
+        for include_updates in [false, true] {
+            let options = PollOptions { include_updates, ..PollOptions::default() };
+            let a = incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", Severity::High);
+            let (_, cursor) = poll(start(), &options, std::slice::from_ref(&a));
+            let mut shell = merged(a);
+            shell.properties.last_modified_time_utc = Some("2026-01-01T00:05:00Z".into());
+            let (events, cursor) = poll(cursor, &options, std::slice::from_ref(&shell));
+            assert_eq!(events, vec![(EventKind::Merged, "a".into())], "updates {include_updates}");
+            let (events, _) = poll(cursor, &options, &[shell]);
+            assert!(events.is_empty(), "once, updates {include_updates}");
+        }
+    }
+
+    #[test]
+    fn an_incident_already_merged_when_first_seen_is_merged_not_created() {
+        for include_updates in [false, true] {
+            let options = PollOptions { include_updates, ..PollOptions::default() };
+            let shell = merged(incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z", Severity::High));
+            let (events, cursor) = poll(start(), &options, std::slice::from_ref(&shell));
+            assert_eq!(events, vec![(EventKind::Merged, "a".into())], "updates {include_updates}");
+            let (events, _) = poll(cursor, &options, &[shell]);
+            assert!(events.is_empty());
+        }
+    }
+
+    #[test]
+    fn merges_off_a_merge_is_an_ordinary_update_or_nothing() {
+        let shell = merged(incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:02:00Z", Severity::High));
+        let options = PollOptions { ignore_merges: true, ..PollOptions::default() };
+        assert_eq!(poll(start(), &options, std::slice::from_ref(&shell)).0, vec![(EventKind::Created, "a".into())]);
+        assert_eq!(
+            scan_query(&start(), &options, Phase::Created).0,
+            "properties/createdTimeUtc ge 2026-01-01T00:00:00.000000Z"
+        );
+    }
+
+    #[test]
+    fn a_merged_event_comes_whatever_statuses_are_polled() {
+        let options = PollOptions { statuses: vec![IncidentStatus::New], ..PollOptions::default() };
+        let (filter, _) = scan_query(&start(), &options, Phase::Modified);
+        assert!(filter.ends_with(" and (properties/status eq 'Closed')"), "{filter}");
+        let with_updates = PollOptions { include_updates: true, ..options.clone() };
+        let (filter, _) = scan_query(&start(), &with_updates, Phase::Modified);
+        assert!(filter.ends_with(" and (properties/status eq 'New' or properties/status eq 'Closed')"), "{filter}");
+        let (filter, _) = scan_query(&start(), &with_updates, Phase::Created);
+        assert!(filter.ends_with(" and (properties/status eq 'New')"), "{filter}");
+
+        let a = incident("a", "2026-01-01T00:01:00Z", "2026-01-01T00:01:00Z", Severity::High);
+        let (_, cursor) = poll(start(), &with_updates, std::slice::from_ref(&a));
+        let mut closed = a.clone();
+        closed.properties.status = IncidentStatus::Closed;
+        closed.properties.last_modified_time_utc = Some("2026-01-01T00:03:00Z".into());
+        let (events, _) = poll(cursor.clone(), &with_updates, std::slice::from_ref(&closed));
+        assert!(events.is_empty(), "an ordinary close is outside the statuses polled");
+        let (events, _) = poll(cursor, &with_updates, &[merged(closed)]);
+        assert_eq!(events, vec![(EventKind::Merged, "a".into())]);
     }
 
     #[test]

@@ -102,10 +102,15 @@ impl<'a> Ctx<'a> {
 
 /// Answers `/v1.0/...`.
 pub(crate) fn handle(shared: &Shared, call: &Call) -> Reply {
-    let now = shared.state().clock.text();
-    let ctx = Ctx::new(call, now, shared.options.graph_orderby);
+    let clock = shared.state().clock;
+    let ctx = Ctx::new(call, clock.text(), shared.options.graph_orderby);
     let reply = respond(shared, &ctx).unwrap_or_else(|reply| reply);
-    reply.header("request-id", ctx.request_id.clone()).header("client-request-id", ctx.client_request_id.clone())
+    // `Date` on the emulated clock, as Graph's is on the service's: the
+    // poller settles what it read against it.
+    reply
+        .header("request-id", ctx.request_id.clone())
+        .header("client-request-id", ctx.client_request_id.clone())
+        .header("date", clock.now().strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
 fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
