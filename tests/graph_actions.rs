@@ -7,7 +7,7 @@ mod common;
 
 use common::{config_for, emulator, host, session};
 use sentinel_emulator::{Emulator, EmulatorOptions, Injection, DEFAULT_GRAPH_ROLES};
-use sentinel_host::runtime::graph_security::{Assignee, Classification, IncidentStatus, IncidentUpdate};
+use sentinel_host::runtime::graph_security::{Assignee, Classification, Determination, IncidentStatus, IncidentUpdate};
 use sentinel_host::runtime::types::{Error, ErrorKind};
 use sentinel_host::runtime::{CallError, Session};
 use serde_json::Value;
@@ -216,6 +216,16 @@ async fn each_no_merge_rule_is_refused_before_the_post() {
     session.graph().update_incident(&ids[1], other).await.unwrap();
     session.graph().update_incident(&ids[3], assign("ann@contoso.com")).await.unwrap();
     refused(&mut session, pair(1, 3), &["classified differently", &ids[3]]).await;
+    // Same classification, different determinations (one in the docs' spelling, read as the metadata's).
+    let verdict = |determination: Determination| IncidentUpdate {
+        classification: Some(Classification::TruePositive),
+        determination: Some(determination),
+        assigned_to: Some(Assignee::User("ann@contoso.com".into())),
+        ..change()
+    };
+    session.graph().update_incident(&ids[3], verdict(Determination::Malware)).await.unwrap();
+    session.graph().update_incident(&ids[1], verdict(Determination::CompromisedAccount)).await.unwrap();
+    refused(&mut session, pair(1, 3), &["different determinations", &ids[3]]).await;
     assert_eq!(posts_to(&emulator, "/mergeIncidents"), 0, "every refusal came before the POST");
 }
 

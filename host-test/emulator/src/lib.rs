@@ -252,7 +252,7 @@ impl Emulator {
     pub fn graph_incidents(&self) -> Vec<Value> {
         let state = self.shared.state();
         match state.unified {
-            Some(_) => state.graph_views(),
+            Some(_) => state.graph_views(None),
             None => state.graph.incidents.clone(),
         }
     }

@@ -139,7 +139,11 @@ fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
         return dispatch(&mut state, ctx, route, &issued);
     }
     // Unified: Graph's incidents are read from ARM's, and a PATCH goes back.
-    state.graph.incidents = state.graph_views();
+    let times = match route {
+        Route::Incidents => ctx.param("$filter").and_then(time_prefilter),
+        _ => None,
+    };
+    state.graph.incidents = state.graph_views(times.as_ref());
     let patched = match &route {
         Route::Incident(id) if *method == Method::PATCH => Some(id.clone()),
         _ => None,
@@ -152,6 +156,55 @@ fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
     }
     state.graph.incidents.clear();
     answer
+}
+
+/// The time comparisons a Graph incidents `$filter` joins with `and` at its
+/// top level, as a filter on ARM's indexed times (`createdDateTime` is
+/// `createdTimeUtc`, `lastUpdateDateTime` is `lastModifiedTimeUtc`), so a
+/// list does not convert every incident to answer a narrow time slice.
+/// Conservative: an incident it drops fails the whole filter too; a filter
+/// with a top-level `or` (or none to take) gives none.
+pub(crate) fn time_prefilter(filter: &str) -> Option<crate::odata::Filter> {
+    let mut clauses = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    let bytes = filter.as_bytes();
+    for (at, byte) in bytes.iter().enumerate() {
+        match byte {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b' ' if depth == 0 => {
+                let rest = &bytes[at..];
+                if rest.len() >= 4 && rest[..4].eq_ignore_ascii_case(b" or ") {
+                    return None;
+                }
+                if rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b" and ") {
+                    clauses.push(&filter[start..at]);
+                    start = at + 5;
+                }
+            }
+            _ => {}
+        }
+    }
+    clauses.push(&filter[start..]);
+    let arm: Vec<String> = clauses
+        .iter()
+        .filter_map(|clause| {
+            let words: Vec<&str> = clause.split_whitespace().collect();
+            let [field, op, value] = words.as_slice() else { return None };
+            let field = match *field {
+                f if f.eq_ignore_ascii_case("createdDateTime") => "properties/createdTimeUtc",
+                f if f.eq_ignore_ascii_case("lastUpdateDateTime") => "properties/lastModifiedTimeUtc",
+                _ => return None,
+            };
+            ["ge", "gt", "le", "lt"]
+                .contains(&op.to_ascii_lowercase().as_str())
+                .then(|| format!("{field} {op} {value}"))
+        })
+        .collect();
+    if arm.is_empty() {
+        return None;
+    }
+    crate::odata::parse_filter(&arm.join(" and "), &crate::odata::INCIDENTS).ok()
 }
 
 fn dispatch(state: &mut State, ctx: &Ctx, route: Route, issued: &Issued) -> Result<Reply, Reply> {
@@ -379,8 +432,11 @@ fn decode_skip_token(token: &str) -> Option<usize> {
 /// Orders by a datetime property, newest first, then by id: a total order,
 /// so pages never overlap.
 pub(crate) fn newest_first(items: &mut [Value], field: &str) {
-    let time = |v: &Value| v[field].as_str().and_then(crate::odata::parse_time).unwrap_or(i64::MIN);
-    items.sort_by(|a, b| time(b).cmp(&time(a)).then_with(|| a["id"].as_str().cmp(&b["id"].as_str())));
+    // Each time parsed once, not once per comparison.
+    items.sort_by_cached_key(|v| {
+        let time = v[field].as_str().and_then(crate::odata::parse_time).unwrap_or(i64::MIN);
+        (std::cmp::Reverse(time), v["id"].as_str().map(str::to_owned))
+    });
 }
 
 /// `$select`: exactly the named properties of `item`; an unknown name is a 400.
@@ -402,4 +458,19 @@ pub(crate) fn select(ctx: &Ctx, item: &Value, names: &[String], type_name: &str)
 /// The `$select` list, if any.
 pub(crate) fn selection(ctx: &Ctx) -> Option<Vec<String>> {
     ctx.param("$select").map(|s| s.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_prefilter;
+
+    #[test]
+    fn only_top_level_time_comparisons_joined_by_and_become_a_prefilter() {
+        let slice = "lastUpdateDateTime ge 2026-01-01T00:00:00.000000Z and lastUpdateDateTime lt \
+                     2026-01-01T00:00:01.000000Z and (severity eq 'high' or severity eq 'medium')";
+        assert!(time_prefilter(slice).is_some());
+        assert!(time_prefilter("createdDateTime ge 2026-01-01T00:00:00Z or status eq 'active'").is_none());
+        assert!(time_prefilter("status eq 'active'").is_none());
+        assert!(time_prefilter("displayName eq 'é and ü' and createdDateTime ge nonsense").is_none());
+    }
 }

@@ -27,6 +27,7 @@ use crate::clock::format_instant;
 use crate::config::{EmulatorOptions, DEFAULT_TENANT_ID};
 use crate::data::{self, default_workspace, new_etag};
 use crate::graph::seed::{self, FIRST_INCIDENT_ID};
+use crate::odata::Filter;
 use crate::state::{Kind, State};
 use crate::store::Incidents;
 
@@ -220,9 +221,35 @@ impl State {
     }
 
     /// Every Graph incident, in id order (Graph's list orders them itself).
-    pub(crate) fn graph_views(&self) -> Vec<Value> {
-        let ids = self.unified.as_ref().map(|u| u.names.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        ids.iter().filter_map(|id| self.graph_view(id)).collect()
+    /// The comments are grouped in one pass: asking per incident would scan
+    /// every child once per incident, which at 5,000 incidents made each
+    /// Graph list take most of a tenth of a second.
+    /// `times`: a filter on the ARM incidents' indexed times that every
+    /// incident the request selects passes (see `graph::time_prefilter`);
+    /// the others are not converted. A change still held back is always.
+    pub(crate) fn graph_views(&self, times: Option<&Filter>) -> Vec<Value> {
+        let Some(unified) = self.unified.as_ref() else { return Vec::new() };
+        let mut comments: HashMap<String, Vec<(&String, &Value)>> = HashMap::new();
+        for ((incident, kind, name), value) in &self.children {
+            if *kind == Kind::Comments {
+                comments.entry(incident.to_ascii_lowercase()).or_default().push((name, value));
+            }
+        }
+        let created = |v: &Value| v["properties"]["createdTimeUtc"].as_str().map(str::to_owned);
+        let mut views = Vec::with_capacity(unified.names.len());
+        for (id, name) in &unified.names {
+            let held = unified.pending.contains_key(&name.to_ascii_lowercase());
+            let stored = self.incidents.find(name).and_then(|at| self.incidents.get(at));
+            if !held && times.is_some_and(|filter| stored.is_some_and(|stored| !filter.matches(stored))) {
+                continue;
+            }
+            let Some(arm) = self.latest(name).filter(|arm| graph_id(arm) == Some(id.as_str())) else { continue };
+            let mut own = comments.remove(&name.to_ascii_lowercase()).unwrap_or_default();
+            own.sort_by(|a, b| created(a.1).cmp(&created(b.1)).then(a.0.cmp(b.0)));
+            let own: Vec<Value> = own.into_iter().map(|(_, v)| v.clone()).collect();
+            views.push(convert::to_graph(&arm, unified.extras.get(id), &own));
+        }
+        views
     }
 
     /// A Graph PATCH of an incident, written back into its ARM incident
