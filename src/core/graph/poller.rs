@@ -3,23 +3,30 @@
 //! delivered once as `created`, `updated` or `merged`) over an API that
 //! pages by `$skip` and documents no `$orderby`.
 //!
-//! Why it reads in time slices: with `$skip` paging, an incident that
+//! Two scans, as in the Sentinel poller: a created scan over
+//! `createdDateTime`, which never changes, delivers each incident once as
+//! `created`; then (for updates or merges) an updated scan over
+//! `lastUpdateDateTime`, restricted to incidents the created scan has
+//! passed, delivers `updated` and `merged`. An incident changed long after
+//! its creation is therefore still `created` first, however late a backlog
+//! reaches it.
+//!
+//! Why each scan reads in time slices: with `$skip` paging, an incident that
 //! changes mid-walk moves, and the items behind it shift a place, so a walk
 //! of many pages can skip an incident it never sees again. So a poll never
-//! walks pages. It reads `lastUpdateDateTime` in slices `[from, to)` small
-//! enough to come back in one page of 50 — a single answer, so consistent —
-//! halving a slice whose answer has a next page and doubling the next one
-//! after a sparse answer. The last slice is open-ended. A change during the
-//! poll only moves an incident to a later time, which this or the next poll
-//! reads. Order is never needed, so none is asked for.
+//! walks pages. It reads its scan's time in slices `[from, to)` small enough
+//! to come back in one page of 50 — a single answer, so consistent — sized
+//! from `$count` and halved when an answer has a next page. The last slice
+//! is open-ended. A change during the poll only moves an incident to a later
+//! `lastUpdateDateTime`, which this or the next poll reads. Order is never
+//! needed, so none is asked for.
 //!
-//! - The watermark is the latest `lastUpdateDateTime` read (a service time;
-//!   the host's clock only shapes slices). Each poll re-reads from the
-//!   watermark minus the look-back (default 15 minutes: Defender documents
-//!   up to 10 minutes before an incident appears or its coalesced update
-//!   lands), and the cursor remembers each version delivered inside it.
-//! - An incident is `created` when first seen with `createdDateTime` inside
-//!   the window, `merged` once when seen `redirected`, else `updated`.
+//! - Each scan's watermark is the latest time it read (a service time; the
+//!   host's clock only shapes slices). Each poll re-reads from the watermark
+//!   minus the look-back (default 15 minutes: Defender documents up to 10
+//!   minutes before an incident appears or its coalesced update lands),
+//!   except what an answer's `Date` shows was settled a look-back before,
+//!   and the cursor remembers what it delivered inside the window.
 //! - More than 50 incidents on one microsecond cannot be split: that slice
 //!   is walked page by page twice and the two read together.
 
