@@ -697,6 +697,46 @@ mod tests {
         assert!(events.is_empty());
     }
 
+    #[test]
+    fn many_incidents_on_one_timestamp_across_batches_are_each_delivered_once() {
+        let incidents: Vec<GraphIncident> = (1..=30).map(|id| incident(id, T0 + SECOND, T0 + SECOND)).collect();
+        let mut service = Service { incidents, requests: 0 };
+        let options = GraphPollOptions { max_events: Some(7), ..GraphPollOptions::default() };
+        let (mut cursor, mut delivered) = (Cursor::first(T0), Vec::new());
+        for _ in 0..10 {
+            let (events, next, more) = poll(cursor, &options, T0 + 60 * SECOND, &mut service);
+            delivered.extend(events);
+            cursor = next;
+            if !more {
+                break;
+            }
+        }
+        delivered.sort_by_key(|(_, id)| id.parse::<u32>().unwrap());
+        assert_eq!(delivered, created(1..=30), "once each");
+    }
+
+    #[test]
+    fn a_merge_during_a_poll_is_delivered_once() {
+        let incidents: Vec<GraphIncident> =
+            (1..=120).map(|id| incident(id, T0 + i64::from(id) * SECOND, T0 + i64::from(id) * SECOND)).collect();
+        let mut service = Service { incidents, requests: 0 };
+        let options = GraphPollOptions::default();
+        let now = T0 + 300 * SECOND;
+        let (_, cursor, _) = poll(Cursor::first(T0), &options, now, &mut service);
+        let mut merged_once = false;
+        // Incident 3 is merged into 100 while the next poll is reading.
+        let (events, cursor, _) = poll_with(cursor, &options, now + SECOND, &mut service, |service, slice| {
+            if !merged_once && slice.phase == Phase::Updated {
+                merged_once = true;
+                redirect(&mut service.incidents[2], 100, now + 2 * SECOND);
+            }
+        });
+        assert!(merged_once);
+        let (later, _, _) = poll(cursor, &options, now + 3 * SECOND, &mut service);
+        let merges: Vec<_> = events.iter().chain(&later).filter(|(kind, _)| *kind == EventKind::Merged).collect();
+        assert_eq!(merges, [&(EventKind::Merged, "3".to_owned())], "{events:?} {later:?}");
+    }
+
     /// Incidents created long before their last change, drained in small
     /// batches: each is `created` once, however late its change moved it.
     #[test]
