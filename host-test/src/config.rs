@@ -6,7 +6,7 @@
 //! Resolution is a pure function of those three inputs, so it is tested
 //! without touching the process environment.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sentinel_connector::core::config::{
     Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts, PUBLIC_ARM_SCOPE, PUBLIC_GRAPH_SCOPE,
@@ -24,6 +24,9 @@ pub struct FileConfig {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
+    /// A file holding a federated token (workload identity), re-read when
+    /// the connection is opened again; `AZURE_FEDERATED_TOKEN_FILE` wins.
+    pub federated_token_file: Option<PathBuf>,
     pub subscription_id: Option<String>,
     pub resource_group: Option<String>,
     pub workspace_name: Option<String>,
@@ -124,27 +127,67 @@ impl Lookup<'_> {
     }
 }
 
+/// The credential, in azure-identity's order: a client secret from the
+/// environment, a federated token file from the environment (as
+/// `WorkloadIdentityCredential` reads `AZURE_FEDERATED_TOKEN_FILE`), then
+/// the --config file's `client_secret` or `federated_token_file`.
+fn credential(look: &Lookup) -> Result<Credential, ConfigError> {
+    let env = |name: &str| (look.env)(name).filter(|v| !v.is_empty());
+    if let Some(secret) = env("AZURE_CLIENT_SECRET") {
+        return Ok(Credential::ClientSecret(Secret::new(secret)));
+    }
+    if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {
+        return federated_token(Path::new(&path), "AZURE_FEDERATED_TOKEN_FILE");
+    }
+    if let Some(secret) = &look.file.client_secret {
+        return Ok(Credential::ClientSecret(secret.clone()));
+    }
+    if let Some(path) = &look.file.federated_token_file {
+        return federated_token(path, "federated_token_file");
+    }
+    if look.emulating {
+        return Ok(Credential::ClientSecret(Secret::new(emulator::DEFAULT_CLIENT_SECRET)));
+    }
+    Err(ConfigError(
+        "no credential: set AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE (or client_secret or \
+         federated_token_file in the --config file)"
+            .into(),
+    ))
+}
+
+/// A federated token is a JWT of a kilobyte or two; more is not one.
+const MAX_FEDERATED_TOKEN_BYTES: u64 = 64 * 1024;
+
+/// The token in `path`, read now (so a reopened connection gets the
+/// issuer's latest, as the kubelet rotates it). Never printed.
+fn federated_token(path: &Path, named_by: &str) -> Result<Credential, ConfigError> {
+    use std::io::Read;
+    let failed = |reason: String| {
+        ConfigError(format!("cannot read the federated token file {} ({named_by}): {reason}", path.display()))
+    };
+    let file = std::fs::File::open(path).map_err(|e| failed(e.to_string()))?;
+    let mut text = String::new();
+    file.take(MAX_FEDERATED_TOKEN_BYTES + 1).read_to_string(&mut text).map_err(|e| failed(e.to_string()))?;
+    if text.len() as u64 > MAX_FEDERATED_TOKEN_BYTES {
+        return Err(failed(format!("larger than {MAX_FEDERATED_TOKEN_BYTES} bytes, so not a token")));
+    }
+    if text.trim().is_empty() {
+        return Err(failed("it is empty".into()));
+    }
+    Ok(Credential::ClientAssertion(Secret::new(text.trim())))
+}
+
 pub fn resolve(
     env: &dyn Fn(&str) -> Option<String>,
     file: &FileConfig,
     emulator_url: Option<&str>,
 ) -> Result<ConnectionConfig, ConfigError> {
     let look = Lookup { env, file, emulating: emulator_url.is_some() };
-    let secret = (look.env)("AZURE_CLIENT_SECRET")
-        .filter(|v| !v.is_empty())
-        .map(Secret::new)
-        .or_else(|| file.client_secret.clone());
-    let secret = match secret {
-        Some(secret) => secret,
-        None if look.emulating => Secret::new(emulator::DEFAULT_CLIENT_SECRET),
-        None => {
-            return Err(ConfigError("AZURE_CLIENT_SECRET is not set (or client_secret in the --config file)".into()))
-        }
-    };
+    let credential = credential(&look)?;
     Ok(ConnectionConfig {
         tenant_id: look.required("AZURE_TENANT_ID", "tenant_id", &file.tenant_id, emulator::DEFAULT_TENANT_ID)?,
         client_id: look.required("AZURE_CLIENT_ID", "client_id", &file.client_id, emulator::DEFAULT_CLIENT_ID)?,
-        credential: Credential::ClientSecret(secret),
+        credential,
         subscription_id: look.required(
             "SENTINEL_SUBSCRIPTION_ID",
             "subscription_id",

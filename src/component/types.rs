@@ -53,6 +53,7 @@ fn protected_accounts(p: wit::ProtectedAccounts) -> ProtectedAccounts {
 fn credential(credential: wit::Credential) -> Credential {
     match credential {
         wit::Credential::ClientSecret(secret) => Credential::ClientSecret(Secret::new(secret)),
+        wit::Credential::ClientAssertion(assertion) => Credential::ClientAssertion(Secret::new(assertion)),
         wit::Credential::AccessTokens(tokens) => Credential::AccessTokens {
             arm: tokens.arm.map(Secret::new),
             log_analytics: tokens.log_analytics.map(Secret::new),

@@ -112,18 +112,31 @@ pub fn scope(settings: &Settings, api: Api) -> &str {
     }
 }
 
+/// How the app proves itself in the client-credentials grant.
+pub enum ClientProof<'a> {
+    Secret(&'a Secret),
+    /// `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    Assertion(&'a Secret),
+}
+
+/// The JWT-bearer assertion type of RFC 7521/7523, as Entra names it.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// `POST {login}/{tenant}/oauth2/v2.0/token` with the client-credentials form.
-pub fn token_request(settings: &Settings, secret: &Secret, api: Api) -> Request {
+pub fn token_request(settings: &Settings, proof: ClientProof, api: Api) -> Request {
     let mut url = settings.endpoints.login.clone();
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().extend([settings.tenant_id.as_str(), "oauth2", "v2.0", "token"]);
     }
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "client_credentials")
-        .append_pair("client_id", &settings.client_id)
-        .append_pair("client_secret", secret.expose())
-        .append_pair("scope", scope(settings, api))
-        .finish();
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "client_credentials").append_pair("client_id", &settings.client_id);
+    match proof {
+        ClientProof::Secret(secret) => form.append_pair("client_secret", secret.expose()),
+        ClientProof::Assertion(assertion) => form
+            .append_pair("client_assertion_type", JWT_BEARER)
+            .append_pair("client_assertion", assertion.expose().trim()),
+    };
+    let form = form.append_pair("scope", scope(settings, api)).finish();
     let mut request = Request::new(Method::Post, url)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json");
@@ -202,7 +215,7 @@ mod tests {
     fn token_request_is_a_v2_client_credentials_form() {
         let settings = settings();
         let secret = Secret::new("a&b=c secret");
-        let request = token_request(&settings, &secret, Api::LogAnalytics);
+        let request = token_request(&settings, ClientProof::Secret(&secret), Api::LogAnalytics);
         assert_eq!(request.url.as_str(), "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
         let form: Vec<(String, String)> = url::form_urlencoded::parse(&request.body).into_owned().collect();
         assert!(form.contains(&("grant_type".into(), "client_credentials".into())));

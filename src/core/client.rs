@@ -476,14 +476,18 @@ impl Client {
         if let Some(token) = self.tokens.get(api, now) {
             return Ok(token.clone());
         }
-        let Credential::ClientSecret(secret) = &self.settings.credential else {
-            return Err(Error::auth_local(
-                "NoCredential",
-                "the connection has no credential for this API",
-                "Configure a client secret.",
-            ));
+        let proof = match &self.settings.credential {
+            Credential::ClientSecret(secret) => auth::ClientProof::Secret(secret),
+            Credential::ClientAssertion(assertion) => auth::ClientProof::Assertion(assertion),
+            Credential::AccessTokens { .. } => {
+                return Err(Error::auth_local(
+                    "NoCredential",
+                    "the connection has no credential for this API",
+                    "Give a token for this API, or configure a client secret or assertion.",
+                ))
+            }
         };
-        let request = auth::token_request(&self.settings, secret, api);
+        let request = auth::token_request(&self.settings, proof, api);
         // Retried only on transient answers (5xx, 429, 408): a refused secret is final.
         let response = self.exchange(transport, &request, Repeat::Transient).map_err(|e| self.scrub(e))?;
         let token = auth::parse_token_response(&response, now).map_err(|e| self.scrub(e))?;

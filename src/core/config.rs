@@ -38,7 +38,14 @@ pub enum Cloud {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
     ClientSecret(Secret),
-    AccessTokens { arm: Option<Secret>, log_analytics: Option<Secret>, graph: Option<Secret> },
+    /// A signed JWT the app presents instead of a secret (workload identity
+    /// federation: a Kubernetes, GitHub or other OIDC issuer's token).
+    ClientAssertion(Secret),
+    AccessTokens {
+        arm: Option<Secret>,
+        log_analytics: Option<Secret>,
+        graph: Option<Secret>,
+    },
 }
 
 /// The configuration as the host gives it (the WIT `connection-config`).
@@ -142,7 +149,7 @@ impl Settings {
 
 fn credential_secrets(credential: &Credential) -> Vec<&str> {
     match credential {
-        Credential::ClientSecret(secret) => vec![secret.expose()],
+        Credential::ClientSecret(secret) | Credential::ClientAssertion(secret) => vec![secret.expose()],
         Credential::AccessTokens { arm, log_analytics, graph } => {
             [arm, log_analytics, graph].into_iter().flatten().map(Secret::expose).collect()
         }
@@ -248,6 +255,23 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// A compact JWT: three base64url parts. Its claims are Entra's to check;
+/// this refuses what cannot be one (a file path, a secret pasted by
+/// mistake) before any request, without echoing it.
+fn validate_assertion(assertion: &str) -> Result<(), Error> {
+    const FIELD: &str = "credential.client-assertion";
+    let base64url =
+        |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let parts: Vec<&str> = assertion.trim().split('.').collect();
+    match parts.as_slice() {
+        [header, claims, signature] if base64url(header) && base64url(claims) && base64url(signature) => Ok(()),
+        _ => Err(Error::invalid(
+            FIELD,
+            "is not a signed JWT (three base64url parts separated by dots); pass the federated token's content, not its path",
+        )),
+    }
+}
+
 fn validate_credential(credential: &Credential, client_id: &str) -> Result<(), Error> {
     match credential {
         Credential::ClientSecret(secret) => {
@@ -256,6 +280,10 @@ fn validate_credential(credential: &Credential, client_id: &str) -> Result<(), E
                 return Err(Error::invalid("credential.client-secret", "is empty"));
             }
             check_printable("credential.client-secret", secret.expose())
+        }
+        Credential::ClientAssertion(assertion) => {
+            validate_guid("client-id", client_id)?;
+            validate_assertion(assertion.expose())
         }
         Credential::AccessTokens { arm, log_analytics, graph } => {
             let tokens = [("arm", arm), ("log-analytics", log_analytics), ("graph", graph)];

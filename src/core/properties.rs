@@ -1290,6 +1290,7 @@ fn credential() -> BoxedStrategy<Credential> {
     let token = || prop::option::of(mostly(secret(), text(20)).prop_map(Secret::new));
     prop_oneof![
         3 => mostly(secret(), text(20)).prop_map(|s| Credential::ClientSecret(Secret::new(s))),
+        1 => mostly(secret(), text(20)).prop_map(|s| Credential::ClientAssertion(Secret::new(format!("eyJ{s}.e30.c2ln")))),
         2 => (token(), token(), token()).prop_map(|(arm, log_analytics, graph)| Credential::AccessTokens { arm, log_analytics, graph }),
     ]
     .boxed()
@@ -1433,7 +1434,7 @@ fn connection_config() -> BoxedStrategy<ConnectionConfig> {
 
 fn credential_secrets(credential: &Credential) -> Vec<String> {
     match credential {
-        Credential::ClientSecret(secret) => vec![secret.expose().to_owned()],
+        Credential::ClientSecret(secret) | Credential::ClientAssertion(secret) => vec![secret.expose().to_owned()],
         Credential::AccessTokens { arm, log_analytics, graph } => {
             [arm, log_analytics, graph].into_iter().flatten().map(|t| t.expose().to_owned()).collect()
         }

@@ -7,6 +7,12 @@ use std::time::Duration;
 pub const DEFAULT_TENANT_ID: &str = "8a1b4c2d-0e5f-4a6b-9c7d-1e2f3a4b5c6d";
 pub const DEFAULT_CLIENT_ID: &str = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b";
 pub const DEFAULT_CLIENT_SECRET: &str = "emulator-client-secret";
+/// The federated identity credential the emulator's app registration has on
+/// file (Entra: Certificates & secrets, Federated credentials): tokens of
+/// this issuer, for this subject and audience, sign the app in.
+pub const FEDERATED_ISSUER: &str = "https://oidc.emulator.invalid/";
+pub const FEDERATED_SUBJECT: &str = "system:serviceaccount:soar:sentinel-connector";
+pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
 pub const DEFAULT_SUBSCRIPTION_ID: &str = "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0";
 pub const DEFAULT_RESOURCE_GROUP: &str = "myRg";
 pub const DEFAULT_WORKSPACE_NAME: &str = "myWorkspace";

@@ -215,6 +215,13 @@ impl Emulator {
         self.shared.state().api_versions = Some(versions.iter().map(|v| (*v).to_owned()).collect());
     }
 
+    /// A federated token (workload identity) for the app, from the issuer
+    /// its federated credential trusts, valid for `lifetime_secs` seconds
+    /// (negative: expired that long ago).
+    pub fn federated_token(&self, lifetime_secs: i64) -> String {
+        token::federated_token(&self.shared, lifetime_secs)
+    }
+
     /// Graph tokens issued from now on carry these roles; tokens already
     /// issued keep theirs.
     pub fn set_graph_roles(&self, roles: Vec<String>) {

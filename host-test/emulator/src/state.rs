@@ -142,6 +142,9 @@ pub(crate) struct State {
     pub clock: Clock,
     /// What unified mode adds: the Graph side of each incident. None when off.
     pub unified: Option<Unified>,
+    /// Federated tokens the trusted issuer gave out (`Emulator::federated_token`):
+    /// an assertion not among them fails "signature validation".
+    pub federated: std::collections::HashSet<String>,
 }
 
 impl State {

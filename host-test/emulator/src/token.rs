@@ -7,8 +7,11 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::config::{
-    ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE,
+    ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, FEDERATED_AUDIENCE, FEDERATED_ISSUER,
+    FEDERATED_SUBJECT, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE,
 };
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 use crate::reply::Reply;
 use crate::state::{Issued, Shared};
 
@@ -64,11 +67,25 @@ pub fn issue(shared: &Shared, tenant: &str, authorization: Option<&str>, body: &
     if client_id != DEFAULT_CLIENT_ID {
         return entra_error(400, "unauthorized_client", 700016, &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."));
     }
-    let Some(secret) = field("client_secret").or(basic_secret) else {
-        return missing("client_assertion' or 'client_secret");
-    };
-    if secret != DEFAULT_CLIENT_SECRET {
-        return entra_error(401, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."));
+    if let Some(assertion) = field("client_assertion") {
+        if field("client_assertion_type").as_deref() != Some(JWT_BEARER) {
+            return entra_error(
+                400,
+                "invalid_request",
+                50027,
+                "Invalid client_assertion_type: it must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+            );
+        }
+        if let Err(refused) = check_federated(shared, &assertion) {
+            return refused;
+        }
+    } else {
+        let Some(secret) = field("client_secret").or(basic_secret) else {
+            return missing("client_assertion' or 'client_secret");
+        };
+        if secret != DEFAULT_CLIENT_SECRET {
+            return entra_error(401, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."));
+        }
     }
     let Some(scope) = field("scope") else { return missing("scope") };
     let Some(token) = mint(shared, scope.trim(), &client_id) else {
@@ -101,6 +118,62 @@ pub(crate) fn mint(shared: &Shared, scope: &str, client_id: &str) -> Option<Stri
         .tokens
         .insert(token.clone(), Issued { audience, expires_at: now + lifetime, client_id: client_id.to_owned(), roles });
     Some(token)
+}
+
+/// A federated token for the app's federated credential, from the issuer it
+/// trusts, valid for `lifetime_secs` (negative: already expired).
+pub(crate) fn federated_token(shared: &Shared, lifetime_secs: i64) -> String {
+    let now = jiff::Timestamp::now().as_second();
+    let header = json!({"typ": "JWT", "alg": "RS256", "kid": "emulator-oidc"});
+    let claims = json!({
+        "iss": FEDERATED_ISSUER, "sub": FEDERATED_SUBJECT, "aud": [FEDERATED_AUDIENCE],
+        "iat": now, "nbf": now.min(now + lifetime_secs), "exp": now + lifetime_secs,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    let signature: [u8; 32] = rand::rng().random();
+    let token = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    );
+    shared.state().federated.insert(token.clone());
+    token
+}
+
+/// Entra's checks of a federated client assertion, with its codes: the
+/// issuer's signature (here: a token the issuer gave out), then the
+/// federated credential's issuer, subject and audience, then the time.
+fn check_federated(shared: &Shared, assertion: &str) -> Result<(), Reply> {
+    if !shared.state().federated.contains(assertion) {
+        return Err(entra_error(401, "invalid_client", 700027, "Client assertion failed signature validation."));
+    }
+    let claims: Value = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null);
+    let audience_ok = claims["aud"].as_array().is_some_and(|a| a.iter().any(|v| v == FEDERATED_AUDIENCE));
+    if claims["iss"] != FEDERATED_ISSUER || claims["sub"] != FEDERATED_SUBJECT || !audience_ok {
+        return Err(entra_error(
+            400,
+            "invalid_client",
+            70021,
+            "No matching federated identity record found for presented assertion.",
+        ));
+    }
+    let now = jiff::Timestamp::now().as_second();
+    let (nbf, exp) = (claims["nbf"].as_i64().unwrap_or(0), claims["exp"].as_i64().unwrap_or(0));
+    if now < nbf || now >= exp {
+        return Err(entra_error(
+            400,
+            "invalid_client",
+            700024,
+            &format!("Client assertion is not within its valid time range. Current time: {now}, assertion valid from {nbf}, expiry time of assertion {exp}."),
+        ));
+    }
+    Ok(())
 }
 
 fn basic_credentials(authorization: Option<&str>) -> (Option<String>, Option<String>) {

@@ -94,7 +94,7 @@ impl poll::Batch for g::PollBatch {
     }
 }
 
-async fn graph_poll(session: &mut Session, args: GraphPollArgs) -> Result<(), Failure> {
+pub async fn graph_poll(global: &super::Global, args: GraphPollArgs) -> Result<(), Failure> {
     let common = &args.common;
     let options = g::PollOptions {
         first_fetch: Some(common.first_fetch()?),
@@ -108,7 +108,7 @@ async fn graph_poll(session: &mut Session, args: GraphPollArgs) -> Result<(), Fa
         detail_concurrency: args.concurrency,
     };
     let once = async |session: &mut Session, cursor| session.graph().poll(cursor, options.clone()).await;
-    poll::poll_loop(session, common, once).await
+    poll::poll_loop(global, common, once).await
 }
 
 fn severity(value: SeverityArg) -> g::Severity {
@@ -337,7 +337,13 @@ pub async fn graph(session: &mut Session, command: GraphCommand, format: Format)
             let one = async |s: &mut Session, o| s.graph().list_alerts(o).await;
             list_pages(session, first, walk, format, one, next).await?;
         }
-        GraphCommand::Poll(args) => graph_poll(session, args).await?,
+        // `cli::run` sends `graph poll` to `graph_poll`: its loop opens (and reopens) its own session.
+        GraphCommand::Poll(args) => {
+            return Err(Failure {
+                code: super::exit::OTHER,
+                message: format!("graph poll --state {} runs through graph_poll", args.common.state().display()),
+            })
+        }
         GraphCommand::Alerts(GraphAlerts::Get { id }) => {
             print(output::to_json(&alert_json(&session.graph().get_alert(&id).await?)))
         }

@@ -53,7 +53,7 @@ pub struct Cli {
 }
 
 #[derive(Args, Debug)]
-struct Global {
+pub(crate) struct Global {
     /// TOML file with the connection settings (environment variables override it).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -278,7 +278,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Emulator(args) => serve_emulator(args).await,
         Command::Demo => demo::run(cli.global.host_options()?, cli.global.verbose).await,
         Command::Bench(args) => bench::run(args, cli.global.component).await,
-        Command::Poll(args) => poll::run(&mut cli.global.open_session().await?, args).await,
+        Command::Poll(args) => poll::run(&cli.global, args).await,
+        Command::Graph(graph::GraphCommand::Poll(args)) => graph::graph_poll(&cli.global, args).await,
         Command::Check => {
             let checks = cli.global.open_session().await?.check_connection().await?;
             print(match format {

@@ -18,9 +18,10 @@ use serde::Serialize;
 use super::output::{self, IncidentJson};
 use super::values::azure;
 use super::writes::{SeverityArg, StatusArg};
+use super::Global;
 use super::{exit, Failure};
-use crate::runtime::types::{self, EventKind, IncidentStatus, PollOptions, Severity};
-use crate::runtime::Session;
+use crate::runtime::types::{self, ErrorKind, EventKind, IncidentStatus, PollOptions, Severity};
+use crate::runtime::{CallError, Session};
 
 /// What both pollers' verbs share: the state file, the loop, the batch.
 #[derive(Args, Debug)]
@@ -78,6 +79,10 @@ pub struct PollArgs {
 }
 
 impl PollLoopArgs {
+    pub fn state(&self) -> &Path {
+        &self.state
+    }
+
     /// The first fetch as a time.
     pub fn first_fetch(&self) -> Result<String, Failure> {
         first_fetch_time(&self.first_fetch, SystemTime::now())
@@ -139,24 +144,36 @@ fn interval_seconds(text: &str) -> Result<u64, String> {
     Ok(seconds)
 }
 
-pub async fn run(session: &mut Session, args: PollArgs) -> Result<(), Failure> {
+pub async fn run(global: &Global, args: PollArgs) -> Result<(), Failure> {
     let options = poll_options(&args)?;
     let poll = async |session: &mut Session, cursor| session.poll(cursor, options.clone()).await;
-    poll_loop(session, &args.common, poll).await
+    poll_loop(global, &args.common, poll).await
 }
 
 /// Poll, emit and flush, then save the cursor; again while more waits, and
 /// with --follow every interval. One poller per state file (its lock).
 pub async fn poll_loop<B: Batch>(
-    session: &mut Session,
+    global: &Global,
     args: &PollLoopArgs,
-    mut poll: impl AsyncFnMut(&mut Session, Option<String>) -> Result<B, crate::runtime::CallError>,
+    mut poll: impl AsyncFnMut(&mut Session, Option<String>) -> Result<B, CallError>,
 ) -> Result<(), Failure> {
     // Held until this run ends, whichever way it ends.
     let _lock = lock_state(&args.state)?;
     let mut cursor = read_state(&args.state)?;
+    let mut session = global.open_session().await?;
     loop {
-        let batch = poll(session, cursor.clone()).await?;
+        let batch = match poll(&mut session, cursor.clone()).await {
+            // A refused sign-in (an expired federated token, a rotated
+            // secret): open the connection again, which reads the
+            // credential anew, and retry once. The cursor lives here, so
+            // nothing is lost.
+            Err(CallError::Connector(error)) if error.kind == ErrorKind::Auth => {
+                eprintln!("poll: sign-in refused ({}); reading the credential again", output::safe_line(&error.code));
+                session = global.open_session().await?;
+                poll(&mut session, cursor.clone()).await?
+            }
+            answer => answer?,
+        };
         let mut stdout = std::io::stdout().lock();
         batch.emit(&mut stdout)?;
         stdout.flush().map_err(output_failed)?;

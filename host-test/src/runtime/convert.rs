@@ -42,6 +42,7 @@ pub fn wit_config(config: ConnectionConfig) -> wit::ConnectionConfig {
 fn credential(credential: Credential) -> wit::Credential {
     match credential {
         Credential::ClientSecret(secret) => wit::Credential::ClientSecret(secret.expose().to_owned()),
+        Credential::ClientAssertion(assertion) => wit::Credential::ClientAssertion(assertion.expose().to_owned()),
         Credential::AccessTokens { arm, log_analytics, graph } => wit::Credential::AccessTokens(wit::AccessTokens {
             arm: arm.map(|t| t.expose().to_owned()),
             log_analytics: log_analytics.map(|t| t.expose().to_owned()),
