@@ -856,3 +856,64 @@ async fn enum_values_are_read_as_azure_spells_them() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("possible values: active, resolved, in-progress"));
 }
+
+/// Workload identity from the CLI: the token file is read when the
+/// connection opens, and when Entra refuses the (expired) assertion, a
+/// `poll --follow` opens the connection again with the file's new token
+/// and goes on, the cursor kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_follow_rereads_a_rotated_federated_token_file_when_sign_in_is_refused() {
+    use std::io::{BufRead, BufReader};
+    let emulator =
+        Emulator::start(EmulatorOptions { incidents: 2, token_lifetime_secs: 1, ..EmulatorOptions::default() })
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("azure-identity-token");
+    let first = emulator.federated_token(2);
+    std::fs::write(&token_file, &first).unwrap();
+    let state = dir.path().join("cursor");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["--emulator", &emulator.url(), "poll", "--follow", "--interval", "1", "--first-fetch", "40d"])
+        .arg("--state")
+        .arg(&state)
+        .env_clear()
+        .env("SENTINEL_TEST_LOOPBACK_ONLY", "1")
+        .env("AZURE_FEDERATED_TOKEN_FILE", &token_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let rotated = emulator.federated_token(3600);
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        let mut rotated_written = false;
+        let mut reread = false;
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if !rotated_written && line.starts_with("poll:") {
+                // The issuer rotates the file; the running connection still holds the old token.
+                std::fs::write(&token_file, &rotated).unwrap();
+                rotated_written = true;
+            }
+            let done = reread && line.starts_with("poll:") && line.contains("caught up");
+            reread |= line.contains("reading the credential again");
+            seen.push(line);
+            if done || seen.len() > 40 {
+                break;
+            }
+        }
+        seen
+    });
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(30), lines).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.expect("the poller went on within 30 s").unwrap();
+    let text = lines.join("\n");
+    let reread_at = lines.iter().position(|l| l.contains("reading the credential again")).expect(&text);
+    assert!(lines[reread_at].contains("AADSTS700024"), "{text}");
+    assert!(lines[reread_at + 1..].iter().any(|l| l.contains("caught up")), "a poll succeeded after: {text}");
+    assert!(!text.contains(&first[..24]) && !text.contains(&first[first.len() - 24..]), "no token in the output");
+    assert!(std::fs::read_to_string(&state).unwrap().starts_with("sp1."));
+}
