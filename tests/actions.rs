@@ -11,8 +11,8 @@ use sentinel_connector::core::config::ConnectionConfig;
 use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_emulator::{Emulator, EmulatorOptions, Injection};
 use sentinel_host::runtime::types::{
-    Api, Cell, Classification, ClassificationReason, EntityKind, ErrorKind, IncidentStatus, IncidentUpdate,
-    ListIncidentsOptions, NewIncident, OwnerChange, QueryOptions, Severity,
+    Api, Cell, Classification, ClassificationReason, CredentialKind, EntityKind, ErrorKind, IncidentStatus,
+    IncidentUpdate, ListIncidentsOptions, NewIncident, OwnerChange, QueryOptions, Severity,
 };
 use sentinel_host::runtime::{list_options, CallError, Session};
 use serde_json::Value;
@@ -255,6 +255,7 @@ async fn the_connection_check_reports_each_api() {
     let checks = host().open("w", wrong, None).await.unwrap().check_connection().await.unwrap();
     for check in &checks {
         assert!(!check.token_ok);
+        assert!(matches!(check.credential, CredentialKind::ClientSecret), "names the credential to fix");
         let Some(failure) = &check.failure else { panic!("{:?}", check.failure) };
         assert_eq!(failure.kind, ErrorKind::Auth, "{failure:?}");
         assert_eq!(failure.code, "AADSTS7000215");

@@ -10,7 +10,7 @@ use common::{config_for, host};
 use sentinel_connector::core::config::{ConnectionConfig, Credential};
 use sentinel_connector::core::http::Secret;
 use sentinel_emulator::{Emulator, EmulatorOptions};
-use sentinel_host::runtime::types::ErrorKind;
+use sentinel_host::runtime::types::{CredentialKind, ErrorKind};
 use sentinel_host::runtime::{list_options, CallError};
 
 fn with_assertion(emulator: &Emulator, assertion: &str) -> ConnectionConfig {
@@ -49,6 +49,9 @@ async fn a_federated_token_signs_the_app_in_without_a_secret() {
     assert_eq!(field("client_assertion_type"), Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"));
     assert_eq!(field("client_assertion"), Some(token.as_str()));
     assert_eq!(field("client_secret"), None, "no secret is sent");
+
+    let checks = session.check_connection().await.unwrap();
+    assert!(checks.iter().all(|c| c.token_ok && matches!(c.credential, CredentialKind::ClientAssertion)), "{checks:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

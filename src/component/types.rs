@@ -3,7 +3,7 @@
 use super::details::{alert, entity};
 use super::exports::soar::sentinel::types as wit;
 use crate::core::auth::Api;
-use crate::core::check::{missing_permissions, ApiCheck};
+use crate::core::check::{missing_permissions, ApiCheck, CredentialKind};
 use crate::core::config::{Cloud, ConnectionConfig, Credential, CustomCloud, ProtectedAccounts};
 use crate::core::error::Error;
 use crate::core::graph::PlannedRequest;
@@ -335,6 +335,11 @@ pub fn api(api: Api) -> wit::Api {
 pub fn api_check(check: ApiCheck) -> wit::ApiCheck {
     wit::ApiCheck {
         api: api(check.api),
+        credential: match check.credential {
+            CredentialKind::ClientSecret => wit::CredentialKind::ClientSecret,
+            CredentialKind::ClientAssertion => wit::CredentialKind::ClientAssertion,
+            CredentialKind::AccessToken => wit::CredentialKind::AccessToken,
+        },
         token_ok: check.token_ok,
         read_ok: check.read_ok,
         failure: check.failure.map(Into::into),

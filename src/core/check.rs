@@ -11,6 +11,8 @@ use super::error::Error;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApiCheck {
     pub api: Api,
+    /// How this API's token is obtained.
+    pub credential: CredentialKind,
     pub token_ok: bool,
     /// None when no read was tried (no token, or nothing configured to read).
     pub read_ok: Option<bool>,
@@ -20,6 +22,28 @@ pub struct ApiCheck {
     /// ARM: the stable Sentinel api-versions the workspace accepts (see
     /// `sentinel::versions`); empty for the other APIs.
     pub api_versions: Vec<String>,
+}
+
+/// How a connection gets an API's token, as `check-connection` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// The client-credentials grant with the app's client secret.
+    ClientSecret,
+    /// The client-credentials grant with a client assertion (a federated token).
+    ClientAssertion,
+    /// A token the host obtained and handed over (or none for this API).
+    AccessToken,
+}
+
+impl CredentialKind {
+    pub fn of(credential: &crate::core::config::Credential) -> CredentialKind {
+        use crate::core::config::Credential;
+        match credential {
+            Credential::ClientSecret(_) => CredentialKind::ClientSecret,
+            Credential::ClientAssertion(_) => CredentialKind::ClientAssertion,
+            Credential::AccessTokens { .. } => CredentialKind::AccessToken,
+        }
+    }
 }
 
 /// The least-privileged application permissions each action needs, by API,

@@ -167,11 +167,13 @@ impl Client {
     }
 
     fn check_api(&mut self, transport: &mut impl Transport, api: Api) -> ApiCheck {
+        let credential = check::CredentialKind::of(&self.settings.credential);
         let token = match self.token(transport, api) {
             Ok(token) => token,
             Err(error) => {
                 return ApiCheck {
                     api,
+                    credential,
                     token_ok: false,
                     read_ok: None,
                     failure: Some(error),
@@ -203,6 +205,7 @@ impl Client {
         let read_ok = read.as_ref().map(Result::is_ok);
         ApiCheck {
             api,
+            credential,
             token_ok: true,
             read_ok,
             failure: read.and_then(Result::err),

@@ -436,6 +436,7 @@ fn api_name(api: &wit::Api) -> &'static str {
 pub fn check_json(check: &wit::ApiCheck) -> serde_json::Value {
     serde_json::json!({
         "api": api_name(&check.api),
+        "credential": credential_name(&check.credential),
         "token_ok": check.token_ok,
         "read_ok": check.read_ok,
         "failure": check.failure.as_ref().map(super::errors::describe),
@@ -446,15 +447,24 @@ pub fn check_json(check: &wit::ApiCheck) -> serde_json::Value {
     })
 }
 
+fn credential_name(kind: &wit::CredentialKind) -> &'static str {
+    match kind {
+        wit::CredentialKind::ClientSecret => "client secret",
+        wit::CredentialKind::ClientAssertion => "client assertion",
+        wit::CredentialKind::AccessToken => "access token",
+    }
+}
+
 pub fn checks_table(checks: &[wit::ApiCheck]) -> String {
     let mut table = new_table();
-    table.set_header(["API", "Token", "Read", "api-versions", "Allowed", "Missing / problem"]);
+    table.set_header(["API", "Credential", "Token", "Read", "api-versions", "Allowed", "Missing / problem"]);
     for check in checks {
         let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
         let problem =
             check.failure.as_ref().map(super::errors::describe).unwrap_or_else(|| check.missing_permissions.join("\n"));
         table.add_row(row([
             api_name(&check.api).to_owned(),
+            credential_name(&check.credential).to_owned(),
             mark(check.token_ok).to_owned(),
             check.read_ok.map_or("-", mark).to_owned(),
             check.api_versions.join(", "),
