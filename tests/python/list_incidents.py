@@ -17,7 +17,8 @@ How wasmtime-py (>= 49) maps component values to Python:
   * variant  -> `Variant(tag, payload)` *only when its cases cannot be told
                 apart by Python type*; otherwise the bare payload. So `cloud`
                 (several payload-less cases) is `Variant("custom", record)`,
-                but `credential` (string | record) is just the secret string;
+                and so is `credential` (two string cases: client-secret and
+                client-assertion), `Variant("client-secret", secret)`;
   * result   -> the same rule: `result<connection, error>` comes back as the
                 bare `ResourceAny` or as the `error` Record (`kind`, `message`,
                 `hint`, ...), but `result<outcome, error>` (two records) as
@@ -53,9 +54,9 @@ def connection_config(url: str) -> Record:
     return record(
         tenant_id="8a1b4c2d-0e5f-4a6b-9c7d-1e2f3a4b5c6d",
         client_id="5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
-        # `credential` is variant { client-secret(string), access-tokens(record) }:
-        # its payload types differ, so wasmtime-py wants the bare payload.
-        credential="emulator-client-secret",
+        # `credential` has two string cases (client-secret, client-assertion):
+        # wasmtime-py cannot tell them apart by type, so it wants the tag.
+        credential=Variant("client-secret", "emulator-client-secret"),
         subscription_id="d0cfe6b2-9ac0-4464-9919-dccaee2e48c0",
         resource_group="myRg",
         workspace_name="myWorkspace",
