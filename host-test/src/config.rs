@@ -15,6 +15,8 @@ use sentinel_connector::core::config::{
 use sentinel_connector::core::http::{Secret, Timeouts};
 use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_emulator as emulator;
+
+use crate::identity::{self, AuthMethod};
 use serde::Deserialize;
 
 /// The TOML file's keys; unknown keys are refused so a typo is not ignored.
@@ -101,7 +103,7 @@ fn without_values(message: &str) -> String {
 }
 
 /// One setting: the environment wins over the file; `--emulator` fills the rest.
-struct Lookup<'a> {
+pub struct Lookup<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     file: &'a FileConfig,
     emulating: bool,
@@ -127,32 +129,74 @@ impl Lookup<'_> {
     }
 }
 
-/// The credential, in azure-identity's order: a client secret from the
-/// environment, a federated token file from the environment (as
-/// `WorkloadIdentityCredential` reads `AZURE_FEDERATED_TOKEN_FILE`), then
-/// the --config file's `client_secret` or `federated_token_file`.
-fn credential(look: &Lookup) -> Result<Credential, ConfigError> {
+/// Where the connection's credential comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SignIn {
+    /// A credential the component uses itself (a secret, a federated token).
+    Component(Credential),
+    /// Tokens the host gets from the machine's managed identity.
+    ManagedIdentity,
+    /// Tokens the host gets from the signed-in Azure CLI.
+    AzCli,
+}
+
+/// The sign-in `--auth` asks for or, unset, the first of azure-identity's
+/// default chain that this environment offers: a client secret in the
+/// environment, a federated token file in the environment (as
+/// `WorkloadIdentityCredential` reads `AZURE_FEDERATED_TOKEN_FILE`), the
+/// --config file's `client_secret` or `federated_token_file`, the emulator's
+/// secret with --emulator, a managed identity whose endpoint the
+/// environment names (never a probe of IMDS's link-local address: that only
+/// with `--auth managed-identity`), the Azure CLI when `az` is on PATH.
+pub fn sign_in(look: &Lookup, auth: Option<AuthMethod>) -> Result<SignIn, ConfigError> {
     let env = |name: &str| (look.env)(name).filter(|v| !v.is_empty());
-    if let Some(secret) = env("AZURE_CLIENT_SECRET") {
-        return Ok(Credential::ClientSecret(Secret::new(secret)));
+    let secret = || env("AZURE_CLIENT_SECRET").map(Secret::new).or_else(|| look.file.client_secret.clone());
+    let token_file = || {
+        env("AZURE_FEDERATED_TOKEN_FILE")
+            .map(|path| (PathBuf::from(path), "AZURE_FEDERATED_TOKEN_FILE"))
+            .or_else(|| look.file.federated_token_file.clone().map(|path| (path, "federated_token_file")))
+    };
+    let emulator_secret = || Secret::new(emulator::DEFAULT_CLIENT_SECRET);
+    match auth {
+        Some(AuthMethod::Secret) => match secret().or_else(|| look.emulating.then(emulator_secret)) {
+            Some(secret) => Ok(SignIn::Component(Credential::ClientSecret(secret))),
+            None => Err(ConfigError("--auth secret: AZURE_CLIENT_SECRET is not set (nor client_secret in the --config file)".into())),
+        },
+        Some(AuthMethod::Workload) => match token_file() {
+            Some((path, named_by)) => federated_token(&path, named_by).map(SignIn::Component),
+            None => Err(ConfigError("--auth workload: AZURE_FEDERATED_TOKEN_FILE is not set (nor federated_token_file in the --config file)".into())),
+        },
+        Some(AuthMethod::ManagedIdentity) => Ok(SignIn::ManagedIdentity),
+        Some(AuthMethod::AzCli) => Ok(SignIn::AzCli),
+        None => {
+            if let Some(secret) = env("AZURE_CLIENT_SECRET") {
+                return Ok(SignIn::Component(Credential::ClientSecret(Secret::new(secret))));
+            }
+            if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {
+                return federated_token(Path::new(&path), "AZURE_FEDERATED_TOKEN_FILE").map(SignIn::Component);
+            }
+            if let Some(secret) = &look.file.client_secret {
+                return Ok(SignIn::Component(Credential::ClientSecret(secret.clone())));
+            }
+            if let Some(path) = &look.file.federated_token_file {
+                return federated_token(path, "federated_token_file").map(SignIn::Component);
+            }
+            if look.emulating {
+                return Ok(SignIn::Component(Credential::ClientSecret(emulator_secret())));
+            }
+            if identity::managed_identity_available(look.env) {
+                return Ok(SignIn::ManagedIdentity);
+            }
+            if identity::az_available() {
+                return Ok(SignIn::AzCli);
+            }
+            Err(ConfigError(
+                "no credential: set AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE (or client_secret or \
+                 federated_token_file in the --config file), or choose --auth managed-identity or az-cli"
+                    .into(),
+            ))
+        }
     }
-    if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {
-        return federated_token(Path::new(&path), "AZURE_FEDERATED_TOKEN_FILE");
-    }
-    if let Some(secret) = &look.file.client_secret {
-        return Ok(Credential::ClientSecret(secret.clone()));
-    }
-    if let Some(path) = &look.file.federated_token_file {
-        return federated_token(path, "federated_token_file");
-    }
-    if look.emulating {
-        return Ok(Credential::ClientSecret(Secret::new(emulator::DEFAULT_CLIENT_SECRET)));
-    }
-    Err(ConfigError(
-        "no credential: set AZURE_CLIENT_SECRET or AZURE_FEDERATED_TOKEN_FILE (or client_secret or \
-         federated_token_file in the --config file)"
-            .into(),
-    ))
 }
 
 /// A federated token is a JWT of a kilobyte or two; more is not one.
@@ -177,13 +221,47 @@ fn federated_token(path: &Path, named_by: &str) -> Result<Credential, ConfigErro
     Ok(Credential::ClientAssertion(Secret::new(text.trim())))
 }
 
+/// The connection, with the credential the default chain finds (see [`sign_in`]).
 pub fn resolve(
     env: &dyn Fn(&str) -> Option<String>,
     file: &FileConfig,
     emulator_url: Option<&str>,
 ) -> Result<ConnectionConfig, ConfigError> {
     let look = Lookup { env, file, emulating: emulator_url.is_some() };
-    let credential = credential(&look)?;
+    match sign_in(&look, None)? {
+        SignIn::Component(credential) => settings(&look, emulator_url, credential),
+        _ => {
+            Err(ConfigError("this environment signs in through the host (managed identity or az); use the CLI".into()))
+        }
+    }
+}
+
+/// The connection and how it signs in, `--auth` deciding; a host sign-in's
+/// credential is filled in by the caller (`cli::Global::open_session`).
+pub fn resolve_with(
+    env: &dyn Fn(&str) -> Option<String>,
+    file: &FileConfig,
+    emulator_url: Option<&str>,
+    auth: Option<AuthMethod>,
+) -> Result<(ConnectionConfig, SignIn), ConfigError> {
+    let look = Lookup { env, file, emulating: emulator_url.is_some() };
+    let sign_in = sign_in(&look, auth)?;
+    let credential = match &sign_in {
+        SignIn::Component(credential) => credential.clone(),
+        // Replaced by the host's tokens before the connection opens.
+        SignIn::ManagedIdentity | SignIn::AzCli => {
+            Credential::AccessTokens { arm: None, log_analytics: None, graph: None }
+        }
+    };
+    Ok((settings(&look, emulator_url, credential)?, sign_in))
+}
+
+fn settings(
+    look: &Lookup,
+    emulator_url: Option<&str>,
+    credential: Credential,
+) -> Result<ConnectionConfig, ConfigError> {
+    let file = look.file;
     Ok(ConnectionConfig {
         tenant_id: look.required("AZURE_TENANT_ID", "tenant_id", &file.tenant_id, emulator::DEFAULT_TENANT_ID)?,
         client_id: look.required("AZURE_CLIENT_ID", "client_id", &file.client_id, emulator::DEFAULT_CLIENT_ID)?,
@@ -209,11 +287,11 @@ pub fn resolve(
         workspace_id: look
             .get("SENTINEL_WORKSPACE_ID", &file.workspace_id)
             .or_else(|| look.emulating.then(|| emulator::DEFAULT_WORKSPACE_ID.to_owned())),
-        cloud: cloud(&look, emulator_url)?,
+        cloud: cloud(look, emulator_url)?,
         api_version: look.get("SENTINEL_API_VERSION", &file.api_version),
         timeouts: file.timeouts,
         retry: file.retry,
-        protected_accounts: protected_accounts(&look),
+        protected_accounts: protected_accounts(look),
     })
 }
 
@@ -281,6 +359,36 @@ fn cloud(look: &Lookup, emulator_url: Option<&str>) -> Result<Cloud, ConfigError
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn the_default_chain_takes_a_secret_then_a_token_file_then_a_managed_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln\n").unwrap();
+        let file = FileConfig::default();
+        let token_path = token.to_string_lossy().into_owned();
+        let chain = |pairs: &[(&str, &str)], auth| {
+            let env = env(pairs);
+            sign_in(&Lookup { env: &env, file: &file, emulating: false }, auth)
+        };
+        let all = [
+            ("AZURE_CLIENT_SECRET", "s"),
+            ("AZURE_FEDERATED_TOKEN_FILE", token_path.as_str()),
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token"),
+        ];
+        assert_eq!(chain(&all, None).unwrap(), SignIn::Component(Credential::ClientSecret(Secret::new("s"))));
+        assert_eq!(
+            chain(&all[1..], None).unwrap(),
+            SignIn::Component(Credential::ClientAssertion(Secret::new("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"))),
+            "the file's token, trimmed"
+        );
+        assert_eq!(chain(&all[2..], None).unwrap(), SignIn::ManagedIdentity);
+        assert_eq!(chain(&all, Some(AuthMethod::AzCli)).unwrap(), SignIn::AzCli, "--auth decides");
+        let refused = chain(&[], Some(AuthMethod::Workload)).unwrap_err();
+        assert!(refused.0.contains("AZURE_FEDERATED_TOKEN_FILE is not set"), "{}", refused.0);
+        let missing = chain(&[("AZURE_FEDERATED_TOKEN_FILE", "/nonexistent/token")], None).unwrap_err();
+        assert!(missing.0.contains("/nonexistent/token"), "names the file: {}", missing.0);
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

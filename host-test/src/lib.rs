@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod identity;
 pub mod runtime;
 
 pub use sentinel_emulator as emulator;

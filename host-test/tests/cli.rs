@@ -11,6 +11,11 @@ async fn emulator(incidents: usize, seed: u64) -> Emulator {
 
 /// Runs the CLI off the async runtime, with a clean, credential-free environment.
 async fn sentinel(args: Vec<String>, env: Vec<(&'static str, &'static str)>) -> Output {
+    sentinel_with(args, env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()).await
+}
+
+/// [`sentinel`] with an environment built at run time (`PATH` too, if given).
+async fn sentinel_with(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     tokio::task::spawn_blocking(move || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sentinel"));
         command.args(&args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -916,4 +921,143 @@ async fn poll_follow_rereads_a_rotated_federated_token_file_when_sign_in_is_refu
     assert!(lines[reread_at + 1..].iter().any(|l| l.contains("caught up")), "a poll succeeded after: {text}");
     assert!(!text.contains(&first[..24]) && !text.contains(&first[first.len() - 24..]), "no token in the output");
     assert!(std::fs::read_to_string(&state).unwrap().starts_with("sp1."));
+}
+
+/// Managed identity (issue 14, item 3): the CLI gets the three APIs' tokens
+/// from the endpoint App Service names (`IDENTITY_ENDPOINT`, with its
+/// `IDENTITY_HEADER`), here the emulator's, and the component uses them as
+/// access tokens; `AZURE_CLIENT_ID` picks a user-assigned identity.
+#[tokio::test(flavor = "multi_thread")]
+async fn managed_identity_signs_in_through_the_hosts_endpoint() {
+    let emulator = emulator(3, 2).await;
+    let url = emulator.url();
+    let identity = vec![
+        ("IDENTITY_ENDPOINT".to_owned(), format!("{url}/msi/token")),
+        ("IDENTITY_HEADER".to_owned(), sentinel_emulator::IDENTITY_HEADER.to_owned()),
+    ];
+    let output = sentinel_with(
+        args(&["--emulator", &url, "--auth", "managed-identity", "check", "-o", "json"]),
+        identity.clone(),
+    )
+    .await;
+    let checks = json(&output);
+    for check in checks.as_array().unwrap() {
+        assert_eq!(
+            (check["token_ok"].as_bool(), check["credential"].as_str()),
+            (Some(true), Some("access token")),
+            "{check}"
+        );
+    }
+    let asked: Vec<_> = emulator.requests().into_iter().filter(|r| r.path == "/msi/token").collect();
+    assert_eq!(asked.len(), 3, "one token per API");
+    assert!(asked.iter().all(|r| r.query.as_deref().is_some_and(|q| q.contains("api-version=2019-08-01"))));
+    assert!(!emulator.requests().iter().any(|r| r.path.ends_with("/oauth2/v2.0/token")), "no client-credentials grant");
+
+    let mut user_assigned = identity.clone();
+    user_assigned.push(("AZURE_CLIENT_ID".into(), sentinel_emulator::USER_IDENTITY_CLIENT_ID.into()));
+    let listed = sentinel_with(
+        args(&["--emulator", &url, "--auth", "managed-identity", "incidents", "list", "-o", "json"]),
+        user_assigned,
+    )
+    .await;
+    assert_eq!(json(&listed).as_array().map(Vec::len), Some(3), "{}", String::from_utf8_lossy(&listed.stdout));
+    let last = emulator.requests().into_iter().rfind(|r| r.path == "/msi/token").unwrap();
+    assert!(last.query.unwrap().contains(sentinel_emulator::USER_IDENTITY_CLIENT_ID));
+
+    let mut wrong = identity;
+    wrong[1].1 = "not-the-header".into();
+    let refused = sentinel_with(args(&["--emulator", &url, "--auth", "managed-identity", "check"]), wrong).await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("managed identity endpoint answered 400"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+/// The Azure CLI's sign-in: `az account get-access-token` per API (a fake
+/// `az` first on PATH prints tokens the emulator issued).
+#[tokio::test(flavor = "multi_thread")]
+async fn az_cli_tokens_sign_in_and_never_reach_the_output() {
+    let emulator = emulator(2, 4).await;
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let arm = emulator.access_token(sentinel_emulator::ARM_SCOPE).unwrap();
+    let la = emulator.access_token(sentinel_emulator::LOG_ANALYTICS_SCOPE).unwrap();
+    let graph = emulator.access_token(sentinel_emulator::GRAPH_SCOPE).unwrap();
+    let script = format!(
+        "#!/bin/sh\n# A stand-in for the Azure CLI: the token of the --resource asked for.\n\
+         echo \"$@\" >> \"$(dirname \"$0\")/calls\"\n\
+         case \"$*\" in\n\
+         *management.azure.com*) t={arm} ;;\n*api.loganalytics.io*) t={la} ;;\n*graph.microsoft.com*) t={graph} ;;\n\
+         *) echo 'unknown resource' >&2; exit 1 ;;\nesac\n\
+         printf '{{\"accessToken\": \"%s\", \"expires_on\": %s, \"tokenType\": \"Bearer\"}}' \"$t\" \"$(( $(date +%s) + 3600 ))\"\n"
+    );
+    let az = dir.path().join("az");
+    std::fs::write(&az, script).unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&az).unwrap().permissions(), 0o755);
+    std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
+    let output = sentinel_with(
+        args(&["--emulator", &url, "--auth", "az-cli", "check", "-o", "json"]),
+        vec![("PATH".into(), path)],
+    )
+    .await;
+    let checks = json(&output);
+    assert!(checks.as_array().unwrap().iter().all(|c| c["token_ok"] == true), "{checks}");
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    assert_eq!(calls.lines().count(), 3, "{calls}");
+    assert!(calls.lines().all(|l| l.starts_with("account get-access-token --output json --resource ")), "{calls}");
+    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    for token in [&arm, &la, &graph] {
+        assert!(!all.contains(&token[..24]) && !all.contains(&token[token.len() - 24..]), "a token leaked");
+    }
+}
+
+/// Host-held tokens that expire after two seconds: `poll --follow` renews
+/// them by opening the connection again before they run out, so no poll is
+/// ever refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_follow_renews_host_held_tokens_before_they_expire() {
+    use std::io::{BufRead, BufReader};
+    let emulator =
+        Emulator::start(EmulatorOptions { incidents: 2, token_lifetime_secs: 2, ..EmulatorOptions::default() })
+            .await
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+        .args(["--emulator", &emulator.url(), "--auth", "managed-identity", "poll", "--follow", "--interval", "1"])
+        .arg("--state")
+        .arg(&state)
+        .env_clear()
+        .env("SENTINEL_TEST_LOOPBACK_ONLY", "1")
+        .env("IDENTITY_ENDPOINT", format!("{}/msi/token", emulator.url()))
+        .env("IDENTITY_HEADER", sentinel_emulator::IDENTITY_HEADER)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.starts_with("error"))
+            .take(5)
+            .collect::<Vec<_>>()
+    });
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(30), lines).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.expect("five polls within 30 s").unwrap();
+    let text = lines.join("\n");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("caught up")).count(),
+        5,
+        "five polls over more than two token lifetimes: {text}"
+    );
+    assert!(!text.contains("sign-in refused"), "renewed before expiry, never refused: {text}");
+    let renewals = emulator.requests().into_iter().filter(|r| r.path == "/msi/token").count();
+    assert!(renewals >= 6, "tokens fetched again ({renewals} requests)");
 }

@@ -156,7 +156,8 @@ fn credential_secrets(credential: &Credential) -> Vec<&str> {
     }
 }
 
-fn endpoints_for(cloud: &Cloud) -> Result<Endpoints, Error> {
+/// The URLs and token scopes of a cloud (for a custom one, as configured).
+pub fn endpoints_for(cloud: &Cloud) -> Result<Endpoints, Error> {
     let known = |login, arm, la, graph, arm_scope: &str, la_scope: &str, graph_scope: &str| CustomCloud {
         login_url: String::from(login),
         arm_url: String::from(arm),

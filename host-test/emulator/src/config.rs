@@ -13,6 +13,12 @@ pub const DEFAULT_CLIENT_SECRET: &str = "emulator-client-secret";
 pub const FEDERATED_ISSUER: &str = "https://oidc.emulator.invalid/";
 pub const FEDERATED_SUBJECT: &str = "system:serviceaccount:soar:sentinel-connector";
 pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// The managed identity endpoint's `IDENTITY_HEADER` (App Service sets a
+/// random one per process; a request without it is refused).
+pub const IDENTITY_HEADER: &str = "emulator-identity-header";
+/// The system-assigned identity's client id, and one user-assigned identity's.
+pub const SYSTEM_IDENTITY_CLIENT_ID: &str = "0b3c9c4e-6f5e-4a3c-9b1e-5c2d8e7f6a10";
+pub const USER_IDENTITY_CLIENT_ID: &str = "7d2f1e3c-8a4b-4c5d-9e6f-0a1b2c3d4e5f";
 pub const DEFAULT_SUBSCRIPTION_ID: &str = "d0cfe6b2-9ac0-4464-9919-dccaee2e48c0";
 pub const DEFAULT_RESOURCE_GROUP: &str = "myRg";
 pub const DEFAULT_WORKSPACE_NAME: &str = "myWorkspace";

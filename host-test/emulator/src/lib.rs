@@ -50,7 +50,7 @@ use tokio::task::JoinHandle;
 pub use config::{
     EmulatorOptions, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_RESOURCE_GROUP,
     DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_NAME, GRAPH_SCOPE,
-    LOG_ANALYTICS_SCOPE,
+    IDENTITY_HEADER, LOG_ANALYTICS_SCOPE, SYSTEM_IDENTITY_CLIENT_ID, USER_IDENTITY_CLIENT_ID,
 };
 pub use data::generate_incidents;
 /// The ids and names of the seeded Graph tenant (users, groups, incidents).

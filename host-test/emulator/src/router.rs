@@ -41,6 +41,10 @@ async fn handle(
             return token::issue(&shared, tenant, call.authorization(), &body)
         }
         ["_emulator", rest @ ..] => return admin::handle(&shared, &method, rest, &body),
+        // Managed identity: App Service's endpoint and IMDS's path.
+        ["msi", "token"] | ["metadata", "identity", "oauth2", "token"] if method == Method::GET => {
+            return token::managed_identity(&shared, &call)
+        }
         ["v1", "workspaces", _, "query"] if method == Method::POST => Api::Query,
         ["v1.0", ..] => Api::Graph,
         [first, ..] if first.eq_ignore_ascii_case("subscriptions") => Api::Arm,

@@ -13,6 +13,7 @@ use crate::config::{
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 use crate::reply::Reply;
+use crate::request::Call;
 use crate::state::{Issued, Shared};
 
 pub const ARM_AUDIENCE: &str = "https://management.azure.com/";
@@ -118,6 +119,64 @@ pub(crate) fn mint(shared: &Shared, scope: &str, client_id: &str) -> Option<Stri
         .tokens
         .insert(token.clone(), Issued { audience, expires_at: now + lifetime, client_id: client_id.to_owned(), roles });
     Some(token)
+}
+
+/// `GET /msi/token` (App Service, Container Apps: `X-IDENTITY-HEADER`,
+/// api-version 2019-08-01) and `GET /metadata/identity/oauth2/token` (IMDS:
+/// `Metadata: true`, 2018-02-01): a token of the machine's managed identity
+/// (system-assigned, or the user-assigned one `client_id` names) for
+/// `resource`, as those endpoints answer (`expires_on` in epoch seconds, as
+/// a string).
+pub(crate) fn managed_identity(shared: &Shared, call: &Call) -> Reply {
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(call.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let param = |name: &str| query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let imds = call.uri.path().starts_with("/metadata/");
+    let (proof, version) = if imds { ("metadata", "2018-02-01") } else { ("x-identity-header", "2019-08-01") };
+    let expected = if imds { "true" } else { crate::config::IDENTITY_HEADER };
+    if call.header(proof) != Some(expected) {
+        return Reply::json(
+            400,
+            json!({"error": "invalid_request", "error_description": format!("Required header {proof} is missing or wrong.")}),
+        );
+    }
+    if param("api-version").as_deref() != Some(version) {
+        return Reply::json(
+            400,
+            json!({"error": "invalid_request", "error_description": format!("api-version {version} is required.")}),
+        );
+    }
+    let client_id = match param("client_id").or_else(|| param("clientid")) {
+        None => crate::config::SYSTEM_IDENTITY_CLIENT_ID.to_owned(),
+        Some(id) if id == crate::config::USER_IDENTITY_CLIENT_ID => id,
+        Some(id) => {
+            return Reply::json(
+                400,
+                json!({"error": "invalid_request", "error_description": format!("Identity not found: no user-assigned identity with client id {id} is assigned to this resource.")}),
+            );
+        }
+    };
+    let Some(resource) = param("resource") else {
+        return Reply::json(
+            400,
+            json!({"error": "invalid_request", "error_description": "Required query parameter resource is missing."}),
+        );
+    };
+    let scope = format!("{}/.default", resource.trim_end_matches('/'));
+    let Some(token) = mint(shared, &scope, &client_id) else {
+        return Reply::json(
+            400,
+            json!({"error": "invalid_resource", "error_description": format!("AADSTS500011: The resource principal named {resource} was not found in the tenant.")}),
+        );
+    };
+    let expires_on = jiff::Timestamp::now().as_second() + shared.options.token_lifetime_secs as i64;
+    Reply::json(
+        200,
+        json!({
+            "access_token": token, "expires_on": expires_on.to_string(), "resource": resource,
+            "token_type": "Bearer", "client_id": client_id,
+        }),
+    )
 }
 
 /// A federated token for the app's federated credential, from the issuer it

@@ -20,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, ConfigError, FileConfig};
 use crate::emulator::{Emulator, EmulatorOptions};
+use crate::identity;
 use crate::runtime::egress::{EgressPolicy, PrivateNetwork};
 use crate::runtime::sandbox::{AuditRecord, AuditSink};
 use crate::runtime::types::{self, ListIncidentsOptions};
@@ -75,6 +76,11 @@ pub(crate) struct Global {
     /// running the CLI decides, never a tenant's file.
     #[arg(long, global = true, env = "SENTINEL_ALLOW_PRIVATE_NETWORK", value_parser = clap::builder::FalseyValueParser::new())]
     allow_private_network: bool,
+    /// How to sign in; unset, the first that this environment offers of a
+    /// client secret, a federated token file, a managed identity endpoint
+    /// (IDENTITY_ENDPOINT / MSI_ENDPOINT) and the Azure CLI.
+    #[arg(long, global = true, value_enum)]
+    auth: Option<crate::identity::AuthMethod>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -392,15 +398,46 @@ impl Global {
     }
 
     async fn open_session(&self) -> Result<Session, Failure> {
+        Ok(self.open_session_expiring().await?.0)
+    }
+
+    /// A session, and when the host-held tokens it was given expire (none
+    /// when the component gets its own tokens, which it renews itself).
+    pub(crate) async fn open_session_expiring(&self) -> Result<(Session, Option<std::time::SystemTime>), Failure> {
         let file = match &self.config {
             Some(path) => config::read_file(path)?,
             None => FileConfig::default(),
         };
         let env = |name: &str| std::env::var(name).ok();
-        let connection = config::resolve(&env, &file, self.emulator.as_deref())?;
+        let (mut connection, sign_in) = config::resolve_with(&env, &file, self.emulator.as_deref(), self.auth)?;
+        let mut expires_at = None;
+        if let Some(tokens) = host_tokens(&env, &connection, &sign_in).await? {
+            connection.credential = tokens.credential;
+            expires_at = tokens.expires_at;
+        }
         let host = ConnectorHost::new(self.host_options()?)?;
         let audit = self.verbose.then(stderr_audit);
-        Ok(host.open("cli", connection, audit).await?)
+        Ok((host.open("cli", connection, audit).await?, expires_at))
+    }
+}
+
+/// For a host sign-in, the tokens of the three APIs, got now.
+async fn host_tokens(
+    env: &dyn Fn(&str) -> Option<String>,
+    connection: &sentinel_connector::core::ConnectionConfig,
+    sign_in: &config::SignIn,
+) -> Result<Option<identity::HostTokens>, Failure> {
+    let failed = |e: identity::IdentityError| Failure { code: exit::AUTH, message: e.0 };
+    let endpoints = sentinel_connector::core::config::endpoints_for(&connection.cloud)
+        .map_err(|e| Failure { code: exit::USAGE, message: e.to_string() })?;
+    let resources =
+        identity::Resources::from_scopes(&endpoints.arm.scope, &endpoints.log_analytics.scope, &endpoints.graph.scope);
+    match sign_in {
+        config::SignIn::Component(_) => Ok(None),
+        config::SignIn::ManagedIdentity => identity::managed_identity(env, &resources).await.map(Some).map_err(failed),
+        config::SignIn::AzCli => {
+            identity::az_cli(&resources, Some(connection.tenant_id.as_str())).map(Some).map_err(failed)
+        }
     }
 }
 

@@ -129,6 +129,10 @@ struct EventLine<'a> {
     merged_into: Option<serde_json::Value>,
 }
 
+/// Host-held tokens are renewed when less than this is left, as
+/// azure-identity renews its own five minutes before expiry.
+const TOKEN_RENEWAL_MARGIN: Duration = Duration::from_secs(300);
+
 /// The shortest --interval: 0 would poll without a pause.
 const MIN_INTERVAL_SECONDS: u64 = 1;
 
@@ -160,8 +164,13 @@ pub async fn poll_loop<B: Batch>(
     // Held until this run ends, whichever way it ends.
     let _lock = lock_state(&args.state)?;
     let mut cursor = read_state(&args.state)?;
-    let mut session = global.open_session().await?;
+    let (mut session, mut expires_at) = global.open_session_expiring().await?;
     loop {
+        // Host-held tokens (managed identity, az) are renewed before they
+        // expire by opening the connection again; the cursor lives here.
+        if expires_at.is_some_and(|at| at <= SystemTime::now() + TOKEN_RENEWAL_MARGIN) {
+            (session, expires_at) = global.open_session_expiring().await?;
+        }
         let batch = match poll(&mut session, cursor.clone()).await {
             // A refused sign-in (an expired federated token, a rotated
             // secret): open the connection again, which reads the
@@ -169,7 +178,7 @@ pub async fn poll_loop<B: Batch>(
             // nothing is lost.
             Err(CallError::Connector(error)) if error.kind == ErrorKind::Auth => {
                 eprintln!("poll: sign-in refused ({}); reading the credential again", output::safe_line(&error.code));
-                session = global.open_session().await?;
+                (session, expires_at) = global.open_session_expiring().await?;
                 poll(&mut session, cursor.clone()).await?
             }
             answer => answer?,

@@ -248,6 +248,12 @@ pub fn guard_loopback_only() {
 
 static LOOPBACK_ONLY: AtomicBool = AtomicBool::new(false);
 
+/// [`guard_loopback_only`]'s check, for the host's own connections outside
+/// the connector (the managed identity endpoint).
+pub(crate) fn check_loopback_guard(address: SocketAddr) {
+    loopback_guard(address);
+}
+
 fn loopback_guard(address: SocketAddr) {
     static FROM_ENV: OnceLock<bool> = OnceLock::new();
     let on = LOOPBACK_ONLY.load(Ordering::SeqCst)
