@@ -79,7 +79,7 @@ pub(crate) struct Global {
     /// How to sign in; unset, the first that this environment offers of a
     /// client secret, a federated token file, a managed identity endpoint
     /// (IDENTITY_ENDPOINT / MSI_ENDPOINT) and the Azure CLI.
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_parser = azure::<crate::identity::AuthMethod>())]
     auth: Option<crate::identity::AuthMethod>,
 }
 
