@@ -54,6 +54,9 @@ fn credential(credential: wit::Credential) -> Credential {
     match credential {
         wit::Credential::ClientSecret(secret) => Credential::ClientSecret(Secret::new(secret)),
         wit::Credential::ClientAssertion(assertion) => Credential::ClientAssertion(Secret::new(assertion)),
+        wit::Credential::Certificate(c) => {
+            Credential::Certificate { private_key: Secret::new(c.private_key), certificate: c.certificate }
+        }
         wit::Credential::AccessTokens(tokens) => Credential::AccessTokens {
             arm: tokens.arm.map(Secret::new),
             log_analytics: tokens.log_analytics.map(Secret::new),
@@ -335,9 +338,11 @@ pub fn api(api: Api) -> wit::Api {
 pub fn api_check(check: ApiCheck) -> wit::ApiCheck {
     wit::ApiCheck {
         api: api(check.api),
+        certificate_thumbprint: check.certificate_thumbprint,
         credential: match check.credential {
             CredentialKind::ClientSecret => wit::CredentialKind::ClientSecret,
             CredentialKind::ClientAssertion => wit::CredentialKind::ClientAssertion,
+            CredentialKind::Certificate => wit::CredentialKind::Certificate,
             CredentialKind::AccessToken => wit::CredentialKind::AccessToken,
         },
         token_ok: check.token_ok,

@@ -122,12 +122,18 @@ pub enum ClientProof<'a> {
 /// The JWT-bearer assertion type of RFC 7521/7523, as Entra names it.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// `POST {login}/{tenant}/oauth2/v2.0/token` with the client-credentials form.
-pub fn token_request(settings: &Settings, proof: ClientProof, api: Api) -> Request {
+/// `{login}/{tenant}/oauth2/v2.0/token`: also a certificate assertion's `aud`.
+pub fn token_url(settings: &Settings) -> url::Url {
     let mut url = settings.endpoints.login.clone();
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().extend([settings.tenant_id.as_str(), "oauth2", "v2.0", "token"]);
     }
+    url
+}
+
+/// `POST {login}/{tenant}/oauth2/v2.0/token` with the client-credentials form.
+pub fn token_request(settings: &Settings, proof: ClientProof, api: Api) -> Request {
+    let url = token_url(settings);
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.append_pair("grant_type", "client_credentials").append_pair("client_id", &settings.client_id);
     match proof {

@@ -13,6 +13,8 @@ pub struct ApiCheck {
     pub api: Api,
     /// How this API's token is obtained.
     pub credential: CredentialKind,
+    /// With a certificate: its SHA-1 thumbprint (hex), the one Entra must have on file.
+    pub certificate_thumbprint: Option<String>,
     pub token_ok: bool,
     /// None when no read was tried (no token, or nothing configured to read).
     pub read_ok: Option<bool>,
@@ -31,6 +33,9 @@ pub enum CredentialKind {
     ClientSecret,
     /// The client-credentials grant with a client assertion (a federated token).
     ClientAssertion,
+    /// The client-credentials grant with an assertion the component signs
+    /// with the app's certificate.
+    Certificate,
     /// A token the host obtained and handed over (or none for this API).
     AccessToken,
 }
@@ -41,6 +46,7 @@ impl CredentialKind {
         match credential {
             Credential::ClientSecret(_) => CredentialKind::ClientSecret,
             Credential::ClientAssertion(_) => CredentialKind::ClientAssertion,
+            Credential::Certificate { .. } => CredentialKind::Certificate,
             Credential::AccessTokens { .. } => CredentialKind::AccessToken,
         }
     }

@@ -168,12 +168,14 @@ impl Client {
 
     fn check_api(&mut self, transport: &mut impl Transport, api: Api) -> ApiCheck {
         let credential = check::CredentialKind::of(&self.settings.credential);
+        let certificate_thumbprint = self.settings.certificate.as_ref().map(|key| key.thumbprint.clone());
         let token = match self.token(transport, api) {
             Ok(token) => token,
             Err(error) => {
                 return ApiCheck {
                     api,
                     credential,
+                    certificate_thumbprint,
                     token_ok: false,
                     read_ok: None,
                     failure: Some(error),
@@ -206,6 +208,7 @@ impl Client {
         ApiCheck {
             api,
             credential,
+            certificate_thumbprint,
             token_ok: true,
             read_ok,
             failure: read.and_then(Result::err),
@@ -479,21 +482,39 @@ impl Client {
         if let Some(token) = self.tokens.get(api, now) {
             return Ok(token.clone());
         }
-        let proof = match &self.settings.credential {
-            Credential::ClientSecret(secret) => auth::ClientProof::Secret(secret),
-            Credential::ClientAssertion(assertion) => auth::ClientProof::Assertion(assertion),
-            Credential::AccessTokens { .. } => {
+        // A certificate signs a fresh assertion for each token request.
+        let signed = match &self.settings.certificate {
+            Some(key) => {
+                let audience = auth::token_url(&self.settings);
+                let mut rng = TransportRng(transport);
+                Some(Secret::new(key.assertion(audience.as_str(), &self.settings.client_id, now, &mut rng)?))
+            }
+            None => None,
+        };
+        let proof = match (&self.settings.credential, &signed) {
+            (Credential::Certificate { .. }, Some(assertion)) => auth::ClientProof::Assertion(assertion),
+            (Credential::ClientSecret(secret), _) => auth::ClientProof::Secret(secret),
+            (Credential::ClientAssertion(assertion), _) => auth::ClientProof::Assertion(assertion),
+            (Credential::AccessTokens { .. } | Credential::Certificate { .. }, _) => {
                 return Err(Error::auth_local(
                     "NoCredential",
                     "the connection has no credential for this API",
-                    "Give a token for this API, or configure a client secret or assertion.",
+                    "Give a token for this API, or configure a client secret, assertion or certificate.",
                 ))
             }
         };
         let request = auth::token_request(&self.settings, proof, api);
+        // The signed assertion is a secret of this request alone: scrubbed too.
+        let scrub = |client: &Client, error: Error| {
+            let error = client.scrub(error);
+            match &signed {
+                Some(assertion) => error.scrub(&[assertion.expose()]),
+                None => error,
+            }
+        };
         // Retried only on transient answers (5xx, 429, 408): a refused secret is final.
-        let response = self.exchange(transport, &request, Repeat::Transient).map_err(|e| self.scrub(e))?;
-        let token = auth::parse_token_response(&response, now).map_err(|e| self.scrub(e))?;
+        let response = self.exchange(transport, &request, Repeat::Transient).map_err(|e| scrub(self, e))?;
+        let token = auth::parse_token_response(&response, now).map_err(|e| scrub(self, e))?;
         let value = token.value.clone();
         self.tokens.put(api, token);
         Ok(value)
@@ -516,3 +537,29 @@ impl Client {
         secrets
     }
 }
+
+/// The transport's randomness as a CSPRNG for RSA blinding and `jti`s: the
+/// component's transport reads `wasi:random/random`, which WASI specifies
+/// as cryptographically secure.
+struct TransportRng<'a, T: Transport>(&'a mut T);
+
+impl<T: Transport> rsa::rand_core::RngCore for TransportRng<'_, T> {
+    fn next_u32(&mut self) -> u32 {
+        (self.0.random_u64() >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0.random_u64()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        rsa::rand_core::impls::fill_bytes_via_next(self, dest)
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl<T: Transport> rsa::rand_core::CryptoRng for TransportRng<'_, T> {}

@@ -3,6 +3,7 @@
 
 use url::{Host, Url};
 
+use super::certificate::CertificateKey;
 use super::error::Error;
 pub use super::graph::containment::ProtectedAccounts;
 use super::http::{Secret, Timeouts};
@@ -41,6 +42,12 @@ pub enum Credential {
     /// A signed JWT the app presents instead of a secret (workload identity
     /// federation: a Kubernetes, GitHub or other OIDC issuer's token).
     ClientAssertion(Secret),
+    /// The app's certificate (PEM) and its RSA private key (PEM, unencrypted):
+    /// the component signs a client assertion with it for each token.
+    Certificate {
+        private_key: Secret,
+        certificate: String,
+    },
     AccessTokens {
         arm: Option<Secret>,
         log_analytics: Option<Secret>,
@@ -96,6 +103,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
     pub protected: ProtectedAccounts,
+    /// With a certificate credential: its key, parsed once.
+    pub certificate: Option<CertificateKey>,
 }
 
 impl Settings {
@@ -112,6 +121,12 @@ impl Settings {
     fn validated(config: ConnectionConfig) -> Result<Settings, Error> {
         validate_tenant(&config.tenant_id)?;
         validate_credential(&config.credential, &config.client_id)?;
+        let certificate = match &config.credential {
+            Credential::Certificate { private_key, certificate } => {
+                Some(CertificateKey::from_pem(private_key.expose(), certificate)?)
+            }
+            _ => None,
+        };
         validate_guid("subscription-id", &config.subscription_id)?;
         validate_resource_group(&config.resource_group)?;
         validate_workspace_name(&config.workspace_name)?;
@@ -138,6 +153,7 @@ impl Settings {
             timeouts,
             retry,
             protected,
+            certificate,
         })
     }
 
@@ -150,6 +166,7 @@ impl Settings {
 fn credential_secrets(credential: &Credential) -> Vec<&str> {
     match credential {
         Credential::ClientSecret(secret) | Credential::ClientAssertion(secret) => vec![secret.expose()],
+        Credential::Certificate { private_key, .. } => vec![private_key.expose()],
         Credential::AccessTokens { arm, log_analytics, graph } => {
             [arm, log_analytics, graph].into_iter().flatten().map(Secret::expose).collect()
         }
@@ -286,6 +303,8 @@ fn validate_credential(credential: &Credential, client_id: &str) -> Result<(), E
             validate_guid("client-id", client_id)?;
             validate_assertion(assertion.expose())
         }
+        // Parsed (and checked to match) by `Settings::validated`.
+        Credential::Certificate { .. } => validate_guid("client-id", client_id),
         Credential::AccessTokens { arm, log_analytics, graph } => {
             let tokens = [("arm", arm), ("log-analytics", log_analytics), ("graph", graph)];
             if tokens.iter().all(|(_, token)| token.is_none()) {

@@ -336,6 +336,8 @@ pub fn hint_for(status: u16, code: &str) -> String {
         "AADSTS900144" | "AADSTS90014" => "The token request is missing a field: check the client id and credential.",
         "AADSTS50034" => "The credential was not accepted: check the client id and credential.",
         "AADSTS700027" => "The client assertion's signature was not accepted: for a federated token, check that its issuer is the one in the app's federated credential; for a certificate, that the certificate is uploaded to the app registration.",
+        "AADSTS700021" => "The client assertion's iss and sub must both be the client id: check the client id configured.",
+        "AADSTS700023" => "The client assertion's audience is not this tenant's token endpoint: check the tenant id and the cloud's login URL.",
         "AADSTS700024" => "The client assertion has expired: read a fresh federated token (AZURE_FEDERATED_TOKEN_FILE is rotated by its issuer) and open the connection again.",
         "AADSTS70021" => "No federated credential of the app matches the token: check the federated credential's issuer, subject and audience (api://AzureADTokenExchange) in the app registration.",
         "AuthorizationFailed" => "The app has no role on the workspace: assign Microsoft Sentinel Reader to read, or Microsoft Sentinel Responder or Contributor to change incidents, on the workspace or its resource group; new role assignments take a few minutes.",

@@ -10,6 +10,7 @@
 //! open enums and KQL tables.
 
 pub mod auth;
+pub mod certificate;
 pub mod check;
 pub mod client;
 pub mod config;

@@ -1435,6 +1435,7 @@ fn connection_config() -> BoxedStrategy<ConnectionConfig> {
 fn credential_secrets(credential: &Credential) -> Vec<String> {
     match credential {
         Credential::ClientSecret(secret) | Credential::ClientAssertion(secret) => vec![secret.expose().to_owned()],
+        Credential::Certificate { private_key, .. } => vec![private_key.expose().to_owned()],
         Credential::AccessTokens { arm, log_analytics, graph } => {
             [arm, log_analytics, graph].into_iter().flatten().map(|t| t.expose().to_owned()).collect()
         }

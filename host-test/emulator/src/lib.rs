@@ -22,6 +22,7 @@
 
 mod admin;
 mod arm;
+mod certificates;
 mod clock;
 mod config;
 mod data;
@@ -220,6 +221,12 @@ impl Emulator {
     /// (negative: expired that long ago).
     pub fn federated_token(&self, lifetime_secs: i64) -> String {
         token::federated_token(&self.shared, lifetime_secs)
+    }
+
+    /// Adds a certificate (PEM) to the app registration's; the throwaway test
+    /// certificate `tests/fixtures/certificate/app-cert.pem` is on file from the start.
+    pub fn register_certificate(&self, pem: &str) {
+        self.shared.state().certificates.push(pem.to_owned());
     }
 
     /// Graph tokens issued from now on carry these roles; tokens already

@@ -38,7 +38,7 @@ async fn handle(
     // The token and admin endpoints answer at once; the APIs after the configured delay.
     let api = match segments.as_slice() {
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => {
-            return token::issue(&shared, tenant, call.authorization(), &body)
+            return token::issue(&shared, tenant, &call, &body)
         }
         ["_emulator", rest @ ..] => return admin::handle(&shared, &method, rest, &body),
         // Managed identity: App Service's endpoint and IMDS's path.

@@ -145,6 +145,10 @@ pub(crate) struct State {
     /// Federated tokens the trusted issuer gave out (`Emulator::federated_token`):
     /// an assertion not among them fails "signature validation".
     pub federated: std::collections::HashSet<String>,
+    /// The certificates the app registration has on file (PEM).
+    pub certificates: Vec<String>,
+    /// `jti`s of certificate assertions already used: a replay is refused.
+    pub assertion_ids: std::collections::HashSet<String>,
 }
 
 impl State {
@@ -152,7 +156,12 @@ impl State {
     fn initial(options: &EmulatorOptions) -> State {
         let anchor = options.anchor.unwrap_or_else(data::now_to_the_hour);
         let graph = seed::generate(options.seed, anchor);
-        let state = State { graph, graph_roles: options.graph_roles.clone(), ..State::default() };
+        let state = State {
+            graph,
+            graph_roles: options.graph_roles.clone(),
+            certificates: vec![crate::certificates::DEFAULT_CERTIFICATE.to_owned()],
+            ..State::default()
+        };
         if options.unified {
             return state.unified(options, anchor);
         }

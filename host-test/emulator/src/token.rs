@@ -48,7 +48,8 @@ fn audience_of(scope: &str, graph_roles: Option<&[String]>) -> Option<(&'static 
 }
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
-pub fn issue(shared: &Shared, tenant: &str, authorization: Option<&str>, body: &[u8]) -> Reply {
+pub(crate) fn issue(shared: &Shared, tenant: &str, call: &Call, body: &[u8]) -> Reply {
+    let authorization = call.authorization();
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = |name: &str| form.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
     let (basic_id, basic_secret) = basic_credentials(authorization);
@@ -77,7 +78,14 @@ pub fn issue(shared: &Shared, tenant: &str, authorization: Option<&str>, body: &
                 "Invalid client_assertion_type: it must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
             );
         }
-        if let Err(refused) = check_federated(shared, &assertion) {
+        let audience = format!("http://{}/{tenant}/oauth2/v2.0/token", call.host);
+        let checked = match assertion_header(&assertion) {
+            Some(header) if header.get("x5t#S256").is_some() || header.get("x5t").is_some() => {
+                crate::certificates::check(shared, &assertion, &header, &client_id, &audience)
+            }
+            _ => check_federated(shared, &assertion),
+        };
+        if let Err(refused) = checked {
             return refused;
         }
     } else {
@@ -200,6 +208,12 @@ pub(crate) fn federated_token(shared: &Shared, lifetime_secs: i64) -> String {
     token
 }
 
+/// A JWT's header, if it is one.
+fn assertion_header(assertion: &str) -> Option<Value> {
+    let header = assertion.split('.').next()?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()
+}
+
 /// Entra's checks of a federated client assertion, with its codes: the
 /// issuer's signature (here: a token the issuer gave out), then the
 /// federated credential's issuer, subject and audience, then the time.
@@ -282,7 +296,7 @@ fn missing(name: &str) -> Reply {
     )
 }
 
-fn entra_error(status: u16, error: &str, code: u32, message: &str) -> Reply {
+pub(crate) fn entra_error(status: u16, error: &str, code: u32, message: &str) -> Reply {
     let trace = uuid::Uuid::new_v4().to_string();
     let correlation = uuid::Uuid::new_v4().to_string();
     let timestamp = jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%SZ").to_string();

@@ -437,6 +437,7 @@ pub fn check_json(check: &wit::ApiCheck) -> serde_json::Value {
     serde_json::json!({
         "api": api_name(&check.api),
         "credential": credential_name(&check.credential),
+        "certificate_thumbprint": check.certificate_thumbprint,
         "token_ok": check.token_ok,
         "read_ok": check.read_ok,
         "failure": check.failure.as_ref().map(super::errors::describe),
@@ -451,6 +452,7 @@ fn credential_name(kind: &wit::CredentialKind) -> &'static str {
     match kind {
         wit::CredentialKind::ClientSecret => "client secret",
         wit::CredentialKind::ClientAssertion => "client assertion",
+        wit::CredentialKind::Certificate => "certificate",
         wit::CredentialKind::AccessToken => "access token",
     }
 }
@@ -464,7 +466,10 @@ pub fn checks_table(checks: &[wit::ApiCheck]) -> String {
             check.failure.as_ref().map(super::errors::describe).unwrap_or_else(|| check.missing_permissions.join("\n"));
         table.add_row(row([
             api_name(&check.api).to_owned(),
-            credential_name(&check.credential).to_owned(),
+            match &check.certificate_thumbprint {
+                Some(thumbprint) => format!("certificate {thumbprint}"),
+                None => credential_name(&check.credential).to_owned(),
+            },
             mark(check.token_ok).to_owned(),
             check.read_ok.map_or("-", mark).to_owned(),
             check.api_versions.join(", "),

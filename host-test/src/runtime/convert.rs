@@ -43,6 +43,12 @@ fn credential(credential: Credential) -> wit::Credential {
     match credential {
         Credential::ClientSecret(secret) => wit::Credential::ClientSecret(secret.expose().to_owned()),
         Credential::ClientAssertion(assertion) => wit::Credential::ClientAssertion(assertion.expose().to_owned()),
+        Credential::Certificate { private_key, certificate } => {
+            wit::Credential::Certificate(wit::CertificateCredential {
+                private_key: private_key.expose().to_owned(),
+                certificate,
+            })
+        }
         Credential::AccessTokens { arm, log_analytics, graph } => wit::Credential::AccessTokens(wit::AccessTokens {
             arm: arm.map(|t| t.expose().to_owned()),
             log_analytics: log_analytics.map(|t| t.expose().to_owned()),
