@@ -29,6 +29,10 @@ pub struct FileConfig {
     /// A file holding a federated token (workload identity), re-read when
     /// the connection is opened again; `AZURE_FEDERATED_TOKEN_FILE` wins.
     pub federated_token_file: Option<PathBuf>,
+    /// The app's certificate and key: PEM, or PKCS#12 (with
+    /// `client_certificate_password`); `AZURE_CLIENT_CERTIFICATE_PATH` wins.
+    pub client_certificate_path: Option<PathBuf>,
+    pub client_certificate_password: Option<Secret>,
     pub subscription_id: Option<String>,
     pub resource_group: Option<String>,
     pub workspace_name: Option<String>,
@@ -157,7 +161,24 @@ pub fn sign_in(look: &Lookup, auth: Option<AuthMethod>) -> Result<SignIn, Config
             .or_else(|| look.file.federated_token_file.clone().map(|path| (path, "federated_token_file")))
     };
     let emulator_secret = || Secret::new(emulator::DEFAULT_CLIENT_SECRET);
+    let certificate_file = || {
+        env("AZURE_CLIENT_CERTIFICATE_PATH")
+            .map(|path| (PathBuf::from(path), "AZURE_CLIENT_CERTIFICATE_PATH"))
+            .or_else(|| look.file.client_certificate_path.clone().map(|path| (path, "client_certificate_path")))
+    };
+    let certificate_password = || {
+        env("AZURE_CLIENT_CERTIFICATE_PASSWORD")
+            .map(Secret::new)
+            .or_else(|| look.file.client_certificate_password.clone())
+    };
+    let certificate = |(path, named_by): (PathBuf, &str)| {
+        certificate(&path, named_by, certificate_password().as_ref()).map(SignIn::Component)
+    };
     match auth {
+        Some(AuthMethod::Certificate) => match certificate_file() {
+            Some(file) => certificate(file),
+            None => Err(ConfigError("--auth certificate: AZURE_CLIENT_CERTIFICATE_PATH is not set (nor client_certificate_path in the --config file)".into())),
+        },
         Some(AuthMethod::Secret) => match secret().or_else(|| look.emulating.then(emulator_secret)) {
             Some(secret) => Ok(SignIn::Component(Credential::ClientSecret(secret))),
             None => Err(ConfigError("--auth secret: AZURE_CLIENT_SECRET is not set (nor client_secret in the --config file)".into())),
@@ -172,11 +193,17 @@ pub fn sign_in(look: &Lookup, auth: Option<AuthMethod>) -> Result<SignIn, Config
             if let Some(secret) = env("AZURE_CLIENT_SECRET") {
                 return Ok(SignIn::Component(Credential::ClientSecret(Secret::new(secret))));
             }
+            if let Some(path) = env("AZURE_CLIENT_CERTIFICATE_PATH") {
+                return certificate((PathBuf::from(path), "AZURE_CLIENT_CERTIFICATE_PATH"));
+            }
             if let Some(path) = env("AZURE_FEDERATED_TOKEN_FILE") {
                 return federated_token(Path::new(&path), "AZURE_FEDERATED_TOKEN_FILE").map(SignIn::Component);
             }
             if let Some(secret) = &look.file.client_secret {
                 return Ok(SignIn::Component(Credential::ClientSecret(secret.clone())));
+            }
+            if let Some(path) = &look.file.client_certificate_path {
+                return certificate((path.clone(), "client_certificate_path"));
             }
             if let Some(path) = &look.file.federated_token_file {
                 return federated_token(path, "federated_token_file").map(SignIn::Component);
@@ -197,6 +224,76 @@ pub fn sign_in(look: &Lookup, auth: Option<AuthMethod>) -> Result<SignIn, Config
             ))
         }
     }
+}
+
+/// A certificate file is a few kilobytes; more is not one.
+const MAX_CERTIFICATE_FILE_BYTES: u64 = 256 * 1024;
+
+/// The certificate credential in `path`: PEM holding the private key and
+/// the certificate, or a PKCS#12 bundle, converted to PEM here (the
+/// component reads PEM). The password and key never reach an error.
+fn certificate(path: &Path, named_by: &str, password: Option<&Secret>) -> Result<Credential, ConfigError> {
+    use std::io::Read;
+    let failed = |reason: &str| ConfigError(format!("the certificate file {} ({named_by}) {reason}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| failed(&format!("cannot be read: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CERTIFICATE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| failed(&format!("cannot be read: {e}")))?;
+    if bytes.len() as u64 > MAX_CERTIFICATE_FILE_BYTES {
+        return Err(failed("is larger than any certificate and key"));
+    }
+    let (private_key, certificate) = match std::str::from_utf8(&bytes) {
+        Ok(text) if text.contains("-----BEGIN") => {
+            let key = pem_block(text, "PRIVATE KEY")
+                .ok_or_else(|| failed("holds no PEM private key beside its certificate"))?;
+            let cert =
+                pem_block(text, "CERTIFICATE").ok_or_else(|| failed("holds no PEM certificate beside its key"))?;
+            (key, cert)
+        }
+        _ => pkcs12_to_pem(&bytes, password).map_err(|reason| failed(&reason))?,
+    };
+    Ok(Credential::Certificate { private_key: Secret::new(private_key), certificate })
+}
+
+/// The first PEM block whose label ends with `label` (so `PRIVATE KEY`
+/// finds `RSA PRIVATE KEY` and `ENCRYPTED PRIVATE KEY` too: the component
+/// says what it cannot use).
+fn pem_block(text: &str, label: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start + "-----BEGIN ".len()..];
+        let name = &after[..after.find("-----")?];
+        let end_line = format!("-----END {name}-----");
+        let end = rest[start..].find(&end_line)? + start + end_line.len();
+        if name.ends_with(label) {
+            return Some(rest[start..end].to_owned());
+        }
+        rest = &rest[end..];
+    }
+    None
+}
+
+/// A PKCS#12 bundle's key and certificate, as PEM.
+fn pkcs12_to_pem(bytes: &[u8], password: Option<&Secret>) -> Result<(String, String), String> {
+    let password = password.map_or("", |p| p.expose());
+    let store = p12_keystore::KeyStore::from_pkcs12(bytes, password, p12_keystore::Pkcs12ImportPolicy::Strict)
+        .map_err(|_| {
+            "is not a PKCS#12 bundle this reader opens: check AZURE_CLIENT_CERTIFICATE_PASSWORD (or \
+             client_certificate_password); a bundle with MD5-based encryption must be re-exported with \
+             `openssl pkcs12 -export` (AES)"
+                .to_owned()
+        })?;
+    let (_, chain) = store.private_key_chain().ok_or("holds no private key")?;
+    let certificate = chain.certs().first().ok_or("holds no certificate for its key")?;
+    Ok((pem("PRIVATE KEY", chain.key().as_der()), pem("CERTIFICATE", certificate.as_der())))
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = encoded.as_bytes().chunks(64).filter_map(|c| std::str::from_utf8(c).ok()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
 /// A federated token is a JWT of a kilobyte or two; more is not one.

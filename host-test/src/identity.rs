@@ -35,6 +35,9 @@ pub enum AuthMethod {
     Secret,
     /// A federated token: AZURE_FEDERATED_TOKEN_FILE or federated_token_file.
     Workload,
+    /// The app's certificate: AZURE_CLIENT_CERTIFICATE_PATH (PEM with the key,
+    /// or PKCS#12 with AZURE_CLIENT_CERTIFICATE_PASSWORD) or client_certificate_path.
+    Certificate,
     /// The machine's managed identity (App Service, Container Apps, Arc-less VMs through IMDS).
     ManagedIdentity,
     /// The signed-in Azure CLI (`az account get-access-token`).

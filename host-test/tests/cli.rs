@@ -1061,3 +1061,46 @@ async fn poll_follow_renews_host_held_tokens_before_they_expire() {
     let renewals = emulator.requests().into_iter().filter(|r| r.path == "/msi/token").count();
     assert!(renewals >= 6, "tokens fetched again ({renewals} requests)");
 }
+
+/// The certificate credential from the CLI: a PEM file with key and
+/// certificate, or a PKCS#12 bundle as `openssl pkcs12 -export` writes it
+/// (AES, or `-legacy`), read from AZURE_CLIENT_CERTIFICATE_PATH; `check`
+/// names the thumbprint; a wrong password or a file without its key is
+/// refused plainly, and the password never shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_files_sign_in_from_pem_or_pkcs12() {
+    let emulator = emulator(1, 6).await;
+    let url = emulator.url();
+    let fixture = |name: &str| format!("{}/../tests/fixtures/certificate/{name}", env!("CARGO_MANIFEST_DIR"));
+    let run = |file: String, password: Option<&str>| {
+        let mut env = vec![("AZURE_CLIENT_CERTIFICATE_PATH".to_owned(), file)];
+        if let Some(password) = password {
+            env.push(("AZURE_CLIENT_CERTIFICATE_PASSWORD".to_owned(), password.to_owned()));
+        }
+        sentinel_with(args(&["--emulator", &url, "--auth", "certificate", "check", "-o", "json"]), env)
+    };
+    let bundles = [
+        ("app-key-and-cert.pem", None),
+        ("app.p12", Some("test-only-password")),
+        // `openssl pkcs12 -export -legacy`: RC2-40 and 3DES, read too.
+        ("app-legacy.p12", Some("test-only-password")),
+    ];
+    for (file, password) in bundles {
+        let checks = json(&run(fixture(file), password).await);
+        for check in checks.as_array().unwrap() {
+            assert_eq!(check["credential"], "certificate", "{file}: {check}");
+            assert_eq!(check["token_ok"], true, "{file}: {check}");
+            assert_eq!(check["certificate_thumbprint"].as_str().map(str::len), Some(40), "{file}: {check}");
+        }
+    }
+    for (file, password, said) in [
+        ("app.p12", Some("not-the-password-9f3a"), "AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+        ("app-cert.pem", None, "holds no PEM private key"),
+    ] {
+        let output = run(fixture(file), password).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{file}: {stderr}");
+        assert!(stderr.contains(said), "{file}: {stderr}");
+        assert!(!stderr.contains("not-the-password") && !stderr.contains("test-only-password"), "{stderr}");
+    }
+}
