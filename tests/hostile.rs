@@ -1223,3 +1223,50 @@ fn the_leak_check_finds_every_form_of_a_secret() {
     );
     assert!(secrets.found_in("invalid input: client-id: is not a GUID [redacted]").is_none());
 }
+
+/// Issue 14's credential kinds under the same promise: a token endpoint
+/// that echoes the form body (which holds a federated token, or an
+/// assertion signed with the certificate's key) shows none of it, nor any
+/// part of the private key, in the error's Display or Debug.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_or_federated_credential_never_shows_its_key_or_assertion() {
+    let key = include_str!("fixtures/certificate/app-key.pem");
+    let certificate = include_str!("fixtures/certificate/app-cert.pem");
+    let federated = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImZlZCJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6c29hciJ9.c2lnbmF0dXJlLW9mLXRoZS1pc3N1ZXI";
+    let credentials = [
+        (Credential::Certificate { private_key: Secret::new(key), certificate: certificate.into() }, key),
+        (Credential::ClientAssertion(Secret::new(federated)), federated),
+    ];
+    for (credential, secret) in credentials {
+        let server = HostileServer::start().await;
+        let mut config = config_for(&server.url());
+        config.credential = credential;
+        let mut session = open(config, Arc::new(Mutex::new(Vec::new()))).await.expect("opens");
+        server.set(
+            on_each(la_token, |r| {
+                let echo = format!("AADSTS7000215: Invalid client secret provided. Request was: {}", r.body_text());
+                Reply::json(
+                    401,
+                    json!({"error": "invalid_client", "error_description": echo, "error_codes": [7000215]}).to_string(),
+                )
+            })
+            .unwrap(),
+        );
+        let outcome = search(&mut session).await;
+        let Err(error) = &outcome else { panic!("the echoing endpoint refuses") };
+        let sent: Vec<String> = server
+            .requests()
+            .iter()
+            .filter(|r| r.is_token())
+            .filter_map(|r| {
+                url::form_urlencoded::parse(&r.body).find(|(k, _)| k == "client_assertion").map(|(_, v)| v.into_owned())
+            })
+            .collect();
+        assert!(!sent.is_empty(), "an assertion was sent");
+        let secrets = Secrets::of([secret].into_iter().chain(sent.iter().map(String::as_str)));
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert_eq!(secrets.found_in(&text), None, "{text}");
+        }
+        assert!(error.to_string().contains("[redacted]"), "the echo was cut out: {error}");
+    }
+}
