@@ -332,7 +332,11 @@ fn from_code(code: &ErrorCode, url: &Url) -> Error {
             format!("{origin} did not answer in time"),
             "The service is slow or unreachable; retry, or raise timeouts.first-byte-ms.",
         ),
-        ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) | ErrorCode::TlsProtocolError => (
+        ErrorCode::TlsCertificateError => (
+            format!("the TLS certificate of {origin} was not accepted"),
+            "Its issuer is not trusted, it has expired, or it is for another name: a private CA (or a TLS-inspecting proxy's) must be trusted by the host (the CLI's --ca-file or SSL_CERT_FILE).",
+        ),
+        ErrorCode::TlsAlertReceived(_) | ErrorCode::TlsProtocolError => (
             format!("the TLS handshake with {origin} failed ({code:?})"),
             "Check that the endpoint URL is right and that no proxy intercepts TLS.",
         ),

@@ -65,6 +65,8 @@ pub struct EmulatorOptions {
     /// Microsoft documents no `$orderby` there: pages come newest created
     /// first, never by `lastUpdateDateTime`.
     pub graph_orderby: bool,
+    /// Serve HTTPS with a throwaway CA made at start (`Emulator::ca_pem`).
+    pub tls: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -82,6 +84,7 @@ impl Default for EmulatorOptions {
             unified: false,
             coalesce_window: None,
             graph_orderby: false,
+            tls: false,
         }
     }
 }

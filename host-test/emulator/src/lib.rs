@@ -36,6 +36,7 @@ mod router;
 mod state;
 mod store;
 mod tables;
+mod tls;
 mod token;
 mod unified;
 mod writes;
@@ -87,27 +88,43 @@ pub struct Emulator {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
+    ca_pem: Option<String>,
 }
 
 impl Emulator {
     pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(options.addr).await?;
         let addr = listener.local_addr()?;
+        let tls = if options.tls { Some(tls::Tls::generate().map_err(std::io::Error::other)?) } else { None };
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let shared = Arc::new(Shared::new(options));
         let app = router::app(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(Emulator { shared, addr, stop: Some(stop), server })
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        let server = match tls {
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
+            }),
+            Some(tls) => tokio::spawn(async move {
+                let listener = tls::TlsListener { tcp: listener, acceptor: tls.acceptor };
+                let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
+            }),
+        };
+        Ok(Emulator { shared, addr, stop: Some(stop), server, ca_pem })
     }
 
+    /// `https://127.0.0.1:port` with `tls`, else `http://...`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// With `tls`: the throwaway CA (PEM) that signed the emulator's
+    /// certificate, for the client's trust.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -173,6 +173,7 @@ impl Setup {
             cache_dir: Some(self.scratch.join("sentinel-connector")),
             limits: Limits { max_sessions, ..Limits::default() },
             egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly),
+            extra_ca_pem: None,
         }
     }
 

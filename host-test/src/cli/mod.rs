@@ -81,6 +81,10 @@ pub(crate) struct Global {
     /// (IDENTITY_ENDPOINT / MSI_ENDPOINT) and the Azure CLI.
     #[arg(long, global = true, value_parser = azure::<crate::identity::AuthMethod>())]
     auth: Option<crate::identity::AuthMethod>,
+    /// PEM CA certificates to trust beside the public roots (a TLS-inspecting
+    /// proxy's, an internal endpoint's). Not a --config key: the operator's.
+    #[arg(long, global = true, env = "SSL_CERT_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -222,6 +226,13 @@ struct EmulatorArgs {
     /// this many seconds reaching ARM as one update.
     #[arg(long, value_name = "SECONDS", requires = "unified")]
     coalesce: Option<u64>,
+    /// Honour `$orderby` on Graph incidents, which Microsoft does not document (off by default).
+    #[arg(long)]
+    graph_orderby: bool,
+    /// Serve HTTPS with a throwaway CA made now, written to FILE (point the
+    /// client's --ca-file or SSL_CERT_FILE at it).
+    #[arg(long, value_name = "FILE")]
+    tls_ca_out: Option<PathBuf>,
 }
 
 /// A failure already described in one line, with its exit code.
@@ -394,6 +405,12 @@ impl Global {
                 message: format!("cannot read the component {}: {e}", path.display()),
             })?;
         }
+        if let Some(path) = &self.ca_file {
+            options.extra_ca_pem = Some(std::fs::read_to_string(path).map_err(|e| Failure {
+                code: exit::USAGE,
+                message: format!("cannot read the CA file {}: {e}", path.display()),
+            })?);
+        }
         Ok(options)
     }
 
@@ -477,12 +494,21 @@ async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
         jitter: std::time::Duration::from_millis(args.jitter),
         unified: args.unified,
         coalesce_window: args.coalesce.map(std::time::Duration::from_secs),
+        graph_orderby: args.graph_orderby,
+        tls: args.tls_ca_out.is_some(),
         ..EmulatorOptions::default()
     };
     let emulator = Emulator::start(options).await.map_err(|e| Failure {
         code: exit::OTHER,
         message: format!("cannot start the emulator on {}: {e}", args.addr),
     })?;
+    if let (Some(path), Some(ca)) = (&args.tls_ca_out, emulator.ca_pem()) {
+        std::fs::write(path, ca).map_err(|e| Failure {
+            code: exit::OTHER,
+            message: format!("cannot write the emulator's CA to {}: {e}", path.display()),
+        })?;
+        eprintln!("emulator: HTTPS; its throwaway CA is in {}", path.display());
+    }
     println!("listening on {}", emulator.url());
     let _ = std::io::stdout().flush();
     eprintln!(

@@ -275,7 +275,12 @@ pub struct OutboundConnector {
 
 impl OutboundConnector {
     pub fn new(policy: Arc<EgressPolicy>) -> Self {
-        OutboundConnector { policy, resolver: Arc::new(SystemResolver), tls: Arc::new(default_tls()) }
+        Self::trusting(policy, default_tls())
+    }
+
+    /// With the operator's TLS trust (see [`tls_with_extra_roots`]).
+    pub fn trusting(policy: Arc<EgressPolicy>, tls: rustls::ClientConfig) -> Self {
+        OutboundConnector { policy, resolver: Arc::new(SystemResolver), tls: Arc::new(tls) }
     }
 
     /// Sends one request of the guest's, checked at every step.
@@ -299,7 +304,7 @@ impl OutboundConnector {
                 tokio::time::timeout(connect_timeout, tls.connect(name, stream))
                     .await
                     .map_err(|_| HttpError::ConnectionTimeout)?
-                    .map_err(HttpError::Tls)?,
+                    .map_err(tls_error)?,
             )
         } else {
             Box::new(stream)
@@ -332,7 +337,28 @@ impl OutboundConnector {
 
 /// The rustls configuration of `default_send_request`: Mozilla's roots.
 pub fn default_tls() -> rustls::ClientConfig {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+    tls_trusting(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() })
+}
+
+/// The public roots plus an operator's private CAs (PEM): what an
+/// inspecting proxy or an internal endpoint is signed by. Refused, naming
+/// the problem, when the PEM holds no certificate or one that is unusable.
+pub fn tls_with_extra_roots(ca_pem: &str) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+    let mut added = 0;
+    for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let certificate = certificate.map_err(|e| format!("the CA file is not PEM certificates ({e})"))?;
+        roots.add(certificate).map_err(|e| format!("a CA certificate cannot be trusted ({e})"))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err("the CA file holds no -----BEGIN CERTIFICATE----- block".into());
+    }
+    Ok(tls_trusting(roots))
+}
+
+fn tls_trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
@@ -366,6 +392,21 @@ impl Target {
         }
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         Ok(Target { host: authority.host().to_owned(), port, tls })
+    }
+}
+
+/// A refused certificate is `TLS-certificate-error` to the guest (an
+/// untrusted issuer, an expired certificate, another name), not a protocol
+/// error: the component's hint then says to trust the CA (--ca-file).
+fn tls_error(error: std::io::Error) -> HttpError {
+    let certificate = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_)));
+    if certificate {
+        HttpError::TlsCertificateError
+    } else {
+        HttpError::Tls(error)
     }
 }
 

@@ -96,6 +96,9 @@ pub struct HostOptions {
     /// Where tenants' connectors may connect: the operator's, never a
     /// tenant's. The default is strict: the public Microsoft clouds only.
     pub egress: EgressPolicy,
+    /// Private CAs (PEM) the host trusts beside the public roots, as
+    /// `SSL_CERT_FILE` or `--ca-file` give them: the operator's, like egress.
+    pub extra_ca_pem: Option<String>,
 }
 
 impl Default for HostOptions {
@@ -105,6 +108,7 @@ impl Default for HostOptions {
             cache_dir: cache::default_cache_dir(),
             limits: Limits::default(),
             egress: EgressPolicy::default(),
+            extra_ca_pem: None,
         }
     }
 }
@@ -253,7 +257,11 @@ impl ConnectorHost {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         let pre = ConnectorPre::new(linker.instantiate_pre(&component)?)?;
-        let connector = Arc::new(OutboundConnector::new(Arc::new(options.egress)));
+        let tls = match &options.extra_ca_pem {
+            Some(pem) => egress::tls_with_extra_roots(pem).map_err(anyhow::Error::msg)?,
+            None => egress::default_tls(),
+        };
+        let connector = Arc::new(OutboundConnector::trusting(Arc::new(options.egress), tls));
         Ok(ConnectorHost {
             _ticker: EpochTicker::start(engine.clone()),
             engine,
