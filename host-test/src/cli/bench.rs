@@ -174,6 +174,7 @@ impl Setup {
             limits: Limits { max_sessions, ..Limits::default() },
             egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly),
             extra_ca_pem: None,
+            proxies: Default::default(),
         }
     }
 

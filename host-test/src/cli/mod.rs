@@ -405,6 +405,9 @@ impl Global {
                 message: format!("cannot read the component {}: {e}", path.display()),
             })?;
         }
+        let env = |name: &str| std::env::var(name).ok();
+        options.proxies = crate::runtime::proxy::ProxySettings::from_env(&env)
+            .map_err(|message| Failure { code: exit::USAGE, message })?;
         if let Some(path) = &self.ca_file {
             options.extra_ca_pem = Some(std::fs::read_to_string(path).map_err(|e| Failure {
                 code: exit::USAGE,

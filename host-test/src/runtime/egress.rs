@@ -271,6 +271,8 @@ pub struct OutboundConnector {
     pub policy: Arc<EgressPolicy>,
     pub resolver: Arc<dyn Resolve>,
     pub tls: Arc<rustls::ClientConfig>,
+    /// The operator's outgoing proxies (none: every connection is direct).
+    pub proxies: super::proxy::ProxySettings,
 }
 
 impl OutboundConnector {
@@ -280,7 +282,12 @@ impl OutboundConnector {
 
     /// With the operator's TLS trust (see [`tls_with_extra_roots`]).
     pub fn trusting(policy: Arc<EgressPolicy>, tls: rustls::ClientConfig) -> Self {
-        OutboundConnector { policy, resolver: Arc::new(SystemResolver), tls: Arc::new(tls) }
+        OutboundConnector {
+            policy,
+            resolver: Arc::new(SystemResolver),
+            tls: Arc::new(tls),
+            proxies: super::proxy::ProxySettings::default(),
+        }
     }
 
     /// Sends one request of the guest's, checked at every step.
@@ -291,12 +298,20 @@ impl OutboundConnector {
     ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
         let target = Target::of(request.uri())?;
         let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(30));
-        let addresses = tokio::time::timeout(connect_timeout, self.checked_addresses(&target))
-            .await
-            .map_err(|_| HttpError::DnsTimeout)??;
-        let stream = tokio::time::timeout(connect_timeout, connect(&addresses))
-            .await
-            .map_err(|_| HttpError::ConnectionTimeout)??;
+        let stream = match self.proxies.for_target(&target.host, target.tls) {
+            // The name was checked against the allow-list; the proxy resolves it.
+            Some(proxy) => tokio::time::timeout(connect_timeout, proxy.tunnel(&target.host, target.port))
+                .await
+                .map_err(|_| HttpError::ConnectionTimeout)??,
+            None => {
+                let addresses = tokio::time::timeout(connect_timeout, self.checked_addresses(&target))
+                    .await
+                    .map_err(|_| HttpError::DnsTimeout)??;
+                tokio::time::timeout(connect_timeout, connect(&addresses))
+                    .await
+                    .map_err(|_| HttpError::ConnectionTimeout)??
+            }
+        };
         let io: Box<dyn Stream> = if target.tls {
             let name = server_name(&target.host)?;
             let tls = tokio_rustls::TlsConnector::from(self.tls.clone());

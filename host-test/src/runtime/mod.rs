@@ -17,6 +17,7 @@ mod code_settings;
 mod convert;
 pub mod egress;
 mod graph;
+pub mod proxy;
 pub mod sandbox;
 mod session;
 
@@ -99,6 +100,8 @@ pub struct HostOptions {
     /// Private CAs (PEM) the host trusts beside the public roots, as
     /// `SSL_CERT_FILE` or `--ca-file` give them: the operator's, like egress.
     pub extra_ca_pem: Option<String>,
+    /// Outgoing proxies (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), the operator's.
+    pub proxies: proxy::ProxySettings,
 }
 
 impl Default for HostOptions {
@@ -109,6 +112,7 @@ impl Default for HostOptions {
             limits: Limits::default(),
             egress: EgressPolicy::default(),
             extra_ca_pem: None,
+            proxies: proxy::ProxySettings::default(),
         }
     }
 }
@@ -261,7 +265,9 @@ impl ConnectorHost {
             Some(pem) => egress::tls_with_extra_roots(pem).map_err(anyhow::Error::msg)?,
             None => egress::default_tls(),
         };
-        let connector = Arc::new(OutboundConnector::trusting(Arc::new(options.egress), tls));
+        let mut connector = OutboundConnector::trusting(Arc::new(options.egress), tls);
+        connector.proxies = options.proxies;
+        let connector = Arc::new(connector);
         Ok(ConnectorHost {
             _ticker: EpochTicker::start(engine.clone()),
             engine,
@@ -277,8 +283,12 @@ impl ConnectorHost {
 
     /// Replaces how host names are resolved (a host's own DNS; tests).
     pub fn set_resolver(&mut self, resolver: Arc<dyn Resolve>) {
-        let connector =
-            OutboundConnector { policy: self.connector.policy.clone(), resolver, tls: self.connector.tls.clone() };
+        let connector = OutboundConnector {
+            policy: self.connector.policy.clone(),
+            resolver,
+            tls: self.connector.tls.clone(),
+            proxies: self.connector.proxies.clone(),
+        };
         self.connector = Arc::new(connector);
     }
 
