@@ -237,6 +237,21 @@ async fn kql_results_are_typed_by_column() {
     assert!(empty.tables.iter().all(|t| t.rows.is_empty()), "204: no data");
 }
 
+/// An MSSP's app not consented in a customer's tenant: each API's check
+/// says so, with the consent link's shape and what Lighthouse does not cover.
+#[tokio::test]
+async fn an_app_missing_from_the_tenant_is_explained_for_multi_tenant_use() {
+    let emulator = emulator(1, 2).await;
+    let mut config = config_for(&emulator.url());
+    config.client_id = "11111111-2222-4333-8444-555555555555".into();
+    let checks = host().open("mssp", config, None).await.unwrap().check_connection().await.unwrap();
+    for check in &checks {
+        let failure = check.failure.as_ref().expect("the token is refused");
+        assert_eq!(failure.code, "AADSTS700016", "{failure:?}");
+        assert!(failure.hint.contains("adminconsent") && failure.hint.contains("Lighthouse"), "{failure:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_connection_check_reports_each_api() {
     let emulator = emulator(1, 2).await;

@@ -330,7 +330,7 @@ pub fn hint_for(status: u16, code: &str) -> String {
     let by_code = match code {
         "AADSTS7000215" => "The client secret is wrong: use the secret's Value (not its Secret ID) from the app registration's Certificates & secrets, or create a new secret.",
         "AADSTS7000222" => "The client secret has expired: create a new secret in the app registration.",
-        "AADSTS700016" => "No application with this client id exists in the tenant: check the client id and the tenant id, and that the app is registered in that tenant.",
+        "AADSTS700016" => "No application with this client id exists in the tenant: check the client id and the tenant id. A multi-tenant app must be consented in this tenant (its admin opens https://login.microsoftonline.com/<tenant>/adminconsent?client_id=<app>); Azure Lighthouse delegations reach ARM from the managing tenant, but Log Analytics and Graph need the app in the customer's own tenant.",
         "AADSTS90002" => "The tenant was not found: check the tenant id (the Directory (tenant) ID or a verified domain) and the cloud.",
         "AADSTS70011" => "The token scope is not valid for this cloud: check the cloud setting and any custom scope.",
         "AADSTS900144" | "AADSTS90014" => "The token request is missing a field: check the client id and credential.",
