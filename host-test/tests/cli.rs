@@ -5,6 +5,9 @@ use std::process::{Command, Output};
 use sentinel_emulator::{Emulator, EmulatorOptions};
 use serde_json::Value;
 
+#[path = "../../tests/common/connect_proxy.rs"]
+mod connect_proxy;
+
 async fn emulator(incidents: usize, seed: u64) -> Emulator {
     Emulator::start(EmulatorOptions { incidents, seed, ..EmulatorOptions::default() }).await.unwrap()
 }
@@ -1103,4 +1106,37 @@ async fn certificate_files_sign_in_from_pem_or_pkcs12() {
         assert!(stderr.contains(said), "{file}: {stderr}");
         assert!(!stderr.contains("not-the-password") && !stderr.contains("test-only-password"), "{stderr}");
     }
+}
+
+/// The CLI as an enterprise runs it: HTTPS to the emulator through the
+/// proxy HTTPS_PROXY names (with credentials), trusting the emulator's CA
+/// from --ca-file. The proxy's log shows the CONNECTs; the proxy password
+/// never shows, even with --verbose.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_goes_through_https_proxy_with_a_private_ca() {
+    let emulator =
+        Emulator::start(EmulatorOptions { incidents: 2, tls: true, ..EmulatorOptions::default() }).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, emulator.ca_pem().unwrap()).unwrap();
+    let proxy = connect_proxy::ConnectProxy::start(Some("svc:cli-pr0xy-pass")).await;
+    let env = vec![("HTTPS_PROXY".to_owned(), proxy.url_with("svc:cli-pr0xy-pass@"))];
+    let ca_arg = ca.to_string_lossy().into_owned();
+    let url = emulator.url();
+    let run = |extra: &[&str]| {
+        let mut list = vec!["--emulator", url.as_str(), "--ca-file", ca_arg.as_str(), "--verbose"];
+        list.extend_from_slice(extra);
+        args(&list)
+    };
+    let output = sentinel_with(run(&["incidents", "list", "-o", "json"]), env.clone()).await;
+    assert_eq!(json(&output).as_array().map(Vec::len), Some(2));
+    let port = emulator.url().rsplit(':').next().unwrap().to_owned();
+    assert!(proxy.log().iter().any(|l| l == &format!("CONNECT 127.0.0.1:{port} HTTP/1.1 -> 200")), "{:?}", proxy.log());
+    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!all.contains("cli-pr0xy-pass"), "{all}");
+
+    let untrusting = sentinel_with(args(&["--emulator", url.as_str(), "incidents", "list"]), env).await;
+    assert!(!untrusting.status.success());
+    let stderr = String::from_utf8_lossy(&untrusting.stderr);
+    assert!(stderr.contains("TLS certificate") && stderr.contains("--ca-file"), "{stderr}");
 }
