@@ -69,7 +69,13 @@ async fn the_playbook_scenarios_run_over_https_with_a_private_ca() {
 async fn without_the_ca_the_connection_is_refused_and_plain_http_gets_no_answer() {
     let emulator = tls_emulator().await;
     let host = trusting(None);
-    let mut session = host.open("tls", config_for(&emulator.url()), None).await.unwrap();
+    let records = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = records.clone();
+    let audit: sentinel_host::runtime::sandbox::AuditSink =
+        std::sync::Arc::new(move |record: &sentinel_host::runtime::sandbox::AuditRecord| {
+            kept.lock().unwrap().push(record.to_string())
+        });
+    let mut session = host.open("tls", config_for(&emulator.url()), Some(audit)).await.unwrap();
     let Err(CallError::Connector(error)) = session.list_incidents(list_options()).await else {
         panic!("an untrusted certificate must fail")
     };
@@ -77,6 +83,11 @@ async fn without_the_ca_the_connection_is_refused_and_plain_http_gets_no_answer(
     assert!(error.message.contains("TLS certificate") && error.message.contains("not accepted"), "{error:?}");
     assert!(error.hint.contains("--ca-file"), "the hint says how to trust it: {error:?}");
     assert!(emulator.requests().is_empty(), "no request got through");
+    let audited = records.lock().unwrap().join("\n");
+    assert!(
+        audited.contains("TLS certificate issued by a CA this host does not trust"),
+        "the host says why: {audited}"
+    );
 
     let address = emulator.url().trim_start_matches("https://").to_owned();
     let answer = tokio::task::spawn_blocking(move || {

@@ -1135,8 +1135,9 @@ async fn the_cli_goes_through_https_proxy_with_a_private_ca() {
     let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(!all.contains("cli-pr0xy-pass"), "{all}");
 
-    let untrusting = sentinel_with(args(&["--emulator", url.as_str(), "incidents", "list"]), env).await;
+    let untrusting = sentinel_with(args(&["--emulator", url.as_str(), "--verbose", "incidents", "list"]), env).await;
     assert!(!untrusting.status.success());
     let stderr = String::from_utf8_lossy(&untrusting.stderr);
     assert!(stderr.contains("TLS certificate") && stderr.contains("--ca-file"), "{stderr}");
+    assert!(stderr.contains("issued by a CA this host does not trust"), "the host's detail beside it: {stderr}");
 }

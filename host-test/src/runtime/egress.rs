@@ -273,6 +273,32 @@ pub struct OutboundConnector {
     pub tls: Arc<rustls::ClientConfig>,
     /// The operator's outgoing proxies (none: every connection is direct).
     pub proxies: super::proxy::ProxySettings,
+    /// Why the last certificates were refused, by `host:port` (the guest's
+    /// `TLS-certificate-error` carries no detail; the audit log shows this).
+    pub tls_refusals: TlsRefusals,
+}
+
+/// The most recent certificate refusals, a few dozen at most.
+#[derive(Default)]
+pub struct TlsRefusals(std::sync::Mutex<std::collections::VecDeque<(String, String)>>);
+
+impl TlsRefusals {
+    const KEPT: usize = 64;
+
+    fn record(&self, authority: String, detail: String) {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.retain(|(a, _)| a != &authority);
+            if kept.len() >= Self::KEPT {
+                kept.pop_front();
+            }
+            kept.push_back((authority, detail));
+        }
+    }
+
+    /// Why `authority`'s certificate was last refused.
+    pub fn of(&self, authority: &str) -> Option<String> {
+        self.0.lock().ok()?.iter().rev().find(|(a, _)| a == authority).map(|(_, d)| d.clone())
+    }
 }
 
 impl OutboundConnector {
@@ -287,6 +313,7 @@ impl OutboundConnector {
             resolver: Arc::new(SystemResolver),
             tls: Arc::new(tls),
             proxies: super::proxy::ProxySettings::default(),
+            tls_refusals: TlsRefusals::default(),
         }
     }
 
@@ -319,12 +346,29 @@ impl OutboundConnector {
                 tokio::time::timeout(connect_timeout, tls.connect(name, stream))
                     .await
                     .map_err(|_| HttpError::ConnectionTimeout)?
-                    .map_err(tls_error)?,
+                    .map_err(|error| self.tls_error(&target, error))?,
             )
         } else {
             Box::new(stream)
         };
         exchange(io, request, options, connect_timeout).await
+    }
+
+    /// A refused certificate is `TLS-certificate-error` to the guest (an
+    /// untrusted issuer, an expired certificate, another name), not a
+    /// protocol error, and why is kept for the audit log.
+    fn tls_error(&self, target: &Target, error: std::io::Error) -> HttpError {
+        let refused = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).and_then(|e| match e {
+            rustls::Error::InvalidCertificate(why) => Some(certificate_refusal(why)),
+            _ => None,
+        });
+        match refused {
+            Some(detail) => {
+                self.tls_refusals.record(format!("{}:{}", target.host, target.port), detail);
+                HttpError::TlsCertificateError
+            }
+            None => HttpError::Tls(error),
+        }
     }
 
     /// Resolves once and checks every address; any refused address refuses
@@ -410,18 +454,16 @@ impl Target {
     }
 }
 
-/// A refused certificate is `TLS-certificate-error` to the guest (an
-/// untrusted issuer, an expired certificate, another name), not a protocol
-/// error: the component's hint then says to trust the CA (--ca-file).
-fn tls_error(error: std::io::Error) -> HttpError {
-    let certificate = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_)));
-    if certificate {
-        HttpError::TlsCertificateError
-    } else {
-        HttpError::Tls(error)
+/// What an operator fixes, in words: untrusted, expired, another name.
+fn certificate_refusal(why: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    match why {
+        E::UnknownIssuer => "issued by a CA this host does not trust (add it with --ca-file)".into(),
+        E::Expired | E::ExpiredContext { .. } => "expired".into(),
+        E::NotValidYet | E::NotValidYetContext { .. } => "not valid yet".into(),
+        E::NotValidForName | E::NotValidForNameContext { .. } => "issued for another name".into(),
+        E::Revoked => "revoked".into(),
+        other => format!("refused ({other:?})"),
     }
 }
 

@@ -288,6 +288,7 @@ impl ConnectorHost {
             resolver,
             tls: self.connector.tls.clone(),
             proxies: self.connector.proxies.clone(),
+            tls_refusals: Default::default(),
         };
         self.connector = Arc::new(connector);
     }

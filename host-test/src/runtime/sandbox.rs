@@ -102,6 +102,13 @@ impl SandboxHooks {
     }
 }
 
+/// `host:port`, the port defaulted by scheme, as the connector keys refusals.
+fn target_authority(uri: &http::Uri) -> String {
+    let host = uri.host().unwrap_or_default();
+    let tls = uri.scheme_str().is_some_and(|s| s.eq_ignore_ascii_case("https"));
+    format!("{host}:{}", uri.port_u16().unwrap_or(if tls { 443 } else { 80 }))
+}
+
 fn audit_record(
     tenant: &str,
     request: &http::Request<WasiBody>,
@@ -163,6 +170,11 @@ impl WasiHttpHooks for SandboxHooks {
                 let outcome = match &result {
                     Ok((response, _)) => AuditOutcome::Status(response.status().as_u16()),
                     Err(HttpError::DestinationIpProhibited | HttpError::HttpRequestDenied) => AuditOutcome::Denied,
+                    Err(HttpError::TlsCertificateError) => {
+                        let authority = target_authority(shown.uri());
+                        let why = connector.tls_refusals.of(&authority).unwrap_or_else(|| "refused".into());
+                        AuditOutcome::Failed(format!("TLS certificate {why}"))
+                    }
                     Err(error) => AuditOutcome::Failed(error.to_string()),
                 };
                 audit(&audit_record(&tenant, &shown, outcome, started.elapsed()));
