@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{config_for, emulator, host, session};
+use common::{config_for, emulator, host, no_change, session};
 use sentinel_connector::core::config::ConnectionConfig;
 use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_emulator::{Emulator, EmulatorOptions, Injection};
@@ -16,22 +16,6 @@ use sentinel_host::runtime::types::{
 };
 use sentinel_host::runtime::{list_options, CallError, Session};
 use serde_json::Value;
-
-fn no_change() -> IncidentUpdate {
-    IncidentUpdate {
-        title: None,
-        description: None,
-        severity: None,
-        status: None,
-        classification: None,
-        classification_reason: None,
-        classification_comment: None,
-        owner: None,
-        add_labels: Vec::new(),
-        remove_labels: Vec::new(),
-        update_merged_source: false,
-    }
-}
 
 fn stored(emulator: &Emulator, id: &str) -> Value {
     emulator.incidents().into_iter().find(|i| i["name"] == id).expect("the incident exists")

@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{Read, Write};
 
-use common::{config_for, test_host_options};
+use common::{config_for, no_change, test_host_options};
 use sentinel_emulator::{graph_seed as seed, Emulator, EmulatorOptions};
 use sentinel_host::runtime::containment::Action;
 use sentinel_host::runtime::types::{ErrorKind, IncidentStatus, IncidentUpdate};
@@ -33,19 +33,7 @@ async fn the_playbook_scenarios_run_over_https_with_a_private_ca() {
     let page = session.list_incidents(list_options()).await.unwrap();
     assert_eq!(page.incidents.len(), 4);
     let id = page.incidents[0].id.clone();
-    let update = IncidentUpdate {
-        title: None,
-        description: None,
-        severity: None,
-        status: Some(IncidentStatus::Active),
-        classification: None,
-        classification_reason: None,
-        classification_comment: None,
-        owner: None,
-        add_labels: Vec::new(),
-        remove_labels: Vec::new(),
-        update_merged_source: false,
-    };
+    let update = IncidentUpdate { status: Some(IncidentStatus::Active), ..no_change() };
     let updated = session.update_incident(&id, update).await.unwrap();
     assert!(matches!(updated.status, IncidentStatus::Active));
     let batch = session

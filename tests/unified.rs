@@ -93,17 +93,9 @@ async fn an_update_of_a_merged_source_is_refused_naming_its_target_unless_asked_
     emulator.merge(&[name(&a)], &name(&b)).unwrap();
     let mut session = session(&emulator).await;
     let relabel = |update_merged_source| IncidentUpdate {
-        title: None,
-        description: None,
-        severity: None,
-        status: None,
-        classification: None,
-        classification_reason: None,
-        classification_comment: None,
-        owner: None,
         add_labels: vec!["handled-by-soar".into()],
-        remove_labels: Vec::new(),
         update_merged_source,
+        ..common::no_change()
     };
     let puts = |emulator: &Emulator| emulator.requests().iter().filter(|r| r.method == "PUT").count();
     let Err(CallError::Connector(error)) = session.update_incident(&name(&a), relabel(false)).await else {

@@ -79,3 +79,20 @@ pub fn names_in(emulator: &Emulator) -> Vec<String> {
 pub fn arm_requests(emulator: &Emulator) -> Vec<emulator::RecordedRequest> {
     emulator.requests().into_iter().filter(|r| r.path.starts_with("/subscriptions/")).collect()
 }
+
+/// An incident update that changes nothing: tests set what they change.
+pub fn no_change() -> sentinel_host::runtime::types::IncidentUpdate {
+    sentinel_host::runtime::types::IncidentUpdate {
+        title: None,
+        description: None,
+        severity: None,
+        status: None,
+        classification: None,
+        classification_reason: None,
+        classification_comment: None,
+        owner: None,
+        add_labels: Vec::new(),
+        remove_labels: Vec::new(),
+        update_merged_source: false,
+    }
+}
