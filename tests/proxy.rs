@@ -1,6 +1,7 @@
 //! Through an outgoing proxy (issue 14, item 6), end to end: HTTPS to the
 //! emulator tunnelled by CONNECT through an authenticating proxy on
-//! loopback, with the emulator's private CA trusted. The proxy's log shows
+//! loopback, with the emulator's private CA trusted: the foundation, update,
+//! poll and containment scenarios. The proxy's log shows
 //! the CONNECTs, so the test proves the proxy was used; a wrong password is
 //! a typed error that never shows the password; NO_PROXY goes direct.
 
@@ -10,12 +11,12 @@ mod common;
 mod connect_proxy;
 
 use base64::Engine as _;
-use common::{config_for, test_host_options};
+use common::{config_for, no_change, test_host_options};
 use connect_proxy::ConnectProxy;
 use sentinel_emulator::{graph_seed as seed, Emulator, EmulatorOptions};
 use sentinel_host::runtime::containment::Action;
 use sentinel_host::runtime::proxy::ProxySettings;
-use sentinel_host::runtime::types::ErrorKind;
+use sentinel_host::runtime::types::{ErrorKind, IncidentStatus, IncidentUpdate};
 use sentinel_host::runtime::{list_options, poll_options, CallError, ConnectorHost, HostOptions};
 
 const PASSWORD: &str = "pr0xy-secret-7c1e";
@@ -38,7 +39,11 @@ async fn https_goes_through_an_authenticating_proxy_with_a_private_ca() {
     let proxy = ConnectProxy::start(Some(&format!("svc:{PASSWORD}"))).await;
     let host = host_through(&emulator, &proxy.url_with(&format!("svc:{PASSWORD}@")), None);
     let mut session = host.open("proxied", config_for(&emulator.url()), None).await.unwrap();
-    assert_eq!(session.list_incidents(list_options()).await.unwrap().incidents.len(), 3);
+    let page = session.list_incidents(list_options()).await.unwrap();
+    assert_eq!(page.incidents.len(), 3);
+    let update = IncidentUpdate { status: Some(IncidentStatus::Active), ..no_change() };
+    let updated = session.update_incident(&page.incidents[0].id, update).await.unwrap();
+    assert!(matches!(updated.status, IncidentStatus::Active), "the GET, merge, PUT went through the tunnel");
     let batch = session
         .poll(
             None,
