@@ -290,6 +290,7 @@ fn too_large(url: &Url, cap: usize) -> Error {
     Error::InvalidResponse(crate::core::LocalFailure {
         message: format!("the answer from {} is larger than {mib:.0} MiB", origin(url)),
         hint: "Narrow the query or the page size (top), or ask the host's operator for a larger memory limit.".into(),
+        ..crate::core::LocalFailure::default()
     })
 }
 

@@ -103,8 +103,10 @@ impl From<Error> for wit::Error {
             message: f.message,
             hint: f.hint,
             retry_after_seconds,
+            client_request_id: f.trace.client_request_id,
+            request_id: f.trace.request_id,
         };
-        let local = |kind, subject, message, hint| wit::Error {
+        let local = |kind, subject, message, hint, trace: crate::core::Trace| wit::Error {
             kind,
             subject,
             status: 0,
@@ -112,9 +114,12 @@ impl From<Error> for wit::Error {
             message,
             hint,
             retry_after_seconds: None,
+            client_request_id: trace.client_request_id,
+            request_id: trace.request_id,
         };
+        let untraced = crate::core::Trace::default;
         match error {
-            Error::InvalidInput { field, reason } => local(K::InvalidInput, field, reason, String::new()),
+            Error::InvalidInput { field, reason } => local(K::InvalidInput, field, reason, String::new(), untraced()),
             Error::Auth(f) => service(K::Auth, f, None),
             Error::Forbidden(f) => service(K::Forbidden, f, None),
             Error::NotFound(f) => service(K::NotFound, f, None),
@@ -122,9 +127,9 @@ impl From<Error> for wit::Error {
             Error::Throttled { retry_after_seconds, failure } => service(K::Throttled, failure, retry_after_seconds),
             Error::BadRequest(f) => service(K::BadRequest, f, None),
             Error::Service(f) => service(K::Service, f, None),
-            Error::Transport(l) => local(K::Transport, String::new(), l.message, l.hint),
-            Error::InvalidResponse(l) => local(K::InvalidResponse, String::new(), l.message, l.hint),
-            Error::Protected { user, reason } => local(K::ProtectedAccount, user, reason, String::new()),
+            Error::Transport(l) => local(K::Transport, String::new(), l.message, l.hint, l.trace),
+            Error::InvalidResponse(l) => local(K::InvalidResponse, String::new(), l.message, l.hint, l.trace),
+            Error::Protected { user, reason } => local(K::ProtectedAccount, user, reason, String::new(), untraced()),
         }
     }
 }

@@ -13,9 +13,11 @@ use url::Url;
 use super::auth::{self, Api, TokenCache};
 use super::check::{self, ApiCheck};
 use super::config::{Credential, Settings};
-use super::error::{Error, ServiceFailure};
+use super::error::{Error, ServiceFailure, Trace};
 use super::graph::Graph;
-use super::http::{Method, Request, Response, Secret, Timeouts, GRAPH_PREFER};
+use super::http::{
+    Method, Request, Response, Secret, Timeouts, CLIENT_REQUEST_ID, GRAPH_CLIENT_REQUEST_ID, GRAPH_PREFER,
+};
 use super::paging::{self, parse, Collected, Gather, Page, PageWalk, DEFAULT_COLLECT_LIMIT};
 use super::retry::{self, Decision};
 use super::sentinel::Sentinel;
@@ -246,7 +248,7 @@ impl Client {
     ) -> Result<Response, Error> {
         let request = self.authorized(transport, api, request)?;
         let answer = self.exchange(transport, &request, Repeat::Transient);
-        self.checked(api, answer)
+        self.checked(api, &request, answer)
     }
 
     /// [`Client::send_request`] for a change that is not safe to repeat (a
@@ -262,7 +264,7 @@ impl Client {
     ) -> Result<Response, Error> {
         let request = self.authorized(transport, api, request)?;
         let answer = self.exchange(transport, &request, Repeat::ThrottledOnly);
-        self.checked(api, answer)
+        self.checked(api, &request, answer)
     }
 
     /// Several requests to one API at once (a fan-out): each with the API's
@@ -286,20 +288,23 @@ impl Client {
             .map(|request| self.authorized(transport, api, request))
             .collect::<Result<Vec<Request>, Error>>()?;
         let answers = self.exchange_all(transport, &requests, concurrency);
-        Ok(answers.into_iter().map(|answer| self.checked(api, answer)).collect())
+        Ok(requests.iter().zip(answers).map(|(request, answer)| self.checked(api, request, answer)).collect())
     }
 
-    /// The request with the API's bearer token, first among its headers (and
-    /// on Graph, [`GRAPH_PREFER`]).
+    /// The request with the API's bearer token, first among its headers, and
+    /// a fresh client request id (on Graph, also [`GRAPH_PREFER`]).
     pub(crate) fn authorized(
         &mut self,
         transport: &mut impl Transport,
         api: Api,
-        mut request: Request,
+        request: Request,
     ) -> Result<Request, Error> {
         let token = self.token(transport, api)?;
+        let mut request = traced(transport, request);
         request.headers.insert(0, ("authorization".to_owned(), format!("Bearer {}", token.expose())));
         if api == Api::Graph {
+            let id = request.header_value(CLIENT_REQUEST_ID).unwrap_or_default().to_owned();
+            request.headers.push((GRAPH_CLIENT_REQUEST_ID.to_owned(), id));
             request.headers.push(GRAPH_PREFER.map(str::to_owned).into());
         }
         Ok(request)
@@ -459,13 +464,18 @@ impl Client {
     }
 
     /// A transport result as the caller sees it: success, or the typed error, scrubbed.
-    pub(crate) fn checked(&mut self, api: Api, answer: Result<Response, Error>) -> Result<Response, Error> {
-        let response = answer.map_err(|e| self.scrub(e))?;
+    pub(crate) fn checked(
+        &mut self,
+        api: Api,
+        request: &Request,
+        answer: Result<Response, Error>,
+    ) -> Result<Response, Error> {
+        let response = answer.map_err(|e| self.scrub(e).traced(Trace::of(request, None)))?;
         if response.is_success() {
             return Ok(response);
         }
         // Scrubbed while the refused token is still known: a 401 body may echo it.
-        let error = self.scrub(Error::from_service_response(&response));
+        let error = self.scrub(Error::from_service_response(&response)).traced(Trace::of(request, Some(&response)));
         if response.status == 401 {
             // The service refused the token before it expired (revoked, or a
             // clock skew): the next call gets a fresh one.
@@ -503,7 +513,7 @@ impl Client {
                 ))
             }
         };
-        let request = auth::token_request(&self.settings, proof, api);
+        let request = traced(transport, auth::token_request(&self.settings, proof, api));
         // The signed assertion is a secret of this request alone: scrubbed too.
         let scrub = |client: &Client, error: Error| {
             let error = client.scrub(error);
@@ -513,8 +523,11 @@ impl Client {
             }
         };
         // Retried only on transient answers (5xx, 429, 408): a refused secret is final.
-        let response = self.exchange(transport, &request, Repeat::Transient).map_err(|e| scrub(self, e))?;
-        let token = auth::parse_token_response(&response, now).map_err(|e| scrub(self, e))?;
+        let response = self
+            .exchange(transport, &request, Repeat::Transient)
+            .map_err(|e| scrub(self, e).traced(Trace::of(&request, None)))?;
+        let token = auth::parse_token_response(&response, now)
+            .map_err(|e| scrub(self, e).traced(Trace::of(&request, Some(&response))))?;
         let value = token.value.clone();
         self.tokens.put(api, token);
         Ok(value)
@@ -536,6 +549,11 @@ impl Client {
         secrets.extend(self.tokens.secrets());
         secrets
     }
+}
+
+/// `request` with a fresh client request id from the transport's randomness.
+fn traced(transport: &mut impl Transport, request: Request) -> Request {
+    request.traced([transport.random_u64(), transport.random_u64()])
 }
 
 /// The transport's randomness as a CSPRNG for RSA blinding and `jti`s: the
@@ -563,3 +581,45 @@ impl<T: Transport> rsa::rand_core::RngCore for TransportRng<'_, T> {
 }
 
 impl<T: Transport> rsa::rand_core::CryptoRng for TransportRng<'_, T> {}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::http::CLIENT_REQUEST_ID;
+    use crate::core::testing::{client, token, Script};
+    use crate::core::Error;
+
+    fn is_uuid(text: &str) -> bool {
+        uuid::Uuid::try_parse(text).is_ok_and(|id| id.get_version_num() == 4)
+    }
+
+    #[test]
+    fn every_request_carries_a_client_request_id_and_a_failure_names_both_ids() {
+        let failed = r#"{"error":{"code":"NotFound","message":"Incident not found"}}"#;
+        let mut script = Script::new(vec![token()]).then(503, &[], "").then(
+            404,
+            &[("x-ms-request-id", "7f3c9a2e-1111-4b5c-8d9e-0a1b2c3d4e5f")],
+            failed,
+        );
+        let error = client().sentinel().get_incident(&mut script, "id").unwrap_err();
+
+        let ids: Vec<&str> = script.sent.iter().map(|r| r.header_value(CLIENT_REQUEST_ID).unwrap()).collect();
+        assert!(ids.iter().all(|id| is_uuid(id)), "{ids:?}");
+        assert_eq!(ids[1], ids[2], "a retry keeps its request's id");
+        let Error::NotFound(failure) = error else { panic!("{error:?}") };
+        assert_eq!(failure.trace.client_request_id, ids[2]);
+        assert_eq!(failure.trace.request_id, "7f3c9a2e-1111-4b5c-8d9e-0a1b2c3d4e5f");
+    }
+
+    #[test]
+    fn a_request_that_got_no_answer_still_names_its_id_and_no_header_text_is_trusted() {
+        let mut script = Script::new(vec![token()]);
+        let error = client().sentinel().get_incident(&mut script, "id").unwrap_err();
+        let trace = error.trace().expect("a request failed").clone();
+        assert!(is_uuid(&trace.client_request_id) && trace.request_id.is_empty(), "{trace:?}");
+
+        let hostile = "Bearer tok-123 <script>";
+        let mut script = Script::new(vec![token()]).then(400, &[("x-ms-request-id", hostile)], "{}");
+        let error = client().sentinel().get_incident(&mut script, "id").unwrap_err();
+        assert_eq!(error.trace().unwrap().request_id, "", "{error:?}");
+    }
+}

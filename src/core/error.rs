@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use super::http::Response;
+use super::http::{Request, Response, CLIENT_REQUEST_ID, GRAPH_REQUEST_ID, REQUEST_ID};
 use super::redact::{escape_controls, truncate_chars, Redactor};
 use super::sentinel::versions;
 
@@ -18,12 +18,41 @@ pub const MAX_MESSAGE_CHARS: usize = 500;
 /// [`super::redact::MIN_PART`] is all a cut can leave of a secret).
 const MAX_KEPT_CHARS: usize = 8192;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceFailure {
     pub status: u16,
     pub code: String,
     pub message: String,
     pub hint: String,
+    pub trace: Trace,
+}
+
+/// Which request failed, in the terms Microsoft support searches by: the
+/// `x-ms-client-request-id` this connector sent (a fresh UUID per request)
+/// and the id the service gave its answer (`x-ms-request-id`; Graph's
+/// `request-id`). Empty where there was no request or no answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    pub client_request_id: String,
+    pub request_id: String,
+}
+
+impl Trace {
+    /// The ids of `request` and, when one was read, of its answer.
+    pub fn of(request: &Request, response: Option<&Response>) -> Self {
+        let service_id = response.and_then(|r| r.header(REQUEST_ID).or_else(|| r.header(GRAPH_REQUEST_ID)));
+        Trace {
+            client_request_id: request.header_value(CLIENT_REQUEST_ID).unwrap_or_default().to_owned(),
+            // A header is the service's text: kept only when it looks like an id.
+            request_id: service_id.filter(|id| is_request_id(id)).unwrap_or_default().to_owned(),
+        }
+    }
+}
+
+/// Request ids are GUIDs or short tokens of letters, digits and dashes; a
+/// header longer or stranger than that is not shown.
+fn is_request_id(text: &str) -> bool {
+    text.len() <= 128 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
 impl ServiceFailure {
@@ -42,10 +71,11 @@ fn shown_safely(redactor: &Redactor, text: &str) -> String {
     truncate_chars(&escape_controls(&redactor.redact(text)), MAX_MESSAGE_CHARS)
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LocalFailure {
     pub message: String,
     pub hint: String,
+    pub trace: Trace,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,7 +109,7 @@ impl Error {
     }
 
     pub fn transport(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Transport(LocalFailure { message: message.into(), hint: hint.into() })
+        Error::Transport(LocalFailure { message: message.into(), hint: hint.into(), ..LocalFailure::default() })
     }
 
     pub fn invalid_response(message: impl Into<String>) -> Self {
@@ -88,12 +118,18 @@ impl Error {
             hint:
                 "The service answered in a shape this connector does not know; check the endpoint URLs and api-version."
                     .into(),
+            ..LocalFailure::default()
         })
     }
 
     /// An `auth` error raised on this side, before any request.
     pub fn auth_local(code: &str, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Auth(ServiceFailure { status: 0, code: code.to_owned(), message: message.into(), hint: hint.into() })
+        Error::Auth(ServiceFailure {
+            code: code.to_owned(),
+            message: message.into(),
+            hint: hint.into(),
+            ..ServiceFailure::default()
+        })
     }
 
     /// Maps an unsuccessful answer from ARM, Log Analytics or Graph.
@@ -107,7 +143,10 @@ impl Error {
             versions::INVALID_API_VERSION => versions::hint(&message),
             _ => hint_for(response.status, &code),
         };
-        categorize(response, ServiceFailure { status: response.status, code, message, hint })
+        categorize(
+            response,
+            ServiceFailure { status: response.status, code, message, hint, ..ServiceFailure::default() },
+        )
     }
 
     /// Maps an unsuccessful answer from the v2 token endpoint, whose body is
@@ -124,7 +163,7 @@ impl Error {
             .unwrap_or_else(|| format!("Http{}", response.status));
         let message = first_line(body.error_description.as_deref().unwrap_or("the token request was refused"));
         let hint = hint_for(response.status, &code);
-        let failure = ServiceFailure { status: response.status, code, message, hint };
+        let failure = ServiceFailure { status: response.status, code, message, hint, ..ServiceFailure::default() };
         match response.status {
             429 | 500..=599 => categorize(response, failure),
             _ => Error::Auth(failure),
@@ -170,6 +209,44 @@ impl Error {
             | Error::Throttled { failure: f, .. } => vec![&mut f.message, &mut f.code],
             Error::Transport(f) | Error::InvalidResponse(f) => vec![&mut f.message],
             Error::Protected { user, reason } => vec![user, reason],
+        }
+    }
+
+    /// The error with the ids of the request that failed (see [`Trace`]);
+    /// errors no request caused are returned unchanged.
+    pub fn traced(mut self, trace: Trace) -> Self {
+        if let Some(slot) = self.trace_mut() {
+            *slot = trace;
+        }
+        self
+    }
+
+    /// The ids of the request that failed, when a request did.
+    pub fn trace(&self) -> Option<&Trace> {
+        match self {
+            Error::Auth(f)
+            | Error::Forbidden(f)
+            | Error::NotFound(f)
+            | Error::Conflict(f)
+            | Error::BadRequest(f)
+            | Error::Service(f)
+            | Error::Throttled { failure: f, .. } => Some(&f.trace),
+            Error::Transport(f) | Error::InvalidResponse(f) => Some(&f.trace),
+            Error::InvalidInput { .. } | Error::Protected { .. } => None,
+        }
+    }
+
+    fn trace_mut(&mut self) -> Option<&mut Trace> {
+        match self {
+            Error::Auth(f)
+            | Error::Forbidden(f)
+            | Error::NotFound(f)
+            | Error::Conflict(f)
+            | Error::BadRequest(f)
+            | Error::Service(f)
+            | Error::Throttled { failure: f, .. } => Some(&mut f.trace),
+            Error::Transport(f) | Error::InvalidResponse(f) => Some(&mut f.trace),
+            Error::InvalidInput { .. } | Error::Protected { .. } => None,
         }
     }
 
@@ -257,6 +334,7 @@ fn redirect(response: &Response) -> Error {
             response.status
         ),
         hint: "Check the endpoint URLs: Azure's APIs do not redirect, a proxy or a wrong URL does.".into(),
+        ..LocalFailure::default()
     })
 }
 

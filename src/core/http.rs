@@ -146,6 +146,16 @@ pub const TABLE_ANSWER_WEIGHT: u32 = 4;
 /// `unknownFutureValue`.
 pub const GRAPH_PREFER: [&str; 2] = ["prefer", "include-unknown-enum-members"];
 
+/// The id each request carries so Microsoft support can find it: ARM, Log
+/// Analytics and Entra read `x-ms-client-request-id`, Graph reads
+/// `client-request-id` (both are sent to Graph, with the same value).
+pub const CLIENT_REQUEST_ID: &str = "x-ms-client-request-id";
+pub const GRAPH_CLIENT_REQUEST_ID: &str = "client-request-id";
+/// The id the service gives its answer: ARM, Log Analytics and Entra
+/// answer `x-ms-request-id`, Graph `request-id`.
+pub const REQUEST_ID: &str = "x-ms-request-id";
+pub const GRAPH_REQUEST_ID: &str = "request-id";
+
 impl Request {
     pub fn new(method: Method, url: Url) -> Self {
         Request { method, url, headers: Vec::new(), body: Vec::new(), answer_weight: 1 }
@@ -159,6 +169,22 @@ impl Request {
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_owned(), value.into()));
         self
+    }
+
+    /// The value of the first header called `name` (any case).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+
+    /// The request with a fresh client request id (a version 4 UUID from
+    /// `random`): one per request, kept by its retries, as Azure's SDKs do.
+    pub fn traced(mut self, random: [u64; 2]) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&random[0].to_le_bytes());
+        bytes[8..].copy_from_slice(&random[1].to_le_bytes());
+        let id = uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string();
+        self.headers.retain(|(key, _)| !key.eq_ignore_ascii_case(CLIENT_REQUEST_ID));
+        self.header(CLIENT_REQUEST_ID, id)
     }
 
     pub fn json_body(self, body: Vec<u8>) -> Self {

@@ -33,4 +33,4 @@ pub(crate) mod testing;
 
 pub use client::{Client, Transport};
 pub use config::{Cloud, ConnectionConfig, Credential, CustomCloud, Settings};
-pub use error::{Error, LocalFailure, ServiceFailure};
+pub use error::{Error, LocalFailure, ServiceFailure, Trace};

@@ -106,6 +106,7 @@ impl LinkGuard {
             return Err(Error::InvalidResponse(LocalFailure {
                 message: format!("more than {} pages; stopped", self.max_pages),
                 hint: "Narrow the filter, raise max-pages, or page with list-incidents and its continuation.".into(),
+                ..LocalFailure::default()
             }));
         }
         self.pages += 1;
@@ -225,6 +226,7 @@ impl Collected {
                 self.limit >> 20
             ),
             hint: self.hint.into(),
+            ..LocalFailure::default()
         }))
     }
 
@@ -250,6 +252,7 @@ fn walk_error(message: String) -> Error {
     Error::InvalidResponse(LocalFailure {
         message,
         hint: "The results so far were not returned as complete; retry, and report it if it persists.".into(),
+        ..LocalFailure::default()
     })
 }
 

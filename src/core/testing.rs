@@ -24,6 +24,13 @@ impl Script {
             .collect();
         Script { answers, sent: Vec::new(), now: 1_000 }
     }
+
+    /// The script with one more answer, carrying `headers`.
+    pub fn then(mut self, status: u16, headers: &[(&str, &str)], body: &str) -> Self {
+        let headers = headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        self.answers.push_back(Response { status, headers, body: body.as_bytes().to_vec() });
+        self
+    }
 }
 
 impl Transport for Script {

@@ -49,6 +49,22 @@ impl Reply {
         self.headers.push((name.to_owned(), value.into()));
         self
     }
+
+    /// With the id ARM, Log Analytics and Entra give every answer
+    /// (`x-ms-request-id`), unless it has one; the client's own id echoed
+    /// back as Entra does (`client-request-id`).
+    pub fn with_request_ids(self, client_request_id: Option<&str>) -> Reply {
+        let has = |name: &str| self.headers.iter().any(|(key, _)| key.eq_ignore_ascii_case(name));
+        let mut reply = if has("x-ms-request-id") {
+            self
+        } else {
+            self.header("x-ms-request-id", uuid::Uuid::new_v4().to_string())
+        };
+        if let Some(id) = client_request_id {
+            reply = reply.header("x-ms-client-request-id", id);
+        }
+        reply
+    }
 }
 
 impl IntoResponse for Reply {

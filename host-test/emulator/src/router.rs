@@ -28,22 +28,32 @@ async fn handle(
     body: Bytes,
 ) -> Reply {
     record(&shared, &method, &uri, &headers, &body);
+    let reply = answer(&shared, &method, &uri, &headers, &body).await;
+    // Graph names its ids its own way (`request-id`, set by its routes).
+    if uri.path().starts_with("/v1.0/") {
+        return reply;
+    }
+    let client_request_id = headers.get("x-ms-client-request-id").and_then(|v| v.to_str().ok());
+    reply.with_request_ids(client_request_id)
+}
+
+async fn answer(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Reply {
     let injected = shared.state().take_injection(method.as_str(), uri.path());
     if let Some(injected) = injected {
         return injected;
     }
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
-    let call = Call { method: &method, uri: &uri, host: &host, headers: &headers, body: &body };
+    let call = Call { method, uri, host: &host, headers, body };
     let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
     // The token and admin endpoints answer at once; the APIs after the configured delay.
     let api = match segments.as_slice() {
         [tenant, "oauth2", "v2.0", "token"] if method == Method::POST => {
-            return token::issue(&shared, tenant, &call, &body)
+            return token::issue(shared, tenant, &call, body)
         }
-        ["_emulator", rest @ ..] => return admin::handle(&shared, &method, rest, &body),
+        ["_emulator", rest @ ..] => return admin::handle(shared, method, rest, body),
         // Managed identity: App Service's endpoint and IMDS's path.
         ["msi", "token"] | ["metadata", "identity", "oauth2", "token"] if method == Method::GET => {
-            return token::managed_identity(&shared, &call)
+            return token::managed_identity(shared, &call)
         }
         ["v1", "workspaces", _, "query"] if method == Method::POST => Api::Query,
         ["v1.0", ..] => Api::Graph,
@@ -61,9 +71,9 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     let reply = match api {
-        Api::Query => query::handle(&shared, segments[2], &call),
-        Api::Graph => graph::handle(&shared, &call),
-        Api::Arm => arm::handle(&shared, &call),
+        Api::Query => query::handle(shared, segments[2], &call),
+        Api::Graph => graph::handle(shared, &call),
+        Api::Arm => arm::handle(shared, &call),
     };
     // The change is made; the client is told otherwise (the ambiguous case).
     let after = shared.state().take_after_injection(method.as_str(), uri.path());

@@ -23,8 +23,21 @@ impl std::fmt::Display for CallError {
     }
 }
 
-/// One line for a connector error: what happened and the hint.
+/// One line for a connector error: what happened and the hint, then the
+/// request's ids when a request failed (what Microsoft support asks for).
 pub fn describe(error: &ConnectorError) -> String {
+    let mut line = what_happened(error);
+    if !error.client_request_id.is_empty() {
+        line.push_str(&format!(" (client request id {}", error.client_request_id));
+        if !error.request_id.is_empty() {
+            line.push_str(&format!(", request id {}", error.request_id));
+        }
+        line.push(')');
+    }
+    line
+}
+
+fn what_happened(error: &ConnectorError) -> String {
     use crate::runtime::types::ErrorKind as K;
     let e = error;
     match e.kind {

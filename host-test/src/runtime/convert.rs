@@ -99,6 +99,8 @@ impl wit::Error {
             message: message.into(),
             hint: hint.into(),
             retry_after_seconds: None,
+            client_request_id: String::new(),
+            request_id: String::new(),
         }
     }
 }

@@ -52,8 +52,8 @@ impl fmt::Display for Origin {
 }
 
 /// One outbound request as the audit log shows it. Only the method, host,
-/// path, status and time: never a header, a query or a body, so no token or
-/// secret can reach the log.
+/// path, status, time and the request's ids: never another header, a query
+/// or a body, so no token or secret can reach the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
     pub tenant: String,
@@ -62,6 +62,11 @@ pub struct AuditRecord {
     pub path: String,
     pub outcome: AuditOutcome,
     pub elapsed: Duration,
+    /// The `x-ms-client-request-id` the component sent, when it looks like an id.
+    pub client_request_id: Option<String>,
+    /// The id the service gave its answer (`x-ms-request-id`, Graph's
+    /// `request-id`), when it looks like one.
+    pub request_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +83,14 @@ impl fmt::Display for AuditRecord {
             AuditOutcome::Denied => "denied".into(),
             AuditOutcome::Failed(reason) => format!("failed ({reason})"),
         };
-        write!(f, "{} {} {} {} {}ms", self.method, self.host, self.path, outcome, self.elapsed.as_millis())
+        write!(f, "{} {} {} {} {}ms", self.method, self.host, self.path, outcome, self.elapsed.as_millis())?;
+        if let Some(id) = &self.client_request_id {
+            write!(f, " client-request-id={id}")?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " request-id={id}")?;
+        }
+        Ok(())
     }
 }
 
@@ -122,7 +134,20 @@ fn audit_record(
         path: request.uri().path().to_owned(),
         outcome,
         elapsed,
+        client_request_id: id_header(request.headers(), &["x-ms-client-request-id"]),
+        request_id: None,
     }
+}
+
+/// The first of `names` that holds an id: at most 128 letters, digits,
+/// dashes, dots or underscores. Anything else (a guest smuggling text into
+/// the log, a hostile answer) is left out.
+fn id_header(headers: &http::HeaderMap, names: &[&str]) -> Option<String> {
+    let value = names.iter().find_map(|name| headers.get(*name))?.to_str().ok()?;
+    let id_like = value.len() <= 128
+        && !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    id_like.then(|| value.to_owned())
 }
 
 /// Every timeout is set, and none is longer than the host allows: wasmtime's
@@ -162,7 +187,11 @@ impl WasiHttpHooks for SandboxHooks {
         let audit = self.audit.clone();
         let tenant = self.tenant.clone();
         let connector = self.connector.clone();
-        let pending = http::Request::builder().method(request.method()).uri(request.uri()).body(WasiBody::default());
+        let mut pending = http::Request::builder().method(request.method()).uri(request.uri());
+        if let Some(id) = request.headers().get("x-ms-client-request-id") {
+            pending = pending.header("x-ms-client-request-id", id);
+        }
+        let pending = pending.body(WasiBody::default());
         Box::new(async move {
             let started = Instant::now();
             let result = connector.send(request, options).await;
@@ -177,7 +206,11 @@ impl WasiHttpHooks for SandboxHooks {
                     }
                     Err(error) => AuditOutcome::Failed(error.to_string()),
                 };
-                audit(&audit_record(&tenant, &shown, outcome, started.elapsed()));
+                let mut record = audit_record(&tenant, &shown, outcome, started.elapsed());
+                if let Ok((response, _)) = &result {
+                    record.request_id = id_header(response.headers(), &["x-ms-request-id", "request-id"]);
+                }
+                audit(&record);
             }
             result
         })
@@ -225,9 +258,27 @@ mod tests {
             .method("GET")
             .uri("https://management.azure.com/subscriptions/x/incidents?api-version=1&$filter=secret")
             .header("authorization", "Bearer tok")
+            .header("x-ms-client-request-id", "0f8fad5b-d9cb-469f-a165-70867728950e")
             .body(WasiBody::default())
             .unwrap();
         let line = audit_record("t", &request, AuditOutcome::Status(200), Duration::from_millis(12)).to_string();
-        assert_eq!(line, "GET management.azure.com /subscriptions/x/incidents 200 12ms");
+        assert_eq!(
+            line,
+            "GET management.azure.com /subscriptions/x/incidents 200 12ms \
+             client-request-id=0f8fad5b-d9cb-469f-a165-70867728950e"
+        );
+    }
+
+    #[test]
+    fn only_id_shaped_headers_reach_the_log() {
+        let headers = |value: &str| {
+            let mut map = http::HeaderMap::new();
+            map.insert("x-ms-request-id", value.parse().unwrap());
+            map
+        };
+        let id = |value: &str| id_header(&headers(value), &["x-ms-request-id"]);
+        assert_eq!(id("5b0e8f2c-1c55-4a1e-9d0c-8c1e0e0f2a11").as_deref(), Some("5b0e8f2c-1c55-4a1e-9d0c-8c1e0e0f2a11"));
+        assert_eq!(id("Bearer eyJ0eXAi.x y"), None);
+        assert_eq!(id(&"a".repeat(129)), None);
     }
 }

@@ -153,6 +153,7 @@ mod tests {
                 code: String::new(),
                 message: String::new(),
                 hint: String::new(),
+                ..Default::default()
             })
         };
         assert!(is_ambiguous(&Error::transport("timed out", "")));
@@ -163,6 +164,7 @@ mod tests {
             code: String::new(),
             message: String::new(),
             hint: String::new(),
+            ..Default::default()
         })));
     }
 

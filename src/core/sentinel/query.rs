@@ -143,6 +143,7 @@ pub fn parse(status: u16, body: &[u8]) -> Result<QueryResult, Error> {
             code: e.code,
             message,
             hint: "Some data could not be read; the tables hold what could. Narrow the query or the timespan.".into(),
+            ..ServiceFailure::default()
         }
     });
     Ok(QueryResult { tables: body.tables.into_iter().map(typed_table).collect(), partial_error })
