@@ -18,14 +18,14 @@ use common::{config_for, emulator, test_host_options};
 use sentinel_connector::core::config::{Cloud, ConnectionConfig};
 use sentinel_host::runtime::egress::{EgressPolicy, PrivateNetwork, Resolve};
 use sentinel_host::runtime::sandbox::{AuditOutcome, AuditRecord};
-use sentinel_host::runtime::types::{Error, ErrorKind};
+use sentinel_host::runtime::types::{ConnectorError, ErrorKind};
 use sentinel_host::runtime::{list_options, CallError, ConnectorHost, HostOptions};
 
 fn host(egress: EgressPolicy) -> ConnectorHost {
     ConnectorHost::new(HostOptions { egress, ..test_host_options() }).expect("the component loads")
 }
 
-fn connector_error(result: Result<impl std::fmt::Debug, CallError>) -> Error {
+fn connector_error(result: Result<impl std::fmt::Debug, CallError>) -> ConnectorError {
     match result {
         Err(CallError::Connector(error)) => error,
         other => panic!("expected the connector's typed error, got {other:?}"),

@@ -13,7 +13,7 @@ use sentinel_host::runtime::containment::{Action, RiskLevel, RiskState};
 use sentinel_host::runtime::graph_security::{
     AlertStatus, AlertUpdate, Assignee, Classification, Determination, HuntingOptions, IncidentStatus, IncidentUpdate,
 };
-use sentinel_host::runtime::types::{Api, Cell, EntityKind, Error, ErrorKind, NormalizedEntity};
+use sentinel_host::runtime::types::{Api, Cell, ConnectorError, EntityKind, ErrorKind, NormalizedEntity};
 use sentinel_host::runtime::{graph_list_options, CallError, Session};
 
 fn no_incident_change() -> IncidentUpdate {
@@ -45,7 +45,7 @@ fn changes(emulator: &Emulator) -> Vec<(String, String)> {
         .collect()
 }
 
-fn connector_error(result: Result<impl std::fmt::Debug, CallError>) -> Error {
+fn connector_error(result: Result<impl std::fmt::Debug, CallError>) -> ConnectorError {
     match result {
         Err(CallError::Connector(error)) => error,
         other => panic!("expected the connector's error, got {other:?}"),
@@ -646,7 +646,7 @@ async fn graph_throttling_and_unavailability_honour_retry_after() {
 async fn bad_input_is_refused_before_any_request() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
-    let field = |error: Error| {
+    let field = |error: ConnectorError| {
         assert_eq!(error.kind, ErrorKind::InvalidInput, "{error:?}");
         error.subject
     };

@@ -8,13 +8,13 @@ mod common;
 use common::{config_for, emulator, host, session};
 use sentinel_emulator::{Emulator, EmulatorOptions, Injection, DEFAULT_GRAPH_ROLES};
 use sentinel_host::runtime::graph_security::{Assignee, Classification, Determination, IncidentStatus, IncidentUpdate};
-use sentinel_host::runtime::types::{Error, ErrorKind};
+use sentinel_host::runtime::types::{ConnectorError, ErrorKind};
 use sentinel_host::runtime::{CallError, Session};
 use serde_json::Value;
 
 const MERGE_PERMISSION: &str = "SecurityData.Manage.All";
 
-fn connector_error(result: Result<impl std::fmt::Debug, CallError>) -> Error {
+fn connector_error(result: Result<impl std::fmt::Debug, CallError>) -> ConnectorError {
     match result {
         Err(CallError::Connector(error)) => error,
         other => panic!("expected the connector's error, got {other:?}"),
@@ -103,7 +103,7 @@ async fn bad_comments_and_merges_are_refused_before_any_request() {
     let emulator = emulator(0, 1).await;
     let mut session = session(&emulator).await;
     emulator.clear_requests();
-    let subject = |e: Error| {
+    let subject = |e: ConnectorError| {
         assert_eq!(e.kind, ErrorKind::InvalidInput, "{e:?}");
         e.subject
     };

@@ -42,7 +42,7 @@ use sentinel_connector::core::retry::RetryPolicy;
 use sentinel_host::cli::errors::kind;
 use sentinel_host::runtime::graph_security as gwit;
 use sentinel_host::runtime::sandbox::AuditRecord;
-use sentinel_host::runtime::types::{self, Error, ErrorKind};
+use sentinel_host::runtime::types::{self, ConnectorError, ErrorKind};
 use sentinel_host::runtime::{
     graph_list_options, list_options, poll_options, CallError, ConnectorHost, HostOptions, Limits, Session,
 };
@@ -330,7 +330,7 @@ struct Checked {
 }
 
 impl Checked {
-    fn error(&self) -> &Error {
+    fn error(&self) -> &ConnectorError {
         match &self.outcome {
             Err(CallError::Connector(error)) => error,
             other => panic!("not a connector error: {other:?}"),

@@ -23,8 +23,13 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// The Entra tenant: a GUID or a domain such as `contoso.onmicrosoft.com`;
+    /// `AZURE_TENANT_ID` wins.
     pub tenant_id: Option<String>,
+    /// The app registration's client id (a GUID); `AZURE_CLIENT_ID` wins.
     pub client_id: Option<String>,
+    /// The app's client secret; `AZURE_CLIENT_SECRET` wins. Never echoed in
+    /// an error, even when the file fails to parse.
     pub client_secret: Option<Secret>,
     /// A file holding a federated token (workload identity), re-read when
     /// the connection is opened again; `AZURE_FEDERATED_TOKEN_FILE` wins.
@@ -32,28 +37,62 @@ pub struct FileConfig {
     /// The app's certificate and key: PEM, or PKCS#12 (with
     /// `client_certificate_password`); `AZURE_CLIENT_CERTIFICATE_PATH` wins.
     pub client_certificate_path: Option<PathBuf>,
+    /// The PKCS#12 bundle's password (unused for PEM);
+    /// `AZURE_CLIENT_CERTIFICATE_PASSWORD` wins.
     pub client_certificate_password: Option<Secret>,
+    /// The workspace's subscription (a GUID); `SENTINEL_SUBSCRIPTION_ID` wins.
     pub subscription_id: Option<String>,
+    /// The workspace's resource group; `SENTINEL_RESOURCE_GROUP` wins.
     pub resource_group: Option<String>,
+    /// The Log Analytics workspace Sentinel runs on (its name, not its id);
+    /// `SENTINEL_WORKSPACE_NAME` wins.
     pub workspace_name: Option<String>,
+    /// The workspace's id (a GUID), needed only for KQL queries;
+    /// `SENTINEL_WORKSPACE_ID` wins.
     pub workspace_id: Option<String>,
     /// public, usgov, china or custom.
     pub cloud: Option<String>,
+    /// With `cloud = "custom"`: the Entra login base URL (https; http only
+    /// on loopback); `SENTINEL_LOGIN_URL` wins.
     pub login_url: Option<String>,
+    /// With `cloud = "custom"`: the Azure Resource Manager base URL;
+    /// `SENTINEL_ARM_URL` wins.
     pub arm_url: Option<String>,
+    /// With `cloud = "custom"`: the Log Analytics query API's base URL;
+    /// `SENTINEL_LOGANALYTICS_URL` wins.
     pub log_analytics_url: Option<String>,
+    /// With `cloud = "custom"`: the Microsoft Graph base URL;
+    /// `SENTINEL_GRAPH_URL` wins.
     pub graph_url: Option<String>,
+    /// With `cloud = "custom"`: the ARM token scope; unset, the public
+    /// cloud's. File only, no environment variable.
     pub arm_scope: Option<String>,
+    /// With `cloud = "custom"`: the Log Analytics token scope; unset, the
+    /// public cloud's. File only.
     pub log_analytics_scope: Option<String>,
+    /// With `cloud = "custom"`: the Graph token scope; unset, the public
+    /// cloud's. File only.
     pub graph_scope: Option<String>,
+    /// The Sentinel REST api-version (`YYYY-MM-DD[-preview]`); unset, the
+    /// component's default. `SENTINEL_API_VERSION` wins.
     pub api_version: Option<String>,
     /// `[timeouts]`, `[retry]` and `[protected_accounts]` are the core's own
     /// records, read as they are.
+    ///
+    /// `[timeouts]`: `connect_ms`, `first_byte_ms`, `between_bytes_ms`, all
+    /// needed; unset, 10 s, 60 s and 30 s.
     pub timeouts: Option<Timeouts>,
+    /// `[retry]`: `max_retries`, `initial_delay_ms`, `max_delay_ms`,
+    /// `total_budget_ms`, all needed; unset, up to 4 retries, none started
+    /// after 60 s.
     pub retry: Option<RetryPolicy>,
+    /// `[protected_accounts]`: accounts containment never touches. Extended,
+    /// not replaced, by `SENTINEL_PROTECTED_USERS` and `SENTINEL_PROTECTED_GROUPS`.
     pub protected_accounts: Option<ProtectedAccounts>,
 }
 
+/// Why the configuration could not be read or resolved, as a message fit to
+/// show: it names the setting or file, never a secret's value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError(pub String);
 
@@ -65,6 +104,8 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Reads and parses a `--config` TOML file. A parse error names the line
+/// and key but never quotes the value, which may be a secret.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", path.display())))?;

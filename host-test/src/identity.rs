@@ -48,12 +48,17 @@ pub enum AuthMethod {
 /// them (a scope without `/.default`).
 #[derive(Clone, Debug)]
 pub struct Resources {
+    /// Azure Resource Manager, e.g. `https://management.azure.com`.
     pub arm: String,
+    /// The Log Analytics query API, e.g. `https://api.loganalytics.io`.
     pub log_analytics: String,
+    /// Microsoft Graph, e.g. `https://graph.microsoft.com`.
     pub graph: String,
 }
 
 impl Resources {
+    /// The resources for three token scopes, each with its `/.default`
+    /// dropped (managed identity and `az` ask by resource, not scope).
     pub fn from_scopes(arm: &str, log_analytics: &str, graph: &str) -> Resources {
         let resource = |scope: &str| scope.trim_end_matches("/.default").to_owned();
         Resources { arm: resource(arm), log_analytics: resource(log_analytics), graph: resource(graph) }
@@ -62,10 +67,16 @@ impl Resources {
 
 /// Tokens obtained by the host, and when the first of them expires.
 pub struct HostTokens {
+    /// [`Credential::AccessTokens`], one token per resource, for the
+    /// connection's configuration.
     pub credential: Credential,
+    /// The earliest expiry among the tokens, or `None` when no source said;
+    /// reopen the connection before then to renew them.
     pub expires_at: Option<SystemTime>,
 }
 
+/// Why no host token was obtained, in words. It may quote up to 300
+/// characters of a failed endpoint's answer or of `az`'s stderr.
 #[derive(Debug)]
 pub struct IdentityError(pub String);
 

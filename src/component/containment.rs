@@ -13,14 +13,14 @@ open_enum_to_wit!(gusers::RiskLevel => cwit::RiskLevel { None, Low, Medium, High
 open_enum_to_wit!(gusers::RiskState => cwit::RiskState { None, ConfirmedSafe, Remediated, Dismissed, AtRisk, ConfirmedCompromised });
 
 impl Guest for Component {
-    fn get_user(connection: ConnectionBorrow<'_>, user: String) -> Result<cwit::User, wit::Error> {
+    fn get_user(connection: ConnectionBorrow<'_>, user: String) -> Result<cwit::User, wit::ConnectorError> {
         resource(&connection).with_client(|client, http| client.graph().get_user(http, &user)).map(user_record)
     }
 
     fn list_risky_users(
         connection: ConnectionBorrow<'_>,
         filter: Option<String>,
-    ) -> Result<Vec<cwit::RiskyUser>, wit::Error> {
+    ) -> Result<Vec<cwit::RiskyUser>, wit::ConnectorError> {
         let users = resource(&connection)
             .with_client(|client, http| client.graph().list_risky_users(http, filter.as_deref()))?;
         Ok(users.into_iter().map(risky_user).collect())
@@ -31,7 +31,7 @@ impl Guest for Component {
         user: String,
         action: cwit::Action,
         dry_run: bool,
-    ) -> Result<cwit::Outcome, wit::Error> {
+    ) -> Result<cwit::Outcome, wit::ConnectorError> {
         let action = core_action(action);
         resource(&connection)
             .with_client(|client, http| client.graph().contain(http, &user, &action, dry_run))
@@ -43,10 +43,10 @@ impl Guest for Component {
         account: wit::NormalizedEntity,
         action: cwit::Action,
         dry_run: bool,
-    ) -> Result<cwit::Outcome, wit::Error> {
+    ) -> Result<cwit::Outcome, wit::ConnectorError> {
         let is_account = matches!(account.kind, wit::EntityKind::Account);
-        let user =
-            account_target(is_account, account.object_id.as_deref(), &account.identifier).map_err(wit::Error::from)?;
+        let user = account_target(is_account, account.object_id.as_deref(), &account.identifier)
+            .map_err(wit::ConnectorError::from)?;
         Self::contain(connection, user, action, dry_run)
     }
 }

@@ -28,7 +28,7 @@ impl Guest for Component {
     fn list_incidents(
         connection: ConnectionBorrow<'_>,
         options: gwit::ListOptions,
-    ) -> Result<gwit::IncidentPage, wit::Error> {
+    ) -> Result<gwit::IncidentPage, wit::ConnectorError> {
         let page = resource(&connection)
             .with_client(|client, http| client.graph().list_incidents(http, &list_options(options)))?;
         Ok(gwit::IncidentPage {
@@ -40,7 +40,7 @@ impl Guest for Component {
     fn list_all_incidents(
         connection: ConnectionBorrow<'_>,
         options: gwit::ListOptions,
-    ) -> Result<Vec<gwit::Incident>, wit::Error> {
+    ) -> Result<Vec<gwit::Incident>, wit::ConnectorError> {
         let all = resource(&connection)
             .with_client(|client, http| client.graph().list_all_incidents(http, &list_options(options)))?;
         Ok(all.into_iter().map(incident).collect())
@@ -50,7 +50,7 @@ impl Guest for Component {
         connection: ConnectionBorrow<'_>,
         incident_id: String,
         expand_alerts: bool,
-    ) -> Result<gwit::Incident, wit::Error> {
+    ) -> Result<gwit::Incident, wit::ConnectorError> {
         resource(&connection)
             .with_client(|client, http| client.graph().get_incident(http, &incident_id, expand_alerts))
             .map(incident)
@@ -60,7 +60,7 @@ impl Guest for Component {
         connection: ConnectionBorrow<'_>,
         incident_id: String,
         update: gwit::IncidentUpdate,
-    ) -> Result<gwit::Incident, wit::Error> {
+    ) -> Result<gwit::Incident, wit::ConnectorError> {
         let update = incident_update(update);
         resource(&connection)
             .with_client(|client, http| client.graph().update_incident(http, &incident_id, &update))
@@ -71,7 +71,7 @@ impl Guest for Component {
         connection: ConnectionBorrow<'_>,
         incident_id: String,
         update: gwit::IncidentUpdate,
-    ) -> Result<wit::PlannedRequest, wit::Error> {
+    ) -> Result<wit::PlannedRequest, wit::ConnectorError> {
         let update = incident_update(update);
         resource(&connection)
             .with_client(|client, http| client.graph().plan_incident_update(http, &incident_id, &update))
@@ -81,7 +81,7 @@ impl Guest for Component {
     fn list_alerts(
         connection: ConnectionBorrow<'_>,
         options: gwit::ListOptions,
-    ) -> Result<gwit::AlertPage, wit::Error> {
+    ) -> Result<gwit::AlertPage, wit::ConnectorError> {
         let page = resource(&connection)
             .with_client(|client, http| client.graph().list_alerts(http, &list_options(options)))?;
         Ok(gwit::AlertPage { alerts: page.value.into_iter().map(alert).collect(), continuation: page.next_link })
@@ -90,13 +90,13 @@ impl Guest for Component {
     fn list_all_alerts(
         connection: ConnectionBorrow<'_>,
         options: gwit::ListOptions,
-    ) -> Result<Vec<gwit::Alert>, wit::Error> {
+    ) -> Result<Vec<gwit::Alert>, wit::ConnectorError> {
         let all = resource(&connection)
             .with_client(|client, http| client.graph().list_all_alerts(http, &list_options(options)))?;
         Ok(all.into_iter().map(alert).collect())
     }
 
-    fn get_alert(connection: ConnectionBorrow<'_>, alert_id: String) -> Result<gwit::Alert, wit::Error> {
+    fn get_alert(connection: ConnectionBorrow<'_>, alert_id: String) -> Result<gwit::Alert, wit::ConnectorError> {
         resource(&connection).with_client(|client, http| client.graph().get_alert(http, &alert_id)).map(alert)
     }
 
@@ -104,7 +104,7 @@ impl Guest for Component {
         connection: ConnectionBorrow<'_>,
         alert_id: String,
         update: gwit::AlertUpdate,
-    ) -> Result<gwit::Alert, wit::Error> {
+    ) -> Result<gwit::Alert, wit::ConnectorError> {
         let update = alert_update(update);
         resource(&connection)
             .with_client(|client, http| client.graph().update_alert(http, &alert_id, &update))
@@ -115,7 +115,7 @@ impl Guest for Component {
         connection: ConnectionBorrow<'_>,
         alert_id: String,
         update: gwit::AlertUpdate,
-    ) -> Result<wit::PlannedRequest, wit::Error> {
+    ) -> Result<wit::PlannedRequest, wit::ConnectorError> {
         let update = alert_update(update);
         resource(&connection).with_client(|client, _| client.graph().plan_alert_update(&alert_id, &update)).map(planned)
     }
@@ -125,7 +125,7 @@ impl Guest for Component {
         incident_id: String,
         comment: String,
         idempotency_key: Option<String>,
-    ) -> Result<Vec<gwit::Comment>, wit::Error> {
+    ) -> Result<Vec<gwit::Comment>, wit::ConnectorError> {
         add_comment(&connection, Collection::Incidents, &incident_id, &comment, idempotency_key.as_deref())
     }
 
@@ -134,7 +134,7 @@ impl Guest for Component {
         alert_id: String,
         comment: String,
         idempotency_key: Option<String>,
-    ) -> Result<Vec<gwit::Comment>, wit::Error> {
+    ) -> Result<Vec<gwit::Comment>, wit::ConnectorError> {
         add_comment(&connection, Collection::Alerts, &alert_id, &comment, idempotency_key.as_deref())
     }
 
@@ -143,7 +143,7 @@ impl Guest for Component {
         incident_ids: Vec<String>,
         comment: Option<String>,
         dry_run: bool,
-    ) -> Result<gwit::MergeOutcome, wit::Error> {
+    ) -> Result<gwit::MergeOutcome, wit::ConnectorError> {
         let outcome = resource(&connection).with_client(|client, http| {
             client.graph().merge_incidents(http, &incident_ids, comment.as_deref(), dry_run)
         })?;
@@ -158,7 +158,7 @@ impl Guest for Component {
         connection: ConnectionBorrow<'_>,
         cursor: Option<String>,
         options: gwit::PollOptions,
-    ) -> Result<gwit::PollBatch, wit::Error> {
+    ) -> Result<gwit::PollBatch, wit::ConnectorError> {
         let options = poll_options(options);
         let batch =
             resource(&connection).with_client(|client, http| client.graph().poll(http, cursor.as_deref(), &options))?;
@@ -174,7 +174,7 @@ impl Guest for Component {
         connection: ConnectionBorrow<'_>,
         query: String,
         options: gwit::HuntingOptions,
-    ) -> Result<wit::Table, wit::Error> {
+    ) -> Result<wit::Table, wit::ConnectorError> {
         let options = HuntingOptions { timespan: options.timespan };
         resource(&connection)
             .with_client(|client, http| client.graph().run_hunting_query(http, &query, &options))
@@ -188,7 +188,7 @@ fn add_comment(
     id: &str,
     text: &str,
     key: Option<&str>,
-) -> Result<Vec<gwit::Comment>, wit::Error> {
+) -> Result<Vec<gwit::Comment>, wit::ConnectorError> {
     let list =
         resource(connection).with_client(|client, http| client.graph().add_comment(http, collection, id, text, key))?;
     Ok(list.into_iter().map(comment).collect())

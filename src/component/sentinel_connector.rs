@@ -51,16 +51,16 @@ impl ConnectionResource {
     pub(super) fn with_client<T>(
         &self,
         action: impl FnOnce(&mut Client, &mut WasiHttp) -> Result<T, crate::core::Error>,
-    ) -> Result<T, wit::Error> {
+    ) -> Result<T, wit::ConnectorError> {
         let mut client = self.client.borrow_mut();
         // Scrubbed once more at the boundary: parse errors quote what a
         // service sent, and that may be a secret it echoed.
-        action(&mut client, &mut WasiHttp).map_err(|error| wit::Error::from(client.scrub(error)))
+        action(&mut client, &mut WasiHttp).map_err(|error| wit::ConnectorError::from(client.scrub(error)))
     }
 }
 
 impl GuestConnection for ConnectionResource {
-    fn open(config: wit::ConnectionConfig) -> Result<Connection, wit::Error> {
+    fn open(config: wit::ConnectionConfig) -> Result<Connection, wit::ConnectorError> {
         let settings = Settings::from_config(config.into())?;
         let client = Client::new(settings).with_collect_limit(collect_limit());
         Ok(Connection::new(ConnectionResource { client: RefCell::new(client) }))
@@ -71,7 +71,7 @@ impl GuestConnection for ConnectionResource {
         client.check_connection(&mut WasiHttp).into_iter().map(api_check).collect()
     }
 
-    fn list_incidents(&self, options: wit::ListIncidentsOptions) -> Result<wit::IncidentPage, wit::Error> {
+    fn list_incidents(&self, options: wit::ListIncidentsOptions) -> Result<wit::IncidentPage, wit::ConnectorError> {
         let page = self.with_client(|client, http| client.sentinel().list_incidents(http, &list_options(options)))?;
         Ok(wit::IncidentPage {
             incidents: page.value.into_iter().map(incident).collect(),
@@ -79,31 +79,38 @@ impl GuestConnection for ConnectionResource {
         })
     }
 
-    fn list_all_incidents(&self, options: wit::ListIncidentsOptions) -> Result<Vec<wit::Incident>, wit::Error> {
+    fn list_all_incidents(
+        &self,
+        options: wit::ListIncidentsOptions,
+    ) -> Result<Vec<wit::Incident>, wit::ConnectorError> {
         let all =
             self.with_client(|client, http| client.sentinel().list_all_incidents(http, &list_options(options)))?;
         Ok(all.into_iter().map(incident).collect())
     }
 
-    fn get_incident(&self, incident_id: String) -> Result<wit::Incident, wit::Error> {
+    fn get_incident(&self, incident_id: String) -> Result<wit::Incident, wit::ConnectorError> {
         self.with_client(|client, http| client.sentinel().get_incident(http, &incident_id)).map(incident)
     }
 
-    fn update_incident(&self, incident_id: String, update: wit::IncidentUpdate) -> Result<wit::Incident, wit::Error> {
+    fn update_incident(
+        &self,
+        incident_id: String,
+        update: wit::IncidentUpdate,
+    ) -> Result<wit::Incident, wit::ConnectorError> {
         let update = incident_update(update);
         self.with_client(|client, http| client.sentinel().update_incident(http, &incident_id, &update)).map(incident)
     }
 
-    fn create_incident(&self, new: wit::NewIncident, id: Option<String>) -> Result<wit::Incident, wit::Error> {
+    fn create_incident(&self, new: wit::NewIncident, id: Option<String>) -> Result<wit::Incident, wit::ConnectorError> {
         let new = new_incident(new);
         self.with_client(|client, http| client.sentinel().create_incident(http, &new, id.as_deref())).map(incident)
     }
 
-    fn delete_incident(&self, incident_id: String) -> Result<(), wit::Error> {
+    fn delete_incident(&self, incident_id: String) -> Result<(), wit::ConnectorError> {
         self.with_client(|client, http| client.sentinel().delete_incident(http, &incident_id))
     }
 
-    fn list_comments(&self, incident_id: String) -> Result<Vec<wit::Comment>, wit::Error> {
+    fn list_comments(&self, incident_id: String) -> Result<Vec<wit::Comment>, wit::ConnectorError> {
         let comments = self.with_client(|client, http| client.sentinel().list_comments(http, &incident_id))?;
         Ok(comments.into_iter().map(comment).collect())
     }
@@ -113,18 +120,18 @@ impl GuestConnection for ConnectionResource {
         incident_id: String,
         message: String,
         idempotency_key: Option<String>,
-    ) -> Result<Vec<wit::Comment>, wit::Error> {
+    ) -> Result<Vec<wit::Comment>, wit::ConnectorError> {
         let posted = self.with_client(|client, http| {
             client.sentinel().add_comment(http, &incident_id, &message, idempotency_key.as_deref())
         })?;
         Ok(posted.into_iter().map(comment).collect())
     }
 
-    fn delete_comment(&self, incident_id: String, comment_id: String) -> Result<(), wit::Error> {
+    fn delete_comment(&self, incident_id: String, comment_id: String) -> Result<(), wit::ConnectorError> {
         self.with_client(|client, http| client.sentinel().delete_comment(http, &incident_id, &comment_id))
     }
 
-    fn list_relations(&self, incident_id: String) -> Result<Vec<wit::Relation>, wit::Error> {
+    fn list_relations(&self, incident_id: String) -> Result<Vec<wit::Relation>, wit::ConnectorError> {
         let relations = self.with_client(|client, http| client.sentinel().list_relations(http, &incident_id))?;
         Ok(relations.into_iter().map(relation).collect())
     }
@@ -134,18 +141,18 @@ impl GuestConnection for ConnectionResource {
         incident_id: String,
         related_resource_id: String,
         relation_name: Option<String>,
-    ) -> Result<wit::Relation, wit::Error> {
+    ) -> Result<wit::Relation, wit::ConnectorError> {
         self.with_client(|client, http| {
             client.sentinel().add_relation(http, &incident_id, &related_resource_id, relation_name.as_deref())
         })
         .map(relation)
     }
 
-    fn delete_relation(&self, incident_id: String, relation_name: String) -> Result<(), wit::Error> {
+    fn delete_relation(&self, incident_id: String, relation_name: String) -> Result<(), wit::ConnectorError> {
         self.with_client(|client, http| client.sentinel().delete_relation(http, &incident_id, &relation_name))
     }
 
-    fn list_tasks(&self, incident_id: String) -> Result<Vec<wit::IncidentTask>, wit::Error> {
+    fn list_tasks(&self, incident_id: String) -> Result<Vec<wit::IncidentTask>, wit::ConnectorError> {
         let tasks = self.with_client(|client, http| client.sentinel().list_tasks(http, &incident_id))?;
         Ok(tasks.into_iter().map(task).collect())
     }
@@ -156,7 +163,7 @@ impl GuestConnection for ConnectionResource {
         title: String,
         description: Option<String>,
         task_id: Option<String>,
-    ) -> Result<wit::IncidentTask, wit::Error> {
+    ) -> Result<wit::IncidentTask, wit::ConnectorError> {
         self.with_client(|client, http| {
             client.sentinel().add_task(http, &incident_id, &title, description.as_deref(), task_id.as_deref())
         })
@@ -168,36 +175,40 @@ impl GuestConnection for ConnectionResource {
         incident_id: String,
         task_id: String,
         update: wit::TaskUpdate,
-    ) -> Result<wit::IncidentTask, wit::Error> {
+    ) -> Result<wit::IncidentTask, wit::ConnectorError> {
         let update = task_update(update);
         self.with_client(|client, http| client.sentinel().update_task(http, &incident_id, &task_id, &update)).map(task)
     }
 
-    fn delete_task(&self, incident_id: String, task_id: String) -> Result<(), wit::Error> {
+    fn delete_task(&self, incident_id: String, task_id: String) -> Result<(), wit::ConnectorError> {
         self.with_client(|client, http| client.sentinel().delete_task(http, &incident_id, &task_id))
     }
 
-    fn search_events(&self, query: String, options: wit::QueryOptions) -> Result<wit::QueryResult, wit::Error> {
+    fn search_events(
+        &self,
+        query: String,
+        options: wit::QueryOptions,
+    ) -> Result<wit::QueryResult, wit::ConnectorError> {
         let options = query_options(options);
         self.with_client(|client, http| client.sentinel().search_events(http, &query, &options)).map(query_result)
     }
 
-    fn list_alerts(&self, incident_id: String) -> Result<Vec<wit::Alert>, wit::Error> {
+    fn list_alerts(&self, incident_id: String) -> Result<Vec<wit::Alert>, wit::ConnectorError> {
         let alerts = self.with_client(|client, http| client.sentinel().list_alerts(http, &incident_id))?;
         Ok(alerts.into_iter().map(alert).collect())
     }
 
-    fn list_entities(&self, incident_id: String) -> Result<Vec<wit::Entity>, wit::Error> {
+    fn list_entities(&self, incident_id: String) -> Result<Vec<wit::Entity>, wit::ConnectorError> {
         let entities = self.with_client(|client, http| client.sentinel().list_entities(http, &incident_id))?;
         Ok(entities.into_iter().map(entity).collect())
     }
 
-    fn list_normalized_entities(&self, incident_id: String) -> Result<Vec<wit::NormalizedEntity>, wit::Error> {
+    fn list_normalized_entities(&self, incident_id: String) -> Result<Vec<wit::NormalizedEntity>, wit::ConnectorError> {
         let entities = self.with_client(|client, http| client.sentinel().list_entities(http, &incident_id))?;
         Ok(normalize(&entities))
     }
 
-    fn resolve_incident(&self, incident_id: String) -> Result<wit::IncidentResolution, wit::Error> {
+    fn resolve_incident(&self, incident_id: String) -> Result<wit::IncidentResolution, wit::ConnectorError> {
         let resolution = self.with_client(|client, http| client.resolve_incident(http, &incident_id))?;
         Ok(wit::IncidentResolution {
             chain: resolution.chain,
@@ -209,12 +220,12 @@ impl GuestConnection for ConnectionResource {
         })
     }
 
-    fn list_bookmarks(&self, incident_id: String) -> Result<Vec<wit::Bookmark>, wit::Error> {
+    fn list_bookmarks(&self, incident_id: String) -> Result<Vec<wit::Bookmark>, wit::ConnectorError> {
         let bookmarks = self.with_client(|client, http| client.sentinel().list_bookmarks(http, &incident_id))?;
         Ok(bookmarks.into_iter().map(bookmark).collect())
     }
 
-    fn poll(&self, cursor: Option<String>, options: wit::PollOptions) -> Result<wit::PollBatch, wit::Error> {
+    fn poll(&self, cursor: Option<String>, options: wit::PollOptions) -> Result<wit::PollBatch, wit::ConnectorError> {
         let options = poll_options(options);
         let batch = self.with_client(|client, http| client.sentinel().poll(http, cursor.as_deref(), &options))?;
         let mut details = batch.details.into_iter();

@@ -92,10 +92,10 @@ pub fn list_options(options: wit::ListIncidentsOptions) -> ListOptions {
     }
 }
 
-impl From<Error> for wit::Error {
+impl From<Error> for wit::ConnectorError {
     fn from(error: Error) -> Self {
         use wit::ErrorKind as K;
-        let service = |kind, f: crate::core::ServiceFailure, retry_after_seconds| wit::Error {
+        let service = |kind, f: crate::core::ServiceFailure, retry_after_seconds| wit::ConnectorError {
             kind,
             subject: String::new(),
             status: f.status,
@@ -106,7 +106,7 @@ impl From<Error> for wit::Error {
             client_request_id: f.trace.client_request_id,
             request_id: f.trace.request_id,
         };
-        let local = |kind, subject, message, hint, trace: crate::core::Trace| wit::Error {
+        let local = |kind, subject, message, hint, trace: crate::core::Trace| wit::ConnectorError {
             kind,
             subject,
             status: 0,
@@ -127,8 +127,8 @@ impl From<Error> for wit::Error {
             Error::Throttled { retry_after_seconds, failure } => service(K::Throttled, failure, retry_after_seconds),
             Error::BadRequest(f) => service(K::BadRequest, f, None),
             Error::Service(f) => service(K::Service, f, None),
-            Error::Transport(l) => local(K::Transport, String::new(), l.message, l.hint, l.trace),
-            Error::InvalidResponse(l) => local(K::InvalidResponse, String::new(), l.message, l.hint, l.trace),
+            Error::Transport(l) => local(K::Transport, String::new(), l.message, l.hint, *l.trace),
+            Error::InvalidResponse(l) => local(K::InvalidResponse, String::new(), l.message, l.hint, *l.trace),
             Error::Protected { user, reason } => local(K::ProtectedAccount, user, reason, String::new(), untraced()),
         }
     }

@@ -24,7 +24,9 @@ pub struct ServiceFailure {
     pub code: String,
     pub message: String,
     pub hint: String,
-    pub trace: Trace,
+    /// Boxed: every `Result` of the core carries this error, and the ids are
+    /// read only when a call fails.
+    pub trace: Box<Trace>,
 }
 
 /// Which request failed, in the terms Microsoft support searches by: the
@@ -75,7 +77,9 @@ fn shown_safely(redactor: &Redactor, text: &str) -> String {
 pub struct LocalFailure {
     pub message: String,
     pub hint: String,
-    pub trace: Trace,
+    /// Boxed: every `Result` of the core carries this error, and the ids are
+    /// read only when a call fails.
+    pub trace: Box<Trace>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,7 +220,7 @@ impl Error {
     /// errors no request caused are returned unchanged.
     pub fn traced(mut self, trace: Trace) -> Self {
         if let Some(slot) = self.trace_mut() {
-            *slot = trace;
+            **slot = trace;
         }
         self
     }
@@ -236,7 +240,7 @@ impl Error {
         }
     }
 
-    fn trace_mut(&mut self) -> Option<&mut Trace> {
+    fn trace_mut(&mut self) -> Option<&mut Box<Trace>> {
         match self {
             Error::Auth(f)
             | Error::Forbidden(f)

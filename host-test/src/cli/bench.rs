@@ -8,7 +8,8 @@
 //! compiling or from the cache), `calls` (the list walk in wasm against the
 //! same core natively, the poller), `whole` (whole processes: the CLI, the
 //! Python SDK peer and plain page fetching, each a child reaped with `wait4`
-//! by `process`; the emulator's own page rate), `fetch` (plain hyper), `table`.
+//! by `process`; the emulator's own page rate), `fetch` (plain hyper),
+//! `hosts` (the same `.wasm` in the Rust, Python and Node.js hosts), `table`.
 //!
 //! The sans-IO core also runs natively here, over the plain hyper transport
 //! below, on the same emulator: the connector benchmarked against itself, so
@@ -16,6 +17,7 @@
 
 mod calls;
 mod fetch;
+mod hosts;
 mod load;
 mod process;
 mod sessions;
@@ -274,6 +276,8 @@ async fn measure(setup: &Setup, figures: &Figures) -> Result<(Vec<Row>, Vec<Row>
         "graph poll: drain the backlog",
         "",
     ));
+    progress("the same .wasm in the Rust, Python and Node.js hosts".into());
+    others.extend(or_failed(hosts::rows(setup).await, "the same .wasm in three hosts", ""));
 
     progress(format!(
         "`incidents list --all` at {} incidents through the CLI",

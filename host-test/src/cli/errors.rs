@@ -3,7 +3,7 @@
 
 use sentinel_connector::core::error::{sentence, PROTECTED_HINT};
 
-use crate::runtime::types::Error as ConnectorError;
+use crate::runtime::types::ConnectorError;
 use crate::runtime::CallError;
 
 impl std::fmt::Display for CallError {

@@ -156,7 +156,7 @@ fn walk_error(error: CoreError) -> CallError {
         CoreError::InvalidResponse(failure) | CoreError::Transport(failure) => (failure.message, failure.hint),
         other => (other.to_string(), String::new()),
     };
-    CallError::Connector(types::Error::local(types::ErrorKind::InvalidResponse, "", message, hint))
+    CallError::Connector(types::ConnectorError::local(types::ErrorKind::InvalidResponse, "", message, hint))
 }
 
 /// The guest refuses a continuation that leaves the endpoint's origin as

@@ -73,6 +73,9 @@ fn component_sha256(component: &[u8]) -> Cow<'static, str> {
     }
 }
 
+/// The artifact's file name in the cache, without `.cwasm`: hex SHA-256 over
+/// the component's hash, the engine's compatibility hash and this crate's
+/// version, so a changed component, wasmtime or setting never loads a stale one.
 pub fn cache_key(engine: &Engine, component: &[u8]) -> String {
     let mut hasher = Sha256Hasher(Sha256::new());
     hasher.write(component_sha256(component).as_bytes());
@@ -322,6 +325,8 @@ fn store(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(written?)
 }
 
+/// `sentinel-connector` under the user's cache directory (on Linux
+/// `$XDG_CACHE_HOME`, else `~/.cache`); `None` when there is no home to find.
 pub fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|dir| dir.join("sentinel-connector"))
 }

@@ -75,14 +75,16 @@ fn cloud(cloud: Cloud) -> wit::Cloud {
 }
 
 /// Only configuration errors arise host-side, before the guest runs.
-pub fn core_error(error: Error) -> wit::Error {
+pub fn core_error(error: Error) -> wit::ConnectorError {
     match error {
-        Error::InvalidInput { field, reason } => wit::Error::local(wit::ErrorKind::InvalidInput, field, reason, ""),
-        other => wit::Error::local(wit::ErrorKind::InvalidResponse, "", other.to_string(), ""),
+        Error::InvalidInput { field, reason } => {
+            wit::ConnectorError::local(wit::ErrorKind::InvalidInput, field, reason, "")
+        }
+        other => wit::ConnectorError::local(wit::ErrorKind::InvalidResponse, "", other.to_string(), ""),
     }
 }
 
-impl wit::Error {
+impl wit::ConnectorError {
     /// An error without a service's answer (no status, no code), in the
     /// WIT's one shape: `subject` is the field or account it names, if any.
     pub fn local(
@@ -91,7 +93,7 @@ impl wit::Error {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) -> Self {
-        wit::Error {
+        wit::ConnectorError {
             kind,
             subject: subject.into(),
             status: 0,

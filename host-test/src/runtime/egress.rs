@@ -34,8 +34,11 @@ use super::sandbox::Origin;
 /// The Microsoft clouds a tenant may name without any custom URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KnownCloud {
+    /// Azure's global cloud (`management.azure.com`).
     Public,
+    /// Azure Government (`management.usgovcloudapi.net`).
     UsGovernment,
+    /// Azure China, operated by 21Vianet (`management.chinacloudapi.cn`).
     China,
 }
 
@@ -136,7 +139,9 @@ impl EgressPolicy {
 /// The ranges the policy tells apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Range {
+    /// Anything not below: always allowed.
     Public,
+    /// 127.0.0.0/8 and ::1: allowed unless [`PrivateNetwork::Refuse`].
     Loopback,
     /// RFC 1918, unique-local (fc00::/7) and shared address space (100.64.0.0/10).
     Private,
@@ -158,6 +163,8 @@ impl Range {
     }
 }
 
+/// The range `ip` is in. IPv4-mapped (`::ffff:a.b.c.d`) and NAT64
+/// (`64:ff9b::/96`) addresses are judged by the IPv4 address they carry.
 pub fn classify(ip: IpAddr) -> Range {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
@@ -217,6 +224,8 @@ fn classify_v6(ip: Ipv6Addr) -> Range {
 /// Turns a host name into addresses. The system resolver by default; tests
 /// and hosts with their own DNS give another.
 pub trait Resolve: Send + Sync {
+    /// Every address `host` resolves to, with `port`. Each is checked
+    /// against the policy; an empty list is refused as not found.
     fn resolve(
         &self,
         host: &str,
@@ -268,8 +277,14 @@ type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 /// The outgoing connector of every tenant's store.
 pub struct OutboundConnector {
+    /// The operator's policy every resolved address is checked against.
     pub policy: Arc<EgressPolicy>,
+    /// How host names become addresses ([`SystemResolver`] by default). Not
+    /// used through a proxy: the proxy resolves the name, and the private
+    /// address check is then the proxy's to make.
     pub resolver: Arc<dyn Resolve>,
+    /// The TLS trust for every https connection: [`default_tls`]'s public
+    /// roots, plus the operator's CAs when given.
     pub tls: Arc<rustls::ClientConfig>,
     /// The operator's outgoing proxies (none: every connection is direct).
     pub proxies: super::proxy::ProxySettings,
@@ -302,6 +317,8 @@ impl TlsRefusals {
 }
 
 impl OutboundConnector {
+    /// Under `policy`, trusting the public roots only, with the system
+    /// resolver and no proxy.
     pub fn new(policy: Arc<EgressPolicy>) -> Self {
         Self::trusting(policy, default_tls())
     }

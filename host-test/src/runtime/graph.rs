@@ -18,6 +18,9 @@ pub struct Graph<'a> {
 }
 
 impl Session {
+    /// The Microsoft Graph calls on this session's connection: Defender XDR
+    /// incidents, alerts and hunting, and Entra ID containment (which
+    /// refuses protected accounts). Same deadline and sandbox as the rest.
     pub fn graph(&mut self) -> Graph<'_> {
         Graph { session: self }
     }

@@ -48,7 +48,7 @@ pub use graph::{graph_list_options, graph_poll_options};
 pub use session::{list_options, poll_options, Session};
 
 use bindings::ConnectorPre;
-use types::Error as ConnectorError;
+use types::ConnectorError;
 
 /// The component this binary was built with.
 pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("SENTINEL_COMPONENT_PATH"));
@@ -88,11 +88,15 @@ impl Default for Limits {
     }
 }
 
+/// How to build a [`ConnectorHost`]: everything here is the operator's, set
+/// once per process; tenants only choose their connection's configuration.
 pub struct HostOptions {
     /// The component's bytes; [`EMBEDDED_COMPONENT`] unless another is given.
     pub component: Vec<u8>,
     /// Where compiled artifacts are cached; `None` compiles in memory.
     pub cache_dir: Option<PathBuf>,
+    /// Each tenant sandbox's memory, deadline and timeout caps, and how many
+    /// may be open at once (fixed for the host's life: they size the pool).
     pub limits: Limits,
     /// Where tenants' connectors may connect: the operator's, never a
     /// tenant's. The default is strict: the public Microsoft clouds only.
@@ -182,7 +186,10 @@ pub enum CallError {
     /// The guest trapped or hit a limit; the session must be reopened.
     Trap(String),
     /// The host has its operator's `max_sessions` open already.
-    AtCapacity { max_sessions: u32 },
+    AtCapacity {
+        /// The operator's limit that was reached ([`Limits::max_sessions`]).
+        max_sessions: u32,
+    },
 }
 
 /// One of the host's `max_sessions`, held by a live store and given back
@@ -192,6 +199,9 @@ struct SessionSlot(Arc<AtomicU32>);
 impl SessionSlot {
     /// Takes a slot if one is free: a typed refusal, not the pool's own
     /// error halfway through instantiation.
+    // `CallError` carries the WIT record as the component returned it (boxing it
+    // would make every embedder unbox); this runs once per open, not per request.
+    #[allow(clippy::result_large_err)]
     fn claim(live: &Arc<AtomicU32>, max_sessions: u32) -> Result<SessionSlot, CallError> {
         live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < max_sessions).then_some(open + 1))
             .map(|_| SessionSlot(live.clone()))
@@ -237,6 +247,9 @@ impl Drop for EpochTicker {
     }
 }
 
+/// The runtime: one per process, shared by every tenant. It holds the
+/// compiled component and the operator's limits and egress policy, and
+/// opens a sandboxed [`Session`] per tenant connection.
 pub struct ConnectorHost {
     engine: Engine,
     pre: ConnectorPre<TenantState>,
@@ -253,6 +266,9 @@ pub struct ConnectorHost {
 }
 
 impl ConnectorHost {
+    /// Builds the engine and instance pool, and loads the component: from
+    /// the disk cache, the build-time artifact, or a compile (seconds). Fails
+    /// on a component that does not compile or a bad `extra_ca_pem`.
     pub fn new(options: HostOptions) -> Result<Self> {
         let engine = engine(&options.limits)?;
         let (component, source, cache_fill) =
@@ -293,10 +309,12 @@ impl ConnectorHost {
         self.connector = Arc::new(connector);
     }
 
+    /// The limits the host was built with.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
+    /// The operator's egress policy every session's connections are checked against.
     pub fn egress(&self) -> &EgressPolicy {
         &self.connector.policy
     }
@@ -332,6 +350,9 @@ impl ConnectorHost {
     /// The operator's policy decides whether this tenant's cloud may be used
     /// at all, judged by the origins of the connection's endpoints, which
     /// then make the store's allow-list.
+    // `CallError` carries the WIT record as the component returned it (boxing it
+    // would make every embedder unbox); this runs once per open, not per request.
+    #[allow(clippy::result_large_err)]
     fn check_policy(&self, config: &ConnectionConfig, origins: &[Origin]) -> Result<(), CallError> {
         self.connector.policy.check_cloud(&config.cloud, origins).map_err(|refusal| {
             CallError::Connector(ConnectorError::local(types::ErrorKind::InvalidInput, "cloud", refusal.0, ""))
@@ -481,6 +502,8 @@ pub struct OpenTimings {
 pub struct CommandOutput {
     /// 0 when `run` returned ok or the guest exited 0.
     pub exit_code: i32,
+    /// What the guest wrote to stdout, lossily decoded as UTF-8; capped at
+    /// 1 MiB, past which the guest's writes fail.
     pub stdout: String,
 }
 
@@ -503,6 +526,9 @@ fn engine(limits: &Limits) -> Result<Engine> {
 
 /// The connection's settings as the guest will read them: a bad
 /// configuration is refused here, before a sandbox is made for it.
+// `CallError` carries the WIT record as the component returned it (boxing it
+// would make every embedder unbox); this runs once per open, not per request.
+#[allow(clippy::result_large_err)]
 fn settings_of(config: &ConnectionConfig) -> Result<Settings, CallError> {
     Settings::from_config(config.clone()).map_err(|e| CallError::Connector(convert::core_error(e)))
 }

@@ -116,7 +116,10 @@ async fn read_status(stream: &mut TcpStream) -> Result<u16, HttpError> {
 /// The proxies of a host, and the names that bypass them.
 #[derive(Clone, Debug, Default)]
 pub struct ProxySettings {
+    /// The proxy for https destinations (`HTTPS_PROXY`); `None` connects direct.
     pub https: Option<Proxy>,
+    /// The proxy for http destinations (`HTTP_PROXY`). The core allows http
+    /// only to loopback hosts, and those go through it unless `NO_PROXY` names them.
     pub http: Option<Proxy>,
     /// `NO_PROXY`'s entries: a name, `.suffix` or `suffix` for a domain and
     /// its subdomains, an address, or `*` for everything.

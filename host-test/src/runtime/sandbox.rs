@@ -15,12 +15,18 @@ use super::egress::OutboundConnector;
 /// Scheme, lower-case host and port: what a request may go to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Origin {
+    /// `https`, or `http` (the core accepts http only for loopback hosts).
     pub scheme: String,
+    /// The host name or address, lower-cased; compared exactly, so a
+    /// subdomain is another origin.
     pub host: String,
+    /// The port, defaulted by scheme (443, 80) when the URL leaves it out.
     pub port: u16,
 }
 
 impl Origin {
+    /// The origin of `url`, or `None` when it has no host or no known
+    /// default port for its scheme.
     pub fn of_url(url: &Url) -> Option<Origin> {
         Some(Origin {
             scheme: url.scheme().to_owned(),
@@ -56,11 +62,20 @@ impl fmt::Display for Origin {
 /// or a body, so no token or secret can reach the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
+    /// The embedder's label for the session (the `tenant` given to
+    /// `ConnectorHost::open`), not necessarily an Entra tenant id.
     pub tenant: String,
+    /// The HTTP method, e.g. `GET`.
     pub method: String,
+    /// The URL's authority: the host, with `:port` when the URL names one.
     pub host: String,
+    /// The URL's path only: the query (which may carry a filter or a
+    /// hunting query) is left out.
     pub path: String,
+    /// Answered, refused by the host, or failed.
     pub outcome: AuditOutcome,
+    /// From sending to the answer's headers (its body is not waited for);
+    /// zero when the host refused the request.
     pub elapsed: Duration,
     /// The `x-ms-client-request-id` the component sent, when it looks like an id.
     pub client_request_id: Option<String>,
@@ -69,10 +84,16 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
 }
 
+/// How an outbound request ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuditOutcome {
+    /// The service answered with this HTTP status, whatever it was.
     Status(u16),
+    /// The host refused it and sent nothing: an origin off the store's
+    /// allow-list, or an address the operator's egress policy forbids.
     Denied,
+    /// No answer: a DNS, connect, TLS, proxy, timeout or protocol failure, in words
+    /// (a refused certificate says why, e.g. "issued by a CA this host does not trust").
     Failed(String),
 }
 
@@ -94,13 +115,21 @@ impl fmt::Display for AuditRecord {
     }
 }
 
+/// Where a session's [`AuditRecord`]s go, one call per outbound request. It
+/// is called on the runtime's async workers, so it should be quick and not block.
 pub type AuditSink = Arc<dyn Fn(&AuditRecord) + Send + Sync>;
 
 /// The `WasiHttpHooks` of one store.
 pub struct SandboxHooks {
+    /// The session's label, copied into each [`AuditRecord`].
     pub tenant: String,
+    /// The only origins the guest may send to; anything else is refused
+    /// before any DNS lookup or connect.
     pub allowed: Vec<Origin>,
+    /// The host's cap on each of the guest's connect, first-byte and
+    /// between-bytes timeouts, also used for any the guest leaves unset.
     pub max_timeout: Duration,
+    /// Where audit records go; `None` records nothing.
     pub audit: Option<AuditSink>,
     /// Connects for this store under the operator's egress policy.
     pub connector: Arc<OutboundConnector>,

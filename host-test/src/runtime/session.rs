@@ -14,7 +14,7 @@ use wasmtime::Store;
 use super::bindings::sentinel_connector::GuestConnection;
 use super::bindings::{types, Connector};
 use super::{within, CallError, SessionSlot, TenantState};
-use types::Error as ConnectorError;
+use types::ConnectorError;
 
 /// What an export returns: a trap, or the connector's own answer.
 pub(super) type Answer<T> = wasmtime::Result<Result<T, ConnectorError>>;
@@ -88,10 +88,15 @@ impl Session {
         .await
     }
 
+    /// For each API (ARM, Log Analytics, Graph): a token, one cheap read,
+    /// and what works or why not, with the actions the token allows. An API
+    /// that fails is reported in the list, not as an `Err`.
     pub async fn check_connection(&mut self) -> Result<Vec<types::ApiCheck>, CallError> {
         self.sentinel(async |api, store, connection| api.call_check_connection(store, connection).await.map(Ok)).await
     }
 
+    /// One page of incidents; pass the page's `continuation` back in the
+    /// options for the next.
     pub async fn list_incidents(
         &mut self,
         options: types::ListIncidentsOptions,
@@ -99,6 +104,8 @@ impl Session {
         self.sentinel(async |api, store, connection| api.call_list_incidents(store, connection, &options).await).await
     }
 
+    /// Every incident the options select, all pages, in one call (so under
+    /// one call deadline); more than `max_pages` pages (default 1000) is an error.
     pub async fn list_all_incidents(
         &mut self,
         options: types::ListIncidentsOptions,
@@ -107,10 +114,13 @@ impl Session {
             .await
     }
 
+    /// One incident by its id: the GUID name, not the incident number.
     pub async fn get_incident(&mut self, incident_id: &str) -> Result<types::Incident, CallError> {
         self.sentinel(async |api, store, connection| api.call_get_incident(store, connection, incident_id).await).await
     }
 
+    /// Changes only the fields set in `update` (read, merge, write with the
+    /// etag; re-applied on a 409 Conflict). Closing rules are checked first.
     pub async fn update_incident(
         &mut self,
         incident_id: &str,
@@ -122,6 +132,8 @@ impl Session {
         .await
     }
 
+    /// Creates an incident under `id` (a GUID), or under a new random GUID
+    /// when `None`.
     pub async fn create_incident(
         &mut self,
         incident: types::NewIncident,
@@ -133,15 +145,20 @@ impl Session {
         .await
     }
 
+    /// Deletes the incident; this cannot be undone.
     pub async fn delete_incident(&mut self, incident_id: &str) -> Result<(), CallError> {
         self.sentinel(async |api, store, connection| api.call_delete_incident(store, connection, incident_id).await)
             .await
     }
 
+    /// Every comment on the incident, all pages.
     pub async fn list_comments(&mut self, incident_id: &str) -> Result<Vec<types::Comment>, CallError> {
         self.sentinel(async |api, store, connection| api.call_list_comments(store, connection, incident_id).await).await
     }
 
+    /// Adds a comment, idempotently: its id derives from the incident and
+    /// `key` (or the message), so a retry never posts twice. Over 30,000
+    /// characters it is posted as ordered parts, hence the list returned.
     pub async fn add_comment(
         &mut self,
         incident_id: &str,
@@ -154,6 +171,7 @@ impl Session {
         .await
     }
 
+    /// Deletes one comment by its id.
     pub async fn delete_comment(&mut self, incident_id: &str, comment_id: &str) -> Result<(), CallError> {
         self.sentinel(async |api, store, connection| {
             api.call_delete_comment(store, connection, incident_id, comment_id).await
@@ -161,11 +179,14 @@ impl Session {
         .await
     }
 
+    /// The resources (bookmarks, alerts, ...) linked to the incident.
     pub async fn list_relations(&mut self, incident_id: &str) -> Result<Vec<types::Relation>, CallError> {
         self.sentinel(async |api, store, connection| api.call_list_relations(store, connection, incident_id).await)
             .await
     }
 
+    /// Links a resource, by its full ARM id, to the incident. Without `name`
+    /// the name derives from the resource, so linking it twice is one link.
     pub async fn add_relation(
         &mut self,
         incident_id: &str,
@@ -178,6 +199,7 @@ impl Session {
         .await
     }
 
+    /// Removes the link named `name`; the linked resource itself stays.
     pub async fn delete_relation(&mut self, incident_id: &str, name: &str) -> Result<(), CallError> {
         self.sentinel(async |api, store, connection| {
             api.call_delete_relation(store, connection, incident_id, name).await
@@ -185,10 +207,13 @@ impl Session {
         .await
     }
 
+    /// The incident's tasks, all pages.
     pub async fn list_tasks(&mut self, incident_id: &str) -> Result<Vec<types::IncidentTask>, CallError> {
         self.sentinel(async |api, store, connection| api.call_list_tasks(store, connection, incident_id).await).await
     }
 
+    /// Adds a task with status New. Without `task_id` the id derives from
+    /// the title, so a retried call adds one task.
     pub async fn add_task(
         &mut self,
         incident_id: &str,
@@ -202,6 +227,8 @@ impl Session {
         .await
     }
 
+    /// Changes only the fields set in `update` (read, merge, write with the
+    /// etag; re-applied on a 409 Conflict).
     pub async fn update_task(
         &mut self,
         incident_id: &str,
@@ -214,6 +241,7 @@ impl Session {
         .await
     }
 
+    /// Deletes one task of the incident.
     pub async fn delete_task(&mut self, incident_id: &str, task_id: &str) -> Result<(), CallError> {
         self.sentinel(async |api, store, connection| {
             api.call_delete_task(store, connection, incident_id, task_id).await
@@ -221,6 +249,8 @@ impl Session {
         .await
     }
 
+    /// Runs a KQL query on the workspace through the Log Analytics API (its
+    /// own token audience). Needs the configuration's `workspace_id`.
     pub async fn search_events(
         &mut self,
         query: &str,
@@ -230,14 +260,19 @@ impl Session {
             .await
     }
 
+    /// The incident's Sentinel security alerts (Defender XDR's are under
+    /// [`Session::graph`]).
     pub async fn list_alerts(&mut self, incident_id: &str) -> Result<Vec<types::Alert>, CallError> {
         self.sentinel(async |api, store, connection| api.call_list_alerts(store, connection, incident_id).await).await
     }
 
+    /// The incident's entities, typed by kind, every property kept.
     pub async fn list_entities(&mut self, incident_id: &str) -> Result<Vec<types::Entity>, CallError> {
         self.sentinel(async |api, store, connection| api.call_list_entities(store, connection, incident_id).await).await
     }
 
+    /// The incident's entities normalized: one kind, one stable identifier,
+    /// a display name and resolved references each.
     pub async fn list_normalized_entities(
         &mut self,
         incident_id: &str,
@@ -255,6 +290,7 @@ impl Session {
             .await
     }
 
+    /// The hunting bookmarks attached to the incident.
     pub async fn list_bookmarks(&mut self, incident_id: &str) -> Result<Vec<types::Bookmark>, CallError> {
         self.sentinel(async |api, store, connection| api.call_list_bookmarks(store, connection, incident_id).await)
             .await
