@@ -23,7 +23,7 @@ use sentinel_host::runtime::types::{
     Classification, ClassificationReason, IncidentStatus, IncidentUpdate, ListIncidentsOptions, NewIncident,
     OwnerChange, PollOptions, Severity, TaskStatus, TaskUpdate,
 };
-use sentinel_host::runtime::{list_options, poll_options, CallError};
+use sentinel_host::runtime::{list_options, poll_options, watchlists, CallError};
 use serde_json::Value;
 
 use common::{config_for, emulator, host, session};
@@ -50,6 +50,17 @@ const EXPECTED_OPERATIONS: &[&str] = &[
     "IncidentTasks_Get",
     "IncidentTasks_CreateOrUpdate",
     "IncidentTasks_Delete",
+    "AlertRules_List",
+    "AlertRules_Get",
+    "AlertRules_CreateOrUpdate",
+    "Watchlists_List",
+    "Watchlists_Get",
+    "Watchlists_CreateOrUpdate",
+    "Watchlists_Delete",
+    "WatchlistItems_List",
+    "WatchlistItems_Get",
+    "WatchlistItems_CreateOrUpdate",
+    "WatchlistItems_Delete",
 ];
 
 /// Connection functions of the WIT (`wit/sentinel-connector.wit`) that this
@@ -134,6 +145,21 @@ fn wit_connection_functions() -> BTreeSet<String> {
         }
     }
     assert!(functions.contains("list-incidents"), "the WIT parse found {functions:?}");
+    functions
+}
+
+/// The functions of an interface that takes the connection as its first
+/// parameter (`wit/<name>.wit`), as `<name>.<function>`.
+fn wit_interface_functions(name: &str) -> BTreeSet<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("wit/{name}.wit"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let functions: BTreeSet<String> = text
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or_default().trim())
+        .filter_map(|code| code.split_once(':').filter(|(_, rest)| rest.trim_start().starts_with("func")))
+        .map(|(function, _)| format!("{name}.{}", function.trim()))
+        .collect();
+    assert!(!functions.is_empty(), "no function found in {}", path.display());
     functions
 }
 
@@ -245,13 +271,42 @@ async fn conforms_at(api_version: Option<&str>, spec_version: &str) {
     let done = TaskUpdate { title: None, description: Some("done".into()), status: Some(TaskStatus::Completed) };
     log.run("update-task", session.update_task(&id, &task.id, done)).await;
     log.run("delete-task", session.delete_task(&id, &task.id)).await;
+    // Analytics rules: Microsoft's example Scheduled rule, off and on again.
+    let rules = log.run("analytics-rules.list-rules", session.analytics_rules().list()).await;
+    let rule = rules.iter().find(|r| r.enabled).expect("an enabled example rule").id.clone();
+    log.run("analytics-rules.get-rule", session.analytics_rules().get(&rule)).await;
+    log.run("analytics-rules.set-rule-enabled", session.analytics_rules().set_enabled(&rule, false)).await;
+    log.run("analytics-rules.set-rule-enabled (back on)", session.analytics_rules().set_enabled(&rule, true)).await;
+    // Watchlists: one from CSV content (its long-running operation polled to
+    // the end), its items, upserts, a lookup through the items, deletes.
+    emulator.set_watchlist_operations(1, 0);
+    let csv = "ip,owner\n10.0.0.1,alice\n10.0.0.2,bob\n";
+    let new = watchlists::new_watchlist("VIP", "ip", csv);
+    log.run("watchlists.create-watchlist", session.watchlists().create("vip", new, None)).await;
+    log.run("watchlists.list-watchlists", session.watchlists().list()).await;
+    log.run("watchlists.get-watchlist", session.watchlists().get("vip")).await;
+    let items = log.run("watchlists.list-items", session.watchlists().items("vip")).await;
+    log.run("watchlists.get-item", session.watchlists().item("vip", &items[0].id)).await;
+    let values = watchlists::columns(&[("ip", "10.0.0.3"), ("owner", "carol")]);
+    let upserted = log.run("watchlists.upsert-item", session.watchlists().upsert_item("vip", values)).await;
+    let by_items = watchlists::Lookup::Items;
+    let mut wl = session.watchlists();
+    log.run("watchlists.watchlist-contains (items)", wl.contains("vip", vec!["10.0.0.3".into()], by_items)).await;
+    let entities = session.list_normalized_entities(&id).await.expect("entities");
+    log.run("watchlists.add-entities", session.watchlists().add_entities("vip", entities)).await;
+    log.run("watchlists.delete-item", session.watchlists().delete_item("vip", &upserted.item.id)).await;
+    log.run("watchlists.delete-watchlist", session.watchlists().delete("vip", None)).await;
     // ---- end of writes ----
 
     // Every ARM request, whichever action sent it, against the spec of its
     // api-version: the configured one, except check-connection's one read
     // with the other stable version (which must meet that version's spec).
     let specs: BTreeMap<&str, Spec> = openapi::STABLE_VERSIONS.iter().map(|v| (*v, Spec::load_version(v))).collect();
+    let extras = Spec::load_extras();
     let spec_for = |request: &RecordedRequest, action: &str| {
+        if let Some(extra) = extras.iter().find(|spec| spec.has_operation(&request.method, &request.path)) {
+            return extra;
+        }
         let version = api_version_of(request).filter(|_| action == "check-connection");
         &specs[version.as_deref().filter(|v| specs.contains_key(v)).unwrap_or(spec_version)]
     };
@@ -261,7 +316,10 @@ async fn conforms_at(api_version: Option<&str>, spec_version: &str) {
     let mut failures = Vec::new();
     let mut covered: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     let mut checked_per_action: BTreeMap<&str, usize> = BTreeMap::new();
-    for (index, request) in requests.iter().enumerate().filter(|(_, r)| is_arm(r)) {
+    // A watchlist operation's status URL is the service's own (its
+    // Azure-AsyncOperation header), not an operation of Watchlists.json.
+    let operation_status = |r: &RecordedRequest| r.path.contains("/watchlistStatuses/");
+    for (index, request) in requests.iter().enumerate().filter(|(_, r)| is_arm(r) && !operation_status(r)) {
         let action = action_of(index);
         *checked_per_action.entry(action).or_default() += 1;
         match spec_for(request, action).check(&as_request(request)) {
@@ -313,7 +371,9 @@ async fn conforms_at(api_version: Option<&str>, spec_version: &str) {
     let ran: BTreeSet<String> =
         log.steps.iter().map(|(action, _)| action.split(' ').next().unwrap_or_default().to_owned()).collect();
     let pending: BTreeSet<String> = NOT_YET_EXERCISED.iter().map(|(name, _)| (*name).to_owned()).collect();
-    let wit = wit_connection_functions();
+    let mut wit = wit_connection_functions();
+    wit.extend(wit_interface_functions("analytics-rules"));
+    wit.extend(wit_interface_functions("watchlists"));
     let forgotten: Vec<&String> = wit.iter().filter(|f| !ran.contains(*f) && !pending.contains(*f)).collect();
     assert!(
         forgotten.is_empty(),
@@ -563,4 +623,25 @@ async fn stored_incidents_comments_relations_and_tasks_have_the_shape_of_the_exa
     );
     session.add_task(&id, "shape", Some("d"), None).await.unwrap();
     same_shape(&fixture_body("incident-tasks/IncidentTasks_Get.json", "200"), &emulator.tasks(&id)[0], &[], "task");
+}
+
+/// The validator reads `kind` as ARM does: Microsoft's example Scheduled
+/// rule conforms; the same body with a read-only field, or named a Fusion
+/// rule (whose properties differ), does not.
+#[test]
+fn an_analytics_rule_is_checked_as_the_kind_it_names() {
+    let extras = Spec::load_extras();
+    let spec = extras.iter().find(|s| s.operation("AlertRules_CreateOrUpdate").is_some()).unwrap();
+    let example = fixture("alert-rules-2025-12-01/CreateScheduledAlertRule.json");
+    let path = "/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/myRg/providers/Microsoft.OperationalInsights/workspaces/myWorkspace/providers/Microsoft.SecurityInsights/alertRules/73e01a99-5cd7-4139-a149-9f2736ff2ab5";
+    let check =
+        |body: &Value| spec.check_parts("PUT", path, Some("api-version=2025-09-01"), body.to_string().as_bytes());
+    let rule = example["parameters"]["alertRule"].clone();
+    assert_eq!(check(&rule), Ok("AlertRules_CreateOrUpdate".into()));
+    let mut read_only = rule.clone();
+    read_only["properties"]["lastModifiedUtc"] = "2019-01-01T13:00:30Z".into();
+    assert!(check(&read_only).unwrap_err().contains("read-only"));
+    let mut fusion = rule;
+    fusion["kind"] = "Fusion".into();
+    assert!(check(&fusion).unwrap_err().contains("properties.query"), "checked as a Fusion rule");
 }

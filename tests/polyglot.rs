@@ -1,7 +1,8 @@
 //! Polyglot hosts (issue 15): the very `.wasm` the Rust host embeds, run by
 //! this crate's wasmtime host, by wasmtime-py (`host-test/python`, driven by
 //! `tests/python/scenario.py`) and by Node.js through jco (`host-test/js`,
-//! driven by `tests/node/scenario.mjs`), through one scenario against one
+//! driven by `tests/node/scenario.mjs`), through one scenario (incidents,
+//! comments, the poller, containment, analytics rules) against one
 //! emulator over loopback. Every step is idempotent, so each host must print
 //! the same document: the same ids, the same comment ids, the same poll
 //! batches, the same errors. A cursor one host saved resumes in another.
@@ -28,6 +29,7 @@ use sentinel_connector::core::config::{Cloud, ConnectionConfig, CustomCloud};
 use sentinel_connector::core::graph::containment::ProtectedAccounts;
 use sentinel_emulator::{graph_seed as seed, Emulator, EmulatorOptions};
 use sentinel_host::cli::errors::kind;
+use sentinel_host::runtime::analytics_rules::RuleKind;
 use sentinel_host::runtime::containment::Action;
 use sentinel_host::runtime::sandbox::{AuditOutcome, AuditRecord, AuditSink, Origin};
 use sentinel_host::runtime::types::{EventKind, IncidentStatus, IncidentUpdate, ListIncidentsOptions, PollOptions};
@@ -119,6 +121,11 @@ async fn rust_scenario(emulator: &Emulator) -> Value {
     let (poll, first_cursor) = drain(&mut session, None).await;
     let outcome = session.graph().contain(seed::BOB_UPN, Action::DisableAccount, true).await.unwrap();
     let protected = connector_error(session.graph().contain(seed::ALICE_UPN, Action::DisableAccount, false).await);
+    let rules = session.analytics_rules().list().await.unwrap();
+    let scheduled = rules.iter().find(|r| matches!(r.kind, RuleKind::Scheduled)).unwrap().id.clone();
+    let off = session.analytics_rules().set_enabled(&scheduled, false).await.unwrap();
+    let on = session.analytics_rules().set_enabled(&scheduled, true).await.unwrap();
+    let rule_ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
     let not_found = connector_error(session.get_incident(MISSING_INCIDENT).await);
     let traced = uuid::Uuid::try_parse(&not_found.client_request_id).is_ok() && !not_found.request_id.is_empty();
 
@@ -150,6 +157,7 @@ async fn rust_scenario(emulator: &Emulator) -> Value {
             "url": outcome.request.url, "body": outcome.request.body,
         },
         "protected": {"kind": kind(&protected), "subject": protected.subject},
+        "rules": {"ids": rule_ids, "off": off.enabled, "on": on.enabled},
         "not_found": {"kind": kind(&not_found), "status": not_found.status, "traced": traced},
         "denied": {"kind": kind(&denied), "denied": denied.message.contains("denied")},
         "audit": audit,

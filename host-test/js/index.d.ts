@@ -72,6 +72,10 @@ export interface Connection {
   graphSecurity: Record<string, Fn>;
   /** containment functions (getUser, listRiskyUsers, contain, containAccount). */
   containment: Record<string, Fn>;
+  /** analytics-rules functions (listRules, getRule, setRuleEnabled). */
+  analyticsRules: Record<string, Fn>;
+  /** watchlists functions (listWatchlists, createWatchlist, upsertItem, watchlistContains, addEntities, ...). */
+  watchlists: Record<string, Fn>;
   close(): Promise<void>;
 }
 

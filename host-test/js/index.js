@@ -57,8 +57,9 @@ export class Connection {
     // One method per exported function, named as jco names them (camelCase);
     // the connection is passed for the interfaces that take it as a borrow.
     for (const fn of api.connection) this[fn] = (...args) => this.#call('connection', fn, args);
-    this.graphSecurity = Object.fromEntries(api.graphSecurity.map((fn) => [fn, (...args) => this.#call('graphSecurity', fn, args)]));
-    this.containment = Object.fromEntries(api.containment.map((fn) => [fn, (...args) => this.#call('containment', fn, args)]));
+    for (const [iface, functions] of Object.entries(api.interfaces)) {
+      this[iface] = Object.fromEntries(functions.map((fn) => [fn, (...args) => this.#call(iface, fn, args)]));
+    }
   }
 
   #call(iface, fn, args) {

@@ -229,8 +229,14 @@ const api = {
   connection: Object.getOwnPropertyNames(Connection.prototype).filter(
     (name) => name !== 'constructor' && typeof Connection.prototype[name] === 'function',
   ),
-  graphSecurity: functionsOf(root.graphSecurity),
-  containment: functionsOf(root.containment),
+  // Every other exported interface with functions (graphSecurity,
+  // containment, analyticsRules, ...): each takes the connection first.
+  interfaces: Object.fromEntries(
+    Object.entries(root)
+      .filter(([name]) => name !== 'sentinelConnector' && name !== 'types')
+      .map(([name, object]) => [name, functionsOf(object)])
+      .filter(([, functions]) => functions.length > 0),
+  ),
   free: functionsOf(root.sentinelConnector).filter((name) => name !== 'Connection'),
 };
 
@@ -264,6 +270,9 @@ function run(message) {
       current = { tenant: entry.tenant };
       const { iface, fn, args } = message;
       if (iface === 'connection') return entry.connection[fn](...args);
+      if (!Object.hasOwn(api.interfaces, iface) || !api.interfaces[iface].includes(fn)) {
+        throw new TypeError(`the component exports no ${iface}.${fn}`);
+      }
       return root[iface][fn](entry.connection, ...args);
     }
     case 'close': {

@@ -1141,3 +1141,66 @@ async fn the_cli_goes_through_https_proxy_with_a_private_ca() {
     assert!(stderr.contains("TLS certificate") && stderr.contains("--ca-file"), "{stderr}");
     assert!(stderr.contains("issued by a CA this host does not trust"), "the host's detail beside it: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watchlists_are_created_from_a_csv_file_and_checked_for_values() {
+    let emulator = emulator(0, 1).await;
+    emulator.set_watchlist_operations(1, 0);
+    let url = emulator.url();
+    let dir = std::env::temp_dir().join(format!("sentinel-watchlist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("vip.csv");
+    std::fs::write(&csv, "ip,owner\n10.0.0.1,alice\n10.0.0.2,bob\n").unwrap();
+    let file = csv.to_str().unwrap();
+    let run = |list: &[&str]| {
+        let mut all = args(&["--emulator", &url, "--output", "json", "watchlists"]);
+        all.extend(args(list));
+        sentinel(all, vec![])
+    };
+
+    let created = json(&run(&["create", "vip", "--file", file, "--display-name", "VIP", "--search-key", "ip"]).await);
+    assert_eq!(created["alias"], "vip");
+    assert_eq!(created["source"], "vip.csv");
+    assert_eq!(created["provisioningState"], "Succeeded", "the upload's operation was waited for");
+
+    let found = json(&run(&["contains", "vip", "10.0.0.2", "192.0.2.1", "--lookup", "Items"]).await);
+    let flags: Vec<bool> = found.as_array().unwrap().iter().map(|m| m["found"].as_bool().unwrap()).collect();
+    assert_eq!(flags, [true, false]);
+    let by_query = json(&run(&["contains", "vip", "10.0.0.1"]).await);
+    assert_eq!(by_query[0]["found"], true);
+
+    let added = json(&run(&["add", "vip", "ip=10.0.0.3", "owner=carol"]).await);
+    assert_eq!(added["created"], true);
+    let again = json(&run(&["add", "vip", "ip=10.0.0.3", "owner=carol"]).await);
+    assert_eq!((again["created"].as_bool(), &again["id"]), (Some(false), &added["id"]), "one item");
+    assert_eq!(json(&run(&["items", "vip"]).await).as_array().unwrap().len(), 3);
+
+    let none = run(&["contains", "vip", "203.0.113.9"]).await;
+    assert_eq!(none.status.code(), Some(4), "none found: exit code 4");
+    let bad = run(&["contains", "bad alias", "x"]).await;
+    assert_eq!(bad.status.code(), Some(2), "invalid input: a usage error");
+
+    assert!(run(&["delete", "vip"]).await.status.success());
+    assert!(emulator.watchlists().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn analytics_rules_are_listed_and_turned_off_from_the_cli() {
+    let emulator = emulator(1, 1).await;
+    let url = emulator.url();
+    let run = |list: &[&str]| {
+        let mut all = vec!["--emulator", url.as_str(), "--output", "json"];
+        all.extend_from_slice(list);
+        args(&all)
+    };
+    let listed = json(&sentinel(run(&["rules", "list"]), vec![]).await);
+    let kinds: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(kinds.len(), 3, "{listed}");
+    assert!(kinds.contains(&"Fusion") && kinds.contains(&"Scheduled"), "{kinds:?}");
+    let id = "73e01a99-5cd7-4139-a149-9f2736ff2ab5";
+    let off = json(&sentinel(run(&["rules", "disable", id]), vec![]).await);
+    assert_eq!((off["enabled"].as_bool(), off["properties"]["query"].as_str()), (Some(false), Some("Heartbeat")));
+    let shown = json(&sentinel(run(&["rules", "get", id]), vec![]).await);
+    assert_eq!(shown["enabled"], false, "the emulator keeps it off");
+}

@@ -25,6 +25,7 @@ macro_rules! open_enum_to_wit {
     };
 }
 
+mod analytics_rules;
 mod bindings;
 mod containment;
 mod details;
@@ -32,6 +33,7 @@ mod graph_security;
 mod sentinel_connector;
 mod transport;
 mod types;
+mod watchlists;
 
 /// The exports' types, which every file here converts to and from.
 use bindings::exports;

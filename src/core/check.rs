@@ -58,6 +58,8 @@ impl CredentialKind {
 /// its membership needs Member.Read.Hidden) before it acts.
 pub const PERMISSIONS: &[(Api, &str, &[&str])] = &[
     (Api::LogAnalytics, "search-events", &["Data.Read"]),
+    // With a workspace id, one `_GetWatchlist` query (else the items, through ARM).
+    (Api::LogAnalytics, "watchlists.watchlist-contains", &["Data.Read"]),
     // resolve-incident follows merges on Graph, then finds the target's
     // Sentinel incident in the workspace's SecurityIncident table.
     (Api::Graph, "resolve-incident", &["SecurityIncident.Read.All"]),
@@ -125,9 +127,24 @@ pub fn covers(roles: &[String], permission: &str) -> bool {
 }
 
 /// What a successful ARM read lets the app do: reading is proven; changes
-/// need Microsoft Sentinel Responder or Contributor, which only a write shows.
-pub const SENTINEL_READ_ACTIONS: &[&str] =
-    &["list-incidents", "get-incident", "list-alerts", "list-entities", "list-bookmarks", "list-comments", "poll"];
+/// need Microsoft Sentinel Responder or Contributor (analytics rules:
+/// Contributor), which only a write shows.
+pub const SENTINEL_READ_ACTIONS: &[&str] = &[
+    "list-incidents",
+    "get-incident",
+    "list-alerts",
+    "list-entities",
+    "list-bookmarks",
+    "list-comments",
+    "poll",
+    "analytics-rules.list-rules",
+    "analytics-rules.get-rule",
+    // Watchlist writes need Microsoft Sentinel Contributor.
+    "watchlists.list-watchlists",
+    "watchlists.get-watchlist",
+    "watchlists.list-items",
+    "watchlists.get-item",
+];
 
 #[derive(Deserialize, Default)]
 struct Claims {

@@ -132,6 +132,12 @@ try {
   );
   out.protected = { kind: protectedError.kind, subject: protectedError.subject };
 
+  const rules = await connection.analyticsRules.listRules();
+  const scheduled = rules.find((rule) => rule.kind.tag === 'scheduled').id;
+  const off = await connection.analyticsRules.setRuleEnabled(scheduled, false);
+  const on = await connection.analyticsRules.setRuleEnabled(scheduled, true);
+  out.rules = { ids: rules.map((rule) => rule.id), off: off.enabled, on: on.enabled };
+
   const notFound = await expectError(connection.getIncident('00000000-0000-0000-0000-000000000000'), 'not_found');
   out.not_found = {
     kind: notFound.kind,

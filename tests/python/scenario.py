@@ -93,6 +93,12 @@ def run(host: Host, url: str) -> Dict[str, Any]:
         "alice@contoso.onmicrosoft.com", "disable-account", False))
     doc["protected"] = {"kind": error.kind, "subject": error.subject}
 
+    rules = connection.analytics_rules.list_rules()
+    scheduled = next(rule["id"] for rule in rules if rule["kind"] == "scheduled")
+    off = connection.analytics_rules.set_rule_enabled(scheduled, False)
+    on = connection.analytics_rules.set_rule_enabled(scheduled, True)
+    doc["rules"] = {"ids": [rule["id"] for rule in rules], "off": off["enabled"], "on": on["enabled"]}
+
     error = expect_error("not_found", lambda: connection.get_incident(NO_SUCH_INCIDENT))
     doc["not_found"] = {"kind": error.kind, "status": error.status,
                         "traced": bool(UUID.match(error.client_request_id)) and error.request_id != ""}

@@ -69,6 +69,8 @@ pub fn handle(shared: &Shared, call: &Call) -> Reply {
     let segments: Vec<&str> = call.uri.path().trim_start_matches('/').split('/').collect();
     match resolve(&segments) {
         Err(reply) => reply,
+        Ok(Resource::AlertRules(rest)) => crate::alert_rules::handle(shared, call, &rest),
+        Ok(Resource::Watchlists(rest)) => crate::watchlists::handle(shared, call, &rest),
         Ok(Resource::Incidents) if *call.method == Method::GET => {
             let params = ListParams {
                 api_version: param("api-version").unwrap_or_default(),
@@ -183,6 +185,10 @@ fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> 
 }
 
 enum Resource<'a> {
+    /// `alertRules` and what follows it.
+    AlertRules(Vec<&'a str>),
+    /// `watchlists` and what follows it.
+    Watchlists(Vec<&'a str>),
     Incidents,
     Incident(&'a str),
     /// Comments, relations or tasks of an incident.
@@ -226,6 +232,8 @@ fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
         return Err(cloud_error(400, "InvalidResourceType", "The resource type could not be found in the namespace."));
     }
     match &segments[10.min(segments.len())..] {
+        [kind, rest @ ..] if kind.eq_ignore_ascii_case("alertRules") => Ok(Resource::AlertRules(rest.to_vec())),
+        [kind, rest @ ..] if kind.eq_ignore_ascii_case("watchlists") => Ok(Resource::Watchlists(rest.to_vec())),
         [kind] if kind.eq_ignore_ascii_case("incidents") => Ok(Resource::Incidents),
         [kind, id] if kind.eq_ignore_ascii_case("incidents") && !id.is_empty() => Ok(Resource::Incident(id)),
         [kind, id, child, name] if kind.eq_ignore_ascii_case("incidents") && !name.is_empty() => match Kind::parse(child) {

@@ -21,6 +21,7 @@
 //! fixed identity and the options; `data` and `details` generate incidents.
 
 mod admin;
+mod alert_rules;
 mod arm;
 mod certificates;
 mod clock;
@@ -39,6 +40,7 @@ mod tables;
 mod tls;
 mod token;
 mod unified;
+mod watchlists;
 mod writes;
 
 use std::net::SocketAddr;

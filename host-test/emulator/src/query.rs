@@ -104,6 +104,9 @@ fn run(query: &str, state: &State) -> Result<Option<Value>, Reply> {
     if let Some(assignment) = source.strip_prefix("print ") {
         return Ok(Some(print(assignment)));
     }
+    if source.starts_with("_GetWatchlist(") {
+        return crate::watchlists::query(state, source, &stages.collect::<Vec<_>>());
+    }
     let (columns, mut rows) = match source {
         "SigninLogs" => sign_ins(),
         "SecurityIncident" => tables::security_incident(state),

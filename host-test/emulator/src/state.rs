@@ -149,6 +149,10 @@ pub(crate) struct State {
     pub certificates: Vec<String>,
     /// `jti`s of certificate assertions already used: a replay is refused.
     pub assertion_ids: std::collections::HashSet<String>,
+    /// Analytics rules by lower-cased name (Microsoft's examples at first).
+    pub alert_rules: std::collections::BTreeMap<String, Value>,
+    /// Watchlists, their items and their long-running operations.
+    pub watchlists: crate::watchlists::Watchlists,
 }
 
 impl State {
@@ -160,6 +164,7 @@ impl State {
             graph,
             graph_roles: options.graph_roles.clone(),
             certificates: vec![crate::certificates::DEFAULT_CERTIFICATE.to_owned()],
+            alert_rules: crate::alert_rules::seed(),
             ..State::default()
         };
         if options.unified {

@@ -8,7 +8,9 @@ mod graph;
 pub mod output;
 mod pages;
 mod poll;
+mod rules;
 mod values;
+mod watchlists;
 mod writes;
 
 use std::io::Write;
@@ -123,6 +125,12 @@ enum Command {
         #[arg(long)]
         timespan: Option<String>,
     },
+    /// Analytics rules: list, show, enable and disable.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    /// Watchlists: create from CSV, items, upsert, contains, bulk add of entities.
+    #[command(subcommand)]
+    Watchlists(watchlists::WatchlistsCommand),
     /// Entra ID users: read, and contain (each change has --dry-run).
     #[command(subcommand)]
     Users(containment::UsersCommand),
@@ -331,6 +339,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Graph(command) => graph::graph(&mut cli.global.open_session().await?, command, format).await,
         Command::Hunt { query, timespan } => {
             graph::hunt(&mut cli.global.open_session().await?, &query, timespan, format).await
+        }
+        Command::Rules(command) => rules::rules(&mut cli.global.open_session().await?, command, format).await,
+        Command::Watchlists(command) => {
+            watchlists::watchlists(&mut cli.global.open_session().await?, command, format).await
         }
         Command::Users(command) => containment::users(&mut cli.global.open_session().await?, command, format).await,
         Command::Groups(command) => containment::groups(&mut cli.global.open_session().await?, command).await,

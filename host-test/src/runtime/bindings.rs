@@ -23,7 +23,9 @@ mod generated {
 }
 
 /// The world's exports: records, variants and enums by interface.
-pub use self::generated::exports::soar::sentinel::{containment, graph_security, sentinel_connector, types};
+pub use self::generated::exports::soar::sentinel::{
+    analytics_rules, containment, graph_security, sentinel_connector, types, watchlists,
+};
 
 /// An instance of the world, and its pre-instantiated form.
 pub use self::generated::{Connector, ConnectorPre};

@@ -11,6 +11,7 @@
 //! A guest computing yields to the runtime at every epoch tick (10 ms), so a
 //! CPU-bound tenant never holds a tokio worker; the deadline is a timer.
 
+mod analytics;
 mod bindings;
 pub mod cache;
 mod code_settings;
@@ -20,6 +21,7 @@ mod graph;
 pub mod proxy;
 pub mod sandbox;
 mod session;
+pub mod watchlists;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -43,7 +45,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use egress::{EgressPolicy, OutboundConnector, Resolve};
 use sandbox::{AuditSink, Origin, SandboxHooks};
 
-pub use bindings::{containment, graph_security, types};
+pub use bindings::{analytics_rules, containment, graph_security, types};
 pub use graph::{graph_list_options, graph_poll_options};
 pub use session::{list_options, poll_options, Session};
 

@@ -159,7 +159,8 @@ fn audit_record(
     AuditRecord {
         tenant: tenant.to_owned(),
         method: request.method().to_string(),
-        host: request.uri().authority().map(|a| a.to_string()).unwrap_or_default(),
+        // The authority without any `user:password@` a guest may have put in it.
+        host: request.uri().authority().and_then(|a| a.as_str().rsplit('@').next()).unwrap_or_default().to_owned(),
         path: request.uri().path().to_owned(),
         outcome,
         elapsed,
@@ -296,6 +297,18 @@ mod tests {
             "GET management.azure.com /subscriptions/x/incidents 200 12ms \
              client-request-id=0f8fad5b-d9cb-469f-a165-70867728950e"
         );
+    }
+
+    #[test]
+    fn audit_lines_show_no_credentials_of_a_url() {
+        let request = http::Request::builder()
+            .method("GET")
+            .uri("https://svc:hunter2@management.azure.com:8443/x")
+            .body(WasiBody::default())
+            .unwrap();
+        let record = audit_record("t", &request, AuditOutcome::Denied, Duration::ZERO);
+        assert_eq!(record.host, "management.azure.com:8443");
+        assert!(!record.to_string().contains("hunter2"), "{record}");
     }
 
     #[test]

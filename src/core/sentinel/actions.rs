@@ -45,7 +45,9 @@ pub struct Details {
 
 /// The Sentinel half of [`Client`].
 pub struct Sentinel<'a> {
-    client: &'a mut Client,
+    /// Visible to the sibling modules that add their own actions (analytics
+    /// rules, watchlists) in `impl Sentinel` blocks beside their requests.
+    pub(super) client: &'a mut Client,
 }
 
 impl<'a> Sentinel<'a> {
@@ -58,7 +60,7 @@ impl<'a> Sentinel<'a> {
     }
 
     /// One ARM call with its bearer token and retries.
-    fn arm(
+    pub(super) fn arm(
         &mut self,
         transport: &mut impl Transport,
         method: Method,

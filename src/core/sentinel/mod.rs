@@ -4,6 +4,7 @@
 //! `client.sentinel()` handler that drives them over a transport.
 
 pub mod actions;
+pub mod alert_rules;
 pub mod comments;
 pub mod details;
 pub mod entities;
@@ -13,5 +14,6 @@ pub mod query;
 pub mod relations;
 pub mod updates;
 pub mod versions;
+pub mod watchlists;
 
 pub use actions::Sentinel;
