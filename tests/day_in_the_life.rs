@@ -35,6 +35,7 @@ impl Ledger {
             EventKind::Created => "created",
             EventKind::Updated => "updated",
             EventKind::Merged => "merged",
+            EventKind::OwnChange => "own-change",
         };
         self.deliveries.entry((id.to_owned(), version.to_owned())).or_default().push(name);
         if let Some(target) = merged_into {

@@ -295,6 +295,19 @@ fn percent_encoded(text: &str, kept: &[u8]) -> String {
         .collect()
 }
 
+/// The text with each `sp1.` cursor's base64url body cut out.
+fn without_cursors(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("sp1.") {
+        out.push_str(&rest[..at + 4]);
+        rest = rest[at + 4..].trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        out.push_str("<cursor>");
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Every 8-byte window of every form of every secret.
 struct Secrets(HashSet<Vec<u8>>);
 
@@ -397,7 +410,11 @@ where
         problems.push(format!("the call took {elapsed:?}"));
     }
 
-    // Nothing of a secret or token anywhere the caller can see.
+    // Nothing of a secret or token anywhere the caller can see. A poll's
+    // cursor is left out: it is base64url JSON the poller writes from the
+    // service's timestamps and names, and eight characters of it can equal
+    // eight of a JWT's base64url claims (both encode `":17…`) by chance.
+    let shown = without_cursors(&shown);
     let tokens = server.tokens();
     let secrets = Secrets::of(std::iter::once(client_secret()).chain(tokens.iter().map(String::as_str)));
     let records: Vec<String> = audit.lock().unwrap().iter().map(|r| format!("{r} {r:?}")).collect();

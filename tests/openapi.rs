@@ -23,7 +23,7 @@ use sentinel_host::runtime::types::{
     Classification, ClassificationReason, IncidentStatus, IncidentUpdate, ListIncidentsOptions, NewIncident,
     OwnerChange, PollOptions, Severity, TaskStatus, TaskUpdate,
 };
-use sentinel_host::runtime::{list_options, poll_options, watchlists, CallError};
+use sentinel_host::runtime::{indicators, list_options, poll_options, watchlists, CallError};
 use serde_json::Value;
 
 use common::{config_for, emulator, host, session};
@@ -61,13 +61,22 @@ const EXPECTED_OPERATIONS: &[&str] = &[
     "WatchlistItems_Get",
     "WatchlistItems_CreateOrUpdate",
     "WatchlistItems_Delete",
+    "ThreatIntelligenceIndicator_CreateIndicator",
+    "ThreatIntelligenceIndicator_QueryIndicators",
+    "ThreatIntelligenceIndicators_List",
+    "ThreatIntelligenceIndicator_Get",
+    "ThreatIntelligenceIndicator_AppendTags",
+    "ThreatIntelligenceIndicator_ReplaceTags",
+    "ThreatIntelligenceIndicator_Delete",
 ];
 
 /// Connection functions of the WIT (`wit/sentinel-connector.wit`) that this
 /// test does not run yet. Every other one must be run below, so a new
 /// function in the WIT fails this test until it is exercised or listed here.
-const NOT_YET_EXERCISED: &[(&str, &str)] =
-    &[("search-events", "Log Analytics query API (/v1/workspaces/.../query): not an operation of Incidents.json")];
+const NOT_YET_EXERCISED: &[(&str, &str)] = &[
+    ("search-events", "Log Analytics query API (/v1/workspaces/.../query): not an operation of Incidents.json"),
+    ("threat-intelligence.observable-from-entity", "sends nothing: it converts a normalized entity"),
+];
 
 /// The actions run so far, and which of the emulator's recorded requests each sent.
 struct Log<'a> {
@@ -296,6 +305,37 @@ async fn conforms_at(api_version: Option<&str>, spec_version: &str) {
     log.run("watchlists.add-entities", session.watchlists().add_entities("vip", entities)).await;
     log.run("watchlists.delete-item", session.watchlists().delete_item("vip", &upserted.item.id)).await;
     log.run("watchlists.delete-watchlist", session.watchlists().delete("vip", None)).await;
+    // Threat intelligence: an IP indicator (its pattern looked up first, in
+    // pages of one so a nextLink is POSTed), read, listed, tagged, deleted.
+    let mut new = indicators::new_indicator(indicators::Observable::Ip("203.0.113.9".into()));
+    new.confidence = Some(70);
+    new.threat_types = vec![indicators::ThreatType::MaliciousActivity];
+    new.tags = vec!["conformance".into()];
+    new.valid_until = Some("2099-01-01T00:00:00Z".into());
+    let made = log.run("threat-intelligence.create-indicator", session.indicators().create(new)).await;
+    let name = made.indicator.name;
+    log.run("threat-intelligence.get-indicator", session.indicators().get(&name)).await;
+    let options = indicators::ListIndicatorsOptions { top: Some(1), ..indicators::list_indicators_options() };
+    log.run("threat-intelligence.list-indicators", session.indicators().list(options)).await;
+    let query = indicators::IndicatorQuery {
+        keywords: vec!["contoso".into()],
+        sources: vec!["Azure Sentinel".into()],
+        min_confidence: Some(10),
+        max_confidence: Some(95),
+        include_disabled: true,
+        sort_by: vec![indicators::SortCriterion {
+            item_key: "lastUpdatedTimeUtc".into(),
+            order: indicators::SortOrder::Descending,
+        }],
+        page_size: Some(1),
+        ..indicators::indicator_query()
+    };
+    log.run("threat-intelligence.query-indicators", session.indicators().query(query)).await;
+    let tags = vec!["c2".to_owned()];
+    log.run("threat-intelligence.append-tags", session.indicators().append_tags(&name, tags)).await;
+    let tags = vec!["triaged".to_owned()];
+    log.run("threat-intelligence.replace-tags", session.indicators().replace_tags(&name, tags)).await;
+    log.run("threat-intelligence.delete-indicator", session.indicators().delete(&name)).await;
     // ---- end of writes ----
 
     // Every ARM request, whichever action sent it, against the spec of its
@@ -374,6 +414,7 @@ async fn conforms_at(api_version: Option<&str>, spec_version: &str) {
     let mut wit = wit_connection_functions();
     wit.extend(wit_interface_functions("analytics-rules"));
     wit.extend(wit_interface_functions("watchlists"));
+    wit.extend(wit_interface_functions("threat-intelligence"));
     let forgotten: Vec<&String> = wit.iter().filter(|f| !ran.contains(*f) && !pending.contains(*f)).collect();
     assert!(
         forgotten.is_empty(),

@@ -31,6 +31,7 @@ use sentinel_emulator::{graph_seed as seed, Emulator, EmulatorOptions};
 use sentinel_host::cli::errors::kind;
 use sentinel_host::runtime::analytics_rules::RuleKind;
 use sentinel_host::runtime::containment::Action;
+use sentinel_host::runtime::indicators;
 use sentinel_host::runtime::sandbox::{AuditOutcome, AuditRecord, AuditSink, Origin};
 use sentinel_host::runtime::types::{EventKind, IncidentStatus, IncidentUpdate, ListIncidentsOptions, PollOptions};
 use sentinel_host::runtime::{list_options, poll_options, CallError, Session, EMBEDDED_COMPONENT};
@@ -73,6 +74,7 @@ fn event_kind(kind: EventKind) -> &'static str {
         EventKind::Created => "created",
         EventKind::Updated => "updated",
         EventKind::Merged => "merged",
+        EventKind::OwnChange => "own-change",
     }
 }
 
@@ -97,6 +99,26 @@ async fn drain(session: &mut Session, mut cursor: Option<String>) -> (Vec<Value>
 async fn comment(session: &mut Session, incident_id: &str) -> Vec<String> {
     let comments = session.add_comment(incident_id, "Triaged from the polyglot scenario", Some("polyglot-1")).await;
     comments.unwrap().into_iter().map(|c| c.id).collect()
+}
+
+/// An IP's indicator created twice (one indicator, the same name), queried,
+/// and deleted, so every run (and host) sends the same requests.
+async fn indicators_step(session: &mut Session) -> Value {
+    let mut ti = session.indicators();
+    let mut new = indicators::new_indicator(indicators::Observable::Ip("192.0.2.44".into()));
+    new.tags = vec!["polyglot".into()];
+    let first = ti.create(new.clone()).await.unwrap();
+    let second = ti.create(new).await.unwrap();
+    let query = indicators::IndicatorQuery { keywords: vec!["192.0.2.44".into()], ..indicators::indicator_query() };
+    let found = ti.query(query).await.unwrap();
+    ti.delete(&first.indicator.name).await.unwrap();
+    json!({
+        "pattern": first.indicator.pattern,
+        "created": [first.created, second.created],
+        "same_name": first.indicator.name == second.indicator.name,
+        "found": found.indicators.iter().map(|i| i.pattern.as_str()).collect::<Vec<_>>(),
+        "tags": first.indicator.tags,
+    })
 }
 
 /// The scenario through the Rust host, as the other hosts print it.
@@ -126,6 +148,7 @@ async fn rust_scenario(emulator: &Emulator) -> Value {
     let off = session.analytics_rules().set_enabled(&scheduled, false).await.unwrap();
     let on = session.analytics_rules().set_enabled(&scheduled, true).await.unwrap();
     let rule_ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+    let indicators = indicators_step(&mut session).await;
     let not_found = connector_error(session.get_incident(MISSING_INCIDENT).await);
     let traced = uuid::Uuid::try_parse(&not_found.client_request_id).is_ok() && !not_found.request_id.is_empty();
 
@@ -158,6 +181,7 @@ async fn rust_scenario(emulator: &Emulator) -> Value {
         },
         "protected": {"kind": kind(&protected), "subject": protected.subject},
         "rules": {"ids": rule_ids, "off": off.enabled, "on": on.enabled},
+        "indicators": indicators,
         "not_found": {"kind": kind(&not_found), "status": not_found.status, "traced": traced},
         "denied": {"kind": kind(&denied), "denied": denied.message.contains("denied")},
         "audit": audit,
@@ -274,6 +298,8 @@ async fn rust_python_and_node_hosts_give_the_same_results() {
     assert_eq!(rust["protected"], json!({"kind": "protected-account", "subject": seed::ALICE_UPN}));
     assert_eq!(rust["not_found"], json!({"kind": "not-found", "status": 404, "traced": true}));
     assert_eq!(rust["denied"], json!({"kind": "transport", "denied": true}));
+    assert_eq!(rust["indicators"]["created"], json!([true, false]), "a retried create is one indicator");
+    assert_eq!(rust["indicators"]["same_name"], true);
     let localhost = format!("localhost:{}", emulator.url().rsplit(':').next().unwrap());
     let reached =
         emulator.requests().iter().filter(|r| r.headers.iter().any(|(k, v)| k == "host" && *v == localhost)).count();

@@ -1204,3 +1204,74 @@ async fn analytics_rules_are_listed_and_turned_off_from_the_cli() {
     let shown = json(&sentinel(run(&["rules", "get", id]), vec![]).await);
     assert_eq!(shown["enabled"], false, "the emulator keeps it off");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn indicators_are_created_once_queried_tagged_and_deleted_from_the_cli() {
+    let emulator = emulator(0, 1).await;
+    let url = emulator.url();
+    let run = |list: &[&str]| {
+        let mut all = vec!["--emulator", url.as_str(), "--output", "json", "indicators"];
+        all.extend_from_slice(list);
+        args(&all)
+    };
+    let create = ["create", "--ip", "203.0.113.5", "--confidence", "70", "--threat-type", "MaliciousActivity"];
+    let created = json(&sentinel(run(&create), vec![]).await);
+    assert_eq!(
+        (created["created"].as_bool(), created["pattern"].as_str()),
+        (Some(true), Some("[ipv4-addr:value = '203.0.113.5']"))
+    );
+    assert_eq!(created["threatTypes"][0], "malicious-activity");
+    let again = json(&sentinel(run(&create), vec![]).await);
+    assert_eq!((again["created"].as_bool(), &again["name"]), (Some(false), &created["name"]), "one indicator");
+    let name = created["name"].as_str().unwrap().to_owned();
+
+    let hash = format!("sha256:{}", "ab".repeat(32));
+    let by_hash = json(&sentinel(run(&["create", "--file-hash", &hash]), vec![]).await);
+    assert_eq!(by_hash["patternType"], "file");
+
+    let found = json(&sentinel(run(&["query", "--keyword", "203.0.113.5", "--page-size", "1"]), vec![]).await);
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let listed = json(&sentinel(run(&["list", "--top", "1"]), vec![]).await);
+    assert_eq!(listed.as_array().unwrap().len(), 4, "2 examples, 2 created: {listed}");
+
+    let tagged = json(&sentinel(run(&["tag", &name, "c2", "phishing"]), vec![]).await);
+    assert_eq!(tagged["tags"], serde_json::json!(["c2", "phishing"]));
+    let retagged = json(&sentinel(run(&["retag", &name, "triaged"]), vec![]).await);
+    assert_eq!(retagged["tags"], serde_json::json!(["triaged"]));
+
+    let bad = sentinel(run(&["create", "--ip", "999.0.0.1"]), vec![]).await;
+    assert_eq!(bad.status.code(), Some(2), "invalid input: a usage error");
+    assert!(sentinel(run(&["delete", &name]), vec![]).await.status.success());
+    assert_eq!(emulator.indicators().len(), 3);
+}
+
+/// Two-way mirroring from the CLI: `incidents update` prints the write's
+/// receipt; `poll --own-write` then reports that version as `own-change`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_skips_its_own_write_with_the_receipt() {
+    let emulator = emulator(2, 5).await;
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("cursor").to_string_lossy().into_owned();
+    let poll = |extra: &[&str]| {
+        let mut all = vec!["--emulator", url.as_str(), "poll", "--state", state.as_str(), "--first-fetch", "40d"];
+        all.extend_from_slice(&["--updates"]);
+        all.extend_from_slice(extra);
+        args(&all)
+    };
+    assert_eq!(lines(&sentinel(poll(&[]), vec![]).await).len(), 2);
+    let id = emulator.incidents()[0]["name"].as_str().unwrap().to_owned();
+    let update =
+        args(&["--emulator", &url, "--output", "json", "incidents", "update", &id, "--description", "from the ticket"]);
+    let written = json(&sentinel(update, vec![]).await);
+    let receipt = written["write_receipt"].as_str().expect("the write's receipt").to_owned();
+    let events = lines(&sentinel(poll(&["--own-write", &receipt]), vec![]).await);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0]["event"].as_str(), events[0]["incident"]["id"].as_str()),
+        (Some("own-change"), Some(id.as_str()))
+    );
+    let refused = sentinel(poll(&["--own-write", "sp1.not-a-receipt"]), vec![]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("own-writes"));
+}

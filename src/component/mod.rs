@@ -31,6 +31,7 @@ mod containment;
 mod details;
 mod graph_security;
 mod sentinel_connector;
+mod threat_intelligence;
 mod transport;
 mod types;
 mod watchlists;

@@ -152,6 +152,7 @@ pub fn incident(incident: Incident) -> wit::Incident {
     let p = incident.properties;
     let extra = p.additional_data.unwrap_or_default();
     wit::Incident {
+        write_receipt: incident.write_receipt,
         id: incident.name,
         resource_id: incident.id,
         etag: incident.etag,
@@ -206,6 +207,7 @@ pub fn poll_options(options: wit::PollOptions) -> PollOptions {
         include_details: options.include_details,
         detail_concurrency: options.detail_concurrency,
         ignore_merges: options.ignore_merges,
+        own_writes: options.own_writes,
     }
 }
 
@@ -214,6 +216,7 @@ pub fn event_kind(kind: EventKind) -> wit::EventKind {
         EventKind::Created => wit::EventKind::Created,
         EventKind::Updated => wit::EventKind::Updated,
         EventKind::Merged => wit::EventKind::Merged,
+        EventKind::OwnChange => wit::EventKind::OwnChange,
     }
 }
 
@@ -232,7 +235,15 @@ pub fn event(event: Event, details: Option<Result<Details, Error>>) -> wit::Inci
         incident_id: target.incident_id,
         unresolved: target.unresolved.map(Into::into),
     });
-    wit::IncidentEvent { kind, incident: incident(event.incident), alerts, entities, details_error, merged_into }
+    wit::IncidentEvent {
+        kind,
+        incident: incident(event.incident),
+        alerts,
+        entities,
+        details_error,
+        merged_into,
+        includes_own_write: event.includes_own_write,
+    }
 }
 
 fn owner_change(owner: wit::OwnerChange) -> OwnerChange {

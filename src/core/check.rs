@@ -144,6 +144,10 @@ pub const SENTINEL_READ_ACTIONS: &[&str] = &[
     "watchlists.get-watchlist",
     "watchlists.list-items",
     "watchlists.get-item",
+    // Indicator writes (create, tags, delete) need Microsoft Sentinel Contributor.
+    "threat-intelligence.get-indicator",
+    "threat-intelligence.list-indicators",
+    "threat-intelligence.query-indicators",
 ];
 
 #[derive(Deserialize, Default)]

@@ -259,7 +259,7 @@ mod tests {
             );
             properties.provider_name = Some(provider.into());
             properties.provider_incident_id = Some(id.into());
-            Incident { id: String::new(), name: "n".into(), etag: None, properties }
+            Incident { id: String::new(), name: "n".into(), etag: None, properties, write_receipt: None }
         };
         assert_eq!(defender_id_of(&incident("Microsoft XDR", "2972395")), Some("2972395"));
         assert_eq!(defender_id_of(&incident("microsoft 365 defender", "17")), Some("17"));

@@ -649,6 +649,7 @@ fn poll_options() -> BoxedStrategy<PollOptions> {
                     include_details: false,
                     detail_concurrency: None,
                     ignore_merges: false,
+                    own_writes: Vec::new(),
                 }
             },
         )
@@ -685,7 +686,7 @@ fn polled_incident() -> BoxedStrategy<Incident> {
             let mut properties = IncidentProperties::new(title, severity, status);
             properties.created_time_utc = created;
             properties.last_modified_time_utc = modified;
-            Incident { id: String::new(), name, etag: None, properties }
+            Incident { id: String::new(), name, etag: None, properties, write_receipt: None }
         })
         .boxed()
 }

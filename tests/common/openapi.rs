@@ -53,6 +53,8 @@ pub const EXTRA_SPECS: &[&str] = &[
     // 2025-09-01's Watchlists.json is not in the fixtures; its paths and
     // bodies are the same as 2025-12-01's, checked here for both versions.
     "securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-12-01/Watchlists.json",
+    // The same for ThreatIntelligence.json (2025-09-01's is not mirrored either).
+    "securityinsights/resource-manager/Microsoft.SecurityInsights/stable/2025-12-01/ThreatIntelligence.json",
 ];
 /// The stable api-versions whose `Incidents.json` is mirrored here.
 pub const STABLE_VERSIONS: &[&str] = &["2025-09-01", "2025-12-01"];

@@ -103,6 +103,7 @@ try {
     includeDetails: false,
     detailConcurrency: undefined,
     ignoreMerges: false,
+    ownWrites: [],
   };
   const batches = [];
   let cursor;
@@ -137,6 +138,33 @@ try {
   const off = await connection.analyticsRules.setRuleEnabled(scheduled, false);
   const on = await connection.analyticsRules.setRuleEnabled(scheduled, true);
   out.rules = { ids: rules.map((rule) => rule.id), off: off.enabled, on: on.enabled };
+
+  const ti = connection.threatIntelligence;
+  const newIndicator = {
+    observable: { tag: 'ip', val: '192.0.2.44' },
+    labels: [],
+    threatTypes: [],
+    tags: ['polyglot'],
+  };
+  const firstIndicator = await ti.createIndicator(newIndicator);
+  const secondIndicator = await ti.createIndicator(newIndicator);
+  const found = await ti.queryIndicators({
+    keywords: ['192.0.2.44'],
+    patternTypes: [],
+    sources: [],
+    threatTypes: [],
+    ids: [],
+    includeDisabled: false,
+    sortBy: [],
+  });
+  await ti.deleteIndicator(firstIndicator.indicator.name);
+  out.indicators = {
+    pattern: firstIndicator.indicator.pattern,
+    created: [firstIndicator.created, secondIndicator.created],
+    same_name: firstIndicator.indicator.name === secondIndicator.indicator.name,
+    found: found.indicators.map((indicator) => indicator.pattern),
+    tags: firstIndicator.indicator.tags,
+  };
 
   const notFound = await expectError(connection.getIncident('00000000-0000-0000-0000-000000000000'), 'not_found');
   out.not_found = {

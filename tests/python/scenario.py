@@ -99,6 +99,20 @@ def run(host: Host, url: str) -> Dict[str, Any]:
     on = connection.analytics_rules.set_rule_enabled(scheduled, True)
     doc["rules"] = {"ids": [rule["id"] for rule in rules], "off": off["enabled"], "on": on["enabled"]}
 
+    ti = connection.threat_intelligence
+    new = {"observable": {"ip": "192.0.2.44"}, "tags": ["polyglot"]}
+    first = ti.create_indicator(new)
+    second = ti.create_indicator(new)
+    found = ti.query_indicators({"keywords": ["192.0.2.44"]})
+    ti.delete_indicator(first["indicator"]["name"])
+    doc["indicators"] = {
+        "pattern": first["indicator"]["pattern"],
+        "created": [first["created"], second["created"]],
+        "same_name": first["indicator"]["name"] == second["indicator"]["name"],
+        "found": [indicator["pattern"] for indicator in found["indicators"]],
+        "tags": first["indicator"]["tags"],
+    }
+
     error = expect_error("not_found", lambda: connection.get_incident(NO_SUCH_INCIDENT))
     doc["not_found"] = {"kind": error.kind, "status": error.status,
                         "traced": bool(UUID.match(error.client_request_id)) and error.request_id != ""}

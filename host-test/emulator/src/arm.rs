@@ -71,6 +71,7 @@ pub fn handle(shared: &Shared, call: &Call) -> Reply {
         Err(reply) => reply,
         Ok(Resource::AlertRules(rest)) => crate::alert_rules::handle(shared, call, &rest),
         Ok(Resource::Watchlists(rest)) => crate::watchlists::handle(shared, call, &rest),
+        Ok(Resource::ThreatIntelligence(rest)) => crate::threat_intelligence::handle(shared, call, &rest),
         Ok(Resource::Incidents) if *call.method == Method::GET => {
             let params = ListParams {
                 api_version: param("api-version").unwrap_or_default(),
@@ -189,6 +190,8 @@ enum Resource<'a> {
     AlertRules(Vec<&'a str>),
     /// `watchlists` and what follows it.
     Watchlists(Vec<&'a str>),
+    /// `threatIntelligence` and what follows it.
+    ThreatIntelligence(Vec<&'a str>),
     Incidents,
     Incident(&'a str),
     /// Comments, relations or tasks of an incident.
@@ -234,6 +237,9 @@ fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
     match &segments[10.min(segments.len())..] {
         [kind, rest @ ..] if kind.eq_ignore_ascii_case("alertRules") => Ok(Resource::AlertRules(rest.to_vec())),
         [kind, rest @ ..] if kind.eq_ignore_ascii_case("watchlists") => Ok(Resource::Watchlists(rest.to_vec())),
+        [kind, rest @ ..] if kind.eq_ignore_ascii_case("threatIntelligence") => {
+            Ok(Resource::ThreatIntelligence(rest.to_vec()))
+        }
         [kind] if kind.eq_ignore_ascii_case("incidents") => Ok(Resource::Incidents),
         [kind, id] if kind.eq_ignore_ascii_case("incidents") && !id.is_empty() => Ok(Resource::Incident(id)),
         [kind, id, child, name] if kind.eq_ignore_ascii_case("incidents") && !name.is_empty() => match Kind::parse(child) {

@@ -37,6 +37,7 @@ mod router;
 mod state;
 mod store;
 mod tables;
+mod threat_intelligence;
 mod tls;
 mod token;
 mod unified;
@@ -204,6 +205,13 @@ impl Emulator {
     /// from the emulator's start) is answered: changes that land mid-walk.
     pub fn after_list_request(&self, nth: usize, mutations: Vec<Mutation>) {
         self.shared.state().scheduled.push((nth, mutations));
+    }
+
+    /// Applies `mutation` right after the next GET whose path ends with
+    /// `path_suffix` is answered: another writer's change landing between a
+    /// client's read and its write (the race an etag guards).
+    pub fn after_next_read(&self, path_suffix: &str, mutation: Mutation) {
+        self.shared.state().after_read.push((path_suffix.to_owned(), mutation));
     }
 
     pub fn list_requests_served(&self) -> usize {

@@ -77,6 +77,13 @@ async fn answer(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap
     };
     // The change is made; the client is told otherwise (the ambiguous case).
     let after = shared.state().take_after_injection(method.as_str(), uri.path());
+    if *method == Method::GET {
+        let mut state = shared.state();
+        if let Some(index) = state.after_read.iter().position(|(suffix, _)| uri.path().ends_with(suffix.as_str())) {
+            let (_, mutation) = state.after_read.remove(index);
+            state.apply(mutation);
+        }
+    }
     after.unwrap_or(reply)
 }
 

@@ -149,10 +149,14 @@ pub(crate) struct State {
     pub certificates: Vec<String>,
     /// `jti`s of certificate assertions already used: a replay is refused.
     pub assertion_ids: std::collections::HashSet<String>,
+    /// Changes to apply right after the next GET of a path (see `Emulator::after_next_read`).
+    pub after_read: Vec<(String, Mutation)>,
     /// Analytics rules by lower-cased name (Microsoft's examples at first).
     pub alert_rules: std::collections::BTreeMap<String, Value>,
     /// Watchlists, their items and their long-running operations.
     pub watchlists: crate::watchlists::Watchlists,
+    /// Threat-intelligence indicators (Microsoft's examples at first).
+    pub threat_intelligence: crate::threat_intelligence::Indicators,
 }
 
 impl State {
@@ -165,6 +169,7 @@ impl State {
             graph_roles: options.graph_roles.clone(),
             certificates: vec![crate::certificates::DEFAULT_CERTIFICATE.to_owned()],
             alert_rules: crate::alert_rules::seed(),
+            threat_intelligence: crate::threat_intelligence::Indicators::seeded(),
             ..State::default()
         };
         if options.unified {

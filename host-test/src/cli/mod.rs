@@ -5,6 +5,7 @@ mod containment;
 mod demo;
 pub mod errors;
 mod graph;
+mod indicators;
 pub mod output;
 mod pages;
 mod poll;
@@ -131,6 +132,9 @@ enum Command {
     /// Watchlists: create from CSV, items, upsert, contains, bulk add of entities.
     #[command(subcommand)]
     Watchlists(watchlists::WatchlistsCommand),
+    /// Threat-intelligence indicators: create (once per pattern), show, list, query, tags, delete.
+    #[command(subcommand)]
+    Indicators(indicators::IndicatorsCommand),
     /// Entra ID users: read, and contain (each change has --dry-run).
     #[command(subcommand)]
     Users(containment::UsersCommand),
@@ -343,6 +347,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rules(command) => rules::rules(&mut cli.global.open_session().await?, command, format).await,
         Command::Watchlists(command) => {
             watchlists::watchlists(&mut cli.global.open_session().await?, command, format).await
+        }
+        Command::Indicators(command) => {
+            indicators::indicators(&mut cli.global.open_session().await?, command, format).await
         }
         Command::Users(command) => containment::users(&mut cli.global.open_session().await?, command, format).await,
         Command::Groups(command) => containment::groups(&mut cli.global.open_session().await?, command).await,

@@ -47,6 +47,9 @@ pub struct IncidentJson<'a> {
     pub alert_product_names: &'a [String],
     pub tactics: &'a [String],
     pub resource_id: &'a str,
+    /// `incidents update`'s receipt of its write, for `poll --own-write`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_receipt: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -89,6 +92,7 @@ pub fn incident_json(incident: &Incident) -> IncidentJson<'_> {
         alert_product_names: &incident.alert_product_names,
         tactics: &incident.tactics,
         resource_id: &incident.resource_id,
+        write_receipt: incident.write_receipt.as_deref(),
     }
 }
 

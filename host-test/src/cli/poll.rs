@@ -76,6 +76,11 @@ pub struct PollArgs {
     /// tenant's reads: more is not always faster.
     #[arg(long, value_name = "N", requires = "details")]
     concurrency: Option<u8>,
+    /// A `writeReceipt` of `incidents update` made since the last poll
+    /// (repeatable): that write's version comes as `own-change`, not
+    /// `updated`, so a two-way mirror does not echo its own writes.
+    #[arg(long = "own-write", value_name = "RECEIPT")]
+    own_writes: Vec<String>,
 }
 
 impl PollLoopArgs {
@@ -127,6 +132,9 @@ struct EventLine<'a> {
     details_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     merged_into: Option<serde_json::Value>,
+    /// An `updated` that also holds this connector's own writes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    includes_own_write: bool,
 }
 
 /// Host-held tokens are renewed when less than this is left, as
@@ -220,6 +228,7 @@ fn poll_options(args: &PollArgs) -> Result<PollOptions, Failure> {
         include_details: args.details,
         detail_concurrency: args.concurrency,
         ignore_merges: common.ignore_merges,
+        own_writes: args.own_writes.clone(),
     })
 }
 
@@ -335,6 +344,7 @@ impl Batch for types::PollBatch {
                         "unresolved": target.unresolved.as_ref().map(super::errors::describe),
                     })
                 }),
+                includes_own_write: event.includes_own_write,
             };
             write_line(out, &line)?;
         }
@@ -351,6 +361,7 @@ pub fn event_name(kind: EventKind) -> &'static str {
         EventKind::Created => "created",
         EventKind::Updated => "updated",
         EventKind::Merged => "merged",
+        EventKind::OwnChange => "own-change",
     }
 }
 
@@ -387,12 +398,13 @@ pub fn save_state(path: &Path, cursor: &str) -> std::io::Result<()> {
 }
 
 pub fn report(verb: &str, kinds: impl Iterator<Item = EventKind>, watermark: &str, more: bool) {
-    let (mut created, mut updated, mut merged) = (0, 0, 0);
+    let (mut created, mut updated, mut merged, mut own) = (0, 0, 0, 0);
     for kind in kinds {
         match kind {
             EventKind::Created => created += 1,
             EventKind::Updated => updated += 1,
             EventKind::Merged => merged += 1,
+            EventKind::OwnChange => own += 1,
         }
     }
     let lag = humantime::parse_rfc3339_weak(watermark.trim_end_matches('Z'))
@@ -400,7 +412,7 @@ pub fn report(verb: &str, kinds: impl Iterator<Item = EventKind>, watermark: &st
         .and_then(|mark| SystemTime::now().duration_since(mark).ok())
         .map_or("-".into(), |lag| format!("{}s", lag.as_secs()));
     eprintln!(
-        "{verb}: {created} created, {updated} updated, {merged} merged; watermark {watermark}; lag {lag}; {}",
+        "{verb}: {created} created, {updated} updated, {merged} merged, {own} own changes; watermark {watermark}; lag {lag}; {}",
         if more { "more waiting" } else { "caught up" }
     );
 }

@@ -24,7 +24,7 @@ mod generated {
 
 /// The world's exports: records, variants and enums by interface.
 pub use self::generated::exports::soar::sentinel::{
-    analytics_rules, containment, graph_security, sentinel_connector, types, watchlists,
+    analytics_rules, containment, graph_security, sentinel_connector, threat_intelligence, types, watchlists,
 };
 
 /// An instance of the world, and its pre-instantiated form.

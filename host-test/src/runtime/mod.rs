@@ -18,6 +18,7 @@ mod code_settings;
 mod convert;
 pub mod egress;
 mod graph;
+pub mod indicators;
 pub mod proxy;
 pub mod sandbox;
 mod session;

@@ -324,6 +324,7 @@ pub fn poll_options() -> types::PollOptions {
         include_details: false,
         detail_concurrency: None,
         ignore_merges: false,
+        own_writes: Vec::new(),
     }
 }
 

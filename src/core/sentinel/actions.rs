@@ -105,7 +105,9 @@ impl<'a> Sentinel<'a> {
     ) -> Result<PollBatch, Error> {
         poller::validate(options)?;
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(transport.now_unix_secs());
-        let mut scan = Scan::new(poller::starting_cursor(cursor, options, now)?, options);
+        let mut cursor = poller::starting_cursor(cursor, options, now)?;
+        cursor.remember_own_writes(poller::own_writes(options)?);
+        let mut scan = Scan::new(cursor, options);
         let mut more = self.run_scan(transport, &mut scan, Phase::Created)?;
         if options.scans_modified() && !more {
             more = self.run_scan(transport, &mut scan, Phase::Modified)?;
@@ -140,18 +142,26 @@ impl<'a> Sentinel<'a> {
         updates::validate_update(update)?;
         let url = incidents::get_url(self.settings(), incident_id)?;
         let merged = std::cell::Cell::new(false);
+        // The version the last PUT was computed from, if the last read led to one.
+        let base = std::cell::RefCell::new(None::<String>);
         let updated = self.client.read_modify_write(transport, &url, incidents::parse_incident, |current| {
             if current.properties.is_merged() && !update.update_merged_source {
                 merged.set(true);
                 return Err(Error::invalid("incident-id", "was merged by Defender into another incident"));
             }
             let next = updates::apply(current, update);
-            Ok((next != *current).then(|| updates::put_body(&next)))
+            let changed = next != *current;
+            *base.borrow_mut() = changed.then(|| current.properties.last_modified_time_utc.clone()).flatten();
+            Ok(changed.then(|| updates::put_body(&next)))
         });
         if merged.get() {
             return Err(self.merged_refusal(transport, incident_id));
         }
-        updated
+        let mut incident = updated?;
+        let produced = incident.properties.last_modified_time_utc.as_deref();
+        let receipt = poller::WriteReceipt::of(&incident.name, base.borrow().as_deref(), produced);
+        incident.write_receipt = receipt.map(|r| r.encode());
+        Ok(incident)
     }
 
     /// Why an update of a merged source is refused, naming where it went

@@ -38,6 +38,10 @@ pub struct Incident {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     pub properties: IncidentProperties,
+    /// `update-incident`'s receipt of its write (see `poller::WriteReceipt`):
+    /// never read from or sent to the service.
+    #[serde(skip)]
+    pub write_receipt: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

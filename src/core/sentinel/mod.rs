@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod poller;
 pub mod query;
 pub mod relations;
+pub mod threat_intelligence;
 pub mod updates;
 pub mod versions;
 pub mod watchlists;

@@ -17,6 +17,12 @@
 //!   window are dropped: the cursor's size follows the window, not the number
 //!   of incidents ever seen.
 //! - Incidents created before the first-fetch start are out of scope.
+//! - Two-way mirroring: `update-incident` gives a write receipt (the version
+//!   it read before its PUT, and the version it produced). Receipts passed
+//!   in `own_writes` stay in the cursor until their versions are seen; a
+//!   version reached from the delivered one through own writes alone is
+//!   `own-change`; one that own writes only contributed to is `updated` with
+//!   `includes_own_write`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,6 +35,9 @@ use crate::core::error::Error;
 use crate::core::merges::MergeTarget;
 
 const CURSOR_PREFIX: &str = "sp1.";
+const RECEIPT_PREFIX: &str = "ow1.";
+/// Receipts one poll takes: a mirror writes fewer between two polls.
+pub const MAX_OWN_WRITES: usize = 10_000;
 pub const DEFAULT_LOOK_BACK_SECS: u32 = 300;
 pub const DEFAULT_MAX_EVENTS: u32 = 100;
 pub const MAX_EVENTS: u32 = 5000;
@@ -46,6 +55,8 @@ pub enum EventKind {
     /// Closed by a Defender merge into another incident: delivered once,
     /// instead of the `updated` the closing would be, with updates on or off.
     Merged,
+    /// A version the connector's own writes alone produced (see [`WriteReceipt`]).
+    OwnChange,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +65,90 @@ pub struct Event {
     pub incident: Incident,
     /// For an incident Defender merged into another: where it went.
     pub merged_into: Option<MergeTarget>,
+    /// Own writes and someone else's change are both in this version.
+    pub includes_own_write: bool,
+}
+
+/// What `update-incident` wrote: the incident, the version (its
+/// `lastModifiedTimeUtc`, µs) the successful PUT was computed from, and the
+/// version it produced. Given back to `poll` as `own_writes`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteReceipt {
+    pub incident: String,
+    pub base: i64,
+    pub produced: i64,
+}
+
+impl WriteReceipt {
+    /// The receipt of a write from its base and produced times, if both parse.
+    pub fn of(incident: &str, base: Option<&str>, produced: Option<&str>) -> Option<WriteReceipt> {
+        let (base, produced) = (parse_time(base?).ok()?, parse_time(produced?).ok()?);
+        Some(WriteReceipt { incident: incident.to_owned(), base, produced })
+    }
+
+    pub fn encode(&self) -> String {
+        cursor::encode(RECEIPT_PREFIX, self)
+    }
+
+    /// A receipt this connector wrote, or `invalid-input` on `own-writes`.
+    pub fn decode(text: &str) -> Result<WriteReceipt, Error> {
+        let receipt: WriteReceipt = cursor::decode(RECEIPT_PREFIX, text).map_err(|_| {
+            Error::invalid("own-writes", "holds a value that is not a write-receipt update-incident returned")
+        })?;
+        let times_ok = [receipt.base, receipt.produced].iter().all(|t| (0..=MAX_TIME_MICROS).contains(t));
+        if !times_ok || receipt.produced < receipt.base || receipt.incident.is_empty() {
+            return Err(Error::invalid("own-writes", "holds a corrupt write-receipt"));
+        }
+        Ok(receipt)
+    }
+}
+
+/// How own writes account for the versions after the delivered one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OwnPart {
+    None,
+    /// Some of the change is the connector's, some someone else's.
+    Some,
+    /// A chain of own writes leads from the delivered version to this one.
+    All,
+}
+
+/// `writes`: (base, produced) of one incident; `delivered`: the version
+/// delivered before, when the cursor still holds it; `window`: where the
+/// re-scanned window starts; `version`: the new one.
+fn own_part(writes: &[(i64, i64)], delivered: Option<i64>, window: i64, version: i64) -> OwnPart {
+    let after_delivered = |produced: i64| delivered.is_none_or(|d| produced > d);
+    if !writes.iter().any(|(_, produced)| *produced <= version && after_delivered(*produced)) {
+        return OwnPart::None;
+    }
+    // The chain starts at the delivered version. Once the window has dropped
+    // it, at a base older than the window: every version that old was
+    // delivered before the window moved past it. A base inside the window
+    // that is not the delivered version is someone else's undelivered change.
+    let start = delivered.or_else(|| writes.iter().map(|(base, _)| *base).filter(|base| *base < window).min());
+    let Some(mut at) = start else { return OwnPart::Some };
+    // Bounded: each step moves strictly forward to a produced version.
+    for _ in 0..=writes.len() {
+        if at == version {
+            return OwnPart::All;
+        }
+        match writes.iter().find(|(base, produced)| *base == at && *produced > at && *produced <= version) {
+            Some((_, produced)) => at = *produced,
+            None => return OwnPart::Some,
+        }
+    }
+    OwnPart::Some
+}
+
+/// The receipts of the options, checked (before any request).
+pub fn own_writes(options: &PollOptions) -> Result<Vec<WriteReceipt>, Error> {
+    if options.own_writes.len() > MAX_OWN_WRITES {
+        return Err(Error::invalid(
+            "own-writes",
+            format!("holds more than {MAX_OWN_WRITES} receipts; poll more often"),
+        ));
+    }
+    options.own_writes.iter().map(|text| WriteReceipt::decode(text)).collect()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,6 +171,8 @@ pub struct PollOptions {
     pub detail_concurrency: Option<u8>,
     /// No `merged` events (and no modified scan without updates).
     pub ignore_merges: bool,
+    /// Write receipts of `update-incident` since the last poll.
+    pub own_writes: Vec<String>,
 }
 
 impl PollOptions {
@@ -117,6 +214,10 @@ pub struct Cursor {
     /// modified window: a merged shell changed again is not merged again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     merged: BTreeMap<String, i64>,
+    /// Incident name → (base, produced) of own writes whose versions the
+    /// modified scan has not passed yet.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    own: BTreeMap<String, Vec<(i64, i64)>>,
 }
 
 impl Cursor {
@@ -126,6 +227,17 @@ impl Cursor {
             created: Stream::starting_at(start_micros),
             modified: Stream::starting_at(start_micros),
             merged: BTreeMap::new(),
+            own: BTreeMap::new(),
+        }
+    }
+
+    /// Takes the receipts of own writes made since the last poll.
+    pub fn remember_own_writes(&mut self, receipts: Vec<WriteReceipt>) {
+        for receipt in receipts {
+            let writes = self.own.entry(receipt.incident).or_default();
+            if !writes.contains(&(receipt.base, receipt.produced)) {
+                writes.push((receipt.base, receipt.produced));
+            }
         }
     }
 
@@ -151,9 +263,25 @@ impl Cursor {
     /// Every time the cursor holds; each must be one the filter can name.
     fn times(&self) -> impl Iterator<Item = i64> + '_ {
         let streams = [&self.created, &self.modified];
-        [self.start].into_iter().chain(
-            streams.into_iter().flat_map(|stream| [stream.mark].into_iter().chain(stream.seen.values().copied())),
-        )
+        let own = self.own.values().flatten().flat_map(|(base, produced)| [*base, *produced]);
+        [self.start]
+            .into_iter()
+            .chain(
+                streams.into_iter().flat_map(|stream| [stream.mark].into_iter().chain(stream.seen.values().copied())),
+            )
+            .chain(own)
+    }
+
+    /// How own writes account for `version` of `incident`, given the version
+    /// delivered before; the writes it accounts for are forgotten.
+    fn own_part(&mut self, incident: &str, delivered: Option<i64>, window: i64, version: i64) -> OwnPart {
+        let Some(writes) = self.own.get_mut(incident) else { return OwnPart::None };
+        let part = own_part(writes, delivered, window, version);
+        writes.retain(|(_, produced)| *produced > version);
+        if writes.is_empty() {
+            self.own.remove(incident);
+        }
+        part
     }
 
     /// The newest creation time delivered up to: how far the poller has come.
@@ -168,6 +296,7 @@ impl Cursor {
 
 /// Checks the options before any request.
 pub fn validate(options: &PollOptions) -> Result<(), Error> {
+    own_writes(options)?;
     if let Some(max) = options.max_events {
         if !(1..=MAX_EVENTS).contains(&max) {
             return Err(Error::invalid("max-events", format!("{max} is outside 1 to {MAX_EVENTS}")));
@@ -336,13 +465,13 @@ impl<'a> Scan<'a> {
             return Ok(Progress::Continue);
         }
         let delivered = match phase {
-            Phase::Created => self.offer_created(&incident, created, modified),
+            Phase::Created => self.offer_created(&incident, created, modified).map(|kind| (kind, false)),
             Phase::Modified => self.offer_modified(&incident, created, modified),
         };
-        let Some(kind) = delivered.filter(|kind| self.selected(*kind, &incident)) else {
+        let Some((kind, includes_own_write)) = delivered.filter(|(kind, _)| self.selected(*kind, &incident)) else {
             return Ok(Progress::Continue);
         };
-        self.events.push(Event { kind, incident, merged_into: None });
+        self.events.push(Event { kind, incident, merged_into: None, includes_own_write });
         Ok(if self.events.len() >= self.max_events { Progress::BatchFull } else { Progress::Continue })
     }
 
@@ -372,7 +501,7 @@ impl<'a> Scan<'a> {
     /// A version newer than the one delivered, of an incident the created
     /// scan has delivered. One still inside the created window but not yet
     /// seen there (it showed up late) waits for the created scan.
-    fn offer_modified(&mut self, incident: &Incident, created: i64, modified: i64) -> Option<EventKind> {
+    fn offer_modified(&mut self, incident: &Incident, created: i64, modified: i64) -> Option<(EventKind, bool)> {
         let merge = !self.options.ignore_merges
             && incident.properties.is_merged()
             && !self.cursor.merged.contains_key(&incident.name);
@@ -389,12 +518,17 @@ impl<'a> Scan<'a> {
         if cursor.modified.seen.get(&incident.name).is_some_and(|version| *version >= modified) {
             return None;
         }
-        cursor.modified.seen.insert(incident.name.clone(), modified);
+        let delivered = cursor.modified.seen.insert(incident.name.clone(), modified);
+        let own = cursor.own_part(&incident.name, delivered, self.modified_window, modified);
         if merge {
             cursor.merged.insert(incident.name.clone(), modified);
-            return Some(EventKind::Merged);
+            return Some((EventKind::Merged, own != OwnPart::None));
         }
-        Some(EventKind::Updated)
+        Some(match own {
+            OwnPart::All => (EventKind::OwnChange, false),
+            OwnPart::Some => (EventKind::Updated, true),
+            OwnPart::None => (EventKind::Updated, false),
+        })
     }
 
     /// The filters the service cannot apply, checked here as well as the
@@ -429,6 +563,12 @@ impl<'a> Scan<'a> {
         cursor.created.seen.retain(|_, created| *created >= created_window);
         cursor.modified.seen.retain(|_, modified| *modified >= modified_window);
         cursor.merged.retain(|_, modified| *modified >= modified_window);
+        // A write whose version left the re-scanned window was seen (and
+        // forgotten) or superseded: the cursor stays as small as the window.
+        cursor.own.retain(|_, writes| {
+            writes.retain(|(_, produced)| *produced >= modified_window);
+            !writes.is_empty()
+        });
         (self.events, self.cursor)
     }
 }
@@ -474,7 +614,7 @@ mod tests {
         let mut properties = IncidentProperties::new(format!("Incident {name}"), severity, IncidentStatus::New);
         properties.created_time_utc = Some(created.into());
         properties.last_modified_time_utc = Some(modified.into());
-        Incident { id: String::new(), name: name.into(), etag: None, properties }
+        Incident { id: String::new(), name: name.into(), etag: None, properties, write_receipt: None }
     }
 
     fn start() -> Cursor {
@@ -484,6 +624,13 @@ mod tests {
     /// What the client does, over an in-memory "service": each scan gets the
     /// incidents its query selects, in its order.
     fn poll(cursor: Cursor, options: &PollOptions, incidents: &[Incident]) -> (Vec<(EventKind, String)>, Cursor) {
+        let (events, cursor) = poll_events(cursor, options, incidents);
+        (events.into_iter().map(|e| (e.kind, e.incident.name)).collect(), cursor)
+    }
+
+    /// [`poll`] with whole events, the options' own writes taken first as `poll` does.
+    fn poll_events(mut cursor: Cursor, options: &PollOptions, incidents: &[Incident]) -> (Vec<Event>, Cursor) {
+        cursor.remember_own_writes(own_writes(options).unwrap());
         let mut scan = Scan::new(cursor, options);
         let phases: &[Phase] =
             if options.scans_modified() { &[Phase::Created, Phase::Modified] } else { &[Phase::Created] };
@@ -508,8 +655,100 @@ mod tests {
                 }
             }
         }
-        let (events, cursor) = scan.finish();
-        (events.into_iter().map(|e| (e.kind, e.incident.name)).collect(), cursor)
+        scan.finish()
+    }
+
+    // ---- Two-way mirroring: the connector's own writes.
+
+    const T0: &str = "2026-01-01T01:00:00Z";
+
+    fn at(name: &str, modified: &str) -> Incident {
+        incident(name, T0, modified, Severity::High)
+    }
+
+    fn receipt(name: &str, base: &str, produced: &str) -> String {
+        WriteReceipt { incident: name.into(), base: parse_time(base).unwrap(), produced: parse_time(produced).unwrap() }
+            .encode()
+    }
+
+    fn mirroring(own_writes: Vec<String>) -> PollOptions {
+        PollOptions { include_updates: true, look_back_secs: Some(3600), own_writes, ..PollOptions::default() }
+    }
+
+    fn kinds(events: &[Event]) -> Vec<(EventKind, bool)> {
+        events.iter().map(|e| (e.kind, e.includes_own_write)).collect()
+    }
+
+    #[test]
+    fn the_connectors_own_write_comes_back_once_as_own_change() {
+        let (_, cursor) = poll(start(), &mirroring(vec![]), &[at("a", T0)]);
+        let written = at("a", "2026-01-01T02:00:00Z");
+        let with_receipt = mirroring(vec![receipt("a", T0, "2026-01-01T02:00:00Z")]);
+        let (events, cursor) = poll_events(cursor, &with_receipt, std::slice::from_ref(&written));
+        assert_eq!(kinds(&events), [(EventKind::OwnChange, false)]);
+        let (events, cursor) = poll_events(cursor, &mirroring(vec![]), std::slice::from_ref(&written));
+        assert!(events.is_empty(), "exactly once");
+        assert!(cursor.own.is_empty(), "a seen receipt is forgotten");
+    }
+
+    #[test]
+    fn own_writes_in_a_row_are_one_own_change_and_receipts_wait_for_their_version() {
+        let (_, cursor) = poll(start(), &mirroring(vec![]), &[at("a", T0)]);
+        let receipts = vec![
+            receipt("a", "2026-01-01T02:00:00Z", "2026-01-01T03:00:00Z"),
+            receipt("a", T0, "2026-01-01T02:00:00Z"),
+        ];
+        // The service still shows the delivered version: the receipts wait in the cursor.
+        let (events, cursor) = poll_events(cursor, &mirroring(receipts), &[at("a", T0)]);
+        assert!(events.is_empty());
+        let (events, _) = poll_events(cursor, &mirroring(vec![]), &[at("a", "2026-01-01T03:00:00Z")]);
+        assert_eq!(kinds(&events), [(EventKind::OwnChange, false)]);
+    }
+
+    #[test]
+    fn someone_elses_change_beside_an_own_write_is_updated_and_flagged() {
+        // A conflict: the write re-read someone else's 01:30 version (never
+        // delivered) and produced 02:00 over it.
+        let (_, cursor) = poll(start(), &mirroring(vec![]), &[at("a", T0)]);
+        let receipts = vec![receipt("a", "2026-01-01T01:30:00Z", "2026-01-01T02:00:00Z")];
+        let (events, _) = poll_events(cursor.clone(), &mirroring(receipts), &[at("a", "2026-01-01T02:00:00Z")]);
+        assert_eq!(kinds(&events), [(EventKind::Updated, true)], "the other change is not hidden");
+
+        // Someone else changed it after the own write.
+        let receipts = vec![receipt("a", T0, "2026-01-01T02:00:00Z")];
+        let (events, _) = poll_events(cursor.clone(), &mirroring(receipts), &[at("a", "2026-01-01T03:00:00Z")]);
+        assert_eq!(kinds(&events), [(EventKind::Updated, true)]);
+
+        // Another incident's receipt changes nothing here.
+        let receipts = vec![receipt("b", T0, "2026-01-01T02:00:00Z")];
+        let (events, _) = poll_events(cursor, &mirroring(receipts), &[at("a", "2026-01-01T02:00:00Z")]);
+        assert_eq!(kinds(&events), [(EventKind::Updated, false)]);
+    }
+
+    #[test]
+    fn a_write_long_after_the_last_delivery_is_still_recognised() {
+        // Delivered at 01:00; the window (1 h) then moves on for days.
+        let (_, cursor) = poll(start(), &mirroring(vec![]), &[at("a", T0), at("b", T0)]);
+        let (_, cursor) = poll(cursor, &mirroring(vec![]), &[at("a", T0), at("b", "2026-01-03T00:00:00Z")]);
+        assert!(!cursor.modified.seen.contains_key("a"), "a's delivered version left the window");
+        let receipts = vec![receipt("a", T0, "2026-01-03T01:00:00Z")];
+        let (events, _) = poll_events(cursor.clone(), &mirroring(receipts), &[at("a", "2026-01-03T01:00:00Z")]);
+        assert_eq!(kinds(&events), [(EventKind::OwnChange, false)]);
+        // A base inside the window but not delivered: someone else's change came first.
+        let receipts = vec![receipt("a", "2026-01-03T00:30:00Z", "2026-01-03T01:00:00Z")];
+        let (events, _) = poll_events(cursor, &mirroring(receipts), &[at("a", "2026-01-03T01:00:00Z")]);
+        assert_eq!(kinds(&events), [(EventKind::Updated, true)]);
+    }
+
+    #[test]
+    fn a_receipt_not_from_this_connector_is_refused_before_any_request() {
+        for bad in ["sp1.e30", "ow1.!!", "anything"] {
+            let error = validate(&mirroring(vec![bad.into()])).unwrap_err();
+            assert!(matches!(&error, Error::InvalidInput { field, .. } if field == "own-writes"), "{bad}: {error:?}");
+        }
+        let backwards = WriteReceipt { incident: "a".into(), base: 20, produced: 10 }.encode();
+        assert!(validate(&mirroring(vec![backwards])).is_err());
+        assert!(validate(&mirroring(vec![receipt("a", T0, T0)])).is_ok());
     }
 
     #[test]

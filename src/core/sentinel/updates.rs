@@ -254,7 +254,7 @@ pub fn from_new(new: &NewIncident) -> Incident {
     properties.owner = new.owner.as_ref().and_then(owner_of);
     properties.labels =
         new.labels.iter().map(|name| Label { label_name: name.clone(), label_type: Some(LabelType::User) }).collect();
-    Incident { id: String::new(), name: String::new(), etag: None, properties }
+    Incident { id: String::new(), name: String::new(), etag: None, properties, write_receipt: None }
 }
 
 /// What a PUT sends: the writable properties and the etag read, nothing
