@@ -2,7 +2,8 @@
 //! this crate's wasmtime host, by wasmtime-py (`host-test/python`, driven by
 //! `tests/python/scenario.py`) and by Node.js through jco (`host-test/js`,
 //! driven by `tests/node/scenario.mjs`), through one scenario (incidents,
-//! comments, the poller, containment, analytics rules) against one
+//! comments, the poller, containment, analytics rules, threat-intelligence
+//! indicators, watchlists) against one
 //! emulator over loopback. Every step is idempotent, so each host must print
 //! the same document: the same ids, the same comment ids, the same poll
 //! batches, the same errors. A cursor one host saved resumes in another.
@@ -31,9 +32,9 @@ use sentinel_emulator::{graph_seed as seed, Emulator, EmulatorOptions};
 use sentinel_host::cli::errors::kind;
 use sentinel_host::runtime::analytics_rules::RuleKind;
 use sentinel_host::runtime::containment::Action;
-use sentinel_host::runtime::indicators;
 use sentinel_host::runtime::sandbox::{AuditOutcome, AuditRecord, AuditSink, Origin};
 use sentinel_host::runtime::types::{EventKind, IncidentStatus, IncidentUpdate, ListIncidentsOptions, PollOptions};
+use sentinel_host::runtime::{indicators, watchlists};
 use sentinel_host::runtime::{list_options, poll_options, CallError, Session, EMBEDDED_COMPONENT};
 use serde_json::{json, Value};
 
@@ -121,6 +122,30 @@ async fn indicators_step(session: &mut Session) -> Value {
     })
 }
 
+/// A watchlist made from CSV (its operation waited for), an item upserted
+/// twice (one item), three values looked up, the watchlist deleted (waited
+/// for), so every run sends the same requests.
+async fn watchlists_step(session: &mut Session) -> Value {
+    const ALIAS: &str = "PolyglotVIP";
+    let mut wl = session.watchlists();
+    let csv = "UPN,Role\nalice@contoso.onmicrosoft.com,admin\n";
+    let made = wl.create(ALIAS, watchlists::new_watchlist("Polyglot VIP", "UPN", csv), None).await.unwrap();
+    let bob = watchlists::columns(&[("UPN", "bob@contoso.onmicrosoft.com"), ("Role", "analyst")]);
+    let mut upserted = Vec::new();
+    for _ in 0..2 {
+        upserted.push(wl.upsert_item(ALIAS, bob.clone()).await.unwrap().created);
+    }
+    let probes = ["alice@contoso.onmicrosoft.com", "bob@contoso.onmicrosoft.com", "eve@contoso.onmicrosoft.com"];
+    let probes = probes.iter().map(|p| (*p).to_owned()).collect();
+    let members = wl.contains(ALIAS, probes, watchlists::Lookup::Items).await.unwrap();
+    wl.delete(ALIAS, None).await.unwrap();
+    json!({
+        "alias": made.alias,
+        "upserted": upserted,
+        "contains": members.iter().map(|m| json!([m.value, m.found])).collect::<Vec<_>>(),
+    })
+}
+
 /// The scenario through the Rust host, as the other hosts print it.
 async fn rust_scenario(emulator: &Emulator) -> Value {
     let url = emulator.url();
@@ -149,6 +174,7 @@ async fn rust_scenario(emulator: &Emulator) -> Value {
     let on = session.analytics_rules().set_enabled(&scheduled, true).await.unwrap();
     let rule_ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
     let indicators = indicators_step(&mut session).await;
+    let watchlists = watchlists_step(&mut session).await;
     let not_found = connector_error(session.get_incident(MISSING_INCIDENT).await);
     let traced = uuid::Uuid::try_parse(&not_found.client_request_id).is_ok() && !not_found.request_id.is_empty();
 
@@ -182,6 +208,7 @@ async fn rust_scenario(emulator: &Emulator) -> Value {
         "protected": {"kind": kind(&protected), "subject": protected.subject},
         "rules": {"ids": rule_ids, "off": off.enabled, "on": on.enabled},
         "indicators": indicators,
+        "watchlists": watchlists,
         "not_found": {"kind": kind(&not_found), "status": not_found.status, "traced": traced},
         "denied": {"kind": kind(&denied), "denied": denied.message.contains("denied")},
         "audit": audit,
@@ -259,8 +286,17 @@ async fn run_host(program: PathBuf, script: &'static str, args: Vec<String>) -> 
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{script} printed no JSON document ({e}):\n{stdout}"))
 }
 
+/// The document without `keys`, and with the one id the service makes up
+/// per run in a path (a watchlist operation's) written as `{id}`.
 fn without(document: &Value, keys: &[&str]) -> Value {
     let mut document = document.clone();
+    if let Some(audit) = document.get_mut("audit").and_then(Value::as_array_mut) {
+        for record in audit {
+            if let Some(path) = record[1].as_str().and_then(|p| p.split_once("/watchlistStatuses/")) {
+                record[1] = Value::String(format!("{}/watchlistStatuses/{{id}}", path.0));
+            }
+        }
+    }
     for key in keys {
         document.as_object_mut().unwrap().remove(*key);
     }
@@ -300,14 +336,21 @@ async fn rust_python_and_node_hosts_give_the_same_results() {
     assert_eq!(rust["denied"], json!({"kind": "transport", "denied": true}));
     assert_eq!(rust["indicators"]["created"], json!([true, false]), "a retried create is one indicator");
     assert_eq!(rust["indicators"]["same_name"], true);
+    assert_eq!(rust["watchlists"]["upserted"], json!([true, false]), "a retried upsert is one item");
+    let found = json!([
+        ["alice@contoso.onmicrosoft.com", true],
+        ["bob@contoso.onmicrosoft.com", true],
+        ["eve@contoso.onmicrosoft.com", false]
+    ]);
+    assert_eq!(rust["watchlists"]["contains"], found);
     let localhost = format!("localhost:{}", emulator.url().rsplit(':').next().unwrap());
     let reached =
         emulator.requests().iter().filter(|r| r.headers.iter().any(|(k, v)| k == "host" && *v == localhost)).count();
     assert_eq!(reached, 0, "no host let a request to an origin off the allow-list through");
 
     // The first run made the comment (201); every later run, in any host, finds it (200).
-    let creation = first.to_string().replacen(",201]", ",200]", 1);
-    assert_eq!(creation, rust.to_string(), "the Rust host's runs differ beyond the comment's creation");
+    let creation = without(&first, &[]).to_string().replacen(",201]", ",200]", 1);
+    assert_eq!(creation, without(&rust, &[]).to_string(), "the Rust host's runs differ beyond the comment's creation");
     assert_eq!(without(&from_node, &["first_cursor"]), without(&rust, &["first_cursor"]), "Node.js differs from Rust");
     let python_limits = ["first_cursor", "denied", "audit"];
     assert_eq!(without(&from_python, &python_limits), without(&rust, &python_limits), "Python differs from Rust");

@@ -166,6 +166,23 @@ try {
     tags: firstIndicator.indicator.tags,
   };
 
+  const wl = connection.watchlists;
+  const made = await wl.createWatchlist('PolyglotVIP', {
+    displayName: 'Polyglot VIP',
+    itemsSearchKey: 'UPN',
+    content: 'UPN,Role\nalice@contoso.onmicrosoft.com,admin\n',
+    format: 'csv',
+    linesToSkip: 0,
+    labels: [],
+  }, undefined);
+  const bob = [{ column: 'UPN', value: 'bob@contoso.onmicrosoft.com' }, { column: 'Role', value: 'analyst' }];
+  const upserted = [];
+  for (let i = 0; i < 2; i++) upserted.push((await wl.upsertItem('PolyglotVIP', bob)).created);
+  const probes = ['alice@contoso.onmicrosoft.com', 'bob@contoso.onmicrosoft.com', 'eve@contoso.onmicrosoft.com'];
+  const members = await wl.watchlistContains('PolyglotVIP', probes, 'items');
+  await wl.deleteWatchlist('PolyglotVIP', undefined);
+  out.watchlists = { alias: made.alias, upserted, contains: members.map((m) => [m.value, m.found]) };
+
   const notFound = await expectError(connection.getIncident('00000000-0000-0000-0000-000000000000'), 'not_found');
   out.not_found = {
     kind: notFound.kind,

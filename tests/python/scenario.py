@@ -24,6 +24,9 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 NO_SUCH_INCIDENT = "00000000-0000-0000-0000-000000000000"
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_POLLS = 10
+WATCHLIST = "PolyglotVIP"
+WATCHLIST_CSV = "UPN,Role\nalice@contoso.onmicrosoft.com,admin\n"
+WATCHLIST_PROBES = ["alice@contoso.onmicrosoft.com", "bob@contoso.onmicrosoft.com", "eve@contoso.onmicrosoft.com"]
 
 
 def connection_config(url: str, graph_url: str) -> Dict[str, Any]:
@@ -111,6 +114,20 @@ def run(host: Host, url: str) -> Dict[str, Any]:
         "same_name": first["indicator"]["name"] == second["indicator"]["name"],
         "found": [indicator["pattern"] for indicator in found["indicators"]],
         "tags": first["indicator"]["tags"],
+    }
+
+    wl = connection.watchlists
+    new_watchlist = {"display_name": "Polyglot VIP", "items_search_key": "UPN", "format": "csv",
+                     "content": WATCHLIST_CSV, "lines_to_skip": 0}
+    made = wl.create_watchlist(WATCHLIST, new_watchlist, None)
+    bob = [{"column": "UPN", "value": "bob@contoso.onmicrosoft.com"}, {"column": "Role", "value": "analyst"}]
+    upserted = [wl.upsert_item(WATCHLIST, bob)["created"] for _ in range(2)]
+    members = wl.watchlist_contains(WATCHLIST, WATCHLIST_PROBES, "items")
+    wl.delete_watchlist(WATCHLIST, None)
+    doc["watchlists"] = {
+        "alias": made["alias"],
+        "upserted": upserted,
+        "contains": [[member["value"], member["found"]] for member in members],
     }
 
     error = expect_error("not_found", lambda: connection.get_incident(NO_SUCH_INCIDENT))
