@@ -428,6 +428,22 @@ fn validate_retry(retry: &RetryPolicy) -> Result<(), Error> {
     Ok(())
 }
 
+/// Free text a request will carry (a name, a label, a cell): not blank, no
+/// control character, at most `max_chars` characters; else `invalid-input`
+/// on `field`.
+pub fn validate_text(field: &str, text: &str, max_chars: usize) -> Result<(), Error> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid(field, "is empty"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Error::invalid(field, format!("'{}' holds a control character", shown(text))));
+    }
+    if text.chars().count() > max_chars {
+        return Err(Error::invalid(field, format!("is longer than {max_chars} characters")));
+    }
+    Ok(())
+}
+
 /// A bounded, control-free rendering of user input for error messages.
 pub fn shown(value: &str) -> String {
     const MAX: usize = 80;

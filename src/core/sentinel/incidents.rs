@@ -211,19 +211,23 @@ pub fn workspace_url(settings: &Settings, rest: &[&str]) -> Url {
 pub fn list_url(settings: &Settings, options: &ListOptions) -> Result<Url, Error> {
     validate_list_options(options)?;
     let mut url = workspace_url(settings, &["incidents"]);
-    {
-        let mut query = url.query_pairs_mut();
-        if let Some(filter) = &options.filter {
-            query.append_pair("$filter", filter);
-        }
-        if let Some(orderby) = &options.orderby {
-            query.append_pair("$orderby", orderby);
-        }
-        if let Some(top) = options.top {
-            query.append_pair("$top", &top.to_string());
-        }
-    }
+    append_odata(&mut url, options.filter.as_deref(), options.orderby.as_deref(), options.top);
     Ok(url)
+}
+
+/// ARM's list options, in the query after the api-version, as given (each
+/// list's validation has checked them).
+pub fn append_odata(url: &mut Url, filter: Option<&str>, orderby: Option<&str>, top: Option<u32>) {
+    let mut query = url.query_pairs_mut();
+    if let Some(filter) = filter {
+        query.append_pair("$filter", filter);
+    }
+    if let Some(orderby) = orderby {
+        query.append_pair("$orderby", orderby);
+    }
+    if let Some(top) = top {
+        query.append_pair("$top", &top.to_string());
+    }
 }
 
 pub fn get_url(settings: &Settings, incident_id: &str) -> Result<Url, Error> {

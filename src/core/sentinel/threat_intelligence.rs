@@ -22,11 +22,11 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use super::entities::EntityKind;
-use super::incidents::workspace_url;
+use super::incidents::{append_odata, workspace_url};
 use super::Sentinel;
 use crate::core::auth::Api;
 use crate::core::client::Transport;
-use crate::core::config::{shown, Settings};
+use crate::core::config::{shown, validate_text, Settings};
 use crate::core::error::Error;
 use crate::core::http::{Method, Request};
 use crate::core::ids::validate_id;
@@ -479,19 +479,6 @@ pub fn same_pattern(ours: &Pattern, theirs: &str) -> bool {
 
 // ---- validation -------------------------------------------------------------
 
-fn validate_text(field: &str, text: &str, max_chars: usize) -> Result<(), Error> {
-    if text.trim().is_empty() {
-        return Err(Error::invalid(field, "holds an empty entry"));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(Error::invalid(field, format!("'{}' holds a control character", shown(text))));
-    }
-    if text.chars().count() > max_chars {
-        return Err(Error::invalid(field, format!("has an entry longer than {max_chars} characters")));
-    }
-    Ok(())
-}
-
 fn validate_list(field: &str, items: &[String], max: usize) -> Result<(), Error> {
     if items.len() > max {
         return Err(Error::invalid(field, format!("has {} entries; at most {max}", items.len())));
@@ -651,18 +638,7 @@ pub fn indicator_url(settings: &Settings, name: &str, action: Option<&str>) -> R
 pub fn list_url(settings: &Settings, options: &ListIndicatorsOptions) -> Result<Url, Error> {
     validate_list_options(options)?;
     let mut url = ti_url(settings, &["indicators"]);
-    {
-        let mut query = url.query_pairs_mut();
-        if let Some(filter) = &options.filter {
-            query.append_pair("$filter", filter);
-        }
-        if let Some(orderby) = &options.orderby {
-            query.append_pair("$orderby", orderby);
-        }
-        if let Some(top) = options.top {
-            query.append_pair("$top", &top.to_string());
-        }
-    }
+    append_odata(&mut url, options.filter.as_deref(), options.orderby.as_deref(), options.top);
     Ok(url)
 }
 

@@ -20,7 +20,7 @@ use super::query::QueryOptions;
 use super::Sentinel;
 use crate::core::auth::Api;
 use crate::core::client::Transport;
-use crate::core::config::{shown, Settings};
+use crate::core::config::{shown, validate_text, Settings};
 use crate::core::error::{Error, LocalFailure, ServiceFailure};
 use crate::core::http::{Method, Response};
 use crate::core::ids::validate_id;
@@ -243,19 +243,6 @@ pub fn validate_alias(alias: &str) -> Result<&str, Error> {
             shown(alias)
         ),
     ))
-}
-
-fn validate_text(field: &str, text: &str, max_chars: usize) -> Result<(), Error> {
-    if text.trim().is_empty() {
-        return Err(Error::invalid(field, "is empty"));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(Error::invalid(field, format!("'{}' holds a control character", shown(text))));
-    }
-    if text.chars().count() > max_chars {
-        return Err(Error::invalid(field, format!("is longer than {max_chars} characters")));
-    }
-    Ok(())
 }
 
 /// The limits Microsoft documents, and a content whose header names the
