@@ -228,15 +228,8 @@ impl Error {
     /// The ids of the request that failed, when a request did.
     pub fn trace(&self) -> Option<&Trace> {
         match self {
-            Error::Auth(f)
-            | Error::Forbidden(f)
-            | Error::NotFound(f)
-            | Error::Conflict(f)
-            | Error::BadRequest(f)
-            | Error::Service(f)
-            | Error::Throttled { failure: f, .. } => Some(&f.trace),
             Error::Transport(f) | Error::InvalidResponse(f) => Some(&f.trace),
-            Error::InvalidInput { .. } | Error::Protected { .. } => None,
+            other => other.service_failure().map(|f| &*f.trace),
         }
     }
 

@@ -38,6 +38,21 @@ pub struct Table {
 }
 
 /// KQL text, for Log Analytics and advanced hunting alike: not empty, not huge.
+/// A single-quoted string literal with `\` and `'` escaped: how KQL writes
+/// one, and STIX patterns too (threat-intelligence indicators).
+pub fn string_literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\\' || c == '\'' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
 pub fn validate_text(query: &str) -> Result<(), Error> {
     if query.trim().is_empty() {
         return Err(Error::invalid("query", "is empty"));

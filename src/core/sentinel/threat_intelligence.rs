@@ -294,18 +294,9 @@ pub struct IndicatorQuery {
 
 // ---- patterns ---------------------------------------------------------------
 
-/// A STIX string literal: single-quoted, `\` and `'` escaped.
+/// A STIX string literal: single-quoted, `\` and `'` escaped, as KQL's.
 pub fn stix_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\\' || c == '\'' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    out
+    crate::core::kql::string_literal(value)
 }
 
 fn refuse(value: &str, what: &str) -> Error {

@@ -577,24 +577,10 @@ pub fn merge_values(current: &[(String, String)], values: &[(String, String)]) -
     merged
 }
 
-/// A KQL string literal: single quotes, backslash and quote escaped.
-fn kql_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\\' || c == '\'' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    out
-}
-
 /// One query for every value: the watchlist's rows whose search key is
 /// among them (without regard to case), with their item ids.
 pub fn contains_query(alias: &str, values: &[String]) -> String {
-    let literals: Vec<String> = values.iter().map(|v| kql_string(v.trim())).collect();
+    let literals: Vec<String> = values.iter().map(|v| crate::core::kql::string_literal(v.trim())).collect();
     format!("_GetWatchlist('{alias}') | where SearchKey in~ ({}) | project SearchKey, _DTItemId", literals.join(", "))
 }
 
