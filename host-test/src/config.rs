@@ -31,6 +31,10 @@ pub struct FileConfig {
     /// The app's client secret; `AZURE_CLIENT_SECRET` wins. Never echoed in
     /// an error, even when the file fails to parse.
     pub client_secret: Option<Secret>,
+    /// A file holding the client secret, so the TOML holds none (a mounted
+    /// secret, `sentinel serve`'s tenant files); read when the connection
+    /// opens, so a rotated secret is picked up. Not with `client_secret`.
+    pub client_secret_file: Option<PathBuf>,
     /// A file holding a federated token (workload identity), re-read when
     /// the connection is opened again; `AZURE_FEDERATED_TOKEN_FILE` wins.
     pub federated_token_file: Option<PathBuf>,
@@ -40,6 +44,9 @@ pub struct FileConfig {
     /// The PKCS#12 bundle's password (unused for PEM);
     /// `AZURE_CLIENT_CERTIFICATE_PASSWORD` wins.
     pub client_certificate_password: Option<Secret>,
+    /// A file holding the PKCS#12 bundle's password; not with
+    /// `client_certificate_password`.
+    pub client_certificate_password_file: Option<PathBuf>,
     /// The workspace's subscription (a GUID); `SENTINEL_SUBSCRIPTION_ID` wins.
     pub subscription_id: Option<String>,
     /// The workspace's resource group; `SENTINEL_RESOURCE_GROUP` wins.
@@ -104,17 +111,77 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl FileConfig {
+    /// The secrets given as `*_file` paths, read into their keys: done as
+    /// the connection opens, so a rotated file is read anew. A key given
+    /// both ways is refused rather than one silently winning.
+    pub fn with_secret_files(mut self) -> Result<FileConfig, ConfigError> {
+        if let Some(path) = self.client_secret_file.take() {
+            self.client_secret = Some(secret_from_file(self.client_secret.take(), &path, "client_secret")?);
+        }
+        if let Some(path) = self.client_certificate_password_file.take() {
+            let password = self.client_certificate_password.take();
+            self.client_certificate_password = Some(secret_from_file(password, &path, "client_certificate_password")?);
+        }
+        Ok(self)
+    }
+}
+
+/// The largest secret file read: a secret is a line, never megabytes.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+fn secret_from_file(inline: Option<Secret>, path: &Path, key: &str) -> Result<Secret, ConfigError> {
+    if inline.is_some() {
+        return Err(ConfigError(format!("{key} and {key}_file are both set; keep one")));
+    }
+    let failed = |problem: String| ConfigError(format!("{key}_file {}: {problem}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| failed(e.to_string()))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_SECRET_FILE_BYTES + 1), &mut text)
+        .map_err(|e| failed(e.to_string()))?;
+    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(failed(format!("larger than {} KiB, not a secret", MAX_SECRET_FILE_BYTES >> 10)));
+    }
+    // A trailing newline is the editor's, not the secret's.
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err(failed("it is empty".into()));
+    }
+    Ok(Secret::new(secret))
+}
+
 /// Reads and parses a `--config` TOML file. A parse error names the line
 /// and key but never quotes the value, which may be a secret.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read the config file {}: {e}", path.display())))?;
+    parse::<FileConfig>(&text, &format!("the config file {}", path.display()))?.with_secret_files()
+}
+
+/// Parses TOML settings; `origin` names where they came from in an error.
+pub fn parse<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T, ConfigError> {
     // toml's full messages quote the offending line, and its type errors the
     // value, either of which may be the secret: report where the problem is,
     // which key, and what was expected, never the value.
-    toml::from_str(&text).map_err(|e| {
-        let at = e.span().map(|span| location(&text, span.start)).unwrap_or_default();
-        ConfigError(format!("the config file {} is not valid{at}: {}", path.display(), without_values(e.message())))
+    toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|span| location(text, span.start)).unwrap_or_default();
+        ConfigError(format!("{origin} is not valid{at}: {}", without_values(e.message())))
+    })
+}
+
+/// Settings from an already parsed TOML table (a tenant of `sentinel
+/// serve`), with the same care for values as [`parse`]. A table has no
+/// lines left to point at, so the error names the key: the first one that
+/// is refused on its own (every setting is optional).
+pub fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table, origin: &str) -> Result<T, ConfigError> {
+    let refused_alone = |key: &&String| {
+        let alone = toml::Table::from_iter([((*key).clone(), table[*key].clone())]);
+        T::deserialize(toml::Value::Table(alone)).is_err()
+    };
+    T::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+        let key = table.keys().find(refused_alone).filter(|key| key.len() <= 64);
+        let at = key.map(|key| format!(" (key {})", crate::cli::output::safe_line(key))).unwrap_or_default();
+        ConfigError(format!("{origin} is not valid{at}: {}", without_values(e.message())))
     })
 }
 

@@ -9,5 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod identity;
 pub mod runtime;
+pub mod serve;
 
 pub use sentinel_emulator as emulator;

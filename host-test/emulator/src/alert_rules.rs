@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::config::TenantIdentity;
 use crate::data::new_etag;
 use crate::reply::{cloud_error, Reply};
 use crate::request::{self, Call};
@@ -18,11 +19,31 @@ use axum::http::Method;
 const PAGE: usize = 2;
 const EXAMPLES: &str = include_str!("../../../tests/fixtures/azure-specs/alert-rules-2025-12-01/GetAllAlertRules.json");
 
-/// Microsoft's example rules, by lower-cased name.
-pub(crate) fn seed() -> BTreeMap<String, Value> {
+/// Microsoft's example rules, by lower-cased name; a tenant other than the
+/// default one has them under its own workspace.
+pub(crate) fn seed(identity: &TenantIdentity) -> BTreeMap<String, Value> {
     let examples: Value = serde_json::from_str(EXAMPLES).unwrap_or_default();
     let rules = examples["responses"]["200"]["body"]["value"].as_array().cloned().unwrap_or_default();
-    rules.into_iter().filter_map(|rule| Some((rule["name"].as_str()?.to_ascii_lowercase(), rule))).collect()
+    let other = *identity != TenantIdentity::default();
+    rules
+        .into_iter()
+        .filter_map(|mut rule| {
+            if other {
+                rehome(&mut rule, identity);
+            }
+            Some((rule["name"].as_str()?.to_ascii_lowercase(), rule))
+        })
+        .collect()
+}
+
+/// Moves an example resource (its `id`) under `identity`'s workspace: what
+/// follows `/providers/Microsoft.SecurityInsights` is kept.
+pub(crate) fn rehome(resource: &mut Value, identity: &TenantIdentity) {
+    const PROVIDER: &str = "/providers/Microsoft.SecurityInsights";
+    let Some(id) = resource["id"].as_str() else { return };
+    let Some(at) = id.find(PROVIDER) else { return };
+    let id = format!("{}{}", identity.workspace().prefix(), &id[at + PROVIDER.len()..]);
+    resource["id"] = Value::String(id);
 }
 
 /// `rest`: the path after `.../providers/Microsoft.SecurityInsights/alertRules`.
@@ -92,12 +113,7 @@ fn put(shared: &Shared, id: &str, call: &Call) -> Reply {
         }
     }
     properties.insert("lastModifiedUtc".into(), json!(state.clock.text()));
-    let resource_id = format!(
-        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}/providers/Microsoft.SecurityInsights/alertRules/{id}",
-        crate::DEFAULT_SUBSCRIPTION_ID,
-        crate::DEFAULT_RESOURCE_GROUP,
-        crate::DEFAULT_WORKSPACE_NAME
-    );
+    let resource_id = format!("{}/alertRules/{id}", shared.options.identity.workspace().prefix());
     let rule = json!({
         "id": resource_id, "name": id, "type": "Microsoft.SecurityInsights/alertRules",
         "kind": kind, "etag": new_etag(), "properties": properties,

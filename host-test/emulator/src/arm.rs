@@ -9,14 +9,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
+use crate::config::TenantIdentity;
 use crate::odata::{parse_filter, Order, INCIDENTS};
 use crate::reply::{cloud_error, Reply};
 use crate::request::{self, percent_decode, Call};
 use crate::state::{Kind, Shared, State};
 use crate::store::{Id, Incidents, SortKey};
 use crate::token::ARM_AUDIENCE;
-use crate::{details, writes};
+use crate::{details, token, writes};
 
 /// The api-version the emulator serves first (the connector's default).
 pub(crate) const API_VERSION: &str = "2025-09-01";
@@ -67,7 +67,7 @@ pub fn handle(shared: &Shared, call: &Call) -> Reply {
         }
     }
     let segments: Vec<&str> = call.uri.path().trim_start_matches('/').split('/').collect();
-    match resolve(&segments) {
+    match resolve(&shared.options.identity, &segments) {
         Err(reply) => reply,
         Ok(Resource::AlertRules(rest)) => crate::alert_rules::handle(shared, call, &rest),
         Ok(Resource::Watchlists(rest)) => crate::watchlists::handle(shared, call, &rest),
@@ -163,6 +163,19 @@ fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> 
             "Authentication failed. The 'Authorization' header is not a bearer token.",
         ));
     };
+    let ours = &shared.options.identity.tenant_id;
+    if let Some(tenant) = token::foreign_tenant(token.trim(), ours) {
+        // ARM names the tenant whose authority the token must come from.
+        return Err(cloud_error(
+            401,
+            "InvalidAuthenticationTokenTenant",
+            &format!("The access token is from the wrong issuer 'https://sts.windows.net/{tenant}/'. It must match the tenant 'https://sts.windows.net/{ours}/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/{ours}' to get the token. Note, if the subscription is transferred to another tenant there is no impact to the services, but information about new tenant could take time to propagate (up to an hour). If you just transferred your subscription and see this error message, please try back later."),
+        )
+        .header(
+            "www-authenticate",
+            format!("Bearer authorization_uri=\"https://login.windows.net/{ours}\", error=\"invalid_token\", error_description=\"The access token is from the wrong issuer.\""),
+        ));
+    }
     let issued = shared.state().tokens.get(token.trim()).cloned();
     let Some(issued) = issued else {
         return Err(unauthorized("InvalidAuthenticationToken", "The access token is invalid."));
@@ -208,23 +221,28 @@ enum Child {
     Bookmarks,
 }
 
-fn resolve<'a>(segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
+/// ARM's answer to a subscription it does not know.
+pub(crate) fn subscription_not_found(sub: &str) -> Reply {
+    cloud_error(404, "SubscriptionNotFound", &format!("The subscription '{sub}' could not be found."))
+}
+
+fn resolve<'a>(identity: &TenantIdentity, segments: &[&'a str]) -> Result<Resource<'a>, Reply> {
     let literal = |index: usize, expected: &str| segments.get(index).is_some_and(|s| s.eq_ignore_ascii_case(expected));
     let sub = segments.get(1).copied().unwrap_or_default();
-    if !sub.eq_ignore_ascii_case(DEFAULT_SUBSCRIPTION_ID) {
-        return Err(cloud_error(404, "SubscriptionNotFound", &format!("The subscription '{sub}' could not be found.")));
+    if !sub.eq_ignore_ascii_case(&identity.subscription_id) {
+        return Err(subscription_not_found(sub));
     }
     if !literal(2, "resourceGroups") {
         return Err(cloud_error(404, "NotFound", "The requested resource was not found."));
     }
     let rg = segments.get(3).copied().unwrap_or_default();
-    if !rg.eq_ignore_ascii_case(DEFAULT_RESOURCE_GROUP) {
+    if !rg.eq_ignore_ascii_case(&identity.resource_group) {
         return Err(cloud_error(404, "ResourceGroupNotFound", &format!("Resource group '{rg}' could not be found.")));
     }
     let ws = segments.get(7).copied().unwrap_or_default();
     let workspace_path =
         literal(4, "providers") && literal(5, "Microsoft.OperationalInsights") && literal(6, "workspaces");
-    if !workspace_path || !ws.eq_ignore_ascii_case(DEFAULT_WORKSPACE_NAME) {
+    if !workspace_path || !ws.eq_ignore_ascii_case(&identity.workspace_name) {
         return Err(cloud_error(
             404,
             "ResourceNotFound",
@@ -273,7 +291,7 @@ fn visible_incident<T>(shared: &Shared, id: &str, read: impl FnOnce(&Incidents, 
         None => Err(cloud_error(
             404,
             "NotFound",
-            &format!("Incident '{decoded}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'."),
+            &format!("Incident '{decoded}' was not found in workspace '{}'.", shared.options.identity.workspace_name),
         )),
     }
 }
@@ -296,6 +314,7 @@ fn get(shared: &Shared, id: &str) -> Reply {
 }
 
 fn incident_details(shared: &Shared, id: &str, child: Child) -> Reply {
+    let identity = &shared.options.identity;
     let incident = match visible_incident(shared, id, Incidents::value) {
         Ok(Some(incident)) => incident,
         Ok(None) => Value::Null,
@@ -305,11 +324,11 @@ fn incident_details(shared: &Shared, id: &str, child: Child) -> Reply {
         Child::Alerts => {
             // Unified: the alerts Defender correlated into it (merges move them).
             let unified = shared.state().arm_alerts(&incident);
-            json!({"value": unified.unwrap_or_else(|| details::alerts(&incident))})
+            json!({"value": unified.unwrap_or_else(|| details::alerts(identity, &incident))})
         }
-        Child::Bookmarks => json!({"value": details::bookmarks(&incident)}),
+        Child::Bookmarks => json!({"value": details::bookmarks(identity, &incident)}),
         Child::Entities => {
-            let entities = details::entities(&incident);
+            let entities = details::entities(identity, &incident);
             let mut kinds: Vec<(String, usize)> = Vec::new();
             for kind in entities.iter().filter_map(|e| e["kind"].as_str()) {
                 match kinds.iter_mut().find(|(k, _)| k == kind) {

@@ -1,5 +1,6 @@
-//! The emulated tenant's fixed identity (tenant, client, workspace, scopes)
-//! and the options an emulator starts with.
+//! The emulated tenant's identity (tenant, client, workspace; the default
+//! one is fixed by the constants below), the scopes, and the options an
+//! emulator starts with.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,6 +27,93 @@ pub const DEFAULT_WORKSPACE_ID: &str = "63c5ed4c-3d9d-4a46-9f5e-0b7c2b3a1f10";
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 pub const LOG_ANALYTICS_SCOPE: &str = "https://api.loganalytics.io/.default";
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+/// Who one emulated tenant is: its Entra tenant, the app registration that
+/// signs in to it, and its Sentinel workspace. An emulator serves the
+/// tenant its options name ([`EmulatorOptions::identity`]); the default is
+/// the fixed identity of the `DEFAULT_*` constants.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TenantIdentity {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub workspace_name: String,
+    pub workspace_id: String,
+}
+
+impl Default for TenantIdentity {
+    fn default() -> Self {
+        TenantIdentity {
+            tenant_id: DEFAULT_TENANT_ID.to_owned(),
+            client_id: DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
+            subscription_id: DEFAULT_SUBSCRIPTION_ID.to_owned(),
+            resource_group: DEFAULT_RESOURCE_GROUP.to_owned(),
+            workspace_name: DEFAULT_WORKSPACE_NAME.to_owned(),
+            workspace_id: DEFAULT_WORKSPACE_ID.to_owned(),
+        }
+    }
+}
+
+impl TenantIdentity {
+    /// Tenant `n` of a multi-tenant emulator: lower-case GUIDs whose last
+    /// group is `n` (in hex) and whose first group tells the kind of id
+    /// (`7e0a…` tenant, `c1e0…` client, `5b00…` subscription, `3d00…`
+    /// workspace), so they are distinct from each other, from every other
+    /// tenant's and from the default identity's; secret
+    /// `emulator-secret-{n}`, resource group `rg-{n}`, workspace `ws-{n}`.
+    pub fn numbered(n: u32) -> TenantIdentity {
+        let guid = |kind: &str| format!("{kind}-0000-4000-8000-{n:012x}");
+        TenantIdentity {
+            tenant_id: guid("7e0a0000"),
+            client_id: guid("c1e00000"),
+            client_secret: format!("emulator-secret-{n}"),
+            subscription_id: guid("5b000000"),
+            resource_group: format!("rg-{n}"),
+            workspace_name: format!("ws-{n}"),
+            workspace_id: guid("3d000000"),
+        }
+    }
+
+    /// The host's tenant configuration file (TOML, the keys of its
+    /// `FileConfig`) for this tenant of the emulator at `emulator_url`: a
+    /// custom cloud whose every endpoint is the emulator.
+    pub fn config_toml(&self, emulator_url: &str) -> String {
+        let quoted = |value: &str| {
+            let mut out = String::with_capacity(value.len() + 2);
+            out.push('"');
+            for c in value.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        };
+        let mut toml = String::new();
+        for (key, value) in [
+            ("tenant_id", &self.tenant_id),
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            ("subscription_id", &self.subscription_id),
+            ("resource_group", &self.resource_group),
+            ("workspace_name", &self.workspace_name),
+            ("workspace_id", &self.workspace_id),
+        ] {
+            toml.push_str(&format!("{key} = {}\n", quoted(value)));
+        }
+        toml.push_str("cloud = \"custom\"\n");
+        for key in ["login_url", "arm_url", "log_analytics_url", "graph_url"] {
+            toml.push_str(&format!("{key} = {}\n", quoted(emulator_url)));
+        }
+        toml
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct EmulatorOptions {
@@ -67,6 +155,10 @@ pub struct EmulatorOptions {
     pub graph_orderby: bool,
     /// Serve HTTPS with a throwaway CA made at start (`Emulator::ca_pem`).
     pub tls: bool,
+    /// The tenant served: tokens are issued to its client for its tenant
+    /// (`tid`), ARM serves its subscription, resource group and workspace,
+    /// the query API its workspace id.
+    pub identity: TenantIdentity,
 }
 
 impl Default for EmulatorOptions {
@@ -85,6 +177,7 @@ impl Default for EmulatorOptions {
             coalesce_window: None,
             graph_orderby: false,
             tls: false,
+            identity: TenantIdentity::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use serde_json::{json, Value};
 
-use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
+use crate::config::TenantIdentity;
 use crate::odata::{parse_time, FieldRef, Fields, Key};
 
 const TITLES: &[(&str, &str, &[&str])] = &[
@@ -77,12 +77,14 @@ pub struct Workspace<'a> {
     pub workspace: &'a str,
 }
 
-/// The one workspace the emulator serves.
-pub fn default_workspace() -> Workspace<'static> {
-    Workspace {
-        subscription: DEFAULT_SUBSCRIPTION_ID,
-        resource_group: DEFAULT_RESOURCE_GROUP,
-        workspace: DEFAULT_WORKSPACE_NAME,
+impl TenantIdentity {
+    /// The one workspace this tenant's emulator serves.
+    pub(crate) fn workspace(&self) -> Workspace<'_> {
+        Workspace {
+            subscription: &self.subscription_id,
+            resource_group: &self.resource_group,
+            workspace: &self.workspace_name,
+        }
     }
 }
 
@@ -468,7 +470,7 @@ mod golden_tmp {
                 3000,
                 seed,
                 "2026-06-01T00:00:00Z".parse().unwrap(),
-                &super::default_workspace(),
+                &crate::config::TenantIdentity::default().workspace(),
             ) {
                 out.push_str(&i.to_string());
                 out.push('\n');

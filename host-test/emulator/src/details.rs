@@ -7,7 +7,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use crate::data::{default_workspace, guid};
+use crate::config::TenantIdentity;
+use crate::data::guid;
 
 const USERS: &[(&str, &str)] =
     &[("alice", "Alice Example"), ("bob.ops", "Bob Ops"), ("svc-backup", "Backup service"), ("carol", "Carol Admin")];
@@ -22,10 +23,10 @@ fn rng_for(incident: &Value) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }
 
-fn entity(rng: &mut ChaCha8Rng, kind: &str, properties: Value) -> Value {
+fn entity(rng: &mut ChaCha8Rng, prefix: &str, kind: &str, properties: Value) -> Value {
     let name = guid(rng);
     json!({
-        "id": format!("{}/Entities/{name}", default_workspace().prefix()),
+        "id": format!("{prefix}/Entities/{name}"),
         "name": name,
         "type": "Microsoft.SecurityInsights/Entities",
         "kind": kind,
@@ -34,18 +35,21 @@ fn entity(rng: &mut ChaCha8Rng, kind: &str, properties: Value) -> Value {
 }
 
 /// Account, host, IP, file with its hash, a process tying them together, and a URL.
-pub fn entities(incident: &Value) -> Vec<Value> {
+pub fn entities(identity: &TenantIdentity, incident: &Value) -> Vec<Value> {
     let mut rng = rng_for(incident);
+    let prefix = identity.workspace().prefix();
     let (user, display) = USERS[rng.random_range(0..USERS.len())];
     let host_name = HOSTS[rng.random_range(0..HOSTS.len())];
     let account = entity(
         &mut rng,
+        &prefix,
         "Account",
         json!({"friendlyName": user, "accountName": user, "upnSuffix": "contoso.com", "ntDomain": "CONTOSO",
         "displayName": display, "aadUserId": guid_of(user), "sid": format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1100 + user.len())}),
     );
     let host = entity(
         &mut rng,
+        &prefix,
         "Host",
         json!({"friendlyName": host_name, "hostName": host_name, "dnsDomain": "corp.contoso.com", "ntDomain": "CONTOSO",
         "osFamily": "Windows", "osVersion": "10.0.19045", "isDomainJoined": true}),
@@ -53,14 +57,20 @@ pub fn entities(incident: &Value) -> Vec<Value> {
     let address = format!("203.0.113.{}", rng.random_range(1..255));
     let ip = entity(
         &mut rng,
+        &prefix,
         "Ip",
         json!({"friendlyName": address, "address": address, "location": {"countryName": "Netherlands", "city": "Amsterdam", "asn": 64500}}),
     );
     let sha256: String = (0..32).map(|_| format!("{:02x}", rng.random::<u8>())).collect();
-    let hash =
-        entity(&mut rng, "FileHash", json!({"friendlyName": sha256, "algorithm": "SHA256", "hashValue": sha256}));
+    let hash = entity(
+        &mut rng,
+        &prefix,
+        "FileHash",
+        json!({"friendlyName": sha256, "algorithm": "SHA256", "hashValue": sha256}),
+    );
     let file = entity(
         &mut rng,
+        &prefix,
         "File",
         json!({"friendlyName": "invoice.exe", "fileName": "invoice.exe", "directory": "C:\\Users\\Public\\Downloads",
         "hostEntityId": host["name"], "fileHashEntityIds": [hash["name"]]}),
@@ -68,6 +78,7 @@ pub fn entities(incident: &Value) -> Vec<Value> {
     let pid = rng.random_range(1000..9000).to_string();
     let process = entity(
         &mut rng,
+        &prefix,
         "Process",
         json!({"friendlyName": "invoice.exe", "processId": pid,
         "commandLine": "\"C:\\Users\\Public\\Downloads\\invoice.exe\" -silent", "hostEntityId": host["name"], "accountEntityId": account["name"],
@@ -76,6 +87,7 @@ pub fn entities(incident: &Value) -> Vec<Value> {
     let domain = DOMAINS[rng.random_range(0..DOMAINS.len())];
     let url = entity(
         &mut rng,
+        &prefix,
         "Url",
         json!({"friendlyName": format!("https://{domain}/login"), "url": format!("https://{domain}/login")}),
     );
@@ -88,8 +100,9 @@ fn guid_of(text: &str) -> String {
 }
 
 /// `additionalData.alertsCount` SecurityAlert entities.
-pub fn alerts(incident: &Value) -> Vec<Value> {
+pub fn alerts(identity: &TenantIdentity, incident: &Value) -> Vec<Value> {
     let mut rng = rng_for(incident);
+    let prefix = identity.workspace().prefix();
     let properties = &incident["properties"];
     let count = properties["additionalData"]["alertsCount"].as_u64().unwrap_or(1);
     let product = properties["additionalData"]["alertProductNames"][0].as_str().unwrap_or("Azure Sentinel");
@@ -97,7 +110,7 @@ pub fn alerts(incident: &Value) -> Vec<Value> {
         .map(|n| {
             let id = guid(&mut rng);
             json!({
-                "id": format!("{}/Entities/{id}", default_workspace().prefix()),
+                "id": format!("{prefix}/Entities/{id}"),
                 "name": id,
                 "type": "Microsoft.SecurityInsights/Entities",
                 "kind": "SecurityAlert",
@@ -118,7 +131,7 @@ pub fn alerts(incident: &Value) -> Vec<Value> {
                     "timeGenerated": properties["createdTimeUtc"],
                     "processingEndTime": properties["createdTimeUtc"],
                     "remediationSteps": ["Review the account's recent sign-ins", "Isolate the host if the activity is confirmed"],
-                    "resourceIdentifiers": [{"type": "LogAnalytics", "workspaceId": crate::config::DEFAULT_WORKSPACE_ID}],
+                    "resourceIdentifiers": [{"type": "LogAnalytics", "workspaceId": identity.workspace_id}],
                     "additionalData": {"AlertMessageEnqueueTime": properties["createdTimeUtc"]},
                 }
             })
@@ -127,14 +140,15 @@ pub fn alerts(incident: &Value) -> Vec<Value> {
 }
 
 /// `additionalData.bookmarksCount` hunting bookmarks.
-pub fn bookmarks(incident: &Value) -> Vec<Value> {
+pub fn bookmarks(identity: &TenantIdentity, incident: &Value) -> Vec<Value> {
     let mut rng = rng_for(incident);
+    let prefix = identity.workspace().prefix();
     let count = incident["properties"]["additionalData"]["bookmarksCount"].as_u64().unwrap_or(0);
     (0..count)
         .map(|_| {
             let id = guid(&mut rng);
             json!({
-                "id": format!("{}/bookmarks/{id}", default_workspace().prefix()),
+                "id": format!("{prefix}/bookmarks/{id}"),
                 "name": id,
                 "type": "Microsoft.SecurityInsights/bookmarks",
                 "kind": "Bookmark",

@@ -14,11 +14,14 @@
 //! Defender-style merges, optional update coalescing; its clock (`clock`) can
 //! be set and advanced so a poller lives through a day in seconds.
 //!
+//! [`MultiTenantEmulator`] (`multi`) serves many tenants, each with a store
+//! of its own, from one port: an MSSP's view of its customers.
+//!
 //! `router` records each request and dispatches it to `token`, `query`,
 //! `graph` or `arm` (whose writes are in `writes`), or to `admin`
 //! (`/_emulator/...`); `query` reads `tables`; all of them answer with
 //! `reply` and keep what they change in `state`. `config` holds the tenant's
-//! fixed identity and the options; `data` and `details` generate incidents.
+//! identity and the options; `data` and `details` generate incidents.
 
 mod admin;
 mod alert_rules;
@@ -29,6 +32,7 @@ mod config;
 mod data;
 mod details;
 mod graph;
+mod multi;
 mod odata;
 mod query;
 mod reply;
@@ -53,13 +57,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{
-    EmulatorOptions, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_RESOURCE_GROUP,
+    EmulatorOptions, TenantIdentity, ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_RESOURCE_GROUP,
     DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_NAME, GRAPH_SCOPE,
     IDENTITY_HEADER, LOG_ANALYTICS_SCOPE, SYSTEM_IDENTITY_CLIENT_ID, USER_IDENTITY_CLIENT_ID,
 };
 pub use data::generate_incidents;
 /// The ids and names of the seeded Graph tenant (users, groups, incidents).
 pub use graph::seed as graph_seed;
+pub use multi::{MultiTenantEmulator, MultiTenantOptions};
 pub use state::{Injection, Mutation, NewIncident, RecordedRequest};
 pub use token::DEFAULT_GRAPH_ROLES;
 pub use unified::merge::MergeError;
@@ -102,19 +107,7 @@ impl Emulator {
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let shared = Arc::new(Shared::new(options));
         let app = router::app(shared.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let stopped = async {
-            let _ = stopped.await;
-        };
-        let server = match tls {
-            None => tokio::spawn(async move {
-                let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
-            }),
-            Some(tls) => tokio::spawn(async move {
-                let listener = tls::TlsListener { tcp: listener, acceptor: tls.acceptor };
-                let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
-            }),
-        };
+        let (stop, server) = spawn_server(listener, tls, app);
         Ok(Emulator { shared, addr, stop: Some(stop), server, ca_pem })
     }
 
@@ -135,20 +128,22 @@ impl Emulator {
     }
 
     /// An access token for `scope` ([`ARM_SCOPE`], [`LOG_ANALYTICS_SCOPE`] or
-    /// [`GRAPH_SCOPE`]) issued to the default client without a request (so
+    /// [`GRAPH_SCOPE`]) issued to the tenant's client without a request (so
     /// it is not recorded); None for a scope the emulator does not serve.
     pub fn access_token(&self, scope: &str) -> Option<String> {
-        token::mint(&self.shared, scope, DEFAULT_CLIENT_ID)
+        token::mint(&self.shared, scope, &self.shared.options.identity.client_id)
+    }
+
+    /// The tenant it serves (`EmulatorOptions::identity`).
+    pub fn identity(&self) -> &TenantIdentity {
+        &self.shared.options.identity
     }
 
     /// The URL of the workspace's incidents list (`Incidents_List`), with
     /// `api-version` and these query options, e.g. `[("$top", "1000")]` for a
     /// page of 1,000 in the default order (`lastModifiedTimeUtc` descending).
     pub fn incidents_url(&self, query: &[(&str, &str)]) -> String {
-        let path = format!("{}{}/incidents", self.url(), data::default_workspace().prefix());
-        let mut url = url::Url::parse(&path).expect("the emulator's URL is valid");
-        url.query_pairs_mut().append_pair("api-version", arm::API_VERSION).extend_pairs(query);
-        url.to_string()
+        incidents_url(&self.url(), &self.shared.options.identity, query)
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
@@ -366,4 +361,35 @@ impl Drop for Emulator {
             let _ = stop.send(());
         }
     }
+}
+
+/// Serves `app` on `listener` (over TLS with `tls`) until the sender is
+/// used or dropped.
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    tls: Option<tls::Tls>,
+    app: axum::Router,
+) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let server = match tls {
+        None => tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
+        }),
+        Some(tls) => tokio::spawn(async move {
+            let listener = tls::TlsListener { tcp: listener, acceptor: tls.acceptor };
+            let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
+        }),
+    };
+    (stop, server)
+}
+
+/// The URL of `identity`'s incidents list on the emulator at `base`.
+fn incidents_url(base: &str, identity: &TenantIdentity, query: &[(&str, &str)]) -> String {
+    let path = format!("{base}{}/incidents", identity.workspace().prefix());
+    let mut url = url::Url::parse(&path).expect("the emulator's URL is valid");
+    url.query_pairs_mut().append_pair("api-version", arm::API_VERSION).extend_pairs(query);
+    url.to_string()
 }

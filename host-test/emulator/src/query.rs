@@ -6,7 +6,6 @@
 
 use serde_json::{json, Value};
 
-use crate::config::DEFAULT_WORKSPACE_ID;
 use crate::reply::Reply;
 use crate::request::Call;
 use crate::state::{Shared, State};
@@ -25,17 +24,17 @@ fn syntax(message: &str) -> Reply {
     error(400, "BadArgumentError", "The request had some invalid properties", Some(("SyntaxError", message)))
 }
 
+/// The query API's answer for a workspace it does not know.
+pub(crate) fn workspace_not_found(workspace: &str) -> Reply {
+    error(404, "PathNotFoundError", &format!("The requested path does not exist: workspace '{workspace}'"), None)
+}
+
 pub fn handle(shared: &Shared, workspace: &str, call: &Call) -> Reply {
     if let Err(reply) = authorize(shared, call.authorization()) {
         return reply;
     }
-    if !workspace.eq_ignore_ascii_case(DEFAULT_WORKSPACE_ID) {
-        return error(
-            404,
-            "PathNotFoundError",
-            &format!("The requested path does not exist: workspace '{workspace}'"),
-            None,
-        );
+    if !workspace.eq_ignore_ascii_case(&shared.options.identity.workspace_id) {
+        return workspace_not_found(workspace);
     }
     let json_body = call.header("content-type").is_some_and(|v| v.starts_with("application/json"));
     if !json_body {
@@ -76,6 +75,15 @@ fn authorize(shared: &Shared, authorization: Option<&str>) -> Result<(), Reply> 
     let Some(token) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {
         return Err(error(401, "AuthorizationRequiredError", "Valid authentication was not provided", None));
     };
+    let ours = &shared.options.identity.tenant_id;
+    if let Some(tenant) = crate::token::foreign_tenant(token.trim(), ours) {
+        return Err(error(
+            401,
+            "InvalidAuthenticationTokenTenant",
+            &format!("The access token is from the wrong issuer 'https://sts.windows.net/{tenant}/'. It must match the tenant 'https://sts.windows.net/{ours}/' associated with this workspace."),
+            None,
+        ));
+    }
     let issued = shared.state().tokens.get(token.trim()).cloned();
     match issued {
         None => Err(error(

@@ -1,6 +1,7 @@
 //! The HTTP front: every request is recorded, answered by an injection if
 //! one matches, and otherwise dispatched by path to the token endpoint, the
-//! admin endpoint, the query API, Graph or ARM.
+//! admin endpoint, the query API, Graph or ARM. A multi-tenant emulator
+//! (`multi`) picks the tenant's store first and answers through [`serve`].
 
 use std::sync::Arc;
 
@@ -27,9 +28,20 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
-    record(&shared, &method, &uri, &headers, &body);
-    let reply = answer(&shared, &method, &uri, &headers, &body).await;
-    // Graph names its ids its own way (`request-id`, set by its routes).
+    serve(&shared, &method, &uri, &headers, &body).await
+}
+
+/// One request to the store `shared`: recorded, answered, given its
+/// request ids. Both the single-tenant router and the multi-tenant one call it.
+pub(crate) async fn serve(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Reply {
+    record(shared, method, uri, headers, body);
+    let reply = answer(shared, method, uri, headers, body).await;
+    finish(uri, headers, reply)
+}
+
+/// The request ids an answer carries; Graph names its ids its own way
+/// (`request-id`, set by its routes).
+pub(crate) fn finish(uri: &Uri, headers: &HeaderMap, reply: Reply) -> Reply {
     if uri.path().starts_with("/v1.0/") {
         return reply;
     }
@@ -37,12 +49,22 @@ async fn handle(
     reply.with_request_ids(client_request_id)
 }
 
+/// The `Host` a request names, for the links answers carry.
+pub(crate) fn host(headers: &HeaderMap) -> String {
+    headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_owned()
+}
+
+/// Azure's answer to a path nothing serves.
+pub(crate) fn no_resource(uri: &Uri) -> Reply {
+    cloud_error(404, "NotFound", &format!("No HTTP resource was found that matches the request URI '{uri}'."))
+}
+
 async fn answer(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Reply {
     let injected = shared.state().take_injection(method.as_str(), uri.path());
     if let Some(injected) = injected {
         return injected;
     }
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
+    let host = host(headers);
     let call = Call { method, uri, host: &host, headers, body };
     let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
     // The token and admin endpoints answer at once; the APIs after the configured delay.
@@ -58,13 +80,7 @@ async fn answer(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap
         ["v1", "workspaces", _, "query"] if method == Method::POST => Api::Query,
         ["v1.0", ..] => Api::Graph,
         [first, ..] if first.eq_ignore_ascii_case("subscriptions") => Api::Arm,
-        _ => {
-            return cloud_error(
-                404,
-                "NotFound",
-                &format!("No HTTP resource was found that matches the request URI '{uri}'."),
-            )
-        }
+        _ => return no_resource(uri),
     };
     let delay = shared.delay();
     if !delay.is_zero() {

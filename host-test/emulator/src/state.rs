@@ -11,10 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::config::EmulatorOptions;
-use crate::data::{self, default_workspace, new_etag};
-use crate::graph::seed;
-use crate::graph::tenant::GraphState;
+use crate::config::{EmulatorOptions, TenantIdentity};
+use crate::data::{self, new_etag};
+use crate::graph::tenant::LazyGraph;
 use crate::reply::Reply;
 use crate::store::Incidents;
 use crate::unified::Unified;
@@ -133,7 +132,7 @@ pub(crate) struct State {
     /// The next query answers 200 with its tables and this partial error.
     pub partial_error: Option<String>,
     /// Microsoft Graph's tenant: security data and the directory.
-    pub graph: GraphState,
+    pub graph: LazyGraph,
     /// The roles of Graph tokens issued from now on; `None` is the default list.
     pub graph_roles: Option<Vec<String>>,
     /// The api-versions ARM accepts from now on; `None` is the default list.
@@ -157,26 +156,33 @@ pub(crate) struct State {
     pub watchlists: crate::watchlists::Watchlists,
     /// Threat-intelligence indicators (Microsoft's examples at first).
     pub threat_intelligence: crate::threat_intelligence::Indicators,
+    /// The tenant served (`EmulatorOptions::identity`), for what only has the state.
+    pub identity: TenantIdentity,
 }
 
 impl State {
     /// The generated incidents and Graph tenant the options ask for.
     fn initial(options: &EmulatorOptions) -> State {
         let anchor = options.anchor.unwrap_or_else(data::now_to_the_hour);
-        let graph = seed::generate(options.seed, anchor);
+        let identity = &options.identity;
+        let graph = LazyGraph::seeded(options.seed, anchor, &identity.tenant_id);
         let state = State {
             graph,
             graph_roles: options.graph_roles.clone(),
             certificates: vec![crate::certificates::DEFAULT_CERTIFICATE.to_owned()],
-            alert_rules: crate::alert_rules::seed(),
-            threat_intelligence: crate::threat_intelligence::Indicators::seeded(),
+            alert_rules: crate::alert_rules::seed(identity),
+            threat_intelligence: crate::threat_intelligence::Indicators::seeded(identity),
+            identity: identity.clone(),
             ..State::default()
         };
         if options.unified {
             return state.unified(options, anchor);
         }
-        let workspace = default_workspace();
-        let incidents = Incidents::generated(data::incidents(options.incidents, options.seed, anchor, &workspace));
+        let workspace = identity.workspace();
+        let incidents = Incidents::generated(
+            &workspace.prefix(),
+            data::incidents(options.incidents, options.seed, anchor, &workspace),
+        );
         State { incidents, ..state }
     }
 
@@ -192,7 +198,7 @@ impl State {
         let number = spec.incident_number.unwrap_or_else(|| self.next_incident_number());
         let created = spec.created_time_utc.unwrap_or(now);
         let incident = data::incident_from(
-            &default_workspace(),
+            &self.identity.workspace(),
             &spec.name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             number,
             spec.title.as_deref().unwrap_or("Emulated incident"),

@@ -16,7 +16,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::data::{default_workspace, Generated};
+use crate::config::TenantIdentity;
+use crate::data::Generated;
 use crate::odata::{FieldRef, Fields, Filter, Key, Order, INCIDENTS};
 
 /// The position of an incident in insertion order; never reused.
@@ -110,12 +111,7 @@ pub(crate) struct Incidents {
 
 impl Default for Incidents {
     fn default() -> Self {
-        Incidents {
-            slots: Vec::new(),
-            by_name: HashMap::new(),
-            sorted: vec![BTreeMap::new(); FIELDS],
-            prefix: default_workspace().prefix().into(),
-        }
+        Incidents::empty(&TenantIdentity::default().workspace().prefix())
     }
 }
 
@@ -126,10 +122,21 @@ pub(crate) struct Page {
 }
 
 impl Incidents {
-    /// The store of generated incidents: each written as JSON once (never
-    /// held as a `Value`), and each index sorted once.
-    pub fn generated(incidents: impl Iterator<Item = Generated>) -> Incidents {
-        let mut store = Incidents::default();
+    /// No incidents yet, of the workspace whose resource prefix is `prefix`.
+    pub fn empty(prefix: &str) -> Incidents {
+        Incidents {
+            slots: Vec::new(),
+            by_name: HashMap::new(),
+            sorted: vec![BTreeMap::new(); FIELDS],
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The store of generated incidents of the workspace whose resource
+    /// prefix is `prefix`: each written as JSON once (never held as a
+    /// `Value`), and each index sorted once.
+    pub fn generated(prefix: &str, incidents: impl Iterator<Item = Generated>) -> Incidents {
+        let mut store = Incidents::empty(prefix);
         let mut json = String::new();
         for incident in incidents {
             json.clear();

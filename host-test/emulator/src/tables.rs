@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::config::DEFAULT_WORKSPACE_ID;
 use crate::details;
 use crate::state::State;
 
@@ -76,7 +75,7 @@ fn incidents_with_alerts(state: &State) -> Vec<(Value, Vec<Value>)> {
     });
     visible
         .map(|incident| {
-            let alerts = state.arm_alerts(&incident).unwrap_or_else(|| details::alerts(&incident));
+            let alerts = state.arm_alerts(&incident).unwrap_or_else(|| details::alerts(&state.identity, &incident));
             (incident, alerts)
         })
         .collect()
@@ -99,7 +98,7 @@ pub(crate) fn security_incident(state: &State) -> (Columns, Rows) {
             let closed = if p["status"] == "Closed" { p["lastModifiedTimeUtc"].clone() } else { Value::Null };
             let alert_ids: Vec<&Value> = alerts.iter().map(|a| &a["properties"]["systemAlertId"]).collect();
             vec![
-                json!(DEFAULT_WORKSPACE_ID),
+                json!(state.identity.workspace_id),
                 p["lastModifiedTimeUtc"].clone(),
                 incident["name"].clone(),
                 p["title"].clone(),
@@ -140,7 +139,7 @@ pub(crate) fn security_alert(state: &State) -> (Columns, Rows) {
             let p = &alert["properties"];
             let product = p["productName"].as_str().unwrap_or("Azure Sentinel");
             vec![
-                json!(DEFAULT_WORKSPACE_ID),
+                json!(state.identity.workspace_id),
                 p["timeGenerated"].clone(),
                 p["alertDisplayName"].clone(),
                 p["alertDisplayName"].clone(),

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use axum::http::Method;
 use serde_json::{json, Map, Value};
 
-use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_WORKSPACE_NAME};
+use crate::config::TenantIdentity;
 use crate::data::new_etag;
 use crate::reply::{cloud_error, Reply};
 use crate::request::{self, percent_decode, Call};
@@ -38,11 +38,15 @@ pub(crate) struct Indicators {
 }
 
 impl Indicators {
-    /// Microsoft's example indicators.
-    pub(crate) fn seeded() -> Indicators {
+    /// Microsoft's example indicators; a tenant other than the default one
+    /// has them under its own workspace.
+    pub(crate) fn seeded(identity: &TenantIdentity) -> Indicators {
         let examples: Value = serde_json::from_str(EXAMPLES).unwrap_or_default();
         let mut indicators = Indicators::default();
-        for indicator in examples["responses"]["200"]["body"]["value"].as_array().cloned().unwrap_or_default() {
+        for mut indicator in examples["responses"]["200"]["body"]["value"].as_array().cloned().unwrap_or_default() {
+            if *identity != TenantIdentity::default() {
+                crate::alert_rules::rehome(&mut indicator, identity);
+            }
             if let Some(name) = indicator["name"].as_str().map(str::to_ascii_lowercase) {
                 indicators.order.push(name.clone());
                 indicators.by_name.insert(name, indicator);
@@ -106,10 +110,8 @@ impl Emulator {
     }
 }
 
-fn resource_id(name: &str) -> String {
-    format!(
-        "/subscriptions/{DEFAULT_SUBSCRIPTION_ID}/resourceGroups/{DEFAULT_RESOURCE_GROUP}/providers/Microsoft.OperationalInsights/workspaces/{DEFAULT_WORKSPACE_NAME}/providers/Microsoft.SecurityInsights/ThreatIntelligence/{name}"
-    )
+fn resource_id(identity: &TenantIdentity, name: &str) -> String {
+    format!("{}/ThreatIntelligence/{name}", identity.workspace().prefix())
 }
 
 fn not_found(name: &str) -> Reply {
@@ -185,7 +187,13 @@ fn sent_properties(call: &Call) -> Result<Map<String, Value>, Reply> {
     Ok(properties.iter().filter(|(_, v)| v.as_str() != Some("")).map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
-fn stored(name: &str, mut properties: Map<String, Value>, now: &str, kept: Option<&Value>) -> Value {
+fn stored(
+    identity: &TenantIdentity,
+    name: &str,
+    mut properties: Map<String, Value>,
+    now: &str,
+    kept: Option<&Value>,
+) -> Value {
     let created = kept.and_then(|k| k["properties"]["created"].as_str()).unwrap_or(now).to_owned();
     let external = kept
         .and_then(|k| k["properties"]["externalId"].as_str().map(str::to_owned))
@@ -199,7 +207,7 @@ fn stored(name: &str, mut properties: Map<String, Value>, now: &str, kept: Optio
     properties.entry("revoked").or_insert(json!(false));
     properties.entry("source").or_insert(json!("Microsoft Sentinel"));
     json!({
-        "id": resource_id(name),
+        "id": resource_id(identity, name),
         "name": name,
         "etag": new_etag(),
         "type": "Microsoft.SecurityInsights/ThreatIntelligence",
@@ -215,7 +223,7 @@ fn create(state: &mut State, call: &Call) -> Reply {
     };
     let pattern = properties.get("pattern").and_then(Value::as_str).unwrap_or_default().to_owned();
     let name = state.threat_intelligence.next_name(&pattern);
-    let indicator = stored(&name, properties, &state.clock.text(), None);
+    let indicator = stored(&state.identity, &name, properties, &state.clock.text(), None);
     state.threat_intelligence.insert(&name, indicator.clone());
     Reply::json(200, indicator)
 }
@@ -226,7 +234,7 @@ fn put(state: &mut State, call: &Call, name: &str) -> Reply {
         Err(reply) => return reply,
     };
     let kept = state.threat_intelligence.by_name.get(&name.to_ascii_lowercase()).cloned();
-    let indicator = stored(name, properties, &state.clock.text(), kept.as_ref());
+    let indicator = stored(&state.identity, name, properties, &state.clock.text(), kept.as_ref());
     state.threat_intelligence.insert(name, indicator.clone());
     Reply::json(if kept.is_some() { 200 } else { 201 }, indicator)
 }

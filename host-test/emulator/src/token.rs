@@ -7,8 +7,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::config::{
-    ARM_SCOPE, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, FEDERATED_AUDIENCE, FEDERATED_ISSUER,
-    FEDERATED_SUBJECT, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE,
+    ARM_SCOPE, FEDERATED_AUDIENCE, FEDERATED_ISSUER, FEDERATED_SUBJECT, GRAPH_SCOPE, LOG_ANALYTICS_SCOPE,
 };
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -53,8 +52,9 @@ pub(crate) fn issue(shared: &Shared, tenant: &str, call: &Call, body: &[u8]) -> 
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = |name: &str| form.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
     let (basic_id, basic_secret) = basic_credentials(authorization);
-    if tenant != DEFAULT_TENANT_ID {
-        return entra_error(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."));
+    let identity = &shared.options.identity;
+    if tenant != identity.tenant_id {
+        return tenant_not_found(tenant);
     }
     let Some(grant) = field("grant_type") else { return missing("grant_type") };
     if grant != "client_credentials" {
@@ -66,7 +66,7 @@ pub(crate) fn issue(shared: &Shared, tenant: &str, call: &Call, body: &[u8]) -> 
         );
     }
     let Some(client_id) = field("client_id").or(basic_id) else { return missing("client_id") };
-    if client_id != DEFAULT_CLIENT_ID {
+    if client_id != identity.client_id {
         return entra_error(400, "unauthorized_client", 700016, &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."));
     }
     if let Some(assertion) = field("client_assertion") {
@@ -92,7 +92,7 @@ pub(crate) fn issue(shared: &Shared, tenant: &str, call: &Call, body: &[u8]) -> 
         let Some(secret) = field("client_secret").or(basic_secret) else {
             return missing("client_assertion' or 'client_secret");
         };
-        if secret != DEFAULT_CLIENT_SECRET {
+        if secret != identity.client_secret {
             return entra_error(401, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."));
         }
     }
@@ -114,6 +114,27 @@ pub(crate) fn issue(shared: &Shared, tenant: &str, call: &Call, body: &[u8]) -> 
     )
 }
 
+/// Entra's answer to a token request for a tenant it does not know.
+pub(crate) fn tenant_not_found(tenant: &str) -> Reply {
+    entra_error(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."))
+}
+
+/// The tenant (`tid` claim) a bearer token names, read without checking
+/// it: None when it is not a JWT with a `tid`. How a multi-tenant emulator
+/// routes a Graph request, and how a service tells a token of another
+/// tenant from a token that is merely unknown.
+pub(crate) fn tenant_of(token: &str) -> Option<String> {
+    let mut parts = token.split('.');
+    let (_, claims, _) = (parts.next()?, parts.next()?, parts.next()?);
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
+    claims["tid"].as_str().map(str::to_owned)
+}
+
+/// The tenant of a token issued for a tenant other than `ours`, if it is one.
+pub(crate) fn foreign_tenant(token: &str, ours: &str) -> Option<String> {
+    tenant_of(token).filter(|tenant| !tenant.eq_ignore_ascii_case(ours))
+}
+
 /// Issues (and remembers) a token for `scope`; None for a scope the
 /// emulator does not serve.
 pub(crate) fn mint(shared: &Shared, scope: &str, client_id: &str) -> Option<String> {
@@ -121,7 +142,7 @@ pub(crate) fn mint(shared: &Shared, scope: &str, client_id: &str) -> Option<Stri
     let (audience, roles) = audience_of(scope, graph_roles.as_deref())?;
     let lifetime = shared.options.token_lifetime_secs as i64;
     let now = jiff::Timestamp::now().as_second();
-    let token = jwt(audience, &roles, client_id, now, now + lifetime);
+    let token = jwt(&shared.options.identity.tenant_id, audience, &roles, client_id, now, now + lifetime);
     shared
         .state()
         .tokens
@@ -265,13 +286,13 @@ fn decode_component(text: &str) -> String {
     url::form_urlencoded::parse(format!("x={text}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
-fn jwt(audience: &str, roles: &[String], client_id: &str, now: i64, expires: i64) -> String {
+fn jwt(tenant: &str, audience: &str, roles: &[String], client_id: &str, now: i64, expires: i64) -> String {
     let header = json!({"typ": "JWT", "alg": "RS256", "kid": "emulator"});
     let mut rng = rand::rng();
     let claims = json!({
         "aud": audience,
-        "iss": format!("https://sts.windows.net/{DEFAULT_TENANT_ID}/"),
-        "tid": DEFAULT_TENANT_ID,
+        "iss": format!("https://sts.windows.net/{tenant}/"),
+        "tid": tenant,
         "appid": client_id,
         "oid": uuid::Uuid::new_v4().to_string(),
         "roles": roles,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::http::Method;
 use serde_json::{json, Map, Value};
 
-use crate::config::{DEFAULT_RESOURCE_GROUP, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, DEFAULT_WORKSPACE_NAME};
+use crate::config::TenantIdentity;
 use crate::data::new_etag;
 use crate::reply::Reply;
 use crate::request::{self, percent_decode, Call};
@@ -83,11 +83,11 @@ fn error_response(status: u16, code: &str, message: &str) -> Reply {
     .header("x-ms-request-id", uuid::Uuid::new_v4().to_string())
 }
 
-fn not_found(alias: &str) -> Reply {
+fn not_found(identity: &TenantIdentity, alias: &str) -> Reply {
     error_response(
         404,
         "NotFound",
-        &format!("Watchlist '{alias}' was not found in workspace '{DEFAULT_WORKSPACE_NAME}'."),
+        &format!("Watchlist '{alias}' was not found in workspace '{}'.", identity.workspace_name),
     )
 }
 
@@ -95,10 +95,8 @@ fn bad_request(message: &str) -> Reply {
     error_response(400, "BadRequest", message)
 }
 
-fn workspace_path() -> String {
-    format!(
-        "/subscriptions/{DEFAULT_SUBSCRIPTION_ID}/resourceGroups/{DEFAULT_RESOURCE_GROUP}/providers/Microsoft.OperationalInsights/workspaces/{DEFAULT_WORKSPACE_NAME}/providers/Microsoft.SecurityInsights"
-    )
+fn workspace_path(identity: &TenantIdentity) -> String {
+    identity.workspace().prefix()
 }
 
 /// Routes what follows `.../providers/Microsoft.SecurityInsights/watchlists`.
@@ -111,6 +109,7 @@ pub fn handle(shared: &Shared, call: &Call, rest: &[&str]) -> Reply {
         format!("http://{}{}?api-version={api_version}&$skipToken={offset}", call.host, call.uri.path())
     };
     let method = call.method;
+    let identity = &shared.options.identity;
     let decoded: Vec<String> = rest.iter().map(|s| percent_decode(s)).collect();
     let mut state = shared.state();
     match decoded.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -120,20 +119,20 @@ pub fn handle(shared: &Shared, call: &Call, rest: &[&str]) -> Reply {
         }
         [alias] if *method == Method::GET => match state.watchlists.lists.get(&alias.to_ascii_lowercase()) {
             Some(stored) => Reply::json(200, stored.watchlist.clone()),
-            None => not_found(alias),
+            None => not_found(identity, alias),
         },
-        [alias] if *method == Method::PUT => put_watchlist(&mut state, call, alias, &api_version),
-        [alias] if *method == Method::DELETE => delete_watchlist(&mut state, call, alias, &api_version),
+        [alias] if *method == Method::PUT => put_watchlist(&mut state, identity, call, alias, &api_version),
+        [alias] if *method == Method::DELETE => delete_watchlist(&mut state, identity, call, alias, &api_version),
         [alias, items] if items.eq_ignore_ascii_case("watchlistItems") && *method == Method::GET => {
             match state.watchlists.lists.get(&alias.to_ascii_lowercase()) {
                 Some(stored) => page(&stored.items, skip.as_deref(), page_size, link),
-                None => not_found(alias),
+                None => not_found(identity, alias),
             }
         }
         [alias, items, id] if items.eq_ignore_ascii_case("watchlistItems") => {
             let author = author(&state, call);
             let Some(stored) = state.watchlists.lists.get_mut(&alias.to_ascii_lowercase()) else {
-                return not_found(alias);
+                return not_found(identity, alias);
             };
             let position =
                 stored.items.iter().position(|i| i["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(id)));
@@ -142,7 +141,7 @@ pub fn handle(shared: &Shared, call: &Call, rest: &[&str]) -> Reply {
                 (Method::GET, None) => {
                     error_response(404, "NotFound", &format!("Watchlist item '{id}' was not found."))
                 }
-                (Method::PUT, _) => put_item(stored, alias, id, position, call.body, author),
+                (Method::PUT, _) => put_item(identity, stored, alias, id, position, call.body, author),
                 (Method::DELETE, Some(at)) => {
                     stored.items.remove(at);
                     Reply::empty(200)
@@ -187,7 +186,7 @@ fn string_property<'a>(properties: &'a Value, name: &str) -> Option<&'a str> {
     properties.get(name).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
 }
 
-fn put_watchlist(state: &mut State, call: &Call, alias: &str, api_version: &str) -> Reply {
+fn put_watchlist(state: &mut State, identity: &TenantIdentity, call: &Call, alias: &str, api_version: &str) -> Reply {
     let Ok(body) = serde_json::from_slice::<Value>(call.body) else {
         return bad_request("The request body is not JSON.");
     };
@@ -231,7 +230,7 @@ fn put_watchlist(state: &mut State, call: &Call, alias: &str, api_version: &str)
             ("createdBy", author.clone()),
             ("updatedBy", author.clone()),
             ("isDeleted", json!(false)),
-            ("tenantId", json!(DEFAULT_TENANT_ID)),
+            ("tenantId", json!(identity.tenant_id)),
             ("uploadStatus", json!(if in_progress && !existed { "InProgress" } else { "Complete" })),
             ("provisioningState", json!(if in_progress && !existed { "InProgress" } else { "Succeeded" })),
         ] {
@@ -239,7 +238,7 @@ fn put_watchlist(state: &mut State, call: &Call, alias: &str, api_version: &str)
         }
     }
     let watchlist = json!({
-        "id": format!("{}/watchlists/{alias}", workspace_path()),
+        "id": format!("{}/watchlists/{alias}", workspace_path(identity)),
         "name": alias,
         "etag": format!("\"{}\"", new_etag()),
         "type": "Microsoft.SecurityInsights/Watchlists",
@@ -261,7 +260,7 @@ fn put_watchlist(state: &mut State, call: &Call, alias: &str, api_version: &str)
             }
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
-                stored.items.push(item_json(alias, &id, Value::Object(row), &now, &now, &author));
+                stored.items.push(item_json(identity, alias, &id, Value::Object(row), &now, &now, &author));
             }
         }
     }
@@ -271,7 +270,7 @@ fn put_watchlist(state: &mut State, call: &Call, alias: &str, api_version: &str)
     let operation = new_operation(state, alias, false);
     let retry_after = state.watchlists.retry_after_secs;
     Reply::json(201, watchlist)
-        .header("Azure-AsyncOperation", status_url(call, alias, &operation, api_version))
+        .header("Azure-AsyncOperation", status_url(call, identity, alias, &operation, api_version))
         .header("Retry-After", retry_after.to_string())
 }
 
@@ -283,11 +282,11 @@ fn new_operation(state: &mut State, alias: &str, deleting: bool) -> String {
 }
 
 /// Where an operation is polled, as Microsoft's example spells it (`.../watchlists/{alias}/watchlistStatuses/{id}`).
-fn status_url(call: &Call, alias: &str, operation: &str, api_version: &str) -> String {
+fn status_url(call: &Call, identity: &TenantIdentity, alias: &str, operation: &str, api_version: &str) -> String {
     format!(
         "http://{}{}/watchlists/{alias}/watchlistStatuses/{operation}?api-version={api_version}",
         call.host,
-        workspace_path()
+        workspace_path(identity)
     )
 }
 
@@ -347,16 +346,24 @@ fn split(line: &str, separator: char) -> Vec<String> {
     fields
 }
 
-fn item_json(alias: &str, id: &str, values: Value, created: &str, updated: &str, author: &Value) -> Value {
+fn item_json(
+    identity: &TenantIdentity,
+    alias: &str,
+    id: &str,
+    values: Value,
+    created: &str,
+    updated: &str,
+    author: &Value,
+) -> Value {
     json!({
-        "id": format!("{}/Watchlists/{alias}/WatchlistItems/{id}", workspace_path()),
+        "id": format!("{}/Watchlists/{alias}/WatchlistItems/{id}", workspace_path(identity)),
         "name": id,
         "etag": format!("\"{}\"", new_etag()),
         "type": "Microsoft.SecurityInsights/Watchlists/WatchlistItems",
         "properties": {
             "watchlistItemType": "watchlist-item",
             "watchlistItemId": id,
-            "tenantId": DEFAULT_TENANT_ID,
+            "tenantId": identity.tenant_id,
             "isDeleted": false,
             "created": created,
             "updated": updated,
@@ -368,7 +375,15 @@ fn item_json(alias: &str, id: &str, values: Value, created: &str, updated: &str,
     })
 }
 
-fn put_item(stored: &mut Stored, alias: &str, id: &str, existing: Option<usize>, body: &[u8], author: Value) -> Reply {
+fn put_item(
+    identity: &TenantIdentity,
+    stored: &mut Stored,
+    alias: &str,
+    id: &str,
+    existing: Option<usize>,
+    body: &[u8],
+    author: Value,
+) -> Reply {
     if uuid::Uuid::parse_str(id).is_err() {
         return bad_request(&format!("The watchlist item id '{id}' is not a GUID."));
     }
@@ -387,14 +402,28 @@ fn put_item(stored: &mut Stored, alias: &str, id: &str, existing: Option<usize>,
             Reply::json(200, item.clone())
         }
         None => {
-            let item = item_json(alias, &id.to_ascii_lowercase(), Value::Object(values.clone()), &now, &now, &author);
+            let item = item_json(
+                identity,
+                alias,
+                &id.to_ascii_lowercase(),
+                Value::Object(values.clone()),
+                &now,
+                &now,
+                &author,
+            );
             stored.items.push(item.clone());
             Reply::json(201, item)
         }
     }
 }
 
-fn delete_watchlist(state: &mut State, call: &Call, alias: &str, api_version: &str) -> Reply {
+fn delete_watchlist(
+    state: &mut State,
+    identity: &TenantIdentity,
+    call: &Call,
+    alias: &str,
+    api_version: &str,
+) -> Reply {
     if state.watchlists.lists.remove(&alias.to_ascii_lowercase()).is_none() {
         return Reply::empty(204);
     }
@@ -403,7 +432,7 @@ fn delete_watchlist(state: &mut State, call: &Call, alias: &str, api_version: &s
         return Reply::empty(204);
     }
     let operation = new_operation(state, alias, true);
-    let url = status_url(call, alias, &operation, api_version);
+    let url = status_url(call, identity, alias, &operation, api_version);
     Reply::empty(202)
         .header("Azure-AsyncOperation", url.clone())
         .header("Location", url)

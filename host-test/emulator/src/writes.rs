@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::data::{default_workspace, incident_from, new_etag};
+use crate::data::{incident_from, new_etag};
 use crate::reply::{cloud_error, Reply};
 use crate::state::{Kind, State};
 
@@ -97,7 +97,7 @@ fn checked_incident(state: &mut State, id: &str, body: &[u8]) -> Result<(Value, 
     let before = current.clone();
     let base = match current {
         Some(stored) => stored,
-        None => incident_from(&default_workspace(), id, next_number, "", "Low", "New", &now, &now),
+        None => incident_from(&state.identity.workspace(), id, next_number, "", "Low", "New", &now, &now),
     };
     let merged = merge_writable(base, &properties, number.unwrap_or(json!(next_number)), &now);
     match existing {
@@ -232,7 +232,7 @@ pub fn put_child(state: &mut State, incident: &str, kind: Kind, name: &str, body
         .and_then(|e| e["properties"]["createdTimeUtc"].as_str().map(str::to_owned))
         .unwrap_or_else(|| state.clock.text());
     let mut value = json!({
-        "id": format!("{}/incidents/{incident}/{}/{name}", default_workspace().prefix(), kind.segment()),
+        "id": format!("{}/incidents/{incident}/{}/{name}", state.identity.workspace().prefix(), kind.segment()),
         "name": name,
         "type": kind.resource_type(),
         "etag": new_etag(),

@@ -9,7 +9,8 @@
 //! same core natively, the poller), `whole` (whole processes: the CLI, the
 //! Python SDK peer and plain page fetching, each a child reaped with `wait4`
 //! by `process`; the emulator's own page rate), `fetch` (plain hyper),
-//! `hosts` (the same `.wasm` in the Rust, Python and Node.js hosts), `table`.
+//! `hosts` (the same `.wasm` in the Rust, Python and Node.js hosts), `serve`
+//! (`sentinel serve` with a thousand tenants), `table`.
 //!
 //! The sans-IO core also runs natively here, over the plain hyper transport
 //! below, on the same emulator: the connector benchmarked against itself, so
@@ -17,9 +18,11 @@
 
 mod calls;
 mod fetch;
+pub mod fleet;
 mod hosts;
 mod load;
 mod process;
+mod serve;
 mod sessions;
 mod table;
 mod whole;
@@ -73,6 +76,12 @@ pub struct BenchArgs {
     /// The Python interpreter of the SDK peer (implies --peer python).
     #[arg(long, value_name = "PATH")]
     peer_python: Option<PathBuf>,
+    /// Only this part (its own table) [default: bench/serve.md for serve].
+    #[arg(long, value_parser = super::values::azure::<Part>())]
+    only: Option<Part>,
+    /// Tenants of one `sentinel serve` [default: 1000; quick: 50].
+    #[arg(long, value_name = "N")]
+    serve_tenants: Option<u32>,
     /// Plain page fetching, the baseline the bench runs as a child process:
     /// every page of the emulator at URL, nothing parsed.
     #[arg(long, hide = true, value_name = "URL")]
@@ -85,6 +94,14 @@ pub enum Peer {
     Python,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    /// `sentinel serve` with many tenants: delivery, memory, lag.
+    Serve,
+    /// Three `sentinel serve --nats` workers, one killed, one stopped.
+    Fleet,
+}
+
 /// The figures of this run: the issue's, or --quick's, or the ones given.
 struct Figures {
     sessions: u32,
@@ -94,6 +111,7 @@ struct Figures {
     runs: usize,
     /// How long the emulator's page rate is measured at each size.
     page_budget: Duration,
+    serve: serve::ServeFigures,
 }
 
 impl Figures {
@@ -117,6 +135,12 @@ impl Figures {
                 .unwrap_or_else(|| choose(quick, vec![2000], vec![10_000, 100_000])),
             runs: args.runs.unwrap_or(pick(1, 5)).max(1),
             page_budget: choose(quick, Duration::from_millis(300), Duration::from_secs(2)),
+            serve: serve::ServeFigures {
+                tenants: args.serve_tenants.unwrap_or(choose(quick, 50, 1000)),
+                incidents_per_tenant: 5,
+                interval_seconds: 5,
+                concurrency: 16,
+            },
         }
     }
 }
@@ -195,7 +219,11 @@ pub async fn run(args: BenchArgs, component: Option<PathBuf>) -> Result<(), Fail
     }
     let figures = Figures::of(&args);
     let setup = Setup::new(&args, component, figures.runs)?;
-    let result = measure(&setup, &figures).await;
+    let result = match args.only {
+        Some(Part::Serve) => measure_serve(&setup, &figures).await,
+        Some(Part::Fleet) => measure_fleet(&setup, &figures).await,
+        None => measure(&setup, &figures).await,
+    };
     let _ = std::fs::remove_dir_all(&setup.scratch);
     let (goals, others, took) = result?;
 
@@ -211,9 +239,11 @@ pub async fn run(args: BenchArgs, component: Option<PathBuf>) -> Result<(), Fail
         took,
     };
     let text = table::render(&header, &goals, &others);
-    let out = args.out.clone().unwrap_or_else(|| match args.quick {
-        true => std::env::temp_dir().join("sentinel-bench-quick.md"),
-        false => PathBuf::from("bench/results.md"),
+    let out = args.out.clone().unwrap_or_else(|| match (args.quick, args.only) {
+        (true, _) => std::env::temp_dir().join("sentinel-bench-quick.md"),
+        (false, Some(Part::Serve)) => PathBuf::from("bench/serve.md"),
+        (false, Some(Part::Fleet)) => PathBuf::from("bench/fleet.md"),
+        (false, None) => PathBuf::from("bench/results.md"),
     });
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| failure(format!("cannot create {}: {e}", dir.display())))?;
@@ -311,6 +341,8 @@ async fn measure(setup: &Setup, figures: &Figures) -> Result<(Vec<Row>, Vec<Row>
         }
     }
 
+    others.extend(or_failed(serve::rows(setup, &figures.serve).await, "serve: many tenants", ""));
+
     progress("poll --details under latency".into());
     let mut details = Vec::new();
     for (latency, jitter, goal) in [(100, 0, "≤ 1.35 s"), (175, 125, "better than waves")] {
@@ -324,6 +356,33 @@ async fn measure(setup: &Setup, figures: &Figures) -> Result<(Vec<Row>, Vec<Row>
 
     let goals = [sessions, stream, versus, processes, pages, details, load, vec![size]].into_iter().flatten().collect();
     Ok((goals, others, started.elapsed()))
+}
+
+/// `--only serve`: the service's rows alone.
+async fn measure_serve(setup: &Setup, figures: &Figures) -> Result<(Vec<Row>, Vec<Row>, Duration), Failure> {
+    let started = Instant::now();
+    let rows = or_failed(serve::rows(setup, &figures.serve).await, "serve: many tenants", "");
+    Ok((rows, Vec::new(), started.elapsed()))
+}
+
+/// `--only fleet`: three workers on one JetStream server (its own table).
+async fn measure_fleet(setup: &Setup, figures: &Figures) -> Result<(Vec<Row>, Vec<Row>, Duration), Failure> {
+    let started = Instant::now();
+    let nats = fleet::nats_server_binary()
+        .ok_or_else(|| failure("the fleet needs .venv/bin/nats-server: run scripts/setup".into()))?;
+    let fleet_figures = fleet::FleetFigures {
+        tenants: figures.serve.tenants.min(300),
+        incidents_per_tenant: 5,
+        lease_ttl: Duration::from_secs(10),
+        rescan: Duration::from_secs(2),
+        interval: Duration::from_secs(2),
+        add_every: Duration::from_millis(20),
+        run_for: Duration::from_secs(60),
+        kill_after_batches: u64::from(figures.serve.tenants.min(300) / 3 + 20),
+    };
+    progress(format!("fleet: {} tenants, 3 workers", fleet_figures.tenants));
+    let report = fleet::scenario(&setup.exe, &nats, &fleet_figures).await.map_err(failure)?;
+    Ok((fleet::rows(&report, &fleet_figures), Vec::new(), started.elapsed()))
 }
 
 /// A measure's rows, or one row saying why it could not be taken.

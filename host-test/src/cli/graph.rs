@@ -75,18 +75,25 @@ impl poll::Batch for g::PollBatch {
         self.more
     }
 
-    fn emit(&self, out: &mut dyn std::io::Write) -> Result<(), Failure> {
-        for event in &self.events {
-            let line = GraphEventLine {
-                event: poll::event_name(event.kind),
-                incident: incident_json(&event.incident),
-                merge_chain: event.merge_chain.clone(),
-                merge_error: event.merge_error.as_ref().map(super::errors::describe),
-                details_error: event.details_error.as_ref().map(super::errors::describe),
-            };
-            poll::write_line(out, &line)?;
-        }
-        Ok(())
+    fn watermark(&self) -> &str {
+        &self.watermark
+    }
+
+    fn events(&self) -> Vec<poll::Rendered> {
+        self.events
+            .iter()
+            .map(|event| {
+                let line = GraphEventLine {
+                    event: poll::event_name(event.kind),
+                    incident: incident_json(&event.incident),
+                    merge_chain: event.merge_chain.clone(),
+                    merge_error: event.merge_error.as_ref().map(super::errors::describe),
+                    details_error: event.details_error.as_ref().map(super::errors::describe),
+                };
+                let incident = &event.incident;
+                poll::Rendered::new(event.kind, &incident.id, incident.last_update_time.as_deref(), &line)
+            })
+            .collect()
     }
 
     fn report(&self) {

@@ -1,6 +1,6 @@
 //! The `sentinel` command line.
 
-mod bench;
+pub mod bench;
 mod containment;
 mod demo;
 pub mod errors;
@@ -8,8 +8,9 @@ mod graph;
 mod indicators;
 pub mod output;
 mod pages;
-mod poll;
+pub(crate) mod poll;
 mod rules;
+mod serve;
 mod values;
 mod watchlists;
 mod writes;
@@ -145,6 +146,8 @@ enum Command {
     Permissions,
     /// Stream incident events as JSON lines, saving a cursor after each batch.
     Poll(poll::PollArgs),
+    /// Poll many tenants in one sandboxed service (`serve status`: their state).
+    Serve(serve::ServeArgs),
     /// Serve a local emulator of the Azure endpoints.
     Emulator(EmulatorArgs),
     /// Start an emulator in-process and run the connector against it.
@@ -210,12 +213,23 @@ struct ListArgs {
 struct EmulatorArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: std::net::SocketAddr,
-    /// How many incidents to generate.
+    /// How many incidents to generate (with --tenants: per tenant).
     #[arg(long, default_value_t = 50)]
     incidents: usize,
     /// Seed of the generated data (same seed, same incidents).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Serve this many tenants from the one port, as an MSSP sees its
+    /// customers: tenant i has identity `TenantIdentity::numbered(i)` and
+    /// data of its own; GET /_emulator/tenants lists them. 1 is the single
+    /// tenant of the default identity.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    tenants: u32,
+    /// Write each tenant's host configuration (`tenant-<index>.toml`, for
+    /// --config; mode 0600, it holds the client secret) into DIR, creating
+    /// it, before the `listening on` line.
+    #[arg(long, value_name = "DIR")]
+    tenant_configs: Option<PathBuf>,
     /// The Graph application permissions its tokens carry (comma-separated);
     /// by default every one the connector uses. Leave one out to see the
     /// forbidden error that names it.
@@ -308,6 +322,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo => demo::run(cli.global.host_options()?, cli.global.verbose).await,
         Command::Bench(args) => bench::run(args, cli.global.component).await,
         Command::Poll(args) => poll::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Graph(graph::GraphCommand::Poll(args)) => graph::graph_poll(&cli.global, args).await,
         Command::Check => {
             let checks = cli.global.open_session().await?.check_connection().await?;
@@ -507,6 +522,8 @@ fn print(text: String) {
 }
 
 async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
+    use crate::emulator::{MultiTenantEmulator, MultiTenantOptions, TenantIdentity};
+    let failure = |message: String| Failure { code: exit::OTHER, message };
     let options = EmulatorOptions {
         addr: args.addr,
         incidents: args.incidents,
@@ -520,17 +537,69 @@ async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
         tls: args.tls_ca_out.is_some(),
         ..EmulatorOptions::default()
     };
-    let emulator = Emulator::start(options).await.map_err(|e| Failure {
-        code: exit::OTHER,
-        message: format!("cannot start the emulator on {}: {e}", args.addr),
-    })?;
-    if let (Some(path), Some(ca)) = (&args.tls_ca_out, emulator.ca_pem()) {
-        std::fs::write(path, ca).map_err(|e| Failure {
-            code: exit::OTHER,
-            message: format!("cannot write the emulator's CA to {}: {e}", path.display()),
-        })?;
-        eprintln!("emulator: HTTPS; its throwaway CA is in {}", path.display());
+    let write_ca = |ca: Option<&str>| -> Result<(), Failure> {
+        if let (Some(path), Some(ca)) = (&args.tls_ca_out, ca) {
+            std::fs::write(path, ca)
+                .map_err(|e| failure(format!("cannot write the emulator's CA to {}: {e}", path.display())))?;
+            eprintln!("emulator: HTTPS; its throwaway CA is in {}", path.display());
+        }
+        Ok(())
+    };
+    // Written before the `listening on` line, so a script that waits for it finds them.
+    let write_configs = |url: &str, identities: &[TenantIdentity]| -> Result<(), Failure> {
+        let Some(dir) = &args.tenant_configs else { return Ok(()) };
+        std::fs::create_dir_all(dir).map_err(|e| failure(format!("cannot create {}: {e}", dir.display())))?;
+        for (index, identity) in identities.iter().enumerate() {
+            let path = dir.join(format!("tenant-{index}.toml"));
+            let mut open = std::fs::OpenOptions::new();
+            open.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+            let written = open.open(&path).and_then(|mut file| {
+                // A file that was there keeps its mode on open: set it.
+                #[cfg(unix)]
+                file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+                file.write_all(identity.config_toml(url).as_bytes())
+            });
+            written.map_err(|e| failure(format!("cannot write {}: {e}", path.display())))?;
+        }
+        eprintln!("emulator: {} tenant configuration(s) in {}", identities.len(), dir.display());
+        Ok(())
+    };
+    if args.tenants > 1 {
+        let multi = MultiTenantOptions {
+            addr: args.addr,
+            tenants: args.tenants,
+            incidents_per_tenant: args.incidents,
+            seed: args.seed,
+            latency: options.latency,
+            base: options,
+        };
+        let emulator = MultiTenantEmulator::start(multi)
+            .await
+            .map_err(|e| failure(format!("cannot start the emulator on {}: {e}", args.addr)))?;
+        write_ca(emulator.ca_pem())?;
+        write_configs(&emulator.url(), emulator.tenants())?;
+        println!("listening on {}", emulator.url());
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "emulator: {} tenants, {} incidents each (seed {}); GET {}/_emulator/tenants lists them",
+            args.tenants,
+            args.incidents,
+            args.seed,
+            emulator.url()
+        );
+        tokio::select! {
+            _ = emulator.wait() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        return Ok(());
     }
+    let emulator = Emulator::start(options)
+        .await
+        .map_err(|e| failure(format!("cannot start the emulator on {}: {e}", args.addr)))?;
+    write_ca(emulator.ca_pem())?;
+    write_configs(&emulator.url(), std::slice::from_ref(emulator.identity()))?;
     println!("listening on {}", emulator.url());
     let _ = std::io::stdout().flush();
     eprintln!(

@@ -110,14 +110,46 @@ impl PollLoopArgs {
     }
 }
 
-/// A poller's batch, as the loop handles it.
+/// A poller's batch, as the loop (and `sentinel serve`) handles it.
 pub trait Batch {
     fn cursor(&self) -> &str;
     fn more(&self) -> bool;
-    /// Every event as one JSON line.
-    fn emit(&self, out: &mut dyn Write) -> Result<(), Failure>;
+    /// The newest modification time the batch read (RFC 3339).
+    fn watermark(&self) -> &str;
+    /// Every event, rendered, oldest first.
+    fn events(&self) -> Vec<Rendered>;
     /// One line to stderr: counts, watermark, lag.
     fn report(&self);
+}
+
+/// One event as a JSON line, with what tells it apart from every other
+/// event: the incident, its version (its last modification time) and the
+/// kind. `sentinel serve` makes its idempotency key of them.
+pub struct Rendered {
+    pub kind: EventKind,
+    pub incident_id: String,
+    pub version: String,
+    pub line: serde_json::Value,
+}
+
+impl Rendered {
+    pub fn new(kind: EventKind, incident_id: &str, version: Option<&str>, line: &impl Serialize) -> Rendered {
+        Rendered {
+            kind,
+            incident_id: incident_id.to_owned(),
+            version: version.unwrap_or_default().to_owned(),
+            // Our own records of strings, numbers and JSON values: they always render.
+            line: serde_json::to_value(line).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// Every event of the batch as one JSON line.
+fn emit(batch: &impl Batch, out: &mut dyn Write) -> Result<(), Failure> {
+    for event in batch.events() {
+        write_line(out, &event.line)?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -192,7 +224,7 @@ pub async fn poll_loop<B: Batch>(
             answer => answer?,
         };
         let mut stdout = std::io::stdout().lock();
-        batch.emit(&mut stdout)?;
+        emit(&batch, &mut stdout)?;
         stdout.flush().map_err(output_failed)?;
         drop(stdout);
         save_state(&args.state, batch.cursor()).map_err(|e| Failure {
@@ -251,7 +283,7 @@ pub fn first_fetch_time(text: &str, now: SystemTime) -> Result<String, Failure> 
 /// each save renames a new file over it (a lock on the old one would not stop
 /// the next poller). Never removed: removing it would let two pollers lock two
 /// different files of that name.
-fn lock_state(path: &Path) -> Result<fs::File, Failure> {
+pub(crate) fn lock_state(path: &Path) -> Result<fs::File, Failure> {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     let lock_path = PathBuf::from(name);
@@ -286,7 +318,7 @@ fn lock_state(path: &Path) -> Result<fs::File, Failure> {
 
 /// The saved cursor, if any. A file larger than a cursor can be is refused
 /// by the size of the open file, before anything is read.
-fn read_state(path: &Path) -> Result<Option<String>, Failure> {
+pub(crate) fn read_state(path: &Path) -> Result<Option<String>, Failure> {
     let failed = |error: std::io::Error| Failure {
         code: exit::USAGE,
         message: format!("cannot read the state file {}: {error}", path.display()),
@@ -329,26 +361,36 @@ impl Batch for types::PollBatch {
         self.more
     }
 
-    fn emit(&self, out: &mut dyn Write) -> Result<(), Failure> {
-        for event in &self.events {
-            let line = EventLine {
-                event: event_name(event.kind),
-                incident: output::incident_json(&event.incident),
-                alerts: event.alerts.as_ref().map(|alerts| alerts.iter().map(output::alert_json).collect()),
-                entities: event.entities.as_ref().map(|entities| entities.iter().map(output::entity_json).collect()),
-                details_error: event.details_error.as_ref().map(super::errors::describe),
-                merged_into: event.merged_into.as_ref().map(|target| {
-                    serde_json::json!({
-                        "defender_chain": target.defender_chain,
-                        "incident_id": target.incident_id,
-                        "unresolved": target.unresolved.as_ref().map(super::errors::describe),
-                    })
-                }),
-                includes_own_write: event.includes_own_write,
-            };
-            write_line(out, &line)?;
-        }
-        Ok(())
+    fn watermark(&self) -> &str {
+        &self.watermark
+    }
+
+    fn events(&self) -> Vec<Rendered> {
+        self.events
+            .iter()
+            .map(|event| {
+                let line = EventLine {
+                    event: event_name(event.kind),
+                    incident: output::incident_json(&event.incident),
+                    alerts: event.alerts.as_ref().map(|alerts| alerts.iter().map(output::alert_json).collect()),
+                    entities: event
+                        .entities
+                        .as_ref()
+                        .map(|entities| entities.iter().map(output::entity_json).collect()),
+                    details_error: event.details_error.as_ref().map(super::errors::describe),
+                    merged_into: event.merged_into.as_ref().map(|target| {
+                        serde_json::json!({
+                            "defender_chain": target.defender_chain,
+                            "incident_id": target.incident_id,
+                            "unresolved": target.unresolved.as_ref().map(super::errors::describe),
+                        })
+                    }),
+                    includes_own_write: event.includes_own_write,
+                };
+                let incident = &event.incident;
+                Rendered::new(event.kind, &incident.id, incident.last_modified_time.as_deref(), &line)
+            })
+            .collect()
     }
 
     fn report(&self) {

@@ -105,12 +105,39 @@ pub(crate) fn handle(shared: &Shared, call: &Call) -> Reply {
     let clock = shared.state().clock;
     let ctx = Ctx::new(call, clock.text(), shared.options.graph_orderby);
     let reply = respond(shared, &ctx).unwrap_or_else(|reply| reply);
-    // `Date` on the emulated clock, as Graph's is on the service's: the
-    // poller settles what it read against it.
+    finish(&ctx, reply, clock.now())
+}
+
+/// The headers every Graph answer carries. `Date` on the emulated clock,
+/// as Graph's is on the service's: the poller settles what it read against it.
+fn finish(ctx: &Ctx, reply: Reply, now: jiff::Timestamp) -> Reply {
     reply
         .header("request-id", ctx.request_id.clone())
         .header("client-request-id", ctx.client_request_id.clone())
-        .header("date", clock.now().strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
+        .header("date", now.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
+}
+
+/// Graph's 401, whole, for a request that no tenant of a multi-tenant
+/// emulator can answer: no bearer token, or one no tenant issued.
+pub(crate) fn unauthenticated(call: &Call, message: &str) -> Reply {
+    let now = jiff::Timestamp::now();
+    let ctx = Ctx::new(call, crate::clock::format_instant(now), false);
+    finish(&ctx, unauthorized(&ctx, message), now)
+}
+
+/// The bearer token of a request, as Graph reads it.
+pub(crate) fn bearer<'a>(call: &Call<'a>) -> Option<&'a str> {
+    call.header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn unauthorized(ctx: &Ctx, message: &str) -> Reply {
+    ctx.error(401, "InvalidAuthenticationToken", message).header(
+        "www-authenticate",
+        "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
+    )
 }
 
 fn respond(shared: &Shared, ctx: &Ctx) -> Result<Reply, Reply> {
@@ -216,7 +243,7 @@ fn dispatch(state: &mut State, ctx: &Ctx, route: Route, issued: &Issued) -> Resu
         Route::Merge => return actions::merge_incidents(state, ctx),
         _ => {}
     }
-    let graph = &mut state.graph;
+    let graph: &mut GraphState = &mut state.graph;
     match route {
         Route::Incidents => security::list_incidents(graph, ctx),
         Route::Incident(id) if *method == Method::GET => security::get_incident(graph, ctx, &id),
@@ -243,18 +270,11 @@ fn dispatch(state: &mut State, ctx: &Ctx, route: Route, issued: &Issued) -> Resu
 
 /// A token this emulator issued for Graph, still valid.
 fn authenticate(shared: &Shared, ctx: &Ctx) -> Result<Issued, Reply> {
-    let unauthorized = |message: &str| {
-        ctx.error(401, "InvalidAuthenticationToken", message).header(
-            "www-authenticate",
-            "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
-        )
-    };
-    let token = ctx
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else { return Err(unauthorized("Access token is empty.")) };
+    let unauthorized = |message: &str| unauthorized(ctx, message);
+    let Some(token) = bearer(ctx.call) else { return Err(unauthorized("Access token is empty.")) };
+    if crate::token::foreign_tenant(token, &shared.options.identity.tenant_id).is_some() {
+        return Err(unauthorized("Access token validation failure. Invalid issuer."));
+    }
     let issued = shared.state().tokens.get(token).cloned();
     let Some(issued) = issued else { return Err(unauthorized("Access token validation failure.")) };
     if issued.audience != GRAPH_AUDIENCE {

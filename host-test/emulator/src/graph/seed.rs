@@ -7,7 +7,6 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 use super::tenant::{GraphState, Group, Table};
-use crate::config::DEFAULT_TENANT_ID;
 use crate::data::{format_time, guid};
 
 pub const DOMAIN: &str = "contoso.onmicrosoft.com";
@@ -84,7 +83,7 @@ const SERVICE_SOURCES: &[(&str, &str)] = &[
     ("microsoftDefenderForOffice365", "microsoftDefenderForOffice365"),
 ];
 
-pub(crate) fn generate(seed: u64, anchor: jiff::Timestamp) -> GraphState {
+pub(crate) fn generate(seed: u64, anchor: jiff::Timestamp, tenant: &str) -> GraphState {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6a09_e667);
     let mut state =
         GraphState { users: users(anchor), groups: groups(), risky: risky(anchor), ..GraphState::default() };
@@ -95,9 +94,9 @@ pub(crate) fn generate(seed: u64, anchor: jiff::Timestamp) -> GraphState {
     created.sort_unstable();
     for (index, created) in created.into_iter().enumerate() {
         let id = (FIRST_INCIDENT_ID + index as u64).to_string();
-        let incident = incident(&mut rng, &id, created, anchor);
+        let incident = incident(&mut rng, tenant, &id, created, anchor);
         for n in 0..rng.random_range(1..=3) {
-            state.alerts.push(alert(&mut rng, &incident, n));
+            state.alerts.push(alert(&mut rng, tenant, &incident, n));
         }
         state.incidents.push(incident);
     }
@@ -175,7 +174,7 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
     &items[rng.random_range(0..items.len())]
 }
 
-fn incident(rng: &mut ChaCha8Rng, id: &str, created: i64, anchor: jiff::Timestamp) -> Value {
+fn incident(rng: &mut ChaCha8Rng, tenant: &str, id: &str, created: i64, anchor: jiff::Timestamp) -> Value {
     let status = *pick(rng, &["active", "active", "active", "resolved", "redirected"]);
     let (classification, determination) = match status {
         "resolved" => *pick(
@@ -198,10 +197,10 @@ fn incident(rng: &mut ChaCha8Rng, id: &str, created: i64, anchor: jiff::Timestam
     json!({
         "@odata.type": "#microsoft.graph.security.incident",
         "id": id,
-        "incidentWebUrl": format!("https://security.microsoft.com/incidents/{id}?tid={DEFAULT_TENANT_ID}"),
+        "incidentWebUrl": format!("https://security.microsoft.com/incidents/{id}?tid={tenant}"),
         "redirectIncidentId": if status == "redirected" { json!(id.parse::<u64>().unwrap_or(1).saturating_sub(1).to_string()) } else { Value::Null },
         "displayName": pick(rng, INCIDENT_NAMES),
-        "tenantId": DEFAULT_TENANT_ID,
+        "tenantId": tenant,
         "createdDateTime": format_time(created, rng),
         "lastUpdateDateTime": format_time(updated, rng),
         "assignedTo": assigned,
@@ -218,7 +217,7 @@ fn incident(rng: &mut ChaCha8Rng, id: &str, created: i64, anchor: jiff::Timestam
 
 /// An alert of `incident`, shaped like Microsoft's alerts_v2 example, whose
 /// evidence names a seeded user.
-pub(crate) fn alert(rng: &mut ChaCha8Rng, incident: &Value, n: usize) -> Value {
+pub(crate) fn alert(rng: &mut ChaCha8Rng, tenant: &str, incident: &Value, n: usize) -> Value {
     let incident_id = incident["id"].as_str().unwrap_or_default();
     let id = format!("da637551227677{incident_id}{n}_{}", -rng.random_range(100_000_000i64..2_000_000_000));
     let (service, detection) = *pick(rng, SERVICE_SOURCES);
@@ -236,13 +235,13 @@ pub(crate) fn alert(rng: &mut ChaCha8Rng, incident: &Value, n: usize) -> Value {
         "classification": incident["classification"], "determination": incident["determination"],
         "serviceSource": service, "detectionSource": detection,
         "detectorId": guid(rng),
-        "tenantId": DEFAULT_TENANT_ID,
+        "tenantId": tenant,
         "title": "Suspicious execution of hidden file",
         "description": "A hidden file has been launched. This activity could indicate a compromised host.",
         "recommendedActions": "Collect artifacts and determine scope.",
         "category": pick(rng, &["DefenseEvasion", "InitialAccess", "CredentialAccess", "Execution"]),
         "assignedTo": incident["assignedTo"],
-        "alertWebUrl": format!("https://security.microsoft.com/alerts/{id}?tid={DEFAULT_TENANT_ID}"),
+        "alertWebUrl": format!("https://security.microsoft.com/alerts/{id}?tid={tenant}"),
         "incidentWebUrl": incident["incidentWebUrl"],
         "actorDisplayName": null, "threatDisplayName": null, "threatFamilyName": null,
         "mitreTechniques": ["T1564.001"],

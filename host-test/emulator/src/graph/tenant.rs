@@ -1,6 +1,9 @@
 //! The Graph tenant's data: security incidents and alerts, users, groups,
 //! risky users and hunting tables, as JSON in Graph's own casing.
 
+use std::cell::OnceCell;
+use std::ops::{Deref, DerefMut};
+
 use serde_json::Value;
 
 /// A group and its direct members (user or group object ids).
@@ -61,5 +64,46 @@ impl GraphState {
 
     pub fn alert(&self, id: &str) -> Option<&Value> {
         self.alerts.iter().find(|a| a["id"] == id)
+    }
+}
+
+/// The Graph tenant, generated from its seed the first time it is read or
+/// changed: a multi-tenant emulator holds a thousand of them (over a
+/// megabyte each, mostly alert evidence), most never asked for. The data
+/// do not depend on when they are generated.
+#[derive(Debug, Default)]
+pub(crate) struct LazyGraph {
+    /// What it is generated from: the seed, the anchor of its times, the tenant.
+    from: Option<(u64, jiff::Timestamp, String)>,
+    built: OnceCell<GraphState>,
+}
+
+impl LazyGraph {
+    pub fn seeded(seed: u64, anchor: jiff::Timestamp, tenant: &str) -> LazyGraph {
+        LazyGraph { from: Some((seed, anchor, tenant.to_owned())), built: OnceCell::new() }
+    }
+
+    fn generate(&self) -> GraphState {
+        match &self.from {
+            Some((seed, anchor, tenant)) => super::seed::generate(*seed, *anchor, tenant),
+            None => GraphState::default(),
+        }
+    }
+}
+
+impl Deref for LazyGraph {
+    type Target = GraphState;
+
+    fn deref(&self) -> &GraphState {
+        self.built.get_or_init(|| self.generate())
+    }
+}
+
+impl DerefMut for LazyGraph {
+    fn deref_mut(&mut self) -> &mut GraphState {
+        if self.built.get().is_none() {
+            self.built = OnceCell::from(self.generate());
+        }
+        self.built.get_mut().expect("generated above")
     }
 }

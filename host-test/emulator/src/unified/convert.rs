@@ -10,15 +10,13 @@
 
 use serde_json::{json, Value};
 
-use crate::config::DEFAULT_TENANT_ID;
-
 use super::Extra;
 
 /// The label Defender puts on an incident merged into another.
 pub(crate) const REDIRECTED: &str = "Redirected";
 
-/// The Graph incident of an ARM incident; `comments` are its ARM comments.
-pub(crate) fn to_graph(arm: &Value, extra: Option<&Extra>, comments: &[Value]) -> Value {
+/// The Graph incident of an ARM incident of `tenant`; `comments` are its ARM comments.
+pub(crate) fn to_graph(tenant: &str, arm: &Value, extra: Option<&Extra>, comments: &[Value]) -> Value {
     let p = &arm["properties"];
     let redirect = extra.and_then(|e| e.redirect.clone());
     let classification = graph_classification(p["classification"].as_str());
@@ -32,7 +30,7 @@ pub(crate) fn to_graph(arm: &Value, extra: Option<&Extra>, comments: &[Value]) -
         "incidentWebUrl": p["additionalData"]["providerIncidentUrl"],
         "redirectIncidentId": redirect,
         "displayName": p["title"],
-        "tenantId": DEFAULT_TENANT_ID,
+        "tenantId": tenant,
         "createdDateTime": p["createdTimeUtc"],
         "lastUpdateDateTime": p["lastModifiedTimeUtc"],
         "assignedTo": assignee(p),
@@ -214,7 +212,7 @@ mod tests {
 
     #[test]
     fn arm_reads_as_graph() {
-        let graph = to_graph(&arm(), None, &[]);
+        let graph = to_graph(crate::DEFAULT_TENANT_ID, &arm(), None, &[]);
         assert_eq!(graph["status"], "inProgress");
         assert_eq!(graph["severity"], "high");
         assert_eq!(graph["assignedTo"], "bob@contoso.com");
@@ -227,13 +225,13 @@ mod tests {
         let extra = Extra { redirect: Some("8".into()), determination: None };
         let mut closed = arm();
         closed["properties"]["status"] = json!("Closed");
-        assert_eq!(to_graph(&closed, Some(&extra), &[])["status"], "redirected");
+        assert_eq!(to_graph(crate::DEFAULT_TENANT_ID, &closed, Some(&extra), &[])["status"], "redirected");
     }
 
     #[test]
     fn graph_changes_write_back() {
         let mut incident = arm();
-        let mut graph = to_graph(&incident, None, &[]);
+        let mut graph = to_graph(crate::DEFAULT_TENANT_ID, &incident, None, &[]);
         graph["status"] = json!("resolved");
         graph["classification"] = json!("falsePositive");
         graph["determination"] = json!("notEnoughDataToValidate");

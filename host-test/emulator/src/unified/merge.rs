@@ -108,7 +108,7 @@ impl State {
     fn merge_one(&mut self, source: &Both, target: &Both, now: &str) {
         for alert in self.graph.alerts.iter_mut().filter(|a| a["incidentId"] == source.id.as_str()) {
             alert["incidentId"] = json!(target.id);
-            alert["incidentWebUrl"] = json!(defender_url(&target.id));
+            alert["incidentWebUrl"] = json!(defender_url(&self.identity.tenant_id, &target.id));
         }
         let Some(mut closed) = self.latest(&source.name) else { return };
         let labels = std::mem::take(&mut closed["properties"]["labels"]);

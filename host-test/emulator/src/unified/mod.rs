@@ -24,8 +24,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 use crate::clock::format_instant;
-use crate::config::{EmulatorOptions, DEFAULT_TENANT_ID};
-use crate::data::{self, default_workspace, new_etag};
+use crate::config::EmulatorOptions;
+use crate::data::{self, new_etag};
 use crate::graph::seed::{self, FIRST_INCIDENT_ID};
 use crate::odata::Filter;
 use crate::state::{Kind, State};
@@ -56,9 +56,9 @@ struct Pending {
     value: Value,
 }
 
-/// The Defender portal link of an incident.
-pub(crate) fn defender_url(graph_id: &str) -> String {
-    format!("https://security.microsoft.com/incidents/{graph_id}?tid={DEFAULT_TENANT_ID}")
+/// The Defender portal link of an incident of `tenant`.
+pub(crate) fn defender_url(tenant: &str, graph_id: &str) -> String {
+    format!("https://security.microsoft.com/incidents/{graph_id}?tid={tenant}")
 }
 
 fn graph_id(arm: &Value) -> Option<&str> {
@@ -83,14 +83,15 @@ impl State {
     /// `alertsCount` Graph alerts; the Graph tenant's own seeded incidents
     /// and alerts give way to them.
     pub(crate) fn unified(mut self, options: &EmulatorOptions, anchor: jiff::Timestamp) -> State {
-        let workspace = default_workspace();
+        let tenant = &options.identity.tenant_id;
+        let workspace = options.identity.workspace();
         let mut next = FIRST_INCIDENT_ID;
         let generated = data::incidents(options.incidents, options.seed, anchor, &workspace).map(|mut incident| {
-            incident.unify(next.to_string(), defender_url(&next.to_string()));
+            incident.unify(next.to_string(), defender_url(tenant, &next.to_string()));
             next += 1;
             incident
         });
-        self.incidents = Incidents::generated(generated);
+        self.incidents = Incidents::generated(&workspace.prefix(), generated);
         self.graph.incidents.clear();
         self.graph.alerts.clear();
         let mut unified = Unified::new(options.coalesce_window);
@@ -99,7 +100,7 @@ impl State {
         for arm in self.incidents.values() {
             let id = graph_id(&arm).unwrap_or_default().to_owned();
             unified.names.insert(id, arm["name"].as_str().unwrap_or_default().to_owned());
-            add_alerts(&mut self.graph.alerts, &arm, &mut rng);
+            add_alerts(tenant, &mut self.graph.alerts, &arm, &mut rng);
         }
         self.unified = Some(unified);
         self
@@ -121,11 +122,11 @@ impl State {
         };
         p["providerName"] = json!("Microsoft XDR");
         p["providerIncidentId"] = json!(id);
-        p["additionalData"]["providerIncidentUrl"] = json!(defender_url(&id));
+        p["additionalData"]["providerIncidentUrl"] = json!(defender_url(&self.identity.tenant_id, &id));
         unified.names.insert(id.clone(), incident["name"].as_str().unwrap_or_default().to_owned());
         if !self.graph.alerts.iter().any(|a| a["incidentId"] == id.as_str()) {
             let mut rng = ChaCha8Rng::seed_from_u64(id.parse().unwrap_or_default());
-            add_alerts(&mut self.graph.alerts, &incident, &mut rng);
+            add_alerts(&self.identity.tenant_id, &mut self.graph.alerts, &incident, &mut rng);
         }
         incident
     }
@@ -211,7 +212,7 @@ impl State {
         let name = unified.names.get(id)?;
         let arm = self.latest(name).filter(|arm| graph_id(arm) == Some(id))?;
         let comments = self.children_of(name, Kind::Comments);
-        Some(convert::to_graph(&arm, unified.extras.get(id), &comments))
+        Some(convert::to_graph(&self.identity.tenant_id, &arm, unified.extras.get(id), &comments))
     }
 
     /// The ARM name of the incident whose Graph id is `id`.
@@ -247,7 +248,7 @@ impl State {
             let mut own = comments.remove(&name.to_ascii_lowercase()).unwrap_or_default();
             own.sort_by(|a, b| created(a.1).cmp(&created(b.1)).then(a.0.cmp(b.0)));
             let own: Vec<Value> = own.into_iter().map(|(_, v)| v.clone()).collect();
-            views.push(convert::to_graph(&arm, unified.extras.get(id), &own));
+            views.push(convert::to_graph(&self.identity.tenant_id, &arm, unified.extras.get(id), &own));
         }
         views
     }
@@ -274,7 +275,7 @@ impl State {
     pub(crate) fn arm_alerts(&self, arm: &Value) -> Option<Vec<Value>> {
         self.unified.as_ref()?;
         let id = graph_id(arm)?;
-        let prefix = default_workspace().prefix();
+        let prefix = self.identity.workspace().prefix();
         Some(
             self.graph
                 .alerts
@@ -287,11 +288,11 @@ impl State {
 }
 
 /// `alertsCount` Graph alerts for an ARM incident, shaped by the seed's alerts.
-fn add_alerts(alerts: &mut Vec<Value>, arm: &Value, rng: &mut ChaCha8Rng) {
-    let view = convert::to_graph(arm, None, &[]);
+fn add_alerts(tenant: &str, alerts: &mut Vec<Value>, arm: &Value, rng: &mut ChaCha8Rng) {
+    let view = convert::to_graph(tenant, arm, None, &[]);
     let count = arm["properties"]["additionalData"]["alertsCount"].as_u64().unwrap_or(1);
     for n in 0..count as usize {
-        let mut alert = seed::alert(rng, &view, n);
+        let mut alert = seed::alert(rng, tenant, &view, n);
         alert["title"] = arm["properties"]["title"].clone();
         alerts.push(alert);
     }

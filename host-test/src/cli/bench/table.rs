@@ -71,7 +71,7 @@ pub fn render(header: &Header, goals: &[Row], others: &[Row]) -> String {
          Component: {}.\n\n\
          One run, started {} and taking {:.0} s; the emulator runs in the bench's process and \
          everything talks over loopback (127.0.0.1). {met} of {judged} goals met.\n\n\
-         ## Goals (issue 12)\n\n{}\n\n## Other figures\n\n{}\n\n{}",
+         ## Goals (issues 12 and 17)\n\n{}\n\n## Other figures\n\n{}\n\n{}",
         header.command,
         header.machine,
         header.component,
@@ -133,4 +133,9 @@ requests sent by plain hyper, 8 at a time, each group waiting for its slowest.
 - First request: from before `ConnectorHost::new` (engine, the component from the cache, the build-time \
 artifact or a compile, `InstancePre`) through opening a session to the moment the first request leaves (the \
 audit hook's start time), in-process. No cache: no cache directory at all, as on a fresh machine.
+- Serve: `sentinel serve` as a child process with one tenant file per tenant of a multi-tenant emulator \
+in the bench's process; its NDJSON is read from the pipe and each line timed as it arrives. The backlog is \
+from spawn to the last seeded incident delivered; then one incident per tenant is inserted, spread over \
+5 s, and each one's lag is from its insertion to its line. Every delivery is counted by idempotency key and \
+by (tenant, incident) against the emulator's incidents. Memory is the child's `VmHWM` before SIGTERM.
 ";
