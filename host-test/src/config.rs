@@ -135,19 +135,25 @@ fn secret_from_file(inline: Option<Secret>, path: &Path, key: &str) -> Result<Se
         return Err(ConfigError(format!("{key} and {key}_file are both set; keep one")));
     }
     let failed = |problem: String| ConfigError(format!("{key}_file {}: {problem}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| failed(e.to_string()))?;
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_SECRET_FILE_BYTES + 1), &mut text)
-        .map_err(|e| failed(e.to_string()))?;
-    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
-        return Err(failed(format!("larger than {} KiB, not a secret", MAX_SECRET_FILE_BYTES >> 10)));
-    }
+    let text = read_bounded(path, MAX_SECRET_FILE_BYTES).map_err(failed)?;
     // A trailing newline is the editor's, not the secret's.
     let secret = text.trim_end_matches(['\n', '\r']);
     if secret.is_empty() {
         return Err(failed("it is empty".into()));
     }
     Ok(Secret::new(secret))
+}
+
+/// A settings file read whole, or why not; one larger than `max` bytes is
+/// refused without reading past it (a device, a log file named by mistake).
+pub fn read_bounded(path: &Path, max: u64) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, max + 1), &mut text).map_err(|e| e.to_string())?;
+    if text.len() as u64 > max {
+        return Err(format!("larger than {max} bytes, more than settings or a secret can be"));
+    }
+    Ok(text)
 }
 
 /// Reads and parses a `--config` TOML file. A parse error names the line

@@ -325,10 +325,13 @@ async fn a_backlog_waits_its_turn_behind_fresh_incidents() {
     assert!(backlog_before <= 20, "{backlog_before} backlog events went before the last fresh one");
 }
 
+/// Each POST the receiver took: its `Idempotency-Key` and its body.
+type Posts = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
+
 /// A webhook receiver on loopback that refuses the first `refusals` POSTs.
 struct Receiver {
     url: String,
-    posts: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
+    posts: Posts,
 }
 
 async fn receiver(refusals: usize) -> Receiver {

@@ -94,8 +94,7 @@ use state::{Kind, Shared};
 pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    server: JoinHandle<()>,
+    server: Server,
     ca_pem: Option<String>,
 }
 
@@ -107,8 +106,8 @@ impl Emulator {
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let shared = Arc::new(Shared::new(options));
         let app = router::app(shared.clone());
-        let (stop, server) = spawn_server(listener, tls, app);
-        Ok(Emulator { shared, addr, stop: Some(stop), server, ca_pem })
+        let server = Server::spawn(listener, tls, app);
+        Ok(Emulator { shared, addr, server, ca_pem })
     }
 
     /// `https://127.0.0.1:port` with `tls`, else `http://...`.
@@ -341,49 +340,62 @@ impl Emulator {
     }
 
     /// Serves until the server stops (the CLI's foreground `sentinel emulator`).
-    pub async fn wait(mut self) {
-        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
-        let _ = server.await;
+    pub async fn wait(self) {
+        self.server.wait().await
     }
 
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
-        let _ = server.await;
+    pub async fn shutdown(self) {
+        self.server.shutdown().await
     }
 }
 
-impl Drop for Emulator {
+/// A running axum server: stopped gracefully on `shutdown` or drop.
+pub(crate) struct Server {
+    stop: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<()>,
+}
+
+impl Server {
+    /// Serves `app` on `listener` (over TLS with `tls`).
+    fn spawn(listener: tokio::net::TcpListener, tls: Option<tls::Tls>, app: axum::Router) -> Server {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        let handle = match tls {
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
+            }),
+            Some(tls) => tokio::spawn(async move {
+                let listener = tls::TlsListener { tcp: listener, acceptor: tls.acceptor };
+                let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
+            }),
+        };
+        Server { stop: Some(stop), handle }
+    }
+
+    /// Until the server stops by itself.
+    async fn wait(mut self) {
+        let handle = std::mem::replace(&mut self.handle, tokio::spawn(async {}));
+        let _ = handle.await;
+    }
+
+    /// Stops it and waits for it.
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let handle = std::mem::replace(&mut self.handle, tokio::spawn(async {}));
+        let _ = handle.await;
+    }
+}
+
+impl Drop for Server {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
     }
-}
-
-/// Serves `app` on `listener` (over TLS with `tls`) until the sender is
-/// used or dropped.
-fn spawn_server(
-    listener: tokio::net::TcpListener,
-    tls: Option<tls::Tls>,
-    app: axum::Router,
-) -> (oneshot::Sender<()>, JoinHandle<()>) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let stopped = async {
-        let _ = stopped.await;
-    };
-    let server = match tls {
-        None => tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
-        }),
-        Some(tls) => tokio::spawn(async move {
-            let listener = tls::TlsListener { tcp: listener, acceptor: tls.acceptor };
-            let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
-        }),
-    };
-    (stop, server)
 }
 
 /// The URL of `identity`'s incidents list on the emulator at `base`.

@@ -32,8 +32,6 @@ use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::Router;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use crate::config::{EmulatorOptions, TenantIdentity};
 use crate::reply::{cloud_error, Reply};
@@ -253,8 +251,7 @@ fn stats(shared: &Shared, index: usize) -> Value {
 pub struct MultiTenantEmulator {
     tenants: Arc<Tenants>,
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    server: JoinHandle<()>,
+    server: crate::Server,
     ca_pem: Option<String>,
 }
 
@@ -270,8 +267,8 @@ impl MultiTenantEmulator {
             tokio::task::spawn_blocking(move || Tenants::new(&options)).await.map_err(std::io::Error::other)?;
         let tenants = Arc::new(tenants);
         let app = Router::new().fallback(handle).with_state(tenants.clone());
-        let (stop, server) = crate::spawn_server(listener, tls, app);
-        Ok(MultiTenantEmulator { tenants, addr, stop: Some(stop), server, ca_pem })
+        let server = crate::Server::spawn(listener, tls, app);
+        Ok(MultiTenantEmulator { tenants, addr, server, ca_pem })
     }
 
     /// `https://127.0.0.1:port` with `base.tls`, else `http://...`.
@@ -352,24 +349,12 @@ impl MultiTenantEmulator {
     }
 
     /// Serves until the server stops (the CLI's foreground `sentinel emulator --tenants N`).
-    pub async fn wait(mut self) {
-        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
-        let _ = server.await;
+    pub async fn wait(self) {
+        self.server.wait().await
     }
 
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let server = std::mem::replace(&mut self.server, tokio::spawn(async {}));
-        let _ = server.await;
-    }
-}
-
-impl Drop for MultiTenantEmulator {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    /// Stops serving and waits for the server to end.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await
     }
 }

@@ -566,6 +566,16 @@ async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
         eprintln!("emulator: {} tenant configuration(s) in {}", identities.len(), dir.display());
         Ok(())
     };
+    // The CA and the tenants' files first, then `listening on` alone on
+    // stdout's first line (what scripts wait for), then the banner.
+    let announce = |url: &str, ca: Option<&str>, identities: &[TenantIdentity], banner: String| {
+        write_ca(ca)?;
+        write_configs(url, identities)?;
+        println!("listening on {url}");
+        let _ = std::io::stdout().flush();
+        eprintln!("{banner}");
+        Ok::<(), Failure>(())
+    };
     if args.tenants > 1 {
         let multi = MultiTenantOptions {
             addr: args.addr,
@@ -578,17 +588,14 @@ async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
         let emulator = MultiTenantEmulator::start(multi)
             .await
             .map_err(|e| failure(format!("cannot start the emulator on {}: {e}", args.addr)))?;
-        write_ca(emulator.ca_pem())?;
-        write_configs(&emulator.url(), emulator.tenants())?;
-        println!("listening on {}", emulator.url());
-        let _ = std::io::stdout().flush();
-        eprintln!(
+        let banner = format!(
             "emulator: {} tenants, {} incidents each (seed {}); GET {}/_emulator/tenants lists them",
             args.tenants,
             args.incidents,
             args.seed,
             emulator.url()
         );
+        announce(&emulator.url(), emulator.ca_pem(), emulator.tenants(), banner)?;
         tokio::select! {
             _ = emulator.wait() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -598,16 +605,13 @@ async fn serve_emulator(args: EmulatorArgs) -> Result<(), Failure> {
     let emulator = Emulator::start(options)
         .await
         .map_err(|e| failure(format!("cannot start the emulator on {}: {e}", args.addr)))?;
-    write_ca(emulator.ca_pem())?;
-    write_configs(&emulator.url(), std::slice::from_ref(emulator.identity()))?;
-    println!("listening on {}", emulator.url());
-    let _ = std::io::stdout().flush();
-    eprintln!(
+    let banner = format!(
         "emulator: {} incidents (seed {}); connect with: sentinel --emulator {} incidents list",
         args.incidents,
         args.seed,
         emulator.url()
     );
+    announce(&emulator.url(), emulator.ca_pem(), std::slice::from_ref(emulator.identity()), banner)?;
     tokio::select! {
         _ = emulator.wait() => {}
         _ = tokio::signal::ctrl_c() => {}

@@ -169,15 +169,8 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
 const MAX_TENANT_FILE_BYTES: u64 = 1 << 20;
 
 fn read_text(path: &Path) -> Result<String, ConfigError> {
-    let failed = |problem: String| ConfigError(format!("cannot read the tenants file {}: {problem}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| failed(e.to_string()))?;
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_TENANT_FILE_BYTES + 1), &mut text)
-        .map_err(|e| failed(e.to_string()))?;
-    if text.len() as u64 > MAX_TENANT_FILE_BYTES {
-        return Err(failed(format!("larger than {} MiB", MAX_TENANT_FILE_BYTES >> 20)));
-    }
-    Ok(text)
+    config::read_bounded(path, MAX_TENANT_FILE_BYTES)
+        .map_err(|problem| ConfigError(format!("cannot read the tenants file {}: {problem}", path.display())))
 }
 
 fn origin(path: &Path, name: Option<&str>) -> String {
