@@ -387,3 +387,29 @@ async fn a_webhook_that_refuses_gets_the_same_events_again_and_the_cursor_waits(
     let (by_incident, by_key) = tally(&events);
     assert!(by_incident.values().chain(by_key.values()).all(|n| *n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_budget_keeps_below_arm_s_remaining_quota() {
+    use sentinel_emulator::EmulatorOptions;
+    // ARM's quota here: 15 requests, refilled 5 a second; a backlog that
+    // takes about forty requests to drain, and a tenant rate that would
+    // never hold it back: only ARM's remaining-quota headers can.
+    let base = EmulatorOptions { arm_quota: Some((15.0, 5.0)), ..EmulatorOptions::default() };
+    let options = MultiTenantOptions { tenants: 1, incidents_per_tenant: 1, base, ..MultiTenantOptions::default() };
+    let emulator = MultiTenantEmulator::start(options).await.unwrap();
+    for n in 0..40 {
+        emulator.apply(0, new_incident(&format!("Backlog {n}"))).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants");
+    std::fs::create_dir(&tenants).unwrap();
+    let text = emulator.tenants()[0].config_toml(&emulator.url());
+    write_tenant(&tenants, "busy", &format!("{text}max_events = 1\n"));
+    let args = ["--tenant-rate", "1000", "--subscription-rate", "5"];
+    let service = Service::start(&tenants, &dir.path().join("state"), &emulator.url(), &args);
+    let events = service.take_events(41);
+    assert_eq!(events.len(), 41);
+    let (_, metrics) = service.get("/metrics");
+    assert!(metrics.contains("sentinel_serve_requests_total{tenant=\"busy\",outcome=\"2xx\"}"), "{metrics}");
+    assert!(!metrics.contains("outcome=\"4xx\""), "never throttled: {metrics}");
+}

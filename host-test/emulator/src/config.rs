@@ -155,6 +155,12 @@ pub struct EmulatorOptions {
     pub graph_orderby: bool,
     /// Serve HTTPS with a throwaway CA made at start (`Emulator::ca_pem`).
     pub tls: bool,
+    /// ARM's subscription quota as a token bucket, `(burst, per_second)`:
+    /// every ARM answer says what is left
+    /// (`x-ms-ratelimit-remaining-subscription-reads`, or `-writes` after a
+    /// write), and an empty bucket answers 429 with `Retry-After`. `None`
+    /// (the default): no quota headers and no 429s.
+    pub arm_quota: Option<(f64, f64)>,
     /// The tenant served: tokens are issued to its client for its tenant
     /// (`tid`), ARM serves its subscription, resource group and workspace,
     /// the query API its workspace id.
@@ -177,6 +183,7 @@ impl Default for EmulatorOptions {
             coalesce_window: None,
             graph_orderby: false,
             tls: false,
+            arm_quota: None,
             identity: TenantIdentity::default(),
         }
     }

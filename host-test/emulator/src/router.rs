@@ -89,7 +89,23 @@ async fn answer(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap
     let reply = match api {
         Api::Query => query::handle(shared, segments[2], &call),
         Api::Graph => graph::handle(shared, &call),
-        Api::Arm => arm::handle(shared, &call),
+        Api::Arm => match shared.take_arm_quota() {
+            None => arm::handle(shared, &call),
+            Some(Ok(remaining)) => {
+                let header = if *method == Method::GET { "reads" } else { "writes" };
+                let name = format!("x-ms-ratelimit-remaining-subscription-{header}");
+                // The quota's own figure replaces the list's fixed one.
+                arm::handle(shared, &call).set_header(&name, remaining.to_string())
+            }
+            Some(Err(retry_after)) => {
+                return cloud_error(
+                    429,
+                    "SubscriptionRequestsThrottled",
+                    "Number of requests for subscription exceeded the limit. Please try again after some time.",
+                )
+                .header("retry-after", retry_after.to_string())
+            }
+        },
     };
     // The change is made; the client is told otherwise (the ambiguous case).
     let after = shared.state().take_after_injection(method.as_str(), uri.path());

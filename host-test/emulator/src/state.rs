@@ -314,6 +314,8 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Draws the delay of each answer (`latency` ± `jitter`).
     delays: Mutex<ChaCha8Rng>,
+    /// `arm_quota`'s bucket: its tokens, and when they were counted.
+    arm_quota: Mutex<(f64, Instant)>,
 }
 
 impl Shared {
@@ -321,7 +323,24 @@ impl Shared {
         let state = State::initial(&options);
         // A stream of its own, so delays do not change the generated data.
         let delays = Mutex::new(ChaCha8Rng::seed_from_u64(options.seed ^ 0x6c61_7465_6e63_7921));
-        Shared { options, state: Mutex::new(state), delays }
+        let arm_quota = Mutex::new((options.arm_quota.map_or(0.0, |(burst, _)| burst), Instant::now()));
+        Shared { options, state: Mutex::new(state), delays, arm_quota }
+    }
+
+    /// One ARM request against `arm_quota`: what is left after it, or the
+    /// seconds until a token comes back (the request is refused). `None`
+    /// when the emulator has no quota.
+    pub fn take_arm_quota(&self) -> Option<Result<u64, u64>> {
+        let (burst, per_second) = self.options.arm_quota?;
+        let mut bucket = self.arm_quota.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let refilled = bucket.0 + now.saturating_duration_since(bucket.1).as_secs_f64() * per_second;
+        *bucket = (refilled.min(burst), now);
+        if bucket.0 < 1.0 {
+            return Some(Err(((1.0 - bucket.0) / per_second.max(f64::MIN_POSITIVE)).ceil().max(1.0) as u64));
+        }
+        bucket.0 -= 1.0;
+        Some(Ok(bucket.0.floor() as u64))
     }
 
     /// How long the next API answer waits: `latency`, plus a uniform draw in

@@ -201,6 +201,7 @@ impl Setup {
             egress: EgressPolicy::operator(PrivateNetwork::LoopbackOnly),
             extra_ca_pem: None,
             proxies: Default::default(),
+            request_budget: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -12,6 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use super::output::Format;
 use super::values::azure;
 use super::{exit, print, Failure, Global};
+use crate::runtime::budget::{Rate, RequestBudget};
 use crate::runtime::egress::{EgressPolicy, PrivateNetwork};
 use crate::runtime::sandbox::Origin;
 use crate::runtime::{ConnectorHost, Limits};
@@ -99,6 +101,17 @@ struct RunArgs {
     /// Sandboxed sessions open at once (each tenant holds one); sizes the instance pool.
     #[arg(long, value_name = "N", default_value_t = 2048)]
     max_sessions: u32,
+    /// Requests a second each tenant may send, its pollers, detail fetches
+    /// and actions together (bursts of twice as many).
+    #[arg(long, value_name = "N", default_value_t = 20.0, value_parser = positive_rate)]
+    tenant_rate: f64,
+    /// Requests a second to one subscription's ARM, across its tenants
+    /// (bursts of ten times as many: ARM's own read bucket is 250,
+    /// refilled 25 a second). ARM's x-ms-ratelimit-remaining-subscription-*
+    /// headers slow it further: what they report, less one second's worth,
+    /// is the most this host uses, the rest left to the subscription's other clients.
+    #[arg(long, value_name = "N", default_value_t = 25.0, value_parser = positive_rate)]
+    subscription_rate: f64,
     /// Each tenant's wall-clock budget for one call, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     call_timeout: u64,
@@ -151,6 +164,11 @@ async fn serve(global: &Global, args: RunArgs) -> Result<(), Failure> {
         call_timeout: Duration::from_secs(args.call_timeout),
         ..Limits::default()
     };
+    host_options.request_budget = Some(Arc::new(RequestBudget::new(
+        Rate { burst: args.tenant_rate * 2.0, per_second: args.tenant_rate },
+        Rate { burst: args.subscription_rate * 10.0, per_second: args.subscription_rate },
+        args.subscription_rate.ceil() as u32,
+    )));
     let tls = match &host_options.extra_ca_pem {
         Some(pem) => crate::runtime::egress::tls_with_extra_roots(pem).map_err(usage)?,
         None => crate::runtime::egress::default_tls(),
@@ -188,6 +206,14 @@ async fn serve(global: &Global, args: RunArgs) -> Result<(), Failure> {
     crate::serve::serve(host, sink, options, ready, shutdown_signal())
         .await
         .map_err(|message| Failure { code: exit::OTHER, message })
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 100_000.0 => Ok(rate),
+        Ok(_) => Err("a rate is more than 0 and at most 100000 requests a second".into()),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// The fleet's settings, with --nats.

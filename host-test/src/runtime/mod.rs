@@ -13,6 +13,7 @@
 
 mod analytics;
 mod bindings;
+pub mod budget;
 pub mod cache;
 mod code_settings;
 mod convert;
@@ -109,6 +110,9 @@ pub struct HostOptions {
     pub extra_ca_pem: Option<String>,
     /// Outgoing proxies (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), the operator's.
     pub proxies: proxy::ProxySettings,
+    /// Request budgets per tenant session and per subscription, shared by
+    /// every session of this host; `None`: requests are not held back.
+    pub request_budget: Option<Arc<budget::RequestBudget>>,
 }
 
 impl Default for HostOptions {
@@ -120,6 +124,7 @@ impl Default for HostOptions {
             egress: EgressPolicy::default(),
             extra_ca_pem: None,
             proxies: proxy::ProxySettings::default(),
+            request_budget: None,
         }
     }
 }
@@ -261,6 +266,7 @@ pub struct ConnectorHost {
     connector: Arc<OutboundConnector>,
     /// Sessions (and command runs) live now, at most `limits.max_sessions`.
     live: Arc<AtomicU32>,
+    budget: Option<Arc<budget::RequestBudget>>,
     _ticker: EpochTicker,
     source: cache::Loaded,
     /// The compiled component being written to the cache; dropping the host
@@ -295,6 +301,7 @@ impl ConnectorHost {
             limits: options.limits,
             connector,
             live: Arc::new(AtomicU32::new(0)),
+            budget: options.request_budget,
             source,
             _cache_fill: cache_fill,
         })
@@ -449,6 +456,7 @@ impl ConnectorHost {
             max_timeout: self.limits.max_request_timeout,
             audit,
             connector: self.connector.clone(),
+            budget: self.budget.clone(),
         }
     }
 

@@ -133,6 +133,9 @@ pub struct SandboxHooks {
     pub audit: Option<AuditSink>,
     /// Connects for this store under the operator's egress policy.
     pub connector: Arc<OutboundConnector>,
+    /// The host's request budget, which each request waits for; `None`:
+    /// requests go at once.
+    pub budget: Option<Arc<super::budget::RequestBudget>>,
 }
 
 impl SandboxHooks {
@@ -222,9 +225,21 @@ impl WasiHttpHooks for SandboxHooks {
             pending = pending.header("x-ms-client-request-id", id);
         }
         let pending = pending.body(WasiBody::default());
+        let budget = self.budget.clone();
+        let path = request.uri().path().to_owned();
         Box::new(async move {
+            if let Some(budget) = &budget {
+                // Inside the call's deadline: a long wait ends as a timeout.
+                let wait = budget.admit(&tenant, &path, Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
             let started = Instant::now();
             let result = connector.send(request, options).await;
+            if let (Some(budget), Ok((response, _))) = (&budget, &result) {
+                budget.observe(&path, response.headers(), Instant::now());
+            }
             if let (Some(audit), Ok(shown)) = (audit, pending) {
                 let outcome = match &result {
                     Ok((response, _)) => AuditOutcome::Status(response.status().as_u16()),
