@@ -233,7 +233,8 @@ async fn many_tenants_each_incident_once_through_changes_failures_and_a_restart(
 
     let service = fixture.service(&["--concurrency", "3"]);
     let mut events = service.take_events(6 * INCIDENTS);
-    let status = service.wait_status("the wrong secret backs off", |s| s["wrong-secret"]["state"] == "backoff");
+    let status = service
+        .wait_status("the wrong secret backs off", |s| s.get("wrong-secret").is_some_and(|r| r["state"] == "backoff"));
     let wrong_row = &status["wrong-secret"];
     assert!(wrong_row["last_error"].as_str().unwrap().starts_with("auth:"), "{wrong_row}");
     assert!(wrong_row["retry_in_seconds"].as_f64().unwrap() > 30.0, "auth failures wait long: {wrong_row}");
@@ -252,8 +253,11 @@ async fn many_tenants_each_incident_once_through_changes_failures_and_a_restart(
     service.wait_status("a removed tenant leaves the table", |s| !s.contains_key(&Fixture::name(5)));
     fixture.emulator.apply(5, new_incident("Nobody polls tenant 5 now")).unwrap();
 
+    // The operator fixes the secret: the changed file restarts the tenant.
+    write_tenant(&fixture.tenants, "wrong-secret", &fixture.tenant_file(7));
+    events.extend(service.take_events(INCIDENTS));
     let status = service.wait_status("caught up", |s| {
-        (0..=6).filter(|i| *i != 5).all(|i| s[&Fixture::name(i)]["lag_seconds"].as_f64() == Some(0.0))
+        (0..=6).filter(|i| *i != 5).all(|i| s.get(&Fixture::name(i)).is_some_and(|r| r["lag_seconds"] == 0.0))
     });
     assert_eq!(status[&Fixture::name(1)]["events"], INCIDENTS as u64 + 1);
     let (code, metrics) = service.get("/metrics");
@@ -273,7 +277,8 @@ async fn many_tenants_each_incident_once_through_changes_failures_and_a_restart(
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&status_table.stdout);
-    assert!(status_table.status.success() && table.contains("wrong-secret") && table.contains("backoff"), "{table}");
+    let rows = ["tenant-00", "wrong-secret", "typo", "invalid", "idle"];
+    assert!(status_table.status.success() && rows.iter().all(|text| table.contains(text)), "{table}");
 
     let (exit, rest, took) = service.terminate();
     assert!(exit.success(), "SIGTERM ends it cleanly: {exit:?}");
@@ -284,8 +289,8 @@ async fn many_tenants_each_incident_once_through_changes_failures_and_a_restart(
     let (by_incident, by_key) = tally(&events);
     assert!(by_incident.values().all(|n| *n == 1), "{by_incident:?}");
     assert!(by_key.values().all(|n| *n == 1));
-    for index in (0..=6).filter(|i| *i != 5) {
-        let name = Fixture::name(index);
+    for index in (0..=7).filter(|i| *i != 5) {
+        let name = if index == 7 { "wrong-secret".to_owned() } else { Fixture::name(index) };
         for incident in fixture.emulator.incidents(index) {
             let id = incident["name"].as_str().unwrap().to_owned();
             assert!(by_incident.contains_key(&(name.clone(), id.clone())), "{name} {id} was delivered");
@@ -412,4 +417,60 @@ async fn the_request_budget_keeps_below_arm_s_remaining_quota() {
     let (_, metrics) = service.get("/metrics");
     assert!(metrics.contains("sentinel_serve_requests_total{tenant=\"busy\",outcome=\"2xx\"}"), "{metrics}");
     assert!(!metrics.contains("outcome=\"4xx\""), "never throttled: {metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_can_run_the_graph_poller_beside_sentinel_s() {
+    let fixture = fixture(2).await;
+    let both = format!("{}pollers = [\"sentinel\", \"graph\"]\n", fixture.tenant_file(0));
+    write_tenant(&fixture.tenants, &Fixture::name(0), &both);
+    write_tenant(&fixture.tenants, &Fixture::name(1), &format!("{}pollers = [\"graph\"]\n", fixture.tenant_file(1)));
+    let service = fixture.service(&[]);
+    let status = service.wait_status("both caught up", |s| {
+        s.len() == 2
+            && s.values().all(|row| row["lag_seconds"].as_f64() == Some(0.0) && row["events"].as_u64() > Some(0))
+    });
+    let events = service.drain(Duration::from_secs(2));
+    let (by_incident, by_key) = tally(&events);
+    assert!(by_incident.values().chain(by_key.values()).all(|n| *n == 1), "each once");
+    let count = |tenant: &str, poller: &str| {
+        events.iter().filter(|e| e["tenant"] == tenant && e["poller"] == poller).count() as u64
+    };
+    assert_eq!(count("tenant-00", "sentinel"), INCIDENTS as u64);
+    assert!(count("tenant-00", "graph") > 0 && count("tenant-01", "graph") > 0);
+    assert_eq!(count("tenant-01", "sentinel"), 0);
+    assert_eq!(status["tenant-01"]["events"].as_u64(), Some(count("tenant-01", "graph")));
+    // Each tenant's Graph incidents are its own (the emulator routes Graph by the token's tenant).
+    let tenant_ids: Vec<&str> = events
+        .iter()
+        .filter(|e| e["poller"] == "graph" && e["tenant"] == "tenant-01")
+        .filter_map(|e| e["incident"]["tenantId"].as_str())
+        .collect();
+    assert!(
+        !tenant_ids.is_empty() && tenant_ids.iter().all(|id| *id == fixture.emulator.tenants()[1].tenant_id),
+        "{tenant_ids:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_past_its_deadline_backs_off_and_the_service_stays_up() {
+    let options = MultiTenantOptions {
+        tenants: 1,
+        incidents_per_tenant: 1,
+        latency: Duration::from_millis(2500),
+        ..MultiTenantOptions::default()
+    };
+    let emulator = MultiTenantEmulator::start(options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants");
+    std::fs::create_dir(&tenants).unwrap();
+    write_tenant(&tenants, "slow", &emulator.tenants()[0].config_toml(&emulator.url()));
+    let service = Service::start(&tenants, &dir.path().join("state"), &emulator.url(), &["--call-timeout", "1"]);
+    let status =
+        service.wait_status("the deadline stops the call", |s| s.get("slow").is_some_and(|r| r["state"] == "backoff"));
+    let row = &status["slow"];
+    assert!(row["last_error"].as_str().unwrap().starts_with("timeout:"), "{row}");
+    assert_eq!(service.get("/healthz"), (200, "ok\n".to_owned()));
+    let (_, metrics) = service.get("/metrics");
+    assert!(metrics.contains("sentinel_serve_errors_total{tenant=\"slow\",kind=\"timeout\"} 1"), "{metrics}");
 }

@@ -270,14 +270,23 @@ async fn shutdown_signal() {
     }
 }
 
-/// Structured logs: one JSON object per line on stderr (stdout carries events).
+/// Structured logs: one JSON object per line on stderr (stdout carries
+/// events). The service's own at info; its libraries' (the NATS client's
+/// connection chatter) only from warnings up.
 fn start_logs() {
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("sentinel_host", tracing::Level::INFO)
+        .with_default(tracing::Level::WARN);
+    let json = tracing_subscriber::fmt::layer()
         .json()
         .with_writer(std::io::stderr)
         .with_current_span(false)
         .with_span_list(false)
-        .try_init();
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry().with(json).try_init();
 }
 
 async fn status(ops: &str, output: Option<Format>) -> Result<(), Failure> {

@@ -115,7 +115,7 @@ impl Fleet {
             .name(format!("sentinel-serve {}", options.worker))
             .connect(options.url.as_str())
             .await
-            .map_err(|e| format!("cannot connect to NATS at {}: {e}", options.url))?;
+            .map_err(|e| format!("cannot connect to NATS at {}: {e}", without_credentials(&options.url)))?;
         let js = jetstream::new(client);
         let bucket = |name: &str, max_age: Duration, history: i64| kv::Config {
             bucket: name.to_owned(),
@@ -276,6 +276,18 @@ impl Fleet {
     }
 }
 
+/// A NATS URL fit to show: its user and password (or token) left out.
+fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "the --nats URL".into(),
+    }
+}
+
 fn update_error(error: kv::UpdateError) -> CommitError {
     match error.kind() {
         kv::UpdateErrorKind::WrongLastRevision => CommitError::Lost,
@@ -372,4 +384,17 @@ fn spread(worker: &str, len: usize) -> usize {
     }
     let digest = <sha2::Sha256 as sha2::Digest>::digest(worker.as_bytes());
     (u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % len as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nats_url_is_shown_without_its_credentials() {
+        let shown = without_credentials("nats://svc:hunter2-password@nats.internal:4222");
+        assert_eq!(shown, "nats://nats.internal:4222");
+        assert_eq!(without_credentials("nats://token-abc123@nats:4222"), "nats://nats:4222");
+        assert!(!without_credentials("not a url hunter2").contains("hunter2"));
+    }
 }

@@ -128,9 +128,13 @@ const WEBHOOK_ATTEMPTS: u32 = 3;
 impl Webhook {
     /// A webhook at `url` (http or https), trusting `tls`'s roots.
     pub fn new(url: &str, tls: rustls::ClientConfig, timeout: Duration) -> Result<Webhook, String> {
-        let parsed = url::Url::parse(url).map_err(|e| format!("--webhook-url {url:?}: {e}"))?;
+        // Never echoed: a webhook URL may carry a password or a token.
+        let parsed = url::Url::parse(url).map_err(|e| format!("--webhook-url is not a URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!("--webhook-url must be http or https, not {}", parsed.scheme()));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err("--webhook-url carries a user or password, which would not be sent; put the receiver's token in its path or query".into());
         }
         let url: hyper::Uri = parsed.as_str().parse().map_err(|e| format!("--webhook-url: {e}"))?;
         let connector =
