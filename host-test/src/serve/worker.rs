@@ -218,9 +218,11 @@ async fn turn(
 ) -> Turn {
     let mut more = false;
     for (poller, held) in pollers.iter().zip(cursors.iter_mut()) {
+        // A stop already asked for wins over a free permit.
         let permit = tokio::select! {
-            permit = service.permits.acquire() => permit,
+            biased;
             _ = stopped(stop) => return Turn::Stopped,
+            permit = service.permits.acquire() => permit,
         };
         let Ok(_permit) = permit else { return Turn::Stopped };
         service.board.polling(&spec.name);

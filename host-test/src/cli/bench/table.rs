@@ -138,4 +138,11 @@ in the bench's process; its NDJSON is read from the pipe and each line timed as 
 from spawn to the last seeded incident delivered; then one incident per tenant is inserted, spread over \
 5 s, and each one's lag is from its insertion to its line. Every delivery is counted by idempotency key and \
 by (tenant, incident) against the emulator's incidents. Memory is the child's `VmHWM` before SIGTERM.
+- Fleet: a nats-server (scripts/setup's, `.venv/bin/nats-server`) on a free loopback port and three \
+`sentinel serve --nats` children sharing one tenant file per tenant; an incident is added every 20 ms for \
+60 s; the first worker SIGKILLs itself after its Nth delivered batch, before that batch's cursor commit \
+(`--test-kill-after-batches`), the second gets SIGTERM halfway, the third at the end. The stream is then \
+read message by message (counted by `Nats-Msg-Id` and by tenant, incident, version and kind), each \
+cursor key's history read back, and each stopped worker's tenants (from its `lease taken` and `lease \
+given back` log lines) timed from its exit (or its SIGTERM) to another worker's `lease taken`.
 ";
