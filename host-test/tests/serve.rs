@@ -188,7 +188,11 @@ struct Fixture {
 const INCIDENTS: usize = 3;
 
 async fn fixture(tenants: u32) -> Fixture {
-    let options = MultiTenantOptions { tenants, incidents_per_tenant: INCIDENTS, ..MultiTenantOptions::default() };
+    fixture_with(MultiTenantOptions { tenants, incidents_per_tenant: INCIDENTS, ..MultiTenantOptions::default() }).await
+}
+
+/// An emulator, and an empty tenants directory and state directory.
+async fn fixture_with(options: MultiTenantOptions) -> Fixture {
     let emulator = MultiTenantEmulator::start(options).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tenants_dir = dir.path().join("tenants");
@@ -206,6 +210,11 @@ impl Fixture {
         format!("tenant-{index:02}")
     }
 
+    /// Writes tenant `index`'s file as `name`, with `extra` keys.
+    fn write(&self, index: usize, name: &str, extra: &str) {
+        write_tenant(&self.tenants, name, &format!("{}{extra}", self.tenant_file(index)));
+    }
+
     fn service(&self, extra: &[&str]) -> Service {
         Service::start(&self.tenants, &self.state, &self.emulator.url(), extra)
     }
@@ -221,7 +230,7 @@ async fn many_tenants_each_incident_once_through_changes_failures_and_a_restart(
         fixture.tenant_file(0).lines().filter(|l| !l.starts_with("client_secret")).collect::<Vec<_>>().join("\n")
             + &format!("\nclient_secret_file = {:?}\n", secret_file.display().to_string());
     write_tenant(&fixture.tenants, &Fixture::name(0), &with_secret_file);
-    write_tenant(&fixture.tenants, &Fixture::name(1), &format!("{}max_events = 1\n", fixture.tenant_file(1)));
+    fixture.write(1, &Fixture::name(1), "max_events = 1\n");
     for index in 2..6 {
         write_tenant(&fixture.tenants, &Fixture::name(index), &fixture.tenant_file(index));
     }
@@ -309,19 +318,15 @@ async fn many_tenants_each_incident_once_through_changes_failures_and_a_restart(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backlog_waits_its_turn_behind_fresh_incidents() {
-    let options = MultiTenantOptions { tenants: 5, incidents_per_tenant: 1, ..MultiTenantOptions::default() };
-    let emulator = MultiTenantEmulator::start(options).await.unwrap();
+    let fixture =
+        fixture_with(MultiTenantOptions { tenants: 5, incidents_per_tenant: 1, ..MultiTenantOptions::default() }).await;
     for n in 0..200 {
-        emulator.apply(0, new_incident(&format!("Backlog {n}"))).unwrap();
+        fixture.emulator.apply(0, new_incident(&format!("Backlog {n}"))).unwrap();
     }
-    let dir = tempfile::tempdir().unwrap();
-    let tenants = dir.path().join("tenants");
-    std::fs::create_dir(&tenants).unwrap();
     for index in 0..5 {
-        let text = emulator.tenants()[index].config_toml(&emulator.url());
-        write_tenant(&tenants, &format!("t{index}"), &format!("{text}max_events = 10\n"));
+        fixture.write(index, &format!("t{index}"), "max_events = 10\n");
     }
-    let service = Service::start(&tenants, &dir.path().join("state"), &emulator.url(), &["--concurrency", "1"]);
+    let service = fixture.service(&["--concurrency", "1"]);
     let events = service.take_events(201 + 4);
     let last_fresh = events.iter().rposition(|e| e["tenant"] != "t0").unwrap();
     let backlog_before = events[..last_fresh].iter().filter(|e| e["tenant"] == "t0").count();
@@ -400,18 +405,14 @@ async fn the_request_budget_keeps_below_arm_s_remaining_quota() {
     // takes about forty requests to drain, and a tenant rate that would
     // never hold it back: only ARM's remaining-quota headers can.
     let base = EmulatorOptions { arm_quota: Some((15.0, 5.0)), ..EmulatorOptions::default() };
-    let options = MultiTenantOptions { tenants: 1, incidents_per_tenant: 1, base, ..MultiTenantOptions::default() };
-    let emulator = MultiTenantEmulator::start(options).await.unwrap();
+    let fixture =
+        fixture_with(MultiTenantOptions { tenants: 1, incidents_per_tenant: 1, base, ..MultiTenantOptions::default() })
+            .await;
     for n in 0..40 {
-        emulator.apply(0, new_incident(&format!("Backlog {n}"))).unwrap();
+        fixture.emulator.apply(0, new_incident(&format!("Backlog {n}"))).unwrap();
     }
-    let dir = tempfile::tempdir().unwrap();
-    let tenants = dir.path().join("tenants");
-    std::fs::create_dir(&tenants).unwrap();
-    let text = emulator.tenants()[0].config_toml(&emulator.url());
-    write_tenant(&tenants, "busy", &format!("{text}max_events = 1\n"));
-    let args = ["--tenant-rate", "1000", "--subscription-rate", "5"];
-    let service = Service::start(&tenants, &dir.path().join("state"), &emulator.url(), &args);
+    fixture.write(0, "busy", "max_events = 1\n");
+    let service = fixture.service(&["--tenant-rate", "1000", "--subscription-rate", "5"]);
     let events = service.take_events(41);
     assert_eq!(events.len(), 41);
     let (_, metrics) = service.get("/metrics");
@@ -460,12 +461,9 @@ async fn a_tenant_past_its_deadline_backs_off_and_the_service_stays_up() {
         latency: Duration::from_millis(2500),
         ..MultiTenantOptions::default()
     };
-    let emulator = MultiTenantEmulator::start(options).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let tenants = dir.path().join("tenants");
-    std::fs::create_dir(&tenants).unwrap();
-    write_tenant(&tenants, "slow", &emulator.tenants()[0].config_toml(&emulator.url()));
-    let service = Service::start(&tenants, &dir.path().join("state"), &emulator.url(), &["--call-timeout", "1"]);
+    let fixture = fixture_with(options).await;
+    fixture.write(0, "slow", "");
+    let service = fixture.service(&["--call-timeout", "1"]);
     let status =
         service.wait_status("the deadline stops the call", |s| s.get("slow").is_some_and(|r| r["state"] == "backoff"));
     let row = &status["slow"];
