@@ -37,5 +37,6 @@ async fn a_killed_and_a_stopped_worker_lose_nothing_and_double_nothing() {
     assert!(report.worst_takeover <= figures.lease_ttl + figures.rescan + TAKEOVER_SLACK);
     assert!(report.cursor_commits > report.tenants, "cursors were committed");
     assert_eq!(report.cursor_regressions, 0, "no cursor went backwards");
+    assert_eq!(report.held_by_last, report.tenants, "the fleet's status shows the last worker holding every tenant");
     assert!(report.passed(&figures));
 }

@@ -38,6 +38,10 @@ enum ServeCommand {
         /// The service's operations endpoint (its --ops).
         #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9464")]
         ops: String,
+        /// Instead, the whole fleet from its JetStream buckets: every
+        /// tenant's lease owner and last committed cursor.
+        #[arg(long, value_name = "URL", conflicts_with = "ops")]
+        nats: Option<String>,
     },
 }
 
@@ -129,7 +133,8 @@ enum SinkArg {
 
 pub async fn run(global: &Global, args: ServeArgs) -> Result<(), Failure> {
     match args.command {
-        Some(ServeCommand::Status { ops }) => status(&ops, global.output).await,
+        Some(ServeCommand::Status { nats: Some(url), .. }) => fleet_status(&url, global.output).await,
+        Some(ServeCommand::Status { ops, nats: None }) => status(&ops, global.output).await,
         None => serve(global, args.run).await,
     }
 }
@@ -312,6 +317,30 @@ async fn status(ops: &str, output: Option<Format>) -> Result<(), Failure> {
     print(match Format::detect(output) {
         Format::Json => super::output::to_json(&rows),
         Format::Table => status_table(&rows),
+    });
+    Ok(())
+}
+
+async fn fleet_status(url: &str, output: Option<Format>) -> Result<(), Failure> {
+    let rows =
+        crate::serve::fleet::fleet_status(url).await.map_err(|message| Failure { code: exit::OTHER, message })?;
+    print(match Format::detect(output) {
+        Format::Json => super::output::to_json(&rows),
+        Format::Table => {
+            let mut table = Table::new();
+            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            table.set_header(["Tenant", "Poller", "Lease held by", "Watermark", "Committed by"]);
+            for row in &rows {
+                table.add_row([
+                    super::output::safe_line(&row.tenant),
+                    super::output::safe_line(&row.poller),
+                    row.owner.as_deref().map_or("- (free)".into(), super::output::safe_line),
+                    row.watermark.as_deref().map_or("-".into(), super::output::safe_line),
+                    super::output::safe_line(&row.committed_by),
+                ]);
+            }
+            table.to_string()
+        }
     });
     Ok(())
 }

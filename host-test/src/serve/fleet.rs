@@ -158,14 +158,7 @@ impl Fleet {
 
     /// Workers alive now (this one included).
     pub async fn live_workers(&self) -> Result<usize, String> {
-        let mut keys = self.workers.keys().await.map_err(|e| failed("workers")(&e))?;
-        let mut count = 0;
-        while let Some(key) = keys.next().await {
-            if key.is_ok() {
-                count += 1;
-            }
-        }
-        Ok(count.max(1))
+        Ok(all_keys(&self.workers).await?.len().max(1))
     }
 
     /// Takes the tenant if no live lease exists; the revision it holds.
@@ -286,6 +279,66 @@ fn without_credentials(url: &str) -> String {
         }
         Err(_) => "the --nats URL".into(),
     }
+}
+
+/// One tenant poller of the fleet as its buckets show it: who holds the
+/// tenant's lease now, and its cursor's last commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetRow {
+    /// The tenant.
+    pub tenant: String,
+    /// Its poller.
+    pub poller: String,
+    /// The worker holding the lease; `None`: no live lease (being taken over).
+    pub owner: Option<String>,
+    /// The watermark of the last committed batch.
+    pub watermark: Option<String>,
+    /// The worker that committed it.
+    pub committed_by: String,
+}
+
+/// The whole fleet's state, read from its buckets (what `sentinel serve
+/// status --nats URL` prints): every cursor, beside its tenant's lease.
+pub async fn fleet_status(url: &str) -> Result<Vec<FleetRow>, String> {
+    let client = async_nats::connect(url)
+        .await
+        .map_err(|e| format!("cannot connect to NATS at {}: {e}", without_credentials(url)))?;
+    let js = jetstream::new(client);
+    let leases = js.get_key_value(LEASES_BUCKET).await.map_err(|e| failed("the leases bucket")(&e))?;
+    let cursors = js.get_key_value(CURSORS_BUCKET).await.map_err(|e| failed("the cursors bucket")(&e))?;
+    let mut owners = BTreeMap::new();
+    for key in all_keys(&leases).await? {
+        if let Ok(Some(entry)) = leases.entry(key.as_str()).await {
+            let worker = serde_json::from_slice::<serde_json::Value>(&entry.value)
+                .ok()
+                .and_then(|value| value["worker"].as_str().map(str::to_owned));
+            owners.insert(key, worker);
+        }
+    }
+    let mut rows = Vec::new();
+    for key in all_keys(&cursors).await? {
+        let Some((tenant, poller)) = key.rsplit_once('.') else { continue };
+        let Ok(Some(entry)) = cursors.entry(key.as_str()).await else { continue };
+        let Ok(value) = serde_json::from_slice::<CursorValue>(&entry.value) else { continue };
+        rows.push(FleetRow {
+            tenant: tenant.to_owned(),
+            poller: poller.to_owned(),
+            owner: owners.get(tenant).cloned().flatten(),
+            watermark: value.watermark,
+            committed_by: value.worker,
+        });
+    }
+    rows.sort_by(|a, b| (&a.tenant, &a.poller).cmp(&(&b.tenant, &b.poller)));
+    Ok(rows)
+}
+
+async fn all_keys(store: &kv::Store) -> Result<Vec<String>, String> {
+    let mut keys = store.keys().await.map_err(|e| failed("list keys")(&e))?;
+    let mut all = Vec::new();
+    while let Some(key) = keys.next().await {
+        all.push(key.map_err(|e| failed("list keys")(&e))?);
+    }
+    Ok(all)
 }
 
 fn update_error(error: kv::UpdateError) -> CommitError {

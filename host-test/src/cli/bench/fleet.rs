@@ -69,6 +69,9 @@ pub struct FleetReport {
     /// Cursor commits read back, and how many went backwards.
     pub cursor_commits: usize,
     pub cursor_regressions: usize,
+    /// Tenants the fleet's status showed held by the last worker, once it
+    /// alone was left (from `fleet_status`, what `serve status --nats` prints).
+    pub held_by_last: usize,
     /// Whether the SIGKILL and the SIGTERM happened as planned.
     pub killed_by_sigkill: bool,
     pub terminated_cleanly: bool,
@@ -309,6 +312,12 @@ pub async fn scenario(exe: &Path, nats_server: &Path, figures: &FleetFigures) ->
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // The fleet's own view, with one worker left: it holds every tenant.
+    let held_by_last = crate::serve::fleet::fleet_status(&nats.url)
+        .await?
+        .iter()
+        .filter(|row| row.owner.as_deref() == Some(workers[2].id.as_str()))
+        .count();
     // The last worker stops too, then the stream and cursors are read.
     let _ = Command::new("kill").args(["-TERM", &workers[2].child.id().to_string()]).status();
     for worker in &mut workers {
@@ -320,8 +329,8 @@ pub async fn scenario(exe: &Path, nats_server: &Path, figures: &FleetFigures) ->
         let _ = worker.child.wait().map(|status| worker.exited.get_or_insert((Instant::now(), status)));
     }
 
-    let mut report =
-        FleetReport { tenants: emulator.tenants().len(), incidents, added, took, ..FleetReport::default() };
+    let tenants = emulator.tenants().len();
+    let mut report = FleetReport { tenants, incidents, added, took, held_by_last, ..FleetReport::default() };
     count_stream(&js, &emulator, &mut report).await?;
     check_cursors(&js, emulator.tenants().len(), &mut report).await?;
     check_takeovers(&workers, figures, &mut report);
