@@ -303,7 +303,7 @@ fn read(body: Value) -> Reply {
 
 /// A successful read of JSON already serialized.
 fn read_text(body: String) -> Reply {
-    Reply::json_text(200, body).header("x-ms-ratelimit-remaining-subscription-reads", "11999")
+    Reply::json_text(200, body)
 }
 
 fn get(shared: &Shared, id: &str) -> Reply {

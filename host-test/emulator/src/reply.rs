@@ -45,12 +45,6 @@ impl Reply {
         self.status
     }
 
-    /// Sets a header, replacing any of that name.
-    pub fn set_header(mut self, name: &str, value: impl Into<String>) -> Reply {
-        self.headers.retain(|(key, _)| !key.eq_ignore_ascii_case(name));
-        self.header(name, value)
-    }
-
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
         self.headers.push((name.to_owned(), value.into()));
         self

@@ -89,23 +89,20 @@ async fn answer(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap
     let reply = match api {
         Api::Query => query::handle(shared, segments[2], &call),
         Api::Graph => graph::handle(shared, &call),
-        Api::Arm => match shared.take_arm_quota() {
-            None => arm::handle(shared, &call),
-            Some(Ok(remaining)) => {
-                let header = if *method == Method::GET { "reads" } else { "writes" };
-                let name = format!("x-ms-ratelimit-remaining-subscription-{header}");
-                // The quota's own figure replaces the list's fixed one.
-                arm::handle(shared, &call).set_header(&name, remaining.to_string())
-            }
-            Some(Err(retry_after)) => {
-                return cloud_error(
-                    429,
-                    "SubscriptionRequestsThrottled",
-                    "Number of requests for subscription exceeded the limit. Please try again after some time.",
-                )
-                .header("retry-after", retry_after.to_string())
-            }
-        },
+        Api::Arm => {
+            let remaining = match shared.take_arm_quota() {
+                Some(Err(retry_after)) => {
+                    return cloud_error(
+                        429,
+                        "SubscriptionRequestsThrottled",
+                        "Number of requests for subscription exceeded the limit. Please try again after some time.",
+                    )
+                    .header("retry-after", retry_after.to_string())
+                }
+                quota => quota.and_then(Result::ok),
+            };
+            with_remaining_quota(arm::handle(shared, &call), method, remaining)
+        }
     };
     // The change is made; the client is told otherwise (the ambiguous case).
     let after = shared.state().take_after_injection(method.as_str(), uri.path());
@@ -117,6 +114,19 @@ async fn answer(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap
         }
     }
     after.unwrap_or(reply)
+}
+
+/// ARM's remaining-quota header: the quota's own figure when the emulator
+/// keeps one (`-reads` after a GET, `-writes` otherwise); without one, a
+/// successful read says 11999, a full hourly read limit less this request.
+fn with_remaining_quota(reply: Reply, method: &Method, remaining: Option<u64>) -> Reply {
+    let kind = if *method == Method::GET { "reads" } else { "writes" };
+    let name = format!("x-ms-ratelimit-remaining-subscription-{kind}");
+    match remaining {
+        Some(remaining) => reply.header(&name, remaining.to_string()),
+        None if *method == Method::GET && reply.status() == 200 => reply.header(&name, "11999"),
+        None => reply,
+    }
 }
 
 /// The APIs the latency option delays.

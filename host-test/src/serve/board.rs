@@ -184,9 +184,13 @@ pub struct Failed<'a> {
 }
 
 impl Board {
+    /// The rows; a panicked holder does not poison them for the others.
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn with<T>(&self, tenant: &str, change: impl FnOnce(&mut Entry) -> T) -> Option<T> {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.get_mut(tenant).map(change)
+        self.entries().get_mut(tenant).map(change)
     }
 
     /// A tenant starts (or restarts after its file changed).
@@ -208,7 +212,7 @@ impl Board {
             behind_since: pollers.iter().map(|p| (*p, Some(now))).collect(),
             retry_at: None,
         };
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self.entries();
         // A restart keeps the counts: they are the service's, not the file's.
         let kept = entries.remove(tenant).map(|old| (old.status.events, old.status.errors));
         let entry = entries.entry(tenant.to_owned()).or_insert(entry);
@@ -230,7 +234,7 @@ impl Board {
 
     /// A tenant no longer in the files: its row and its metric series go.
     pub fn removed(&self, tenant: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self.entries();
         if let Some(entry) = entries.remove(tenant) {
             let labels = TenantLabels { tenant: tenant.to_owned() };
             self.metrics.backoff.remove(&labels);
@@ -245,7 +249,7 @@ impl Board {
 
     /// The tenant's rows that are files, not tenants (for pruning).
     pub fn invalid_places(&self) -> Vec<String> {
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = self.entries();
         entries.values().filter(|e| e.status.state == "invalid").map(|e| e.status.tenant.clone()).collect()
     }
 
@@ -317,7 +321,7 @@ impl Board {
     /// Every tenant's row as of now.
     pub fn snapshot(&self) -> Vec<TenantStatus> {
         let now = Instant::now();
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = self.entries();
         entries
             .values()
             .map(|entry| {
@@ -333,7 +337,7 @@ impl Board {
     pub fn render_metrics(&self, live_sessions: u32) -> String {
         let now = Instant::now();
         {
-            let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let entries = self.entries();
             for (tenant, entry) in entries.iter() {
                 for (poller, since) in &entry.behind_since {
                     let labels = PollerLabels { tenant: tenant.clone(), poller: poller.name().to_owned() };

@@ -88,8 +88,8 @@ impl Cursors {
         match self {
             Cursors::Dir(dir) => Ok(Held { cursor: dir.load(tenant, poller).map_err(SaveError::Failed)?, kv: None }),
             Cursors::Fleet(fleet) => {
-                let kv = fleet.claim_cursor(tenant, poller).await?;
-                Ok(Held { cursor: kv.cursor.clone(), kv: Some(kv) })
+                let (cursor, kv) = fleet.claim_cursor(tenant, poller).await?;
+                Ok(Held { cursor, kv: Some(kv) })
             }
         }
     }

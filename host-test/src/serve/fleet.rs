@@ -86,11 +86,9 @@ pub struct CursorValue {
     pub worker: String,
 }
 
-/// A cursor held by its owner: the value and the revision to commit on.
-#[derive(Clone, Debug, Default)]
+/// The revision of a cursor key its owner commits on next.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct KvHeld {
-    /// The cursor read (after fencing).
-    pub cursor: Option<String>,
     revision: u64,
 }
 
@@ -197,7 +195,11 @@ impl Fleet {
     /// The tenant's cursor, claimed for this worker: the key is written
     /// again on the revision read (created if absent), so whoever owned it
     /// before can no longer commit.
-    pub async fn claim_cursor(&self, tenant: &str, poller: PollerKind) -> Result<KvHeld, CommitError> {
+    pub async fn claim_cursor(
+        &self,
+        tenant: &str,
+        poller: PollerKind,
+    ) -> Result<(Option<String>, KvHeld), CommitError> {
         let key = cursor_key(tenant, poller);
         let entry =
             self.cursors.entry(key.as_str()).await.map_err(|e| CommitError::Failed(failed("read a cursor")(&e)))?;
@@ -218,7 +220,7 @@ impl Fleet {
                 _ => CommitError::Failed(failed("create a cursor")(&error)),
             })?,
         };
-        Ok(KvHeld { cursor: fenced.cursor, revision })
+        Ok((fenced.cursor, KvHeld { revision }))
     }
 
     /// Commits a cursor on the revision held.
@@ -241,7 +243,6 @@ impl Fleet {
             .update(cursor_key(tenant, poller).as_str(), bytes, held.revision)
             .await
             .map_err(update_error)?;
-        held.cursor = Some(cursor.to_owned());
         Ok(())
     }
 

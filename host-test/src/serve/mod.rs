@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 use crate::runtime::ConnectorHost;
 use board::Board;
 use cursors::{Cursors, DirCursors};
-use fleet::{Fleet, FleetOptions, Leases};
+use fleet::{Fleet, FleetOptions, LeaseChanges, Leases};
 use sink::Sink;
 use tenants::TenantSpec;
 
@@ -181,24 +181,17 @@ struct Owner {
 }
 
 impl Owner {
-    /// The tenants to run after this scan; `lost` must stop at once.
-    async fn decide(
-        &mut self,
-        names: &BTreeSet<String>,
-        lost: &mut Vec<String>,
-        surplus: &mut Vec<String>,
-    ) -> BTreeSet<String> {
-        let Some(fleet) = &self.fleet else { return names.clone() };
-        match self.leases.scan(fleet, names).await {
-            Ok(changes) => {
-                lost.extend(changes.lost);
-                surplus.extend(changes.surplus);
-            }
-            Err(error) => tracing::warn!(error = %error, "JetStream: the lease scan failed; trying again"),
-        }
+    /// The tenants to run after this scan, and, in a fleet, the leases
+    /// lost (stop at once) and surplus (stop, then give back).
+    async fn decide(&mut self, names: &BTreeSet<String>) -> (BTreeSet<String>, LeaseChanges) {
+        let Some(fleet) = &self.fleet else { return (names.clone(), LeaseChanges::default()) };
+        let changes = self.leases.scan(fleet, names).await.unwrap_or_else(|error| {
+            tracing::warn!(error = %error, "JetStream: the lease scan failed; trying again");
+            LeaseChanges::default()
+        });
         let mut held = self.leases.held();
-        held.retain(|name| !surplus.contains(name));
-        held
+        held.retain(|name| !changes.surplus.contains(name));
+        (held, changes)
     }
 
     async fn release(&mut self, tenant: &str) {
@@ -224,8 +217,7 @@ async fn reconcile(
         service.board.removed(&name);
     }
     let names: BTreeSet<String> = scan.tenants.keys().cloned().collect();
-    let (mut lost, mut surplus) = (Vec::new(), Vec::new());
-    let wanted = owner.decide(&names, &mut lost, &mut surplus).await;
+    let (wanted, LeaseChanges { lost, surplus }) = owner.decide(&names).await;
     for name in lost {
         if let Some(tenant) = running.remove(&name) {
             tracing::warn!(tenant = %name, "lease lost; stopping the tenant at once");
