@@ -390,29 +390,34 @@ impl Leases {
         fleet.heartbeat().await?;
         let mut changes = LeaseChanges::default();
         for (tenant, revision) in std::mem::take(&mut self.held) {
-            match fleet.renew_lease(&tenant, revision).await? {
-                Some(renewed) => {
+            match fleet.renew_lease(&tenant, revision).await {
+                Ok(Some(renewed)) => {
                     self.held.insert(tenant, renewed);
                 }
-                None => changes.lost.push(tenant),
+                Ok(None) => changes.lost.push(tenant),
+                // Not known to be lost: kept, and renewed again next scan
+                // (or found lost then).
+                Err(error) => {
+                    tracing::warn!(tenant = %tenant, error = %error, "could not renew a lease; trying again");
+                    self.held.insert(tenant, revision);
+                }
             }
         }
-        let workers = fleet.live_workers().await?;
-        let share = tenants.len().div_ceil(workers);
-        let surplus = self.held.len().saturating_sub(share);
-        changes.surplus = self.held.keys().filter(|t| !tenants.contains(*t)).cloned().collect();
-        changes.surplus.extend(self.held.keys().filter(|t| tenants.contains(*t)).rev().take(surplus).cloned());
+        let share = tenants.len().div_ceil(fleet.live_workers().await?);
+        changes.surplus = surplus(self.held.keys(), tenants, share);
+        let mut owned = self.held.len() - changes.surplus.len();
         let mut candidates: Vec<&String> = tenants.iter().filter(|t| !self.held.contains_key(*t)).collect();
         // Each worker starts at a different place, so free tenants spread.
         let start = spread(fleet.worker(), candidates.len());
         candidates.rotate_left(start);
         for tenant in candidates {
-            if self.held.len() >= share {
+            if owned >= share {
                 break;
             }
             if let Some(revision) = fleet.take_lease(tenant).await? {
                 tracing::info!(tenant = %tenant, worker = fleet.worker(), "lease taken");
                 self.held.insert(tenant.clone(), revision);
+                owned += 1;
             }
         }
         Ok(changes)
@@ -432,6 +437,14 @@ impl Leases {
     }
 }
 
+/// Of the tenants held, those to give back: every one no longer in the
+/// files, and of the rest, the last ones over this worker's share.
+fn surplus<'a>(held: impl Iterator<Item = &'a String>, tenants: &BTreeSet<String>, share: usize) -> Vec<String> {
+    let (kept, removed): (Vec<&String>, Vec<&String>) = held.partition(|tenant| tenants.contains(*tenant));
+    let over = kept.len().saturating_sub(share);
+    removed.into_iter().chain(kept.into_iter().rev().take(over)).cloned().collect()
+}
+
 fn spread(worker: &str, len: usize) -> usize {
     if len == 0 {
         return 0;
@@ -443,6 +456,18 @@ fn spread(worker: &str, len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_removed_tenant_is_given_back_without_counting_against_the_share() {
+        let names = |list: &[&str]| list.iter().map(|name| (*name).to_owned()).collect::<BTreeSet<String>>();
+        let held = names(&["a", "b", "c", "gone"]);
+        let tenants = names(&["a", "b", "c", "d", "e", "f"]);
+        // A share of 3: only the removed tenant goes back, not "c" as well.
+        assert_eq!(surplus(held.iter(), &tenants, 3), ["gone"]);
+        // A worker joined (a share of 2): the last one held goes too.
+        assert_eq!(surplus(held.iter(), &tenants, 2), ["gone", "c"]);
+        assert!(surplus(held.iter(), &names(&["a", "b", "c", "gone"]), 4).is_empty());
+    }
 
     #[test]
     fn a_nats_url_is_shown_without_its_credentials() {
